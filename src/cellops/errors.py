@@ -1,0 +1,112 @@
+"""Exceptions raised by cellops.
+
+Every error cellops raises on purpose derives from :class:`CellopsError`, so
+``except cellops.CellopsError`` catches them all. Messages say what happened and
+what to do next. The tree::
+
+    CellopsError
+    ├── WorkspaceError            the .cellops folder cannot be found, created or opened
+    ├── StoreError                the SQLite database failed (wraps sqlite3 errors)
+    │   └── StoreBusyError        another process held the write lock for too long
+    ├── NotFoundError (LookupError)
+    │   ├── RunNotFoundError
+    │   ├── ExperimentNotFoundError
+    │   └── ArtifactNotFoundError
+    ├── InvalidArgumentError (ValueError)
+    │   ├── ParamConflictError    a param was logged again with a different value
+    │   ├── ArtifactNameError     a logical artifact name is unsafe (``..``, absolute, NUL)
+    │   └── FilterSyntaxError     a search filter or order_by string cannot be parsed
+    └── RunStateError             the operation needs a run in another state
+                                  (e.g. logging to a run that has ended)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArtifactNameError",
+    "ArtifactNotFoundError",
+    "CellopsError",
+    "ExperimentNotFoundError",
+    "FilterSyntaxError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "ParamConflictError",
+    "RunNotFoundError",
+    "RunStateError",
+    "StoreBusyError",
+    "StoreError",
+    "WorkspaceError",
+]
+
+
+class CellopsError(Exception):
+    """Base class of every error cellops raises on purpose."""
+
+
+class WorkspaceError(CellopsError):
+    """The workspace folder cannot be found, created or opened."""
+
+
+class StoreError(CellopsError):
+    """The workspace database failed; the original error is chained as ``__cause__``."""
+
+
+class StoreBusyError(StoreError):
+    """Another process kept the database write lock longer than the retry budget."""
+
+
+class NotFoundError(CellopsError, LookupError):
+    """Something named by the caller does not exist in the workspace."""
+
+
+class RunNotFoundError(NotFoundError):
+    """No run matches the given id or id prefix."""
+
+
+class ExperimentNotFoundError(NotFoundError):
+    """No experiment has the given name."""
+
+
+class ArtifactNotFoundError(NotFoundError):
+    """A run has no artifact under the given name, or its blob is missing."""
+
+
+class InvalidArgumentError(CellopsError, ValueError):
+    """An argument has the wrong type or value."""
+
+
+class ParamConflictError(InvalidArgumentError):
+    """A param was logged again with a value different from the stored one.
+
+    Attributes ``run_id``, ``key``, ``old`` and ``new`` say which.
+    """
+
+    def __init__(self, run_id: str, key: str, old: str, new: str) -> None:
+        self.run_id, self.key, self.old, self.new = run_id, key, old, new
+        super().__init__(
+            f"Param {key!r} of run {run_id[:8]} is already {old!r}; cannot change it to {new!r}. "
+            "Params are immutable per run: log the new value under another key, "
+            "or start a new run."
+        )
+
+
+class ArtifactNameError(InvalidArgumentError):
+    """A logical artifact name would escape the run's namespace or is malformed."""
+
+
+class FilterSyntaxError(InvalidArgumentError):
+    """A filter or order_by string cannot be parsed.
+
+    Attributes ``text`` (the whole string) and ``position`` (offset of the
+    offending part, or ``None``) locate the problem.
+    """
+
+    def __init__(self, message: str, text: str = "", position: int | None = None) -> None:
+        self.text, self.position = text, position
+        if text and position is not None:
+            message = f"{message}\n  {text}\n  {' ' * position}^"
+        super().__init__(message)
+
+
+class RunStateError(CellopsError):
+    """The operation needs the run to be in another state."""

@@ -1,0 +1,221 @@
+"""Connection handling: WAL, busy timeout, foreign keys, migrations, retries.
+
+Every write is one short ``BEGIN IMMEDIATE`` transaction run through
+:meth:`Connection.write`, which retries the whole transaction when SQLite reports
+the database busy or locked. Taking the write lock at BEGIN (rather than upgrading
+a read lock mid-transaction) is what lets SQLite's busy handler wait instead of
+failing, and the retry loop covers the cases the busy handler does not (a
+brand-new file being switched to WAL, WAL recovery). After ``retry_budget_s`` a
+:class:`~cellops.errors.StoreBusyError` says which file is held and what to do;
+"database is locked" never reaches a user directly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, TypeVar
+
+from ..errors import StoreBusyError, StoreError
+from .schema import LATEST_VERSION, MIGRATIONS
+
+T = TypeVar("T")
+
+_BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (extended codes share the low byte)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in _BUSY_CODES
+    msg = str(exc).lower()
+    return "locked" in msg or "busy" in msg
+
+
+def _to_number(value: Any) -> float | None:
+    """SQL function: a param/tag text as a number, or NULL when it is not one."""
+    if value is None or isinstance(value, (int, float)):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Connection:
+    """One SQLite connection per process (reopened after fork), shared by threads."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        busy_timeout_s: float = 10.0,
+        retry_budget_s: float = 120.0,
+        synchronous: str = "FULL",
+    ) -> None:
+        self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
+        self.retry_budget_s = retry_budget_s
+        if str(synchronous).upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise StoreError(
+                f"sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}; "
+                "fix it in the workspace's config.json."
+            )
+        self.synchronous = str(synchronous).upper()
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid: int | None = None
+
+    # -- opening -----------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                str(self.path),
+                timeout=self.busy_timeout_s,
+                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"Cannot open the workspace database {self.path}: {exc}. "
+                "Check that the folder exists and is writable."
+            ) from exc
+        conn.row_factory = sqlite3.Row
+        conn.create_function("to_number", 1, _to_number, deterministic=True)
+        try:
+            self._retry(lambda: self._configure(conn))
+            self._retry(lambda: self._migrate(conn))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _configure(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() != "wal":
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise sqlite3.OperationalError("database is locked (could not switch to WAL)")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # MLflow's LIKE is case-sensitive and ILIKE is not; match that.
+        conn.execute("PRAGMA case_sensitive_like = ON")
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        if conn.execute("PRAGMA user_version").fetchone()[0] >= LATEST_VERSION:
+            return
+        from sqlite_utils import Database  # only imported when a migration runs
+
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > LATEST_VERSION:
+                raise StoreError(
+                    f"{self.path} was written by a newer cellops (schema {version}, this one "
+                    f"knows {LATEST_VERSION}). Upgrade cellops: pip install -U cellops."
+                )
+            db = Database(conn, recursive_triggers=False, execute_plugins=False)
+            for number, migration in MIGRATIONS:
+                if number > version:
+                    migration(db)
+                    conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        pid = os.getpid()
+        if self._conn is None or self._pid != pid:
+            with self._lock:
+                if self._conn is None or self._pid != pid:
+                    # After fork the parent's connection must not be used (or closed) here.
+                    self._conn = self._connect()
+                    self._pid = pid
+        return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    # -- running statements ------------------------------------------------
+    def _retry(self, fn: Callable[[], T]) -> T:
+        deadline = time.monotonic() + self.retry_budget_s
+        delay = 0.005
+        while True:
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise StoreError(f"Workspace database error in {self.path}: {exc}") from exc
+                if time.monotonic() >= deadline:
+                    raise StoreBusyError(
+                        f"The workspace database {self.path} stayed locked by another process "
+                        f"for {self.retry_budget_s:.0f}s. Find the process holding it "
+                        "(e.g. `fuser` on the file) or retry; nothing was written."
+                    ) from exc
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.25)
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"Workspace database error in {self.path}: {exc}") from exc
+
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction, retrying when busy.
+
+        ``fn`` may run more than once, so it must only touch the database.
+        """
+
+        def attempt() -> T:
+            with self._lock:
+                conn = self.conn
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(conn)
+                    conn.execute("COMMIT")
+                    return result
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+
+        return self._retry(attempt)
+
+    def query(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        """Run a read-only statement and return all rows."""
+
+        def attempt() -> list[sqlite3.Row]:
+            with self._lock:
+                return self.conn.execute(sql, params).fetchall()
+
+        return self._retry(attempt)
+
+    def query_one(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def integrity_check(self) -> list[str]:
+        """Return SQLite's ``PRAGMA integrity_check`` lines (``['ok']`` when healthy)."""
+        return [r[0] for r in self.query("PRAGMA integrity_check")]
+
+
+def metric_value_in(value: float) -> float | None:
+    """Python float -> column value (NaN is stored as NULL)."""
+    return None if math.isnan(value) else value
+
+
+def metric_value_out(value: float | None) -> float:
+    return math.nan if value is None else float(value)

@@ -1,0 +1,240 @@
+"""Queries for experiments, environments, runs, params and tags."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any, Iterable, Mapping
+
+from ..errors import ExperimentNotFoundError, ParamConflictError, RunNotFoundError
+from .core import Connection, now_ms
+
+RUN_COLUMNS = (
+    "id", "experiment_id", "parent_id", "kind", "name", "status", "start_time", "end_time",
+    "user", "host", "pid", "proc_start", "notebook_path", "source_name", "source_sha",
+    "git_commit", "git_branch", "git_dirty", "git_diff_sha", "environment_id", "error",
+)
+_RUN_SELECT = (
+    "SELECT r.*, e.name AS experiment FROM runs r JOIN experiments e ON e.id = r.experiment_id"
+)
+
+
+def ids_param(ids: Iterable[str]) -> str:
+    """Bind a list of ids as one JSON parameter, read back with ``json_each``."""
+    return json.dumps(list(ids))
+
+
+class RunQueries(Connection):
+    # -- experiments -------------------------------------------------------
+    def ensure_experiment(self, name: str) -> int:
+        def tx(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                "INSERT OR IGNORE INTO experiments (name, created_at) VALUES (?, ?)",
+                (name, now_ms()),
+            )
+            return conn.execute("SELECT id FROM experiments WHERE name = ?", (name,)).fetchone()[0]
+
+        row = self.query_one("SELECT id FROM experiments WHERE name = ?", (name,))
+        return row[0] if row else self.write(tx)
+
+    def experiment_id(self, name: str) -> int:
+        row = self.query_one("SELECT id FROM experiments WHERE name = ?", (name,))
+        if row is None:
+            names = [r[0] for r in self.query("SELECT name FROM experiments ORDER BY name")]
+            raise ExperimentNotFoundError(
+                f"No experiment named {name!r}. Experiments: "
+                + (", ".join(repr(n) for n in names) if names else "none yet")
+                + ". Create one with cellops.set_experiment(name)."
+            )
+        return row[0]
+
+    def list_experiments(self) -> list[dict[str, Any]]:
+        rows = self.query(
+            "SELECT e.id, e.name, e.created_at, e.description, COUNT(r.id) AS run_count,"
+            " MAX(r.start_time) AS last_run_time"
+            " FROM experiments e LEFT JOIN runs r ON r.experiment_id = e.id"
+            " GROUP BY e.id ORDER BY e.name"
+        )
+        return [dict(r) for r in rows]
+
+    # -- environments ------------------------------------------------------
+    def ensure_environment(self, env: Mapping[str, Any]) -> None:
+        self.write(
+            lambda conn: conn.execute(
+                "INSERT OR IGNORE INTO environments"
+                " (id, python, implementation, platform, packages, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (env["id"], env["python"], env["implementation"], env["platform"],
+                 json.dumps(env["packages"], sort_keys=True), now_ms()),
+            )
+        )
+
+    def get_environment(self, env_id: str) -> dict[str, Any] | None:
+        row = self.query_one("SELECT * FROM environments WHERE id = ?", (env_id,))
+        if row is None:
+            return None
+        env = dict(row)
+        env["packages"] = json.loads(env["packages"] or "{}")
+        return env
+
+    # -- runs --------------------------------------------------------------
+    def insert_run(
+        self, run: Mapping[str, Any], params: Mapping[str, str], tags: Mapping[str, str]
+    ) -> None:
+        cols = [c for c in RUN_COLUMNS if c in run]
+
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [run[c] for c in cols],
+            )
+            _insert_params(conn, run["id"], params)
+            _upsert_tags(conn, run["id"], tags)
+
+        self.write(tx)
+
+    def resolve_run_id(self, run_id: str) -> str:
+        """Full id for an id or a unique prefix of at least 4 characters."""
+        if not isinstance(run_id, str) or not run_id:
+            raise RunNotFoundError(f"A run id must be a non-empty string, not {run_id!r}.")
+        row = self.query_one("SELECT id FROM runs WHERE id = ?", (run_id,))
+        if row is not None:
+            return row[0]
+        if len(run_id) >= 4:
+            pattern = run_id.replace("\\", "").replace("%", "").replace("_", "") + "%"
+            rows = self.query("SELECT id FROM runs WHERE id LIKE ? LIMIT 6", (pattern,))
+            if len(rows) == 1:
+                return rows[0][0]
+            if len(rows) > 1:
+                raise RunNotFoundError(
+                    f"Run id prefix {run_id!r} is ambiguous: it matches "
+                    + ", ".join(r[0][:12] for r in rows[:5])
+                    + (" and more" if len(rows) > 5 else "")
+                    + ". Give more characters."
+                )
+        raise RunNotFoundError(
+            f"No run with id {run_id!r} in {self.path.parent}. "
+            "List runs with `cellops runs list` or cellops.search_runs()."
+        )
+
+    def run_row(self, run_id: str) -> dict[str, Any]:
+        row = self.query_one(f"{_RUN_SELECT} WHERE r.id = ?", (run_id,))
+        if row is None:
+            raise RunNotFoundError(f"No run with id {run_id!r}.")
+        return dict(row)
+
+    def run_rows(self, run_ids: Iterable[str]) -> list[dict[str, Any]]:
+        rows = self.query(
+            f"{_RUN_SELECT} WHERE r.id IN (SELECT value FROM json_each(?))", (ids_param(run_ids),)
+        )
+        return [dict(r) for r in rows]
+
+    def child_run_ids(self, run_id: str) -> list[str]:
+        rows = self.query(
+            "SELECT id FROM runs WHERE parent_id = ? ORDER BY start_time, id", (run_id,)
+        )
+        return [r[0] for r in rows]
+
+    def set_run_status(
+        self,
+        run_id: str,
+        status: str,
+        end_time: int | None,
+        error: str | None = None,
+        *,
+        only_if_running: bool = False,
+        metric_rows: list[tuple] | None = None,
+    ) -> bool:
+        """Set a run's status (and flush ``metric_rows`` in the same transaction)."""
+        from .metrics import write_metric_rows
+
+        def tx(conn: sqlite3.Connection) -> bool:
+            if metric_rows:
+                write_metric_rows(conn, metric_rows)
+            sql = "UPDATE runs SET status = ?, end_time = ?, error = COALESCE(?, error) WHERE id = ?"
+            if only_if_running:
+                sql += " AND status = 'RUNNING'"
+            return conn.execute(sql, (status, end_time, error, run_id)).rowcount > 0
+
+        return self.write(tx)
+
+    def running_runs(self, host: str) -> list[dict[str, Any]]:
+        rows = self.query(
+            "SELECT id, pid, proc_start, start_time FROM runs WHERE status = 'RUNNING' AND host = ?",
+            (host,),
+        )
+        return [dict(r) for r in rows]
+
+    def last_activity(self, run_id: str) -> int | None:
+        row = self.query_one("SELECT MAX(timestamp) FROM metrics WHERE run_id = ?", (run_id,))
+        return row[0] if row else None
+
+    def delete_runs(self, run_ids: Iterable[str]) -> list[str]:
+        """Delete runs and all their descendants and rows; return every id deleted."""
+
+        def tx(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "WITH RECURSIVE tree(id) AS ("
+                " SELECT value FROM json_each(?)"
+                " UNION SELECT r.id FROM runs r JOIN tree t ON r.parent_id = t.id)"
+                " SELECT id FROM tree WHERE id IN (SELECT id FROM runs)",
+                (ids_param(run_ids),),
+            ).fetchall()
+            doomed = ids_param(r[0] for r in rows)
+            for table in ("params", "tags", "metrics", "latest_metrics", "artifacts",
+                          "run_datasets"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE run_id IN (SELECT value FROM json_each(?))",
+                    (doomed,),
+                )
+            conn.execute("DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?))", (doomed,))
+            return [r[0] for r in rows]
+
+        return self.write(tx)
+
+    # -- params and tags ---------------------------------------------------
+    def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
+        self.write(lambda conn: _insert_params(conn, run_id, params))
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        self.write(lambda conn: _upsert_tags(conn, run_id, tags))
+
+    def delete_tag(self, run_id: str, key: str) -> bool:
+        return self.write(
+            lambda conn: conn.execute(
+                "DELETE FROM tags WHERE run_id = ? AND key = ?", (run_id, key)
+            ).rowcount > 0
+        )
+
+    def key_values(self, table: str, run_ids: Iterable[str]) -> list[tuple[str, str, Any]]:
+        """(run_id, key, value) rows of ``params``, ``tags`` or ``latest_metrics``."""
+        assert table in ("params", "tags", "latest_metrics")
+        rows = self.query(
+            f"SELECT run_id, key, value FROM {table}"
+            " WHERE run_id IN (SELECT value FROM json_each(?))",
+            (ids_param(run_ids),),
+        )
+        return [tuple(r) for r in rows]
+
+
+def _insert_params(conn: sqlite3.Connection, run_id: str, params: Mapping[str, str]) -> None:
+    for key, value in params.items():
+        cur = conn.execute(
+            "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)"
+            " ON CONFLICT (run_id, key) DO NOTHING",
+            (run_id, key, value),
+        )
+        if cur.rowcount == 0:
+            old = conn.execute(
+                "SELECT value FROM params WHERE run_id = ? AND key = ?", (run_id, key)
+            ).fetchone()[0]
+            if old != value:
+                raise ParamConflictError(run_id, key, old, value)
+
+
+def _upsert_tags(conn: sqlite3.Connection, run_id: str, tags: Mapping[str, str]) -> None:
+    conn.executemany(
+        "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)"
+        " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+        [(run_id, k, v) for k, v in tags.items()],
+    )

@@ -1,0 +1,141 @@
+"""The whole cellops data model, as numbered migrations.
+
+``PRAGMA user_version`` holds the number of the last migration applied. Each
+migration is a function that receives a :class:`sqlite_utils.Database` bound to
+the connection, inside the ``BEGIN IMMEDIATE`` transaction that also bumps the
+version, so a migration is applied completely or not at all, exactly once, even
+when many processes open a brand-new workspace at the same moment.
+
+Conventions: times are integer milliseconds since the epoch (UTC); JSON columns
+hold text; a metric value stored as NULL means NaN (SQLite turns NaN into NULL,
+and no other NULL is ever written there).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+
+def _m1_tracking(db: Database) -> None:
+    db["experiments"].create(
+        {"id": int, "name": str, "created_at": int, "description": str},
+        pk="id",
+        not_null={"name", "created_at"},
+    )
+    db["experiments"].create_index(["name"], unique=True)
+
+    db["environments"].create(
+        {"id": str, "python": str, "implementation": str, "platform": str, "packages": str,
+         "created_at": int},
+        pk="id",
+    )
+
+    db["runs"].create(
+        {
+            "id": str,
+            "experiment_id": int,
+            "parent_id": str,
+            "kind": str,  # run | cell | notebook | pipeline | step | trial | sweep
+            "name": str,
+            "status": str,  # RUNNING | FINISHED | FAILED | KILLED
+            "start_time": int,
+            "end_time": int,
+            "user": str,
+            "host": str,
+            "pid": int,
+            "proc_start": str,  # process start ticks: tells a live pid from a reused one
+            "notebook_path": str,
+            "source_name": str,
+            "source_sha": str,  # blob holding the executed source
+            "git_commit": str,
+            "git_branch": str,
+            "git_dirty": int,
+            "git_diff_sha": str,  # blob holding `git diff HEAD` when dirty
+            "environment_id": str,
+            "error": str,
+        },
+        pk="id",
+        not_null={"experiment_id", "kind", "status", "start_time"},
+        foreign_keys=[("experiment_id", "experiments", "id"),
+                      ("environment_id", "environments", "id")],
+    )
+    db["runs"].create_index(["experiment_id", "start_time"])
+    db["runs"].create_index(["parent_id"])
+    db["runs"].create_index(["status", "host"])
+
+    db["params"].create(
+        {"run_id": str, "key": str, "value": str},
+        pk=("run_id", "key"),
+        not_null={"value"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["params"].create_index(["key", "value"])
+
+    db["tags"].create(
+        {"run_id": str, "key": str, "value": str},
+        pk=("run_id", "key"),
+        not_null={"value"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["tags"].create_index(["key", "value"])
+
+    # Full history; no uniqueness: the same step may be logged twice.
+    db["metrics"].create(
+        {"run_id": str, "key": str, "step": int, "value": float, "timestamp": int},
+        not_null={"run_id", "key", "step", "timestamp"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["metrics"].create_index(["run_id", "key", "step"])
+
+    # Latest value per (run, key): the row with the highest step, then timestamp.
+    db["latest_metrics"].create(
+        {"run_id": str, "key": str, "value": float, "step": int, "timestamp": int},
+        pk=("run_id", "key"),
+        not_null={"step", "timestamp"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["latest_metrics"].create_index(["key", "value"])
+
+    db["artifacts"].create(
+        {"run_id": str, "path": str, "sha256": str, "size": int, "media_type": str,
+         "created_at": int},
+        pk=("run_id", "path"),
+        not_null={"sha256", "size", "created_at"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["artifacts"].create_index(["sha256"])
+
+    db["datasets"].create(
+        {
+            "id": int,
+            "name": str,
+            "fingerprint": str,
+            "source": str,
+            "format": str,
+            "schema": str,  # JSON [{"name", "dtype"}]
+            "num_rows": int,
+            "num_columns": int,
+            "profile": str,  # JSON per-column statistics (drift reference)
+            "created_at": int,
+        },
+        pk="id",
+        not_null={"name", "fingerprint", "created_at"},
+    )
+    db["datasets"].create_index(["name", "fingerprint"], unique=True)
+    db["datasets"].create_index(["fingerprint"])
+
+    db["run_datasets"].create(
+        {"run_id": str, "dataset_id": int, "role": str, "created_at": int},
+        pk=("run_id", "dataset_id", "role"),
+        foreign_keys=[("run_id", "runs", "id"), ("dataset_id", "datasets", "id")],
+    )
+    db["run_datasets"].create_index(["dataset_id"])
+
+
+MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
+    (1, _m1_tracking),
+]
+LATEST_VERSION = MIGRATIONS[-1][0]

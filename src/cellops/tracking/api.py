@@ -1,0 +1,470 @@
+"""The tracking API: start and end runs, log to the active run, find runs again.
+
+The functions here act on the *active run* of the calling thread (the innermost
+run started and not yet ended). Starting a run while another is active makes the
+new one its child. Logging with no active run starts one, as MLflow does; it
+ends when the interpreter exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+from ..errors import InvalidArgumentError, RunStateError
+from ..workspace import Workspace, workspace
+from . import context
+from .run import Run, check_key, format_error, ids_of, param_text
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..datasets import Dataset
+
+DEFAULT_EXPERIMENT = "Default"
+RUN_KINDS = ("run", "cell", "notebook", "pipeline", "step", "trial", "sweep")
+
+_local = threading.local()
+_all_active: list[Run] = []  # every thread's active runs, for interpreter exit
+_active_lock = threading.Lock()
+_experiment: str | None = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: int
+    name: str
+    created_at: datetime
+    description: str | None = None
+    run_count: int = 0
+    last_run_time: datetime | None = None
+
+
+def _stack() -> list[Run]:
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    return stack
+
+
+def _forget_active(run: Run) -> None:
+    stack = _stack()
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i] is run or stack[i].id == run.id:
+            del stack[i]
+    with _active_lock:
+        _all_active[:] = [r for r in _all_active if r.id != run.id]
+
+
+def _ws(ws: Workspace | str | os.PathLike[str] | None) -> Workspace:
+    if isinstance(ws, Workspace):
+        return ws
+    return workspace(ws)
+
+
+# -- experiments -----------------------------------------------------------
+def set_experiment(name: str) -> Experiment:
+    """Make ``name`` the experiment new runs go to (created if missing)."""
+    global _experiment
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidArgumentError(f"An experiment name must be a non-empty string, not {name!r}.")
+    ws = workspace()
+    _experiment_id(ws, name)
+    _experiment = name
+    return next(e for e in list_experiments() if e.name == name)
+
+
+def current_experiment() -> str:
+    """The experiment new runs go to: set_experiment's, else $CELLOPS_EXPERIMENT, else Default."""
+    return _experiment or os.environ.get("CELLOPS_EXPERIMENT") or DEFAULT_EXPERIMENT
+
+
+def _experiment_id(ws: Workspace, name: str) -> int:
+    eid = ws.experiment_ids.get(name)
+    if eid is None:
+        eid = ws.experiment_ids[name] = ws.store.ensure_experiment(name)
+    return eid
+
+
+def list_experiments() -> list[Experiment]:
+    """Every experiment of the workspace, with its number of runs."""
+
+    def dt(ms: int | None) -> datetime | None:
+        return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+    return [
+        Experiment(r["id"], r["name"], dt(r["created_at"]), r["description"], r["run_count"],
+                   dt(r["last_run_time"]))
+        for r in workspace().store.list_experiments()
+    ]
+
+
+# -- runs ------------------------------------------------------------------
+def _blob(ws: Workspace, text: str | None) -> str | None:
+    if not text:
+        return None
+    data = text.encode("utf-8", "replace")
+    import hashlib
+
+    sha = hashlib.sha256(data).hexdigest()
+    if sha not in ws.known_blobs:
+        ws.artifacts.put(data)
+        ws.known_blobs.add(sha)
+    return sha
+
+
+def _context_columns(ws: Workspace) -> dict[str, Any]:
+    cols: dict[str, Any] = dict(context.process_info())
+    env = context.environment()
+    if env["id"] not in ws.stored_environments:
+        ws.store.ensure_environment(env)
+        ws.stored_environments.add(env["id"])
+    cols["environment_id"] = env["id"]
+    ip = context.ipython_info()
+    if ip is not None:
+        cols["notebook_path"] = ip["notebook_path"]
+        cols["source_name"] = ip["notebook_path"] or "<ipython>"
+        cols["source_sha"] = _blob(ws, ip["source"])
+        git_dir = os.path.dirname(ip["notebook_path"]) if ip["notebook_path"] else None
+    else:
+        script = context.script_source()
+        if script is not None:
+            cols["source_name"] = script[0]
+            cols["source_sha"] = _blob(ws, script[1])
+        git_dir = None
+    if git_dir and not os.path.isdir(git_dir):
+        git_dir = None
+    git = context.git_info(git_dir)
+    if git is not None:
+        cols.update(git_commit=git["commit"], git_branch=git["branch"],
+                    git_dirty=int(git["dirty"]), git_diff_sha=_blob(ws, git["diff"]))
+    return cols
+
+
+def start_run(
+    name: str | None = None,
+    experiment: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    parent: Run | str | None = None,
+    *,
+    kind: str = "run",
+    run_id: str | None = None,
+) -> Run:
+    """Start a run (or resume ``run_id``) and make it the active run of this thread.
+
+    Use it in a ``with`` block to end it automatically: FINISHED, or FAILED with
+    the error recorded when the block raises. ``parent`` defaults to the active
+    run, so a run started inside another is nested under it.
+    """
+    ws = workspace()
+    if run_id is not None:
+        run = get_run(run_id)
+        if run.status != "RUNNING":
+            ws.store.set_run_status(run.id, "RUNNING", None)
+            run.refresh()
+        if params:
+            run.log_params(params)
+        if tags:
+            run.set_tags(tags)
+        return _push(run)
+    if kind not in RUN_KINDS:
+        raise InvalidArgumentError(f"kind must be one of {', '.join(RUN_KINDS)}, not {kind!r}.")
+    if name is not None and not isinstance(name, str):
+        raise InvalidArgumentError(f"A run name must be a string, not {type(name).__name__}.")
+    param_values = {check_key(k, "param"): param_text(v) for k, v in (params or {}).items()}
+    tag_values = {check_key(k, "tag"): param_text(v) for k, v in (tags or {}).items()}
+    if parent is None:
+        stack = _stack()
+        parent_id = stack[-1].id if stack else None
+    else:
+        parent_id = ws.store.resolve_run_id(parent.id if isinstance(parent, Run) else parent)
+    exp_name = experiment or current_experiment()
+    row: dict[str, Any] = {
+        "id": uuid.uuid4().hex,
+        "experiment_id": _experiment_id(ws, exp_name),
+        "parent_id": parent_id,
+        "kind": kind,
+        "name": name,
+        "status": "RUNNING",
+        "start_time": int(time.time() * 1000),
+    }
+    row.update(_context_columns(ws))
+    ws.store.insert_run(row, param_values, tag_values)
+    row["experiment"] = exp_name
+    run = Run(ws, row)
+    run._created_here = True
+    return _push(run)
+
+
+def _push(run: Run) -> Run:
+    _stack().append(run)
+    with _active_lock:
+        _all_active.append(run)
+    return run
+
+
+def active_run() -> Run | None:
+    """The innermost run started in this thread and not yet ended, or None."""
+    stack = _stack()
+    return stack[-1] if stack else None
+
+
+def end_run(status: str = "FINISHED") -> None:
+    """End the active run (no-op when there is none)."""
+    run = active_run()
+    if run is not None:
+        run.end(status)
+
+
+def _active_or_new() -> Run:
+    run = active_run()
+    return run if run is not None else start_run()
+
+
+def get_run(run_id: str, *, workspace: Workspace | None = None) -> Run:
+    """Load a run by id or unique id prefix (at least 4 characters)."""
+    ws = _ws(workspace)
+    ws.flush()
+    full = ws.store.resolve_run_id(run_id)
+    reap_dead_runs(ws)
+    return Run(ws, ws.store.run_row(full))
+
+
+def delete_runs(run_ids: Iterable[Run | str]) -> list[str]:
+    """Delete runs with their children, params, metrics and artifact links.
+
+    Blobs stay until :func:`garbage_collect`. Returns the ids deleted.
+    """
+    ws = workspace()
+    ws.flush()
+    full = [ws.store.resolve_run_id(r) for r in ids_of(run_ids)]
+    active = {r.id for r in _all_active}
+    busy = [r for r in full if r in active]
+    if busy:
+        raise RunStateError(
+            f"Run {busy[0][:8]} is active in this process; end it before deleting it."
+        )
+    return ws.store.delete_runs(full)
+
+
+def reap_dead_runs(ws: Workspace | None = None) -> list[str]:
+    """Mark runs left RUNNING by a process on this host that no longer exists as KILLED."""
+    ws = _ws(ws)
+    info = context.process_info()
+    reaped = []
+    for r in ws.store.running_runs(info["host"]):
+        if context.process_alive(r["pid"], r["proc_start"]):
+            continue
+        end = ws.store.last_activity(r["id"]) or r["start_time"]
+        msg = f"The process (pid {r['pid']} on {info['host']}) that ran this run ended without ending it."
+        if ws.store.set_run_status(r["id"], "KILLED", end, msg, only_if_running=True):
+            reaped.append(r["id"])
+    return reaped
+
+
+# -- logging to the active run ---------------------------------------------
+def log_param(key: str, value: Any) -> None:
+    """Log a param to the active run (immutable: a different value later is an error)."""
+    _active_or_new().log_param(key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    _active_or_new().log_params(params)
+
+
+def log_metric(key: str, value: float, step: int | None = None) -> None:
+    """Log a metric to the active run; buffered, and written in batches."""
+    _active_or_new().log_metric(key, value, step)
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    _active_or_new().log_metrics(metrics, step)
+
+
+def set_tag(key: str, value: Any) -> None:
+    _active_or_new().set_tag(key, value)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    _active_or_new().set_tags(tags)
+
+
+def log_artifact(path_or_bytes: str | os.PathLike[str] | bytes, name: str | None = None) -> str | list[str]:
+    return _active_or_new().log_artifact(path_or_bytes, name)
+
+
+def log_text(text: str, name: str) -> str:
+    return _active_or_new().log_text(text, name)
+
+
+def log_dict(data: Any, name: str) -> str:
+    return _active_or_new().log_dict(data, name)
+
+
+def log_figure(fig: Any, name: str) -> str:
+    return _active_or_new().log_figure(fig, name)
+
+
+def log_dataset(data: Any, name: str | None = None, role: str = "input") -> Dataset:
+    return _active_or_new().log_dataset(data, name, role)
+
+
+def flush() -> None:
+    """Write every buffered metric of this process now."""
+    from .buffer import flush_all
+
+    flush_all()
+
+
+# -- search ----------------------------------------------------------------
+def search_runs(
+    experiment: str | Sequence[str] | None = None,
+    filter: str | None = None,  # noqa: A002 - MLflow's name for it
+    order_by: Sequence[str] | str | None = None,
+    max_results: int | None = None,
+) -> pd.DataFrame:
+    """Find runs with MLflow's filter grammar; return a DataFrame, one row per run.
+
+    Columns: ``run_id, experiment, name, status, kind, parent_run_id, user,
+    start_time, end_time`` then ``params.*``, ``metrics.*`` (latest values) and
+    ``tags.*``. ``experiment`` is a name or list of names; None searches all.
+    """
+    import pandas as pd
+
+    from ..store.filter import parse_filter, parse_order_by
+
+    node = parse_filter(filter)
+    order = parse_order_by(order_by)
+    if max_results is not None and (isinstance(max_results, bool) or not isinstance(max_results, int)
+                                    or max_results < 0):
+        raise InvalidArgumentError(f"max_results must be a non-negative integer, not {max_results!r}.")
+    ws = workspace()
+    ws.flush()
+    reap_dead_runs(ws)
+    exp_ids = None
+    if experiment is not None:
+        names = [experiment] if isinstance(experiment, str) else list(experiment)
+        exp_ids = [ws.store.experiment_id(n) for n in names]
+    rows = ws.store.search_run_rows(exp_ids, node, order, max_results)
+    return runs_frame(ws, rows, pd)
+
+
+def runs_frame(ws: Workspace, rows: list[dict[str, Any]], pd: Any) -> pd.DataFrame:
+    base = ["run_id", "experiment", "name", "status", "kind", "parent_run_id", "user",
+            "start_time", "end_time"]
+    ids = [r["id"] for r in rows]
+    records: dict[str, dict[str, Any]] = {
+        r["id"]: {"run_id": r["id"], "experiment": r["experiment"], "name": r["name"],
+                  "status": r["status"], "kind": r["kind"], "parent_run_id": r["parent_id"],
+                  "user": r["user"], "start_time": r["start_time"], "end_time": r["end_time"]}
+        for r in rows
+    }
+    extra: dict[str, set[str]] = {"params": set(), "metrics": set(), "tags": set()}
+    if ids:
+        for prefix, table in (("params", "params"), ("metrics", "latest_metrics"), ("tags", "tags")):
+            for run_id, key, value in ws.store.key_values(table, ids):
+                col = f"{prefix}.{key}"
+                extra[prefix].add(col)
+                records[run_id][col] = float("nan") if (prefix == "metrics" and value is None) else value
+    columns = base + sorted(extra["params"]) + sorted(extra["metrics"]) + sorted(extra["tags"])
+    df = pd.DataFrame([records[i] for i in ids], columns=columns)
+    for col in ("start_time", "end_time"):
+        df[col] = pd.to_datetime(df[col], unit="ms", utc=True)
+    for col in extra["metrics"]:
+        df[col] = df[col].astype(float)
+    return df
+
+
+def compare_runs(run_ids: Sequence[Run | str]) -> pd.DataFrame:
+    """Params and latest metrics of several runs side by side (one column per run).
+
+    A ``differs`` column marks the rows whose values are not all equal.
+    """
+    import pandas as pd
+
+    ws = workspace()
+    ws.flush()
+    full = [ws.store.resolve_run_id(r) for r in ids_of(run_ids)]
+    if len(full) < 2:
+        raise InvalidArgumentError("compare_runs needs at least two runs.")
+    rows = {r["id"]: r for r in ws.store.run_rows(full)}
+    labels = [f"{(rows[i]['name'] or 'run')} ({i[:8]})" for i in full]
+    data: dict[str, dict[str, Any]] = {}
+    for prefix, table in (("params", "params"), ("metrics", "latest_metrics")):
+        for run_id, key, value in ws.store.key_values(table, full):
+            if prefix == "metrics" and value is None:
+                value = float("nan")
+            data.setdefault(f"{prefix}.{key}", {})[run_id] = value
+    index = sorted(data, key=lambda k: (not k.startswith("params."), k))
+    df = pd.DataFrame(
+        [[data[k].get(i) for i in full] for k in index], index=index, columns=labels, dtype=object
+    )
+    df["differs"] = [len({repr(data[k].get(i)) for i in full}) > 1 for k in index]
+    return df
+
+
+# -- interpreter exit --------------------------------------------------------
+def _at_exit() -> None:
+    exc = getattr(sys, "last_value", None) if "IPython" not in sys.modules else None
+    with _active_lock:
+        runs = list(reversed(_all_active))
+    for run in runs:
+        try:
+            if exc is None:
+                run.end("FINISHED")
+            else:
+                status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+                run.end(status, error=format_error(exc))
+        except Exception:  # noqa: BLE001 - never fail interpreter shutdown
+            pass
+    try:
+        flush()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+atexit.register(_at_exit)
+
+
+def _reset_after_fork() -> None:
+    # Runs started by the parent belong to the parent; a forked worker starts clean.
+    _local.__dict__.clear()
+    _all_active.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def _reset_for_tests() -> None:
+    global _experiment
+    _experiment = None
+    _local.__dict__.clear()
+    with _active_lock:
+        _all_active.clear()
+
+
+
+# -- maintenance -------------------------------------------------------------
+@dataclass(frozen=True)
+class GarbageReport:
+    blobs: list[str]
+    bytes: int
+    dry_run: bool
+
+
+def garbage_collect(dry_run: bool = False) -> GarbageReport:
+    """Delete artifact blobs no run refers to any more (after ``delete_runs``)."""
+    ws = workspace()
+    ws.flush()
+    removed, freed = ws.artifacts.gc(ws.store.referenced_blobs(), dry_run=dry_run)
+    ws.known_blobs.difference_update(removed)
+    return GarbageReport(removed, freed, dry_run)

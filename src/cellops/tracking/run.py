@@ -1,0 +1,477 @@
+"""The :class:`Run` object: one tracked unit of work and everything logged to it."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import mimetypes
+import numbers
+import os
+import threading
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from ..artifacts import validate_name
+from ..errors import InvalidArgumentError, RunStateError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..datasets import Dataset
+    from ..workspace import Workspace
+
+STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+MAX_KEY_LENGTH = 250
+mimetypes.add_type("application/x-ipynb+json", ".ipynb")
+mimetypes.add_type("application/vnd.apache.parquet", ".parquet")
+mimetypes.add_type("application/octet-stream", ".skops")
+mimetypes.add_type("text/markdown", ".md")
+
+# Next default step per (workspace, run, key) for runs logged from this process.
+_steps: dict[tuple[int, str, str], int] = {}
+_steps_lock = threading.Lock()
+
+
+def check_key(key: Any, what: str) -> str:
+    if not isinstance(key, str) or not key.strip():
+        raise InvalidArgumentError(f"A {what} key must be a non-empty string, not {key!r}.")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidArgumentError(
+            f"{what.capitalize()} key {key[:40]!r}... is {len(key)} characters; "
+            f"the limit is {MAX_KEY_LENGTH}."
+        )
+    if any(ch in key for ch in "\x00\n\r"):
+        raise InvalidArgumentError(f"{what.capitalize()} key {key!r} contains a NUL or newline.")
+    return key
+
+
+def param_text(value: Any) -> str:
+    """How a param value is stored: text, with containers as JSON."""
+    if isinstance(value, str):
+        return value
+    if hasattr(value, "item") and type(value).__module__.startswith("numpy"):
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, float)):
+        return str(value)
+    if isinstance(value, (list, tuple, dict)):
+        try:
+            return json.dumps(value, default=str)
+        except (TypeError, ValueError):
+            return str(value)
+    return str(value)
+
+
+def metric_float(key: str, value: Any) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if hasattr(value, "item") and type(value).__module__.startswith(("numpy", "torch")):
+        try:
+            return metric_float(key, value.item())
+        except (ValueError, RuntimeError):
+            pass
+    raise InvalidArgumentError(
+        f"Metric {key!r} must be a number, got {value!r} ({type(value).__name__}). "
+        "Log text as a param or tag instead."
+    )
+
+
+def _ms_to_dt(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, sec = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+class Run:
+    """A run in the workspace. Returned by :func:`cellops.start_run` and :func:`cellops.get_run`.
+
+    Attributes mirror the ``runs`` table (``id``, ``name``, ``status``, ``experiment``,
+    ``start_time``...). ``params``, ``metrics`` (latest values) and ``tags`` are read
+    from the workspace when first accessed; call :meth:`refresh` to re-read.
+    Use it as a context manager to end it: FINISHED, or FAILED with the error when
+    the block raises (KILLED on KeyboardInterrupt).
+    """
+
+    def __init__(self, ws: Workspace, row: Mapping[str, Any]) -> None:
+        self._ws = ws
+        self._row = dict(row)
+        self._cache: dict[str, Any] = {}
+        self._created_here = False
+
+    # -- attributes --------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self._row["id"]
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:8]
+
+    @property
+    def name(self) -> str | None:
+        return self._row.get("name")
+
+    @property
+    def experiment(self) -> str:
+        return self._row.get("experiment") or ""
+
+    @property
+    def status(self) -> str:
+        return self._row["status"]
+
+    @property
+    def kind(self) -> str:
+        return self._row.get("kind") or "run"
+
+    @property
+    def parent_id(self) -> str | None:
+        return self._row.get("parent_id")
+
+    @property
+    def start_time(self) -> datetime:
+        return _ms_to_dt(self._row["start_time"])  # type: ignore[return-value]
+
+    @property
+    def end_time(self) -> datetime | None:
+        return _ms_to_dt(self._row.get("end_time"))
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end (to now while running)."""
+        end = self._row.get("end_time") or (time.time() * 1000 if self.status == "RUNNING" else None)
+        return None if end is None else (end - self._row["start_time"]) / 1000
+
+    @property
+    def error(self) -> str | None:
+        return self._row.get("error")
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """Every recorded attribute of the run (user, host, pid, git state, ...)."""
+        return dict(self._row)
+
+    @property
+    def workspace(self) -> Workspace:
+        return self._ws
+
+    def refresh(self) -> Run:
+        """Re-read the run from the workspace."""
+        self._ws.flush()
+        self._row = self._ws.store.run_row(self.id)
+        self._cache.clear()
+        return self
+
+    def _kv(self, table: str) -> dict[str, Any]:
+        if table not in self._cache:
+            self._ws.flush()
+            self._cache[table] = {k: v for _, k, v in self._ws.store.key_values(table, [self.id])}
+        return self._cache[table]
+
+    @property
+    def params(self) -> dict[str, str]:
+        return dict(self._kv("params"))
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Latest value of each metric (NaN round-trips)."""
+        return {k: (math.nan if v is None else v) for k, v in self._kv("latest_metrics").items()}
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self._kv("tags"))
+
+    @property
+    def artifacts(self) -> list[dict[str, Any]]:
+        """Artifacts as dicts of path, sha256, size, media_type, created_at."""
+        return self._ws.store.list_artifacts(self.id)
+
+    @property
+    def inputs(self) -> list[Dataset]:
+        return [d for d in self._datasets() if d.role == "input"]
+
+    @property
+    def outputs(self) -> list[Dataset]:
+        return [d for d in self._datasets() if d.role == "output"]
+
+    def _datasets(self) -> list[Dataset]:
+        from ..datasets import Dataset
+
+        return [Dataset.from_row(r) for r in self._ws.store.run_datasets(self.id)]
+
+    @property
+    def environment(self) -> dict[str, Any] | None:
+        env_id = self._row.get("environment_id")
+        return self._ws.store.get_environment(env_id) if env_id else None
+
+    @property
+    def source(self) -> str | None:
+        """The executed source captured when the run started (cell or script)."""
+        sha = self._row.get("source_sha")
+        return self._ws.artifacts.read(sha).decode("utf-8", "replace") if sha else None
+
+    @property
+    def git_diff(self) -> str | None:
+        sha = self._row.get("git_diff_sha")
+        return self._ws.artifacts.read(sha).decode("utf-8", "replace") if sha else None
+
+    def children(self) -> list[Run]:
+        from .api import get_run
+
+        return [get_run(i, workspace=self._ws) for i in self._ws.store.child_run_ids(self.id)]
+
+    def metric_history(self, key: str | None = None) -> pd.DataFrame:
+        """Every logged value, as a DataFrame of key, step, value, timestamp."""
+        import pandas as pd
+
+        self._ws.flush()
+        rows = self._ws.store.metric_history(self.id, key)
+        df = pd.DataFrame(rows, columns=["key", "step", "value", "timestamp"])
+        df["value"] = df["value"].astype(float)  # NULL (NaN) -> nan
+        df["timestamp"] = pd.to_datetime(df["timestamp"], unit="ms", utc=True)
+        return df
+
+    # -- logging -----------------------------------------------------------
+    def _check_writable(self) -> None:
+        if self.status != "RUNNING":
+            raise RunStateError(
+                f"Run {self.short_id} has ended ({self.status}); nothing more can be logged to "
+                f"it. Start a new run, or resume this one with cellops.start_run(run_id={self.id!r})."
+            )
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Log one param. Logging the same value again is a no-op; another value is an error."""
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        if not isinstance(params, Mapping):
+            raise InvalidArgumentError(f"log_params takes a dict, not {type(params).__name__}.")
+        self._check_writable()
+        values = {check_key(k, "param"): param_text(v) for k, v in params.items()}
+        self._ws.store.log_params(self.id, values)
+        self._cache.pop("params", None)
+
+    def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
+        """Log a metric value; ``step`` defaults to the next step for that key."""
+        self.log_metrics({key: value}, step=step)
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        if not isinstance(metrics, Mapping):
+            raise InvalidArgumentError(f"log_metrics takes a dict, not {type(metrics).__name__}.")
+        self._check_writable()
+        if step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Integral)):
+            raise InvalidArgumentError(f"step must be an integer, not {step!r}.")
+        ts = int(time.time() * 1000)
+        rows = []
+        wsid = id(self._ws)
+        with _steps_lock:
+            for key, value in metrics.items():
+                check_key(key, "metric")
+                v = metric_float(key, value)
+                sk = (wsid, self.id, key)
+                if step is None:
+                    s = _steps.get(sk)
+                    if s is None:
+                        s = 0 if self._created_here else self._ws.store.next_step(self.id, key)
+                else:
+                    s = int(step)
+                _steps[sk] = max(s + 1, _steps.get(sk, 0))
+                rows.append((self.id, key, s, None if math.isnan(v) else v, ts))
+        self._ws.buffer.add(rows)
+        self._cache.pop("latest_metrics", None)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set tags (mutable, unlike params). Allowed on ended runs too."""
+        if not isinstance(tags, Mapping):
+            raise InvalidArgumentError(f"set_tags takes a dict, not {type(tags).__name__}.")
+        values = {check_key(k, "tag"): param_text(v) for k, v in tags.items()}
+        self._ws.store.set_tags(self.id, values)
+        self._cache.pop("tags", None)
+
+    def delete_tag(self, key: str) -> None:
+        self._ws.store.delete_tag(self.id, key)
+        self._cache.pop("tags", None)
+
+    def log_artifact(
+        self, path_or_bytes: str | os.PathLike[str] | bytes, name: str | None = None
+    ) -> str | list[str]:
+        """Store a file, a folder (every file in it) or bytes; return the logical name(s).
+
+        The content is stored once per workspace (by sha256); ``name`` defaults to the
+        file or folder name and must be relative, without ``..``.
+        """
+        self._check_writable()
+        if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+            if name is None:
+                raise InvalidArgumentError(
+                    "Logging bytes needs a name: run.log_artifact(data, name='model.bin')."
+                )
+            return self._put(bytes(path_or_bytes), validate_name(name))
+        if not isinstance(path_or_bytes, (str, os.PathLike)):
+            raise InvalidArgumentError(
+                f"log_artifact takes a file or folder path, or bytes with a name; "
+                f"got {type(path_or_bytes).__name__}. For figures use log_figure."
+            )
+        path = Path(path_or_bytes)
+        if name is not None:
+            name = validate_name(name)
+        if path.is_dir():
+            base = name or validate_name(path.absolute().name)
+            return [
+                self._put(p, f"{base}/{p.relative_to(path).as_posix()}")
+                for p in sorted(path.rglob("*")) if p.is_file()
+            ]
+        if not path.is_file():
+            raise InvalidArgumentError(
+                f"No file or folder at {str(path)!r}. Pass an existing path, or bytes with name=."
+            )
+        return self._put(path, name or validate_name(path.name))
+
+    def _put(self, data: bytes | Path, name: str) -> str:
+        sha, size = self._ws.artifacts.put(data)
+        media = mimetypes.guess_type(name)[0]
+        self._ws.store.put_artifact(self.id, name, sha, size, media)
+        return name
+
+    def log_text(self, text: str, name: str) -> str:
+        """Store a string as a UTF-8 text artifact."""
+        return self.log_artifact(str(text).encode("utf-8"), name)  # type: ignore[return-value]
+
+    def log_dict(self, data: Any, name: str) -> str:
+        """Store a JSON-serialisable object as a ``.json`` artifact."""
+        return self.log_artifact(  # type: ignore[return-value]
+            json.dumps(data, indent=2, default=str).encode("utf-8"), name
+        )
+
+    def log_figure(self, fig: Any, name: str) -> str:
+        """Store a matplotlib figure (PNG, SVG, PDF by extension) or a plotly figure (HTML)."""
+        import io
+
+        name = validate_name(name)
+        if hasattr(fig, "savefig"):
+            ext = Path(name).suffix.lstrip(".").lower()
+            if not ext:
+                ext, name = "png", name + ".png"
+            buf = io.BytesIO()
+            fig.savefig(buf, format=ext, bbox_inches="tight")
+            return self.log_artifact(buf.getvalue(), name)  # type: ignore[return-value]
+        if hasattr(fig, "to_html"):
+            if not name.endswith(".html"):
+                name += ".html"
+            return self.log_artifact(fig.to_html(include_plotlyjs="cdn").encode(), name)  # type: ignore[return-value]
+        raise InvalidArgumentError(
+            f"log_figure takes a matplotlib or plotly figure, not {type(fig).__name__}. "
+            "Save other images to a file and use log_artifact."
+        )
+
+    def log_dataset(self, data: Any, name: str | None = None, role: str = "input") -> Dataset:
+        """Record a dataset (DataFrame, array or file path) as an input or output of the run."""
+        from ..datasets import Dataset, describe
+
+        if role not in ("input", "output"):
+            raise InvalidArgumentError(f"role must be 'input' or 'output', not {role!r}.")
+        row = describe(data, name)
+        dataset_id = self._ws.store.link_dataset(self.id, row, role)
+        return Dataset.from_row({**row, "id": dataset_id, "role": role})
+
+    # -- artifacts back ----------------------------------------------------
+    def read_artifact(self, name: str) -> bytes:
+        art = self._ws.store.get_artifact(self.id, validate_name(name))
+        return self._ws.artifacts.read(art["sha256"])
+
+    def download_artifact(self, name: str, dest: str | os.PathLike[str] = ".") -> Path:
+        """Copy an artifact to ``dest`` (a folder, or a file path) and return the file's path."""
+        name = validate_name(name)
+        art = self._ws.store.get_artifact(self.id, name)
+        target = Path(dest)
+        if target.is_dir() or str(dest).endswith(("/", os.sep)):
+            target = target / Path(name).name
+        return self._ws.artifacts.copy_to(art["sha256"], target)
+
+    # -- ending ------------------------------------------------------------
+    def end(self, status: str = "FINISHED", error: str | None = None) -> None:
+        """End the run: buffered metrics and the status are written in one transaction."""
+        from .api import _forget_active
+
+        status = str(status).upper()
+        if status not in STATUSES[1:]:
+            raise InvalidArgumentError(
+                f"status must be one of FINISHED, FAILED, KILLED, not {status!r}."
+            )
+        _forget_active(self)
+        if self._row["status"] != "RUNNING":
+            return
+        end_time = int(time.time() * 1000)
+        rows = self._ws.buffer.take()
+        try:
+            self._ws.store.set_run_status(self.id, status, end_time, error, metric_rows=rows)
+        except BaseException:
+            self._ws.buffer.put_back(rows)
+            raise
+        self._row.update(status=status, end_time=end_time)
+        if error:
+            self._row["error"] = error
+        self._cache.clear()
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is None:
+            self.end("FINISHED")
+        else:
+            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+            self.end(status, error=format_error(exc))
+
+    # -- display -----------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"<Run {self.short_id} {self.name or ''!s} {self.status}>".replace("  ", " ")
+
+    def _repr_html_(self) -> str:
+        colour = {"RUNNING": "#1f77b4", "FINISHED": "#2ca02c", "FAILED": "#d62728",
+                  "KILLED": "#7f7f7f"}.get(self.status, "#333")
+        metrics = "".join(
+            f"<tr><td>{html.escape(k)}</td><td>{v:.6g}</td></tr>" for k, v in sorted(self.metrics.items())
+        )
+        params = "".join(
+            f"<tr><td>{html.escape(k)}</td><td>{html.escape(v[:80])}</td></tr>"
+            for k, v in sorted(self.params.items())
+        )
+        return (
+            "<div style='font-family:sans-serif'>"
+            f"<b>{html.escape(self.name or 'run')}</b> <code>{self.short_id}</code> "
+            f"<span style='color:{colour};font-weight:bold'>{self.status}</span> "
+            f"· {html.escape(self.experiment)} · {format_duration(self.duration)}"
+            + (f"<table><tr><th>metric</th><th>value</th></tr>{metrics}</table>" if metrics else "")
+            + (f"<table><tr><th>param</th><th>value</th></tr>{params}</table>" if params else "")
+            + (f"<pre>{html.escape(self.error)}</pre>" if self.error else "")
+            + "</div>"
+        )
+
+
+def format_error(exc: BaseException) -> str:
+    """Type, message and traceback of an exception, as stored in ``runs.error``."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def ids_of(runs: Iterable[Run | str]) -> list[str]:
+    return [r.id if isinstance(r, Run) else r for r in runs]

@@ -1,0 +1,212 @@
+"""The workspace: a ``.cellops/`` folder holding ``cellops.db`` and ``artifacts/``.
+
+A workspace is found like ``.git``: by walking up from the current directory to
+the first folder that contains ``.cellops/``. ``CELLOPS_HOME`` overrides the
+search and names the workspace folder itself (the one holding the database).
+When neither finds one, first use creates ``.cellops/`` in the current directory.
+
+Settings live in ``.cellops/config.json``; the one that matters today is
+``artifact_root``, an fsspec URL (``s3://bucket/prefix``, ``memory://x``) where
+artifact blobs go instead of ``.cellops/artifacts``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import WorkspaceError
+
+if TYPE_CHECKING:
+    from .artifacts import ArtifactStore
+    from .store import Store
+    from .tracking.buffer import MetricBuffer
+
+__all__ = ["Workspace", "find_workspace", "init_workspace", "workspace"]
+
+DIRNAME = ".cellops"
+DB_NAME = "cellops.db"
+CONFIG_NAME = "config.json"
+ENV_HOME = "CELLOPS_HOME"
+
+_lock = threading.RLock()
+_open: dict[Path, Workspace] = {}
+
+
+class Workspace:
+    """An opened workspace. Get one with :func:`workspace`; it is cached per process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db_path = path / DB_NAME
+        self.config: dict[str, Any] = _read_config(path)
+        self._store: Store | None = None
+        self._artifacts: ArtifactStore | None = None
+        self._buffer: MetricBuffer | None = None
+        self._lock = threading.RLock()
+        # Per-process caches of things that never change once written.
+        self.experiment_ids: dict[str, int] = {}
+        self.known_blobs: set[str] = set()
+        self.stored_environments: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"<Workspace {str(self.path)!r}>"
+
+    @property
+    def store(self) -> Store:
+        """The metadata store (opened, and migrated, on first use)."""
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    from .store import Store
+
+                    self._store = Store(
+                        self.db_path, synchronous=self.config.get("sqlite_synchronous", "FULL")
+                    )
+        return self._store
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The content-addressed blob store."""
+        if self._artifacts is None:
+            with self._lock:
+                if self._artifacts is None:
+                    from .artifacts import ArtifactStore
+
+                    root = self.config.get("artifact_root") or str(self.path / "artifacts")
+                    self._artifacts = ArtifactStore(root)
+        return self._artifacts
+
+    @property
+    def buffer(self) -> MetricBuffer:
+        """The process-wide metric buffer that batches metric writes to this workspace."""
+        if self._buffer is None:
+            with self._lock:
+                if self._buffer is None:
+                    from .tracking.buffer import MetricBuffer
+
+                    self._buffer = MetricBuffer(
+                        self,
+                        max_rows=int(self.config.get("metric_flush_rows", 5000)),
+                        max_age_s=float(self.config.get("metric_flush_seconds", 2.0)),
+                    )
+        return self._buffer
+
+    def flush(self) -> None:
+        """Write buffered metrics to the database."""
+        if self._buffer is not None:
+            self._buffer.flush()
+
+    def close(self) -> None:
+        """Flush and close the database connection (it reopens on next use)."""
+        self.flush()
+        if self._store is not None:
+            self._store.close()
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    cfg = path / CONFIG_NAME
+    try:
+        text = cfg.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise WorkspaceError(f"Cannot read {cfg}: {exc}") from exc
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise WorkspaceError(
+            f"{cfg} is not valid JSON ({exc}). Fix or delete the file; it only holds settings."
+        ) from exc
+    if not isinstance(data, dict):
+        raise WorkspaceError(f"{cfg} must hold a JSON object of settings, not {type(data).__name__}.")
+    return data
+
+
+def find_workspace(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """Return the workspace folder that applies to ``start`` (default: cwd), or None.
+
+    ``CELLOPS_HOME`` wins when set; otherwise the first ``.cellops/`` found walking up.
+    """
+    home = os.environ.get(ENV_HOME)
+    if home:
+        return Path(home).expanduser().absolute()
+    here = Path(start if start is not None else os.getcwd()).absolute()
+    for folder in (here, *here.parents):
+        candidate = folder / DIRNAME
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _create(path: Path) -> None:
+    try:
+        (path / "artifacts").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WorkspaceError(
+            f"Cannot create the workspace folder {path}: {exc}. "
+            f"Set {ENV_HOME} to a writable folder or run 'cellops init' somewhere writable."
+        ) from exc
+    if path.exists() and not path.is_dir():
+        raise WorkspaceError(f"{path} exists and is not a folder; remove it or set {ENV_HOME}.")
+
+
+def _get(path: Path) -> Workspace:
+    path = path.absolute()
+    with _lock:
+        ws = _open.get(path)
+        if ws is None:
+            ws = _open[path] = Workspace(path)
+        return ws
+
+
+def workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
+    """Return the workspace to use, creating it on first use.
+
+    ``path`` names a workspace folder (the ``.cellops`` folder itself) or a project
+    folder that contains one. Without it, :func:`find_workspace` decides, and a
+    ``.cellops/`` is created in the current directory when none is found.
+    """
+    if path is not None:
+        p = Path(path).expanduser().absolute()
+        if p.name != DIRNAME and (p / DIRNAME).is_dir():
+            p = p / DIRNAME
+    else:
+        found = find_workspace()
+        p = found if found is not None else Path(os.getcwd()).absolute() / DIRNAME
+    if not (p / DB_NAME).exists():
+        _create(p)
+    return _get(p)
+
+
+def init_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
+    """Create (or open) a workspace and its database.
+
+    ``path`` is a project folder (``.cellops/`` is created inside it) or a folder
+    named ``.cellops``; default: ``CELLOPS_HOME`` or the current directory.
+    """
+    if path is None:
+        home = os.environ.get(ENV_HOME)
+        p = Path(home).expanduser().absolute() if home else Path(os.getcwd()).absolute() / DIRNAME
+    else:
+        p = Path(path).expanduser().absolute()
+        if p.name != DIRNAME:
+            p = p / DIRNAME
+    _create(p)
+    ws = _get(p)
+    ws.store  # noqa: B018 - opening creates and migrates the database
+    return ws
+
+
+def _reset_for_tests() -> None:
+    """Close and forget every opened workspace (used by the test suite)."""
+    with _lock:
+        for ws in _open.values():
+            try:
+                ws.close()
+            except Exception:  # noqa: BLE001 - best effort on teardown
+                pass
+        _open.clear()
