@@ -1,0 +1,360 @@
+"""The ``cellops`` command line: a thin adapter over the public API.
+
+Exit codes scripts can rely on: 0 success, 1 a cellops error (not found, bad
+filter, ...; message on stderr, no traceback), 2 a usage error.
+``--json`` prints machine-readable output on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from datetime import datetime
+from typing import Any, Sequence
+
+import click
+
+import cellops
+from cellops.errors import CellopsError
+
+class _Group(click.Group):
+    """Turns cellops errors into one-line messages and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CellopsError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _clean(value: Any) -> Any:
+    """Make a value JSON-safe: NaN/inf become strings, times ISO 8601."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "isoformat") and not isinstance(value, str):  # pandas Timestamp
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if value is not None and type(value).__module__ == "numpy":
+        return _clean(value.item())
+    try:
+        import pandas as pd
+
+        if value is pd.NaT or (not isinstance(value, (str, bytes)) and pd.isna(value)):
+            return None
+    except (ImportError, TypeError, ValueError):
+        pass
+    return value
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(_clean(data), indent=2, ensure_ascii=False))
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return f"{value:.4g}"
+    if hasattr(value, "strftime"):
+        try:
+            return value.strftime("%Y-%m-%d %H:%M:%S")
+        except ValueError:  # NaT
+            return ""
+    return str(value)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], max_width: int = 40) -> str:
+    """Plain aligned columns (readable in any terminal and in CI logs)."""
+    cells = [[_fmt(v) for v in row] for row in rows]
+    cells = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in row] for row in cells]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row)]
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
+    out = [line(list(headers)), line(["-" * w for w in widths])]
+    out += [line(row) for row in cells]
+    return "\n".join(out)
+
+
+@click.group(cls=_Group)
+@click.version_option(cellops.__version__, prog_name="cellops")
+@click.option("-w", "--workspace", "workspace_path", metavar="PATH", envvar="CELLOPS_HOME",
+              help="Workspace folder to use (default: the .cellops/ found from the current "
+                   "directory; also $CELLOPS_HOME).")
+def cli(workspace_path: str | None) -> None:
+    """cellops: notebook-native MLOps on an embedded SQLite workspace."""
+    if workspace_path:
+        os.environ["CELLOPS_HOME"] = os.path.abspath(workspace_path)
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(file_okay=False))
+def init(path: str | None) -> None:
+    """Create a workspace (.cellops/) in PATH (default: the current directory)."""
+    if path is None and os.environ.get("CELLOPS_HOME"):
+        ws = cellops.init_workspace()
+    else:
+        ws = cellops.init_workspace(path or os.getcwd())
+    click.echo(f"Workspace ready at {ws.path}")
+
+
+# -- runs --------------------------------------------------------------------
+@cli.group()
+def runs() -> None:
+    """List, show, compare and delete runs."""
+
+
+@runs.command("list")
+@click.option("-e", "--experiment", multiple=True, help="Only runs of this experiment (repeatable).")
+@click.option("-f", "--filter", "filter_", metavar="FILTER",
+              help="MLflow-style filter, e.g. \"metrics.acc > 0.9 and params.model = 'rf'\".")
+@click.option("-o", "--order-by", multiple=True, metavar="KEY",
+              help="Sort key such as 'metrics.acc DESC' (repeatable).")
+@click.option("-n", "--limit", type=click.IntRange(min=0), default=50, show_default=True,
+              help="Show at most this many runs (0: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON records.")
+def runs_list(experiment: tuple[str, ...], filter_: str | None, order_by: tuple[str, ...],
+              limit: int, as_json: bool) -> None:
+    """List runs, newest first."""
+    df = cellops.search_runs(experiment=list(experiment) or None, filter=filter_,
+                             order_by=list(order_by) or None, max_results=limit or None)
+    if as_json:
+        _echo_json(df.to_dict(orient="records"))
+        return
+    if df.empty:
+        click.echo("No runs" + (" match the filter." if filter_ else " yet. Try `cellops demo`."))
+        return
+    metric_cols = [c for c in df.columns if c.startswith("metrics.")][:5]
+    headers = ["run", "name", "experiment", "status", "started", "duration"] + [
+        c.removeprefix("metrics.") for c in metric_cols]
+    rows = []
+    for rec in df.to_dict(orient="records"):
+        dur = None
+        if rec["end_time"] is not None and not _isnat(rec["end_time"]):
+            dur = (rec["end_time"] - rec["start_time"]).total_seconds()
+        from cellops.tracking.run import format_duration
+
+        # NaN here almost always means "not logged by this run": leave the cell empty.
+        rows.append([rec["run_id"][:8], rec["name"], rec["experiment"], rec["status"],
+                     rec["start_time"], format_duration(dur)]
+                    + [None if _isnat(rec[c]) else rec[c] for c in metric_cols])
+    click.echo(_table(headers, rows))
+
+
+def _isnat(v: Any) -> bool:
+    try:
+        import pandas as pd
+
+        return v is pd.NaT or bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _run_dict(run: cellops.Run) -> dict[str, Any]:
+    info = run.info
+    return {
+        "run_id": run.id, "name": run.name, "experiment": run.experiment, "status": run.status,
+        "kind": run.kind, "parent_run_id": run.parent_id, "start_time": run.start_time,
+        "end_time": run.end_time, "duration_s": run.duration,
+        "user": info.get("user"), "host": info.get("host"), "pid": info.get("pid"),
+        "notebook_path": info.get("notebook_path"), "source_name": info.get("source_name"),
+        "git": {"commit": info.get("git_commit"), "branch": info.get("git_branch"),
+                "dirty": None if info.get("git_dirty") is None else bool(info.get("git_dirty"))},
+        "environment_id": info.get("environment_id"),
+        "params": run.params, "metrics": run.metrics, "tags": run.tags,
+        "artifacts": run.artifacts,
+        "datasets": [{"name": d.name, "digest": d.digest, "role": d.role, "rows": d.num_rows,
+                      "columns": d.num_columns, "source": d.source}
+                     for d in run.inputs + run.outputs],
+        "children": [c.id for c in run.children()],
+        "error": run.error,
+    }
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def runs_show(run_id: str, as_json: bool) -> None:
+    """Show one run: attributes, params, metrics, tags, artifacts, datasets."""
+    d = _run_dict(cellops.get_run(run_id))
+    if as_json:
+        _echo_json(d)
+        return
+    from cellops.tracking.run import format_duration
+
+    git = d["git"]
+    lines = [
+        f"Run {d['run_id']}  {d['name'] or ''}".rstrip(),
+        f"  experiment  {d['experiment']}    kind {d['kind']}",
+        f"  status      {d['status']}",
+        f"  started     {_fmt(d['start_time'])}   duration {format_duration(d['duration_s'])}",
+        f"  by          {d['user']}@{d['host']} (pid {d['pid']})",
+    ]
+    if d["parent_run_id"]:
+        lines.append(f"  parent      {d['parent_run_id']}")
+    if d["source_name"]:
+        lines.append(f"  source      {d['source_name']}")
+    if git["commit"] or git["dirty"]:
+        lines.append(f"  git         {(git['commit'] or '')[:12]} {git['branch'] or ''}"
+                     f"{' (dirty)' if git['dirty'] else ''}")
+    for title, mapping in (("Params", d["params"]), ("Metrics", d["metrics"]), ("Tags", d["tags"])):
+        if mapping:
+            lines.append(f"{title}:")
+            width = max(len(k) for k in mapping)
+            lines += [f"  {k.ljust(width)}  {_fmt(v)}" for k, v in sorted(mapping.items())]
+    if d["artifacts"]:
+        lines.append("Artifacts:")
+        lines += [f"  {a['path']}  ({a['size']} bytes)" for a in d["artifacts"]]
+    if d["datasets"]:
+        lines.append("Datasets:")
+        lines += [f"  {x['role']:<6} {x['name']}  {x['digest']}  {x['rows']}x{x['columns']}"
+                  for x in d["datasets"]]
+    if d["children"]:
+        lines.append(f"Children: {', '.join(c[:8] for c in d['children'])}")
+    if d["error"]:
+        lines.append("Error:")
+        lines += ["  " + ln for ln in d["error"].rstrip().splitlines()[-8:]]
+    click.echo("\n".join(lines))
+
+
+@runs.command("compare")
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option("--all", "show_all", is_flag=True, help="Show rows that are equal too.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def runs_compare(run_ids: tuple[str, ...], show_all: bool, as_json: bool) -> None:
+    """Compare params and metrics of two or more runs (differences only, unless --all)."""
+    df = cellops.compare_runs(list(run_ids))
+    if as_json:
+        _echo_json({k: {c: df.at[k, c] for c in df.columns} for k in df.index})
+        return
+    shown = df if show_all else df[df["differs"]]
+    if shown.empty:
+        click.echo("The runs have the same params and metrics.")
+        return
+    runs_cols = [c for c in df.columns if c != "differs"]
+    rows = [[k] + [shown.at[k, c] for c in runs_cols] for k in shown.index]
+    click.echo(_table(["key"] + runs_cols, rows))
+
+
+@runs.command("delete")
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+def runs_delete(run_ids: tuple[str, ...], yes: bool) -> None:
+    """Delete runs and their child runs (artifact blobs go at the next `cellops gc`)."""
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("Refusing to delete without confirmation; pass --yes.")
+        click.confirm(f"Delete {len(run_ids)} run(s) and their child runs?", abort=True)
+    deleted = cellops.delete_runs(list(run_ids))
+    click.echo(f"Deleted {len(deleted)} run(s). Run `cellops gc` to free artifact space.")
+
+
+# -- experiments, artifacts, gc ------------------------------------------------
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def experiments(as_json: bool) -> None:
+    """List experiments with their number of runs."""
+    exps = cellops.list_experiments()
+    if as_json:
+        _echo_json([e.__dict__ for e in exps])
+        return
+    if not exps:
+        click.echo("No experiments yet.")
+        return
+    click.echo(_table(["name", "runs", "last run", "created"],
+                      [[e.name, e.run_count, e.last_run_time, e.created_at] for e in exps]))
+
+
+@cli.group()
+def artifacts() -> None:
+    """List and fetch run artifacts."""
+
+
+@artifacts.command("list")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def artifacts_list(run_id: str, as_json: bool) -> None:
+    """List the artifacts of a run."""
+    arts = cellops.get_run(run_id).artifacts
+    if as_json:
+        _echo_json(arts)
+        return
+    if not arts:
+        click.echo("The run has no artifacts.")
+        return
+    click.echo(_table(["path", "size", "media type", "sha256"],
+                      [[a["path"], a["size"], a["media_type"], a["sha256"][:12]] for a in arts]))
+
+
+@artifacts.command("get")
+@click.argument("run_id")
+@click.argument("name")
+@click.option("-o", "--output", default=".", show_default=True, metavar="DEST",
+              help="Folder or file to write to; '-' writes the bytes to stdout.")
+def artifacts_get(run_id: str, name: str, output: str) -> None:
+    """Copy artifact NAME of a run to DEST."""
+    run = cellops.get_run(run_id)
+    if output == "-":
+        click.get_binary_stream("stdout").write(run.read_artifact(name))
+        return
+    click.echo(str(run.download_artifact(name, output)))
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only report what would be deleted.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def gc(dry_run: bool, as_json: bool) -> None:
+    """Delete artifact blobs that no run refers to any more."""
+    report = cellops.garbage_collect(dry_run=dry_run)
+    if as_json:
+        _echo_json(report.__dict__)
+        return
+    verb = "Would delete" if dry_run else "Deleted"
+    click.echo(f"{verb} {len(report.blobs)} unreferenced blob(s), {report.bytes} bytes.")
+
+
+@cli.command()
+def demo() -> None:
+    """Train a few scikit-learn models, log them as runs here, and compare them."""
+    from cellops.demo import run_demo
+
+    run_demo(click.echo)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cellops`` script."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="cellops",
+                 standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    return 0
+
+
+def command_paths(group: click.Group, prefix: str = "") -> list[str]:
+    """Every command path (``runs list``...), for the docs test."""
+    out = []
+    for name, cmd in sorted(group.commands.items()):
+        path = f"{prefix}{name}"
+        if isinstance(cmd, click.Group):
+            out += command_paths(cmd, path + " ")
+        else:
+            out.append(path)
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
