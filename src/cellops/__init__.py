@@ -49,7 +49,7 @@ from .tracking import (
     set_tags,
     start_run,
 )
-from .workspace import Workspace, find_workspace, init_workspace, workspace
+from .workspaces import Workspace, find_workspace, init_workspace, workspace
 
 __version__ = "0.1.0"
 

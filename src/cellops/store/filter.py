@@ -92,7 +92,7 @@ class OrderKey:
 _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
-  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*\.(?:`[^`]*`|"[^"]*"|'[^']*'|[A-Za-z0-9_][A-Za-z0-9_.\-/:]*))
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*\.(?:`[^`]*`|"[^"]*"|'[^']*'|[A-Za-z0-9_][A-Za-z0-9_.\-/:]*)?)
   | (?P<number>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")
   | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
@@ -143,7 +143,8 @@ def _field(tok: _Tok, text: str) -> Field:
         if key[:1] in "`\"'":
             key = key[1:-1]
         if not key:
-            raise FilterSyntaxError(f"Empty key after {entity_text}.", text, tok.pos)
+            raise FilterSyntaxError(
+                f"Empty key after {entity_text}.: name one, e.g. {entity_text}.acc", text, tok.pos)
     elif tok.kind == "word" and tok.text.upper() not in KEYWORDS:
         entity, key = "attributes", tok.text
     else:

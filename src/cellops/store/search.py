@@ -66,11 +66,12 @@ def compile_filter(node: Comparison | Logical, args: list[Any]) -> str:
         return _predicate(column, node, args, numeric_text=False)
     if f.entity == "datasets":
         sub = ("SELECT rd.run_id FROM run_datasets rd JOIN datasets d ON d.id = rd.dataset_id"
-               f" WHERE ")
+               " WHERE ")
         if node.op in ("IS NULL", "IS NOT NULL"):
             neg = "NOT " if node.op == "IS NULL" else ""
             return f"r.id {neg}IN (SELECT run_id FROM run_datasets)"
-        return f"r.id IN ({sub}{_predicate('d.' + f.key, node, args, numeric_text=False)})"
+        column = "rd.role" if f.key == "role" else f"d.{f.key}"
+        return f"r.id IN ({sub}{_predicate(column, node, args, numeric_text=False)})"
     table = _KV_TABLE[f.entity]
     args.append(f.key)
     if node.op in ("IS NULL", "IS NOT NULL"):

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from ..errors import InvalidArgumentError, RunStateError
-from ..workspace import Workspace, workspace
+from ..workspaces import Workspace, workspace
 from . import context
 from .run import Run, check_key, format_error, ids_of, param_text
 
@@ -198,8 +198,9 @@ def start_run(
     }
     row.update(_context_columns(ws))
     ws.store.insert_run(row, param_values, tag_values)
-    row["experiment"] = exp_name
-    run = Run(ws, row)
+    from ..store.runs import RUN_COLUMNS
+
+    run = Run(ws, {**dict.fromkeys(RUN_COLUMNS), **row, "experiment": exp_name})
     run._created_here = True
     return _push(run)
 

@@ -19,7 +19,7 @@ from ..errors import CellopsError
 
 if TYPE_CHECKING:
     from ..store.metrics import MetricRow
-    from ..workspace import Workspace
+    from ..workspaces import Workspace
 
 _all_buffers: weakref.WeakSet[MetricBuffer] = weakref.WeakSet()
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..datasets import Dataset
-    from ..workspace import Workspace
+    from ..workspaces import Workspace
 
 STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 MAX_KEY_LENGTH = 250

@@ -1,0 +1,197 @@
+"""search_runs: MLflow's filter grammar compiled to bound SQL."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pandas as pd
+import pytest
+
+import cellops
+
+
+@pytest.fixture
+def runs(ws):
+    """Four finished runs in two experiments, plus one running child."""
+    made = {}
+    specs = [
+        ("rf-small", "churn", {"model": "rf", "depth": 3, "alpha": 0.5},
+         {"acc": 0.81, "f1": 0.7}, {"stage": "dev", "mlflow.source": "nb"}),
+        ("rf-big", "churn", {"model": "rf", "depth": 10, "alpha": 1.5},
+         {"acc": 0.93, "f1": 0.9}, {"stage": "prod"}),
+        ("LogReg", "churn", {"model": "logreg", "alpha": 10},
+         {"acc": 0.88}, {}),
+        ("svm", "images", {"model": "svm"}, {"acc": 0.75, "loss": float("nan")},
+         {"stage": "dev"}),
+    ]
+    for name, exp, params, metrics, tags in specs:
+        with cellops.start_run(name=name, experiment=exp, params=params, tags=tags) as run:
+            run.log_metrics(metrics)
+            if name == "rf-big":
+                import pandas as pd
+
+                run.log_dataset(pd.DataFrame({"x": [1, 2, 3]}), "train")
+        made[name] = run.id
+    return made
+
+
+def names(df: pd.DataFrame) -> set[str]:
+    return set(df["name"])
+
+
+@pytest.mark.parametrize(
+    "flt, expected",
+    [
+        ("metrics.acc > 0.85", {"rf-big", "LogReg"}),
+        ("metrics.acc >= 0.88", {"rf-big", "LogReg"}),
+        ("metrics.acc < 0.8", {"svm"}),
+        ("metrics.acc <= 0.81", {"rf-small", "svm"}),
+        ("metrics.acc = 0.93", {"rf-big"}),
+        ("metrics.acc == 0.93", {"rf-big"}),
+        ("metrics.acc != 0.93", {"rf-small", "LogReg", "svm"}),
+        ("metrics.f1 IS NULL", {"LogReg", "svm"}),
+        ("metrics.f1 IS NOT NULL", {"rf-small", "rf-big"}),
+        ("metrics.acc > 0.8 AND params.model = 'rf'", {"rf-small", "rf-big"}),
+        ("metrics.acc > 0.8 and params.model = 'rf' and tags.stage = 'prod'", {"rf-big"}),
+        ("params.model = \"logreg\"", {"LogReg"}),
+        ("params.model != 'rf'", {"LogReg", "svm"}),
+        ("params.model LIKE 'r%'", {"rf-small", "rf-big"}),
+        ("params.model LIKE 'R%'", set()),
+        ("params.model ILIKE 'R%'", {"rf-small", "rf-big"}),
+        ("params.model NOT LIKE 'r%'", {"LogReg", "svm"}),
+        ("params.model IN ('rf', 'svm')", {"rf-small", "rf-big", "svm"}),
+        ("params.model NOT IN ('rf', 'svm')", {"LogReg"}),
+        ("params.depth > 5", {"rf-big"}),
+        ("params.alpha >= 1", {"rf-big", "LogReg"}),
+        ("params.alpha IN (0.5, 10)", {"rf-small", "LogReg"}),
+        ("params.depth IS NULL", {"LogReg", "svm"}),
+        ("tags.stage = 'dev'", {"rf-small", "svm"}),
+        ("tags.`mlflow.source` = 'nb'", {"rf-small"}),
+        ("tags.\"mlflow.source\" = 'nb'", {"rf-small"}),
+        ("tags.mlflow.source = 'nb'", {"rf-small"}),
+        ("tags.stage IS NULL", {"LogReg"}),
+        ("attributes.run_name = 'svm'", {"svm"}),
+        ("attributes.status = 'FINISHED' and run_name LIKE 'rf%'", {"rf-small", "rf-big"}),
+        ("run_name ILIKE 'logreg'", {"LogReg"}),
+        ("attribute.experiment = 'images'", {"svm"}),
+        ("attributes.start_time > 0", {"rf-small", "rf-big", "LogReg", "svm"}),
+        ("attributes.end_time < '2000-01-01'", set()),
+        ("datasets.name = 'train'", {"rf-big"}),
+        ("datasets.context = 'input'", {"rf-big"}),
+        ("metric.acc > 0.9 or params.model = 'svm'", {"rf-big", "svm"}),
+        ("(params.model = 'rf' or params.model = 'svm') and metrics.acc < 0.85",
+         {"rf-small", "svm"}),
+        ("  ", {"rf-small", "rf-big", "LogReg", "svm"}),
+    ],
+)
+def test_filter_grammar(runs, flt, expected):
+    assert names(cellops.search_runs(filter=flt)) == expected
+
+
+def test_nan_metrics_match_no_comparison(runs):
+    assert names(cellops.search_runs(filter="metrics.loss < 1e9")) == set()
+    assert names(cellops.search_runs(filter="metrics.loss IS NOT NULL")) == {"svm"}
+
+
+def test_result_frame_has_run_columns_and_prefixed_params_metrics_tags(runs):
+    df = cellops.search_runs(experiment="churn")
+    assert list(df.columns[:9]) == ["run_id", "experiment", "name", "status", "kind",
+                                    "parent_run_id", "user", "start_time", "end_time"]
+    assert {"params.model", "params.depth", "metrics.acc", "metrics.f1", "tags.stage",
+            "tags.mlflow.source"} <= set(df.columns)
+    assert str(df["start_time"].dtype).startswith("datetime64")
+    assert df["metrics.acc"].dtype == float
+    row = df[df["name"] == "LogReg"].iloc[0]
+    assert row["params.model"] == "logreg" and pd.isna(row["params.depth"])
+
+
+def test_no_experiment_searches_every_experiment_and_a_list_several(runs):
+    assert len(cellops.search_runs()) == 4
+    assert names(cellops.search_runs(experiment="images")) == {"svm"}
+    assert len(cellops.search_runs(experiment=["images", "churn"])) == 4
+
+
+def test_an_unknown_experiment_is_named_in_the_error(runs):
+    with pytest.raises(cellops.ExperimentNotFoundError, match="'churn', 'images'"):
+        cellops.search_runs(experiment="nope")
+
+
+def test_order_by_metric_param_and_attribute(runs):
+    df = cellops.search_runs(order_by=["metrics.acc DESC"])
+    assert list(df["name"]) == ["rf-big", "LogReg", "rf-small", "svm"]
+    df = cellops.search_runs(order_by="metrics.f1")  # runs without f1 go last
+    assert list(df["name"])[:2] == ["rf-small", "rf-big"]
+    df = cellops.search_runs(order_by=["params.alpha DESC"])  # numbers sort as numbers
+    assert list(df["name"])[:3] == ["LogReg", "rf-big", "rf-small"]
+    df = cellops.search_runs(order_by=["attributes.run_name ASC"])
+    assert list(df["name"]) == ["LogReg", "rf-big", "rf-small", "svm"]
+    df = cellops.search_runs()  # newest first by default
+    assert list(df["name"]) == ["svm", "LogReg", "rf-big", "rf-small"]
+
+
+def test_max_results_limits_after_ordering(runs):
+    df = cellops.search_runs(order_by=["metrics.acc DESC"], max_results=2)
+    assert list(df["name"]) == ["rf-big", "LogReg"]
+    with pytest.raises(cellops.InvalidArgumentError):
+        cellops.search_runs(max_results=-1)
+
+
+def test_an_empty_result_still_has_the_run_columns(ws):
+    df = cellops.search_runs(filter="metrics.acc > 2")
+    assert df.empty and "run_id" in df.columns
+
+
+@pytest.mark.parametrize(
+    "flt, message",
+    [
+        ("metrics.acc >", "Expected a value"),
+        ("metrics.acc > 'high'", "compares with numbers"),
+        ("metrics.acc ~ 1", "Unexpected character '~'"),
+        ("foo.acc > 1", "Unknown entity 'foo'"),
+        ("attributes.colour = 'red'", "Unknown attribute 'colour'"),
+        ("params.model = 'rf' params.x = 1", "join conditions with AND or OR"),
+        ("params.model LIKE 3", "LIKE needs a quoted pattern"),
+        ("params.model IN 'rf'", "parenthesised list"),
+        ("params.model IN ('a' 'b')", "Expected ',' or ')'"),
+        ("(metrics.acc > 1", "Expected ')'"),
+        ("metrics.acc LIKE '1%'", "compares with numbers"),
+        ("metrics.acc NOT 1", "NOT must be followed"),
+        ("datasets.size = 3", "Unknown dataset field"),
+        ("attributes.start_time > 'yesterday'", "is not a time"),
+        ("params. = 'x'", "Empty key after params."),
+    ],
+)
+def test_bad_filters_name_the_offending_part(runs, flt, message):
+    with pytest.raises(cellops.FilterSyntaxError) as info:
+        cellops.search_runs(filter=flt)
+    assert message in str(info.value)
+    assert "^" in str(info.value) or info.value.position is None
+
+
+@pytest.mark.parametrize("order", ["metrics.acc SIDEWAYS", "nope.acc", "datasets.name"])
+def test_bad_order_by_is_refused(runs, order):
+    with pytest.raises(cellops.FilterSyntaxError):
+        cellops.search_runs(order_by=[order])
+
+
+def test_filter_values_are_bound_not_interpolated(runs, ws):
+    evil = "x'; DROP TABLE runs; --"
+    df = cellops.search_runs(filter=f"params.model = \"{evil}\"")
+    assert df.empty
+    df = cellops.search_runs(filter="tags.`a'b` = 'c'")
+    assert df.empty
+    assert sqlite3.connect(ws.db_path).execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 4
+
+
+def test_a_dead_processes_running_run_is_reported_killed_by_search(ws, tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import cellops, os\nr = cellops.start_run(name='orphan')\ncellops.log_metric('x', 1)\n"
+            "cellops.flush()\nprint(r.id, flush=True)\nos._exit(0)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)
+    run_id = out.stdout.strip()
+    df = cellops.search_runs(filter="attributes.run_name = 'orphan'")
+    assert df["status"].tolist() == ["KILLED"]
+    assert "ended without ending it" in cellops.get_run(run_id).error
