@@ -197,7 +197,7 @@ def init_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
             p = p / DIRNAME
     _create(p)
     ws = _get(p)
-    ws.store  # noqa: B018 - opening creates and migrates the database
+    ws.store.conn  # noqa: B018 - connecting creates and migrates the database
     return ws
 
 

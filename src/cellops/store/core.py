@@ -112,7 +112,7 @@ class Connection:
         conn.execute("PRAGMA case_sensitive_like = ON")
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        if conn.execute("PRAGMA user_version").fetchone()[0] >= LATEST_VERSION:
+        if conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION:
             return
         from sqlite_utils import Database  # only imported when a migration runs
 

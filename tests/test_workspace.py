@@ -1,0 +1,102 @@
+"""Finding, creating and opening workspaces; the SQLite settings they run with."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+import cellops
+from cellops.store.schema import LATEST_VERSION
+
+
+def test_first_use_creates_a_workspace_in_the_current_folder(tmp_path):
+    with cellops.start_run():
+        pass
+    assert (tmp_path / ".cellops" / "cellops.db").is_file()
+    assert (tmp_path / ".cellops" / "artifacts").is_dir()
+
+
+def test_the_workspace_is_found_by_walking_up(tmp_path, monkeypatch):
+    cellops.init_workspace(tmp_path)
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert cellops.find_workspace() == tmp_path / ".cellops"
+    assert cellops.workspace().path == tmp_path / ".cellops"
+    assert not (deep / ".cellops").exists()
+
+
+def test_cellops_home_names_the_workspace_folder_itself(tmp_path, monkeypatch):
+    home = tmp_path / "elsewhere" / "ws"
+    monkeypatch.setenv("CELLOPS_HOME", str(home))
+    with cellops.start_run():
+        pass
+    assert (home / "cellops.db").is_file()
+    assert not (tmp_path / ".cellops").exists()
+
+
+def test_the_database_uses_wal_foreign_keys_and_a_schema_version(ws):
+    con = sqlite3.connect(ws.db_path)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert con.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
+    conn = ws.store.conn
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+
+
+def test_rows_referring_to_missing_runs_are_refused(ws):
+    with pytest.raises(cellops.StoreError, match="FOREIGN KEY"):
+        ws.store.log_params("no-such-run", {"a": "1"})
+
+
+def test_a_database_from_a_newer_cellops_is_refused_untouched(tmp_path):
+    db = tmp_path / ".cellops" / "cellops.db"
+    db.parent.mkdir()
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA user_version = 999")
+    con.close()
+    with pytest.raises(cellops.StoreError, match="pip install -U cellops"):
+        cellops.start_run()
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 999
+
+
+def test_a_broken_config_file_is_reported_with_its_path(tmp_path):
+    (tmp_path / ".cellops").mkdir()
+    (tmp_path / ".cellops" / "config.json").write_text("{not json")
+    with pytest.raises(cellops.WorkspaceError, match="config.json is not valid JSON"):
+        cellops.workspace()
+
+
+def test_a_bad_synchronous_setting_is_reported(tmp_path):
+    (tmp_path / ".cellops").mkdir()
+    (tmp_path / ".cellops" / "config.json").write_text(json.dumps({"sqlite_synchronous": "MAYBE"}))
+    with pytest.raises(cellops.StoreError, match="sqlite_synchronous"):
+        cellops.workspace().store  # noqa: B018
+
+
+def test_a_workspace_that_cannot_be_created_says_what_to_do(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("CELLOPS_HOME", str(blocker / "ws"))
+    with pytest.raises(cellops.WorkspaceError, match="CELLOPS_HOME"):
+        cellops.start_run()
+
+
+def test_a_corrupt_database_file_is_reported_not_overwritten(tmp_path):
+    db = tmp_path / ".cellops" / "cellops.db"
+    db.parent.mkdir()
+    db.write_bytes(b"this is not a sqlite database" * 100)
+    with pytest.raises(cellops.StoreError, match="not a database"):
+        cellops.start_run()
+    assert db.read_bytes().startswith(b"this is not a sqlite database")
+
+
+def test_init_is_idempotent_and_keeps_data(tmp_path):
+    ws = cellops.init_workspace(tmp_path)
+    with cellops.start_run() as run:
+        pass
+    again = cellops.init_workspace(tmp_path)
+    assert again.path == ws.path
+    assert cellops.get_run(run.id).status == "FINISHED"
