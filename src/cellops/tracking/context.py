@@ -175,9 +175,14 @@ def ipython_info() -> dict[str, Any] | None:
     )
     source = None
     try:
-        history = ip.history_manager.input_hist_raw
-        if history:
-            source = history[-1]
+        # The ExecutionResult of the running cell holds its raw source (IPython >= 7);
+        # the input history is the fallback (it is empty when history is disabled).
+        result = getattr(ip.displayhook, "exec_result", None)
+        info = getattr(result, "info", None)
+        source = getattr(info, "raw_cell", None)
+        if not source:
+            history = ip.history_manager.input_hist_raw
+            source = history[-1] if history else None
     except Exception:  # noqa: BLE001
         pass
     return {"notebook_path": str(notebook) if notebook else None, "source": source}
