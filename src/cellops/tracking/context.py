@@ -31,25 +31,21 @@ MAX_SOURCE_BYTES = 2 * 1024 * 1024
 MAX_DIFF_BYTES = 5 * 1024 * 1024
 
 
-def proc_start_ticks(pid: int) -> str | None:
-    """The process start time in clock ticks since boot (Linux), telling a reused pid apart."""
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields 3.. of /proc/PID/stat (Linux), or None where there is no such file."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             stat = fh.read().decode("ascii", "replace")
     except OSError:
         return None
     # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    fields = stat[stat.rfind(")") + 2:].split()
-    return fields[19] if len(fields) > 19 else None
+    return stat[stat.rfind(")") + 2:].split()
 
 
-def _proc_state(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    return stat[stat.rfind(")") + 2:].split()[0]
+def proc_start_ticks(pid: int) -> str | None:
+    """The process start time in clock ticks since boot (Linux), telling a reused pid apart."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields and len(fields) > 19 else None
 
 
 def process_alive(pid: int | None, proc_start: str | None) -> bool:
@@ -66,7 +62,8 @@ def process_alive(pid: int | None, proc_start: str | None) -> bool:
         pass  # exists, owned by someone else
     except OSError:
         return False
-    if _proc_state(pid) in ("Z", "X"):  # a zombie has finished running
+    fields = _proc_stat(pid)
+    if fields and fields[0] in ("Z", "X"):  # a zombie has finished running
         return False
     if proc_start is not None:
         current = proc_start_ticks(pid)
