@@ -26,10 +26,12 @@ from .tracking import (
     GarbageReport,
     Run,
     active_run,
+    cell_history,
     compare_runs,
     current_experiment,
     delete_runs,
     end_run,
+    export_history,
     flush,
     garbage_collect,
     get_run,
@@ -50,6 +52,21 @@ from .tracking import (
     start_run,
 )
 from .workspaces import Workspace, find_workspace, init_workspace, workspace
+
+
+def load_ipython_extension(ipython):  # type: ignore[no-untyped-def]
+    """``%load_ext cellops``: register the cellops magics in this IPython session."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython):  # type: ignore[no-untyped-def]
+    """``%unload_ext cellops``: stop the session's cell hooks."""
+    from .magics import unload_ipython_extension as unload
+
+    unload(ipython)
+
 
 __version__ = "0.1.0"
 
@@ -74,16 +91,19 @@ __all__ = [
     "WorkspaceError",
     "__version__",
     "active_run",
+    "cell_history",
     "compare_runs",
     "current_experiment",
     "delete_runs",
     "end_run",
+    "export_history",
     "find_workspace",
     "flush",
     "garbage_collect",
     "get_run",
     "init_workspace",
     "list_experiments",
+    "load_ipython_extension",
     "log_artifact",
     "log_dataset",
     "log_dict",
@@ -98,5 +118,6 @@ __all__ = [
     "set_tag",
     "set_tags",
     "start_run",
+    "unload_ipython_extension",
     "workspace",
 ]

@@ -327,6 +327,35 @@ def gc(dry_run: bool, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("run_id")
+@click.argument("output", required=False, type=click.Path(dir_okay=False))
+@click.option("--to", "to", type=click.Choice(["notebook"]), default=None,
+              help="Write the history as a notebook to OUTPUT.")
+@click.option("--json", "as_json", is_flag=True, help="Print the recorded cells as JSON.")
+def history(run_id: str, output: str | None, to: str | None, as_json: bool) -> None:
+    """Show the cells a notebook run recorded with `%track on`, in the order they ran.
+
+    With `--to notebook OUTPUT` write them as a new notebook that, run top to bottom,
+    repeats what happened (cells that raised are kept and tagged raises-exception).
+    """
+    if to == "notebook" or output:
+        if not output:
+            raise click.UsageError("Name the notebook to write: cellops history RUN --to notebook out.ipynb")
+        click.echo(str(cellops.export_history(run_id, output)))
+        return
+    cells = cellops.cell_history(run_id)
+    if as_json:
+        _echo_json(cells)
+        return
+    if not cells:
+        click.echo("No cells recorded for this run. Record them with `%track on` in a notebook.")
+        return
+    rows = [[c["seq"], c["execution_count"], c["status"], f"{c['duration_ms']} ms",
+             c["source"].strip().splitlines()[0] if c["source"].strip() else ""] for c in cells]
+    click.echo(_table(["seq", "In", "status", "duration", "first line"], rows, max_width=60))
+
+
+@cli.command()
 def demo() -> None:
     """Train a few scikit-learn models, log them as runs here, and compare them."""
     from cellops.demo import run_demo

@@ -182,7 +182,7 @@ class RunQueries(Connection):
             ).fetchall()
             doomed = ids_param(r[0] for r in rows)
             for table in ("params", "tags", "metrics", "latest_metrics", "artifacts",
-                          "run_datasets"):
+                          "run_datasets", "cells"):
                 conn.execute(
                     f"DELETE FROM {table} WHERE run_id IN (SELECT value FROM json_each(?))",
                     (doomed,),

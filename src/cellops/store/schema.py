@@ -135,7 +135,27 @@ def _m1_tracking(db: Database) -> None:
     db["run_datasets"].create_index(["dataset_id"])
 
 
+def _m2_cells(db: Database) -> None:
+    # The real execution history of a notebook session (`%track on`), in order.
+    db["cells"].create(
+        {
+            "run_id": str,
+            "seq": int,  # 0, 1, 2... in the order the cells really ran
+            "execution_count": int,
+            "source": str,
+            "start_time": int,
+            "duration_ms": int,
+            "status": str,  # ok | error | interrupted
+            "error": str,
+        },
+        pk=("run_id", "seq"),
+        not_null={"source", "start_time", "status"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+
+
 MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (1, _m1_tracking),
+    (2, _m2_cells),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]

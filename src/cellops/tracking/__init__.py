@@ -27,6 +27,7 @@ from .api import (
     set_tags,
     start_run,
 )
+from .notebook import cell_history, export_history
 from .run import Run
 
 __all__ = [
@@ -34,10 +35,12 @@ __all__ = [
     "GarbageReport",
     "Run",
     "active_run",
+    "cell_history",
     "compare_runs",
     "current_experiment",
     "delete_runs",
     "end_run",
+    "export_history",
     "flush",
     "garbage_collect",
     "get_run",

@@ -186,6 +186,10 @@ def start_run(
         parent_id = stack[-1].id if stack else None
     else:
         parent_id = ws.store.resolve_run_id(parent.id if isinstance(parent, Run) else parent)
+    token = os.environ.get("CELLOPS_PAPERMILL_TOKEN")
+    if token and parent_id is None:
+        # Lets cellops' papermill engine find this run and attach the executed notebook.
+        tag_values.setdefault("papermill.token", token)
     exp_name = experiment or current_experiment()
     row: dict[str, Any] = {
         "id": uuid.uuid4().hex,

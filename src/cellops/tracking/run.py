@@ -31,6 +31,9 @@ mimetypes.add_type("application/vnd.apache.parquet", ".parquet")
 mimetypes.add_type("application/octet-stream", ".skops")
 mimetypes.add_type("text/markdown", ".md")
 
+# Callbacks per run id, called with the rows of every log_metrics (live charts).
+metric_listeners: dict[str, list] = {}
+
 # Next default step per (workspace, run, key) for runs logged from this process.
 _steps: dict[tuple[int, str, str], int] = {}
 _steps_lock = threading.Lock()
@@ -295,6 +298,8 @@ class Run:
                 rows.append((self.id, key, s, None if math.isnan(v) else v, ts))
         self._ws.buffer.add(rows)
         self._cache.pop("latest_metrics", None)
+        for listener in metric_listeners.get(self.id, ()):
+            listener(rows)
 
     def set_tag(self, key: str, value: Any) -> None:
         self.set_tags({key: value})

@@ -1,0 +1,237 @@
+"""The notebook run of an IPython session: params, papermill injection, cell history.
+
+One :class:`NotebookSession` per shell. Its *notebook run* (kind ``notebook``) is
+created on first need (``%%params``, ``%track on``), becomes the active run, and
+ends when the kernel exits; ``%%track`` cell runs nest under it.
+
+Under papermill (``CELLOPS_PAPERMILL_TOKEN`` set by cellops' papermill engine) the
+params of a ``%%params`` cell are held until papermill's injected-parameters cell
+(its source starts with ``# Parameters``) has run, so the injected values win.
+"""
+
+from __future__ import annotations
+
+import ast
+import atexit
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidArgumentError
+from .api import get_run, start_run
+from .run import Run, format_error, param_text
+
+PAPERMILL_TOKEN_ENV = "CELLOPS_PAPERMILL_TOKEN"
+PAPERMILL_MARKER = "# Parameters"
+
+
+def is_simple(value: Any, depth: int = 0) -> bool:
+    """Numbers, strings, bools, None, and lists/tuples/dicts of those."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if depth > 4:
+        return False
+    if isinstance(value, (list, tuple)):
+        return all(is_simple(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and is_simple(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def assigned_names(source: str) -> list[str]:
+    """Names bound at the top level of ``source`` by assignments, in order."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names: list[str] = []
+
+    def add(target: ast.AST) -> None:
+        if isinstance(target, ast.Name) and target.id not in names:
+            names.append(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for elt in target.elts:
+                add(elt)
+
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                add(t)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            add(node.target)
+    return names
+
+
+class NotebookSession:
+    """Per-shell state behind ``%%params`` and ``%track on``."""
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.run_id: str | None = None
+        self.recording = False
+        self.papermill_token = os.environ.get(PAPERMILL_TOKEN_ENV) or None
+        self._pending: dict[str, Any] | None = None
+        self._cell_start: float | None = None
+        self._registered = False
+        atexit.register(self.close)
+
+    # -- the notebook run ----------------------------------------------------
+    @property
+    def run(self) -> Run | None:
+        if self.run_id is None:
+            return None
+        run = get_run(self.run_id)
+        return run if run.status == "RUNNING" else None
+
+    def notebook_run(self) -> Run:
+        """The session's notebook run, started (and made active) when there is none."""
+        from . import api
+
+        for r in reversed(api._stack()):
+            if r.id == self.run_id and r.status == "RUNNING":
+                return r
+        from .context import ipython_info
+
+        info = ipython_info() or {}
+        path = info.get("notebook_path")
+        run = start_run(name=Path(path).stem if path else "notebook", kind="notebook")
+        self.run_id = run.id
+        return run
+
+    # -- params ----------------------------------------------------------------
+    def params_from_cell(self, source: str) -> dict[str, Any]:
+        """Simple values the cell assigned, read from the user namespace."""
+        ns = self.shell.user_ns
+        return {n: ns[n] for n in assigned_names(source) if n in ns and is_simple(ns[n])}
+
+    def log_params(self, values: dict[str, Any]) -> tuple[Run | None, bool]:
+        """Log params to the notebook run; return (run, started_new_run).
+
+        Under papermill the values wait for the injected cell. Interactively, a
+        changed value ends the notebook run and starts a new one (params are
+        immutable per run).
+        """
+        if self.papermill_token:
+            self._pending = {**(self._pending or {}), **values}
+            return None, False
+        return self._apply(values)
+
+    def _apply(self, values: dict[str, Any]) -> tuple[Run, bool]:
+        run = self.notebook_run()
+        stored = run.params
+        changed = [k for k, v in values.items() if k in stored and stored[k] != param_text(v)]
+        restarted = False
+        if changed:
+            run.end("FINISHED")
+            run = self.notebook_run()
+            restarted = True
+            values = {**{k: v for k, v in stored.items() if k not in values}, **values}
+        run.log_params(values)
+        return run, restarted
+
+    def flush_params(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._apply(pending)
+
+    # -- cell events -----------------------------------------------------------
+    def register(self) -> None:
+        if not self._registered:
+            self.shell.events.register("pre_run_cell", self.pre_run_cell)
+            self.shell.events.register("post_run_cell", self.post_run_cell)
+            self._registered = True
+
+    def unregister(self) -> None:
+        if self._registered:
+            self.shell.events.unregister("pre_run_cell", self.pre_run_cell)
+            self.shell.events.unregister("post_run_cell", self.post_run_cell)
+            self._registered = False
+
+    def pre_run_cell(self, info: Any) -> None:
+        raw = getattr(info, "raw_cell", "") or ""
+        if self._pending is not None and not raw.lstrip().startswith(PAPERMILL_MARKER):
+            self.flush_params()
+        self._cell_start = time.time() if self.recording else None
+
+    def post_run_cell(self, result: Any) -> None:
+        raw = getattr(result.info, "raw_cell", "") or ""
+        if self._pending is not None and raw.lstrip().startswith(PAPERMILL_MARKER):
+            # papermill's injected parameters: they override the %%params defaults.
+            self._pending.update(self.params_from_cell(raw))
+            self.flush_params()
+        if self.recording and self._cell_start is not None:
+            self._record(result, raw)
+        self._cell_start = None
+
+    def _record(self, result: Any, raw: str) -> None:
+        err = result.error_before_exec or result.error_in_exec
+        status = "ok" if err is None else (
+            "interrupted" if isinstance(err, KeyboardInterrupt) else "error")
+        start = self._cell_start or time.time()
+        self.notebook_run()._ws.store.add_cell(self.run_id, {  # type: ignore[arg-type]
+            "execution_count": result.execution_count,
+            "source": raw,
+            "start_time": int(start * 1000),
+            "duration_ms": int((time.time() - start) * 1000),
+            "status": status,
+            "error": format_error(err) if err is not None else None,
+        })
+
+    # -- %track on|off|status ------------------------------------------------------
+    def start_recording(self) -> Run:
+        run = self.notebook_run()
+        self.recording = True
+        self.register()
+        return run
+
+    def stop_recording(self) -> None:
+        self.recording = False
+
+    def close(self) -> None:
+        """At kernel exit: write pending params before the runs are ended."""
+        try:
+            self.flush_params()
+        except Exception:  # noqa: BLE001 - never fail interpreter shutdown
+            pass
+
+
+def export_history(run_id: str, path: str | os.PathLike[str]) -> Path:
+    """Write a notebook run's recorded cell history as a new notebook, in execution order.
+
+    Run top to bottom, it repeats what happened. Cells that raised are kept, tagged
+    ``raises-exception`` (so nbclient and papermill carry on past them) and marked in
+    their ``cellops`` metadata.
+    """
+    import nbformat
+
+    run = get_run(run_id)
+    cells = run._ws.store.cells(run.id)
+    if not cells:
+        raise InvalidArgumentError(
+            f"Run {run.short_id} has no recorded cells. Record them with `%track on` in a "
+            "notebook (after %load_ext cellops)."
+        )
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["cellops"] = {"run_id": run.id, "notebook_path": run.info.get("notebook_path")}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    for c in cells:
+        cell = nbformat.v4.new_code_cell(c["source"])
+        cell.metadata["cellops"] = {"seq": c["seq"], "execution_count": c["execution_count"],
+                                    "status": c["status"], "duration_ms": c["duration_ms"]}
+        if c["status"] != "ok":
+            cell.metadata["tags"] = ["raises-exception"]
+            cell.metadata["cellops"]["error"] = (c["error"] or "").strip().splitlines()[-1:]
+        nb.cells.append(cell)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(out))
+    return out
+
+
+def cell_history(run_id: str) -> list[dict[str, Any]]:
+    """The recorded cells of a notebook run (seq, execution_count, source, status, ...)."""
+    run = get_run(run_id)
+    return run._ws.store.cells(run.id)
+

@@ -1,0 +1,1 @@
+"""Notebook widgets (ipywidgets 8 built-ins and plain HTML; no JavaScript build step)."""

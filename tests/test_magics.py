@@ -1,0 +1,318 @@
+"""The magics in a real IPython InteractiveShell whose run_cell re-raises."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from nbclient import NotebookClient
+from traitlets.config import Config
+
+import cellops
+
+
+class TestingShell(InteractiveShell):
+    """run_cell raises the cell's exception instead of only printing it."""
+
+    __test__ = False  # not a pytest test class
+
+    def run_cell(self, raw_cell, *args, **kwargs):  # type: ignore[override]
+        result = super().run_cell(raw_cell, *args, **kwargs)
+        result.raise_error()
+        return result
+
+
+@pytest.fixture
+def ip(ws):
+    config = Config()
+    config.HistoryManager.enabled = False
+    shell = TestingShell.instance(config=config)
+    shell.run_line_magic("load_ext", "cellops")
+    shell.run_line_magic("config", "Cellops.live_interval = 0.0")
+    yield shell
+    shell.run_line_magic("unload_ext", "cellops")
+    TestingShell.clear_instance()
+
+
+def last_run(kind: str | None = None) -> cellops.Run:
+    df = cellops.search_runs(filter=f"attributes.kind = '{kind}'" if kind else None)
+    return cellops.get_run(df["run_id"].iloc[0])
+
+
+def test_a_tracked_cell_is_a_run_with_its_source_duration_and_last_value(ip):
+    cell = "x = 21\ny = x * 2\ny"
+    result = ip.run_cell(f"%%track -n answer\n{cell}")
+    assert result.result == 42  # the last expression is the cell's value, as without the magic
+    assert ip.user_ns["x"] == 21 and ip.user_ns["_"] == 42
+    run = last_run("cell")
+    assert run.name == "answer" and run.status == "FINISHED" and run.kind == "cell"
+    assert run.source == f"%%track -n answer\n{cell}"
+    assert run.duration is not None and run.duration >= 0
+
+
+def test_a_trailing_semicolon_suppresses_the_value(ip):
+    assert ip.run_cell("%%track\n1 + 1;").result is None
+
+
+def test_line_magics_inside_a_tracked_cell_still_work(ip):
+    ip.run_cell("%%track\n%config Cellops.show_run = True\nz = 5")
+    assert ip.user_ns["z"] == 5
+
+
+def test_a_failing_cell_records_the_error_and_reraises_it_unchanged(ip):
+    with pytest.raises(ZeroDivisionError, match="division by zero"):
+        ip.run_cell("%%track -n boom\nbefore = 1\n1 / 0\nafter = 2")
+    assert ip.user_ns["before"] == 1 and "after" not in ip.user_ns
+    run = last_run("cell")
+    assert run.status == "FAILED" and "ZeroDivisionError: division by zero" in run.error
+
+
+def test_keyboard_interrupt_in_a_tracked_cell_marks_it_killed(ip):
+    with pytest.raises(KeyboardInterrupt):
+        ip.run_cell("%%track\nraise KeyboardInterrupt")
+    assert last_run("cell").status == "KILLED"
+
+
+def test_api_calls_inside_the_cell_attach_to_its_run(ip):
+    ip.run_cell("%%track\nimport cellops\nfor i in range(5):\n    cellops.log_metric('loss', 1 / (i + 1))\n"
+                "cellops.log_param('lr', 0.1)\ncellops.log_artifact(b'x', 'x.bin')")
+    run = last_run("cell")
+    assert run.params == {"lr": "0.1"} and run.metrics == {"loss": 0.2}
+    assert "x.bin" in [a["path"] for a in run.artifacts]
+    assert cellops.active_run() is None
+
+
+def test_metrics_params_and_tags_options(ip):
+    ip.run_cell("%%track --metrics acc,f1 --params depth --tags team=ml,stage=dev\n"
+                "acc = 0.9\nf1 = 0.8\ndepth = 4")
+    run = last_run("cell")
+    assert run.metrics == {"acc": 0.9, "f1": 0.8}
+    assert run.params == {"depth": "4"}
+    assert run.tags == {"team": "ml", "stage": "dev"}
+
+
+def test_missing_option_variables_are_notes_not_failures(ip, capsys):
+    ip.run_cell("%%track --metrics nope\nok = 1")
+    assert last_run("cell").status == "FINISHED"
+
+
+def test_bad_option_syntax_is_a_usage_error(ip):
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="key=value"):
+        ip.run_cell("%%track --tags broken\nx = 1")
+    assert cellops.search_runs().empty
+
+
+def test_sklearn_estimators_fitted_in_the_cell_are_captured(ip):
+    ip.run_cell(
+        "from sklearn.datasets import load_diabetes\n"
+        "from sklearn.linear_model import Ridge\n"
+        "from sklearn.tree import DecisionTreeRegressor\n"
+        "X, y = load_diabetes(return_X_y=True, as_frame=True)\n"
+        "unfitted = Ridge()\n"
+    )
+    ip.run_cell("%%track -n two-models\nridge = Ridge(alpha=0.5).fit(X, y)\n"
+                "tree = DecisionTreeRegressor(max_depth=3).fit(X, y)")
+    run = last_run("cell")
+    assert run.params["ridge.alpha"] == "0.5" and run.params["tree.max_depth"] == "3"
+    assert "unfitted.alpha" not in run.params
+    arts = {a["path"] for a in run.artifacts}
+    assert {"models/ridge.skops", "models/tree.skops", "models/ridge.signature.json"} <= arts
+    sig = json.loads(run.read_artifact("models/ridge.signature.json"))
+    assert sig["n_features"] == 10
+    assert sig["inputs"][0] == {"name": "age", "dtype": "float64"}
+    import skops.io as sio
+
+    data = run.read_artifact("models/ridge.skops")
+    model = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+    assert abs(model.predict(ip.user_ns["X"].head(3)) - ip.user_ns["ridge"].predict(
+        ip.user_ns["X"].head(3))).max() < 1e-9
+    assert run.tags["estimator.ridge"] == "sklearn.linear_model._ridge.Ridge"
+
+    # The next cell refits only the tree: only it is logged, without prefixes.
+    ip.run_cell("%%track -n refit\ntree.fit(X, y)\nscore = ridge.score(X, y)")
+    run = last_run("cell")
+    assert run.params["max_depth"] == "3" and "alpha" not in run.params
+    assert {a["path"] for a in run.artifacts} >= {"models/tree.skops"}
+    assert "models/ridge.skops" not in {a["path"] for a in run.artifacts}
+
+
+def test_autolog_can_be_switched_off(ip):
+    ip.run_cell("from sklearn.linear_model import Ridge\nimport numpy as np")
+    ip.run_line_magic("config", "Cellops.autolog = False")
+    ip.run_cell("%%track\nm = Ridge().fit(np.eye(3), [1, 2, 3])")
+    assert last_run("cell").params == {}
+    ip.run_line_magic("config", "Cellops.autolog = True")
+    ip.run_cell("%%track --no-autolog\nm = Ridge().fit(np.eye(3), [1, 2, 3])")
+    assert last_run("cell").params == {}
+
+
+def test_figures_and_stdout_are_kept_as_artifacts(ip, capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ip.run_cell("import matplotlib.pyplot as plt")
+    ip.run_cell("%%track\nfig, ax = plt.subplots()\nax.plot([1, 3, 2])\nprint('epoch 1 done')")
+    run = last_run("cell")
+    assert run.read_artifact("figures/figure-1.png").startswith(b"\x89PNG")
+    assert run.read_artifact("stdout.txt") == b"epoch 1 done\n"
+    assert "epoch 1 done" in capsys.readouterr().out  # still shown
+    ip.run_cell("plt.close('all')")
+
+
+def test_a_live_chart_is_drawn_while_metrics_are_logged(ip):
+    published = []
+    real = ip.display_pub.publish
+    ip.display_pub.publish = lambda data, *a, **k: (published.append((data, k)), real(data, *a, **k))
+    try:
+        ip.run_cell("%%track\nimport cellops\nfor i in range(20):\n    cellops.log_metric('loss', 1 / (i + 1))")
+    finally:
+        ip.display_pub.publish = real
+    charts = [d for d, _ in published if "cellops-live" in d.get("text/html", "")]
+    assert len(charts) >= 2  # first draw, then updates of the same display
+    assert "polyline" in charts[-1]["text/html"] and "loss" in charts[-1]["text/html"]
+
+
+def test_the_run_summary_is_displayed_after_the_cell(ip):
+    published = []
+    real = ip.display_pub.publish
+    ip.display_pub.publish = lambda data, *a, **k: (published.append(data), real(data, *a, **k))
+    try:
+        ip.run_cell("%%track -n shown --metrics acc\nacc = 0.5")
+    finally:
+        ip.display_pub.publish = real
+    html = published[-1]["text/html"]
+    assert "FINISHED" in html and "shown" in html and "acc=0.5" in html
+
+
+def test_params_cell_logs_simple_values_to_the_notebook_run(ip):
+    ip.run_cell("%%params\nalpha = 0.5\nmodel = 'rf'\nlayers = [64, 32]\nopts = {'a': 1}\n"
+                "fn = len\nimport math")
+    assert ip.user_ns["alpha"] == 0.5
+    run = last_run("notebook")
+    assert run.params == {"alpha": "0.5", "model": "rf", "layers": "[64, 32]", "opts": '{"a": 1}'}
+    ip.run_cell("%%track\nimport cellops\ncellops.log_metric('acc', 0.7)")
+    assert last_run("cell").parent_id == run.id  # cell runs nest under the notebook run
+    ip.run_cell("import cellops\ncellops.log_metric('plain', 1.0)")
+    assert cellops.get_run(run.id).metrics == {"plain": 1.0}
+
+
+def test_changing_a_param_starts_a_new_notebook_run(ip, capsys):
+    ip.run_cell("%%params\nalpha = 0.5\nseed = 1")
+    first = last_run("notebook")
+    ip.run_cell("%%params\nalpha = 0.9")
+    assert "started a new notebook run" in capsys.readouterr().out
+    second = last_run("notebook")
+    assert second.id != first.id
+    assert cellops.get_run(first.id).status == "FINISHED"
+    assert cellops.get_run(first.id).params == {"alpha": "0.5", "seed": "1"}
+    assert second.params == {"alpha": "0.9", "seed": "1"}
+
+
+def test_experiment_magic_sets_the_experiment(ip, capsys):
+    ip.run_line_magic("experiment", "churn model")
+    assert "Experiment: churn model" in capsys.readouterr().out
+    ip.run_cell("%%track\nx = 1")
+    assert last_run().experiment == "churn model"
+    ip.run_line_magic("experiment", "")
+    assert "Current experiment: churn model" in capsys.readouterr().out
+
+
+def test_track_on_records_cells_in_execution_order_and_exports_a_notebook(ip, tmp_path, capsys):
+    ip.run_line_magic("track", "on")
+    assert "Recording every cell" in capsys.readouterr().out
+    ip.run_cell("a = 1")
+    ip.run_cell("b = a + 1")
+    with pytest.raises(NameError):
+        ip.run_cell("c = missing")
+    ip.run_cell("a = 10")  # out of order: redefines a after b used it
+    ip.run_line_magic("track", "status")
+    assert "4 cells so far" in capsys.readouterr().out
+    ip.run_line_magic("track", "off")
+    ip.run_cell("not_recorded = 1")
+    run = last_run("notebook")
+    cells = cellops.cell_history(run.id)
+    assert [c["source"] for c in cells] == ["a = 1", "b = a + 1", "c = missing", "a = 10"]
+    assert [c["status"] for c in cells] == ["ok", "ok", "error", "ok"]
+    assert "NameError" in cells[2]["error"]
+    assert [c["seq"] for c in cells] == [0, 1, 2, 3]
+
+    out = cellops.export_history(run.id, tmp_path / "replay.ipynb")
+    nb = nbformat.read(out, as_version=4)
+    assert nb.cells[2].metadata["tags"] == ["raises-exception"]
+    assert nb.cells[2].metadata["cellops"]["status"] == "error"
+    NotebookClient(nb, timeout=60, kernel_name="python3").execute()  # replays to the end
+    assert nb.cells[1].source == "b = a + 1"
+
+
+def test_history_cli_writes_the_notebook(ip, tmp_path):
+    import subprocess
+    import sys
+
+    ip.run_line_magic("track", "on")
+    ip.run_cell("v = 3")
+    run = last_run("notebook")
+    cellops.workspace().flush()
+    res = subprocess.run([sys.executable, "-m", "cellops.cli", "history", run.id[:8]],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "v = 3" in res.stdout
+    res = subprocess.run([sys.executable, "-m", "cellops.cli", "history", run.id, "--to",
+                          "notebook", "replay.ipynb"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert nbformat.read(tmp_path / "replay.ipynb", as_version=4).cells[0].source == "v = 3"
+
+
+def test_a_run_without_history_says_how_to_record_it(ws):
+    with cellops.start_run() as run:
+        pass
+    with pytest.raises(cellops.InvalidArgumentError, match="%track on"):
+        cellops.export_history(run.id, "x.ipynb")
+
+
+def test_runs_widget_filters_sorts_and_compares(ip):
+    for lr in (0.1, 0.2, 0.3):
+        ip.run_cell(f"%%track -n lr{lr} --params lr --metrics acc\nlr = {lr}\nacc = {lr} * 2")
+    widget = ip.run_line_magic("runs", "")
+    table = widget.children[2]
+    assert table.value.count("<tr>") == 4  # header + 3 runs
+    box = widget.children[0].children[0]
+    box.value = "metrics.acc > 0.3"
+    assert table.value.count("<tr>") == 3
+    box.value = "metrics.acc >"
+    assert "Expected a value" in widget.children[1].value
+    box.value = ""
+    select = widget.children[3].children[0]
+    select.value = tuple(v for _, v in select.options[:2])
+    widget.children[3].children[1].click()
+    comparison = widget.children[4].value
+    assert "Params" in comparison and "class='differs'" in comparison
+
+
+def test_compare_shows_differences_charts_and_source_diff(ip):
+    ip.run_cell("%%track -n a\nimport cellops\nfor i in range(3): cellops.log_metric('loss', 1 / (i + 1))\n"
+                "cellops.log_param('lr', 0.1)")
+    a = last_run("cell")
+    ip.run_cell("%%track -n b\nimport cellops\nfor i in range(3): cellops.log_metric('loss', 2 / (i + 1))\n"
+                "cellops.log_param('lr', 0.2)")
+    b = last_run("cell")
+    html = ip.run_line_magic("compare", f"{a.short_id} {b.short_id}").data
+    assert "class='differs'" in html and "lr" in html
+    assert "<polyline" in html  # metric history chart
+    assert "-%%track -n a" in html and "+%%track -n b" in html  # source diff
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError):
+        ip.run_line_magic("compare", a.short_id)
+
+
+def test_every_magic_has_argument_help(ip):
+    from cellops.magics import Cellops
+
+    for name in ("experiment", "track", "params", "runs", "compare"):
+        doc = getattr(Cellops, name).__doc__
+        assert doc and "usage:" in doc.lower() or "%" in doc
+    assert "--metrics" in Cellops.track.__doc__ and "on = record" in Cellops.track.__doc__
