@@ -71,5 +71,28 @@ def test_readme_has_the_two_commands_and_ci_runs_the_test_one():
 
 
 def test_docs_pages_exist():
-    for page in ("quickstart.md", "tracking.md", "cli.md", "architecture.md", "changelog.md"):
+    for page in ("quickstart.md", "tracking.md", "cli.md", "architecture.md", "changelog.md",
+                 "notebooks.md", "magics.md"):
         assert (ROOT / "docs" / page).stat().st_size > 500
+
+
+MAGICS_DOC = (ROOT / "docs" / "magics.md").read_text()
+
+
+@pytest.mark.parametrize("name", ["experiment", "track", "params", "runs", "compare"])
+def test_every_magic_and_its_options_are_in_the_magics_reference(name):
+    from cellops.magics import Cellops
+
+    assert f"## %{name}" in MAGICS_DOC or f"## %%{name}" in MAGICS_DOC
+    fn = getattr(Cellops, name)
+    for action in fn.parser._actions:
+        opts = [o for o in action.option_strings if o not in ("-h", "--help")]
+        if opts:
+            assert any(o in MAGICS_DOC for o in opts), f"{opts} of %{name} is not in docs/magics.md"
+
+
+def test_every_config_option_is_documented():
+    from cellops.magics import Cellops
+
+    for trait in Cellops.class_traits(config=True):
+        assert f"`{trait}`" in MAGICS_DOC, f"Cellops.{trait} is not in docs/magics.md"
