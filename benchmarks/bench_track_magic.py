@@ -1,0 +1,69 @@
+"""Overhead that %%track adds to a trivial cell, measured in a real kernel.
+
+    python benchmarks/bench_track_magic.py [--cells 300]
+
+Starts a python3 kernel with jupyter_client, loads cellops, then alternates a plain
+cell (`x = 1`) and the same cell under `%%track` (with the default options: run
+summary shown, sklearn capture on, stdout and figure capture on), timing each
+execute request from send to the kernel going idle. Reports medians and the
+difference. Target (issue #3): overhead <= 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+
+def run_cell(kc, code: str) -> float:
+    t = time.perf_counter()
+    msg_id = kc.execute(code)
+    while True:
+        msg = kc.get_iopub_msg(timeout=60)
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status" \
+                and msg["content"]["execution_state"] == "idle":
+            break
+    elapsed = time.perf_counter() - t
+    reply = kc.get_shell_msg(timeout=60)
+    if reply["content"]["status"] != "ok":
+        raise RuntimeError(f"cell failed: {reply['content']}")
+    return elapsed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--cells", type=int, default=300, help="timed cells of each kind")
+    args = ap.parse_args()
+    from jupyter_client.manager import start_new_kernel
+
+    with tempfile.TemporaryDirectory(prefix="bench-track-") as tmp:
+        km, kc = start_new_kernel(kernel_name="python3", cwd=tmp,
+                                  env={**os.environ, "CELLOPS_HOME": os.path.join(tmp, "ws")})
+        try:
+            run_cell(kc, "%load_ext cellops")
+            for _ in range(20):  # warm-up: imports, first transactions, git probe
+                run_cell(kc, "x = 1")
+                run_cell(kc, "%%track\nx = 1")
+            plain, tracked = [], []
+            for _ in range(args.cells):
+                plain.append(run_cell(kc, "x = 1"))
+                tracked.append(run_cell(kc, "%%track\nx = 1"))
+            run_cell(kc, "import cellops; assert len(cellops.search_runs()) >= %d" % args.cells)
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
+    p, t = statistics.median(plain) * 1000, statistics.median(tracked) * 1000
+    print(f"{'cell':<28}{'median ms':>10}{'p90 ms':>10}")
+    print(f"{'x = 1':<28}{p:>10.2f}{statistics.quantiles(plain, n=10)[-1] * 1000:>10.2f}")
+    print(f"{'%%track / x = 1':<28}{t:>10.2f}{statistics.quantiles(tracked, n=10)[-1] * 1000:>10.2f}")
+    print(f"\n%%track overhead: {t - p:.2f} ms per cell (target <= 5 ms: {'yes' if t - p <= 5 else 'NO'}); "
+          f"{args.cells} cells of each kind")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
