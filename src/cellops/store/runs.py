@@ -131,7 +131,7 @@ class RunQueries(Connection):
 
     def child_run_ids(self, run_id: str) -> list[str]:
         rows = self.query(
-            "SELECT id FROM runs WHERE parent_id = ? ORDER BY start_time, id", (run_id,)
+            "SELECT id FROM runs WHERE parent_id = ? ORDER BY start_time, rowid", (run_id,)
         )
         return [r[0] for r in rows]
 

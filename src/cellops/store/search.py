@@ -105,7 +105,7 @@ def _order_sql(keys: Sequence[OrderKey], joins: list[str], join_args: list[Any])
                                     "or an attribute.")
         # Runs without the key go last whatever the direction.
         parts.append(f"({expr} IS NULL), {expr} {direction}")
-    parts.append("r.start_time DESC, r.id")
+    parts.append("r.start_time DESC, r.rowid DESC")  # insertion order breaks ties
     return ", ".join(parts)
 
 
