@@ -9,6 +9,7 @@ options users set once are traitlets of the ``Cellops`` class
 from __future__ import annotations
 
 import ast
+import base64
 import io
 import sys
 import time
@@ -156,7 +157,7 @@ class Cellops(Magics):
         def spy(data: dict, *a: Any, **kw: Any) -> Any:
             if self.capture_figures and isinstance(data, dict) and "image/png" in data:
                 png = data["image/png"]
-                shown.append(png if isinstance(png, bytes) else __import__("base64").b64decode(png))
+                shown.append(png if isinstance(png, bytes) else base64.b64decode(png))
             return publish(data, *a, **kw)
 
         tee = _Tee(sys.stdout) if self.capture_stdout else None

@@ -77,13 +77,6 @@ class NotebookSession:
         atexit.register(self.close)
 
     # -- the notebook run ----------------------------------------------------
-    @property
-    def run(self) -> Run | None:
-        if self.run_id is None:
-            return None
-        run = get_run(self.run_id)
-        return run if run.status == "RUNNING" else None
-
     def notebook_run(self) -> Run:
         """The session's notebook run, started (and made active) when there is none."""
         from . import api
