@@ -355,6 +355,61 @@ def history(run_id: str, output: str | None, to: str | None, as_json: bool) -> N
     click.echo(_table(["seq", "In", "status", "duration", "first line"], rows, max_width=60))
 
 
+@cli.group()
+def pipeline() -> None:
+    """Run pipelines of parameterized notebooks and see what is up to date."""
+
+
+@pipeline.command("run")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-p", "--param", "params", multiple=True, metavar="[STEP.]KEY=VALUE",
+              help="Override a parameter of one step (step.key=value) or of all (key=value).")
+@click.option("--force", is_flag=True, help="Re-run every step, cached or not.")
+@click.option("--only", multiple=True, metavar="STEP", help="Run only this step (repeatable).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Independent steps run in parallel up to this many.")
+@click.option("--executor", default="local", show_default=True, metavar="local|dask://HOST:PORT",
+              help="Where steps run.")
+def pipeline_run(file: str, params: tuple[str, ...], force: bool, only: tuple[str, ...],
+                 workers: int, executor: str) -> None:
+    """Run the steps of a pipeline file that are not up to date."""
+    from cellops.pipelines import run_pipeline
+
+    result = run_pipeline(file, list(params), force=force, only=list(only) or None,
+                          workers=workers, executor=executor, progress=click.echo)
+    counts = {}
+    for s in result.steps.values():
+        counts[s.status] = counts.get(s.status, 0) + 1
+    click.echo(f"pipeline run {result.run_id[:8]}: "
+               + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    if not result.ok:
+        failed = [s for s in result.steps.values() if s.status == "failed"]
+        for s in failed:
+            click.echo(f"step {s.name} failed: {s.error}
+  output notebook: {s.output_notebook}
+"
+                       f"  run: cellops runs show {s.run_id[:8] if s.run_id else ''}", err=True)
+        raise SystemExit(1)
+
+
+@pipeline.command("status")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-p", "--param", "params", multiple=True, metavar="[STEP.]KEY=VALUE",
+              help="Check as if run with this override.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, with every cache key part.")
+def pipeline_status_cmd(file: str, params: tuple[str, ...], as_json: bool) -> None:
+    """Say for every step whether it is up to date and, if not, why."""
+    from cellops.pipelines import pipeline_status
+
+    rows = pipeline_status(file, list(params))
+    if as_json:
+        _echo_json(rows)
+        return
+    click.echo(_table(["step", "status", "why", "cached run"],
+                      [[r["step"], "up to date" if r["up_to_date"] else "will run", r["reason"],
+                        (r["run_id"] or "")[:8]] for r in rows], max_width=70))
+
+
 @cli.command()
 def demo() -> None:
     """Train a few scikit-learn models, log them as runs here, and compare them."""

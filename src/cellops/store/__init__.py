@@ -11,11 +11,13 @@ from .cells import CellQueries
 from .core import Connection, metric_value_in, metric_value_out, now_ms
 from .lineage import LineageQueries
 from .metrics import MetricQueries
+from .pipelines import PipelineQueries
 from .runs import RunQueries
 from .search import SearchQueries
 
 __all__ = ["Store", "metric_value_in", "metric_value_out", "now_ms"]
 
 
-class Store(RunQueries, MetricQueries, LineageQueries, CellQueries, SearchQueries, Connection):
+class Store(RunQueries, MetricQueries, LineageQueries, CellQueries, PipelineQueries,
+            SearchQueries, Connection):
     """The workspace database. Get it from ``cellops.workspace().store``."""

@@ -182,7 +182,7 @@ class RunQueries(Connection):
             ).fetchall()
             doomed = ids_param(r[0] for r in rows)
             for table in ("params", "tags", "metrics", "latest_metrics", "artifacts",
-                          "run_datasets", "cells"):
+                          "run_datasets", "cells", "step_cache"):
                 conn.execute(
                     f"DELETE FROM {table} WHERE run_id IN (SELECT value FROM json_each(?))",
                     (doomed,),

@@ -154,8 +154,29 @@ def _m2_cells(db: Database) -> None:
     )
 
 
+def _m3_step_cache(db: Database) -> None:
+    # Pipeline step cache: a finished step run, by the key of everything it depended on.
+    db["step_cache"].create(
+        {
+            "key": str,
+            "pipeline": str,
+            "step": str,
+            "run_id": str,
+            "parts": str,  # JSON: notebook, parameters, inputs, upstream, kernel
+            "outputs": str,  # JSON: {path: sha256} after the step ran
+            "created_at": int,
+        },
+        pk="key",
+        not_null={"pipeline", "step", "run_id", "parts", "outputs", "created_at"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["step_cache"].create_index(["pipeline", "step", "created_at"])
+    db["step_cache"].create_index(["run_id"])
+
+
 MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (1, _m1_tracking),
     (2, _m2_cells),
+    (3, _m3_step_cache),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -157,12 +157,14 @@ def start_run(
     *,
     kind: str = "run",
     run_id: str | None = None,
+    activate: bool = True,
 ) -> Run:
     """Start a run (or resume ``run_id``) and make it the active run of this thread.
 
     Use it in a ``with`` block to end it automatically: FINISHED, or FAILED with
     the error recorded when the block raises. ``parent`` defaults to the active
-    run, so a run started inside another is nested under it.
+    run, so a run started inside another is nested under it. ``activate=False``
+    creates the run without making it active (the caller ends it).
     """
     ws = workspace()
     if run_id is not None:
@@ -183,7 +185,7 @@ def start_run(
     tag_values = {check_key(k, "tag"): param_text(v) for k, v in (tags or {}).items()}
     if parent is None:
         stack = _stack()
-        parent_id = stack[-1].id if stack else None
+        parent_id = stack[-1].id if stack else os.environ.get(ENV_RUN_ID) or None
     else:
         parent_id = ws.store.resolve_run_id(parent.id if isinstance(parent, Run) else parent)
     token = os.environ.get("CELLOPS_PAPERMILL_TOKEN")
@@ -206,7 +208,7 @@ def start_run(
 
     run = Run(ws, {**dict.fromkeys(RUN_COLUMNS), **row, "experiment": exp_name})
     run._created_here = True
-    return _push(run)
+    return _push(run) if activate else run
 
 
 def _push(run: Run) -> Run:
@@ -229,8 +231,28 @@ def end_run(status: str = "FINISHED") -> None:
         run.end(status)
 
 
+ENV_RUN_ID = "CELLOPS_RUN_ID"
+
+
+def adopted_run() -> Run | None:
+    """The run named by ``$CELLOPS_RUN_ID`` (set by pipelines for a step's kernel), made active.
+
+    Logging in that process goes to it; runs started there nest under it. The
+    process that created it (the pipeline runner) ends it, not this one.
+    """
+    run_id = os.environ.get(ENV_RUN_ID)
+    if not run_id:
+        return None
+    for run in _stack():
+        if run.id == run_id:
+            return run
+    run = get_run(run_id)
+    run._owned = False
+    return _push(run)
+
+
 def _active_or_new() -> Run:
-    run = active_run()
+    run = active_run() or adopted_run()
     return run if run is not None else start_run()
 
 
@@ -422,6 +444,8 @@ def _at_exit() -> None:
     with _active_lock:
         runs = list(reversed(_all_active))
     for run in runs:
+        if not run._owned:
+            continue
         try:
             if exc is None:
                 run.end("FINISHED")

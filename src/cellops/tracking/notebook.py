@@ -84,6 +84,10 @@ class NotebookSession:
         for r in reversed(api._stack()):
             if r.id == self.run_id and r.status == "RUNNING":
                 return r
+        adopted = api.adopted_run()  # a pipeline step's kernel logs into the step's run
+        if adopted is not None:
+            self.run_id = adopted.id
+            return adopted
         from .context import ipython_info
 
         info = ipython_info() or {}
@@ -113,6 +117,9 @@ class NotebookSession:
     def _apply(self, values: dict[str, Any]) -> tuple[Run, bool]:
         run = self.notebook_run()
         stored = run.params
+        if not run._owned:  # a pipeline step: the runner's injected params are authoritative
+            run.log_params({k: v for k, v in values.items() if k not in stored})
+            return run, False
         changed = [k for k, v in values.items() if k in stored and stored[k] != param_text(v)]
         restarted = False
         if changed:

@@ -117,6 +117,7 @@ class Run:
         self._row = dict(row)
         self._cache: dict[str, Any] = {}
         self._created_here = False
+        self._owned = True  # False for a run this process adopted (CELLOPS_RUN_ID): not ended at exit
 
     # -- attributes --------------------------------------------------------
     @property

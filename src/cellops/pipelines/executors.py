@@ -1,0 +1,86 @@
+"""Where steps and trials run: a local process pool, or a Dask cluster.
+
+Executors are looked up by the scheme of ``--executor``: ``local`` (default) or
+``dask://host:port``. Register more with :func:`register_executor`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent import futures
+from typing import Any, Callable
+
+from ..errors import InvalidArgumentError
+
+
+class LocalExecutor:
+    """A pool of ``workers`` spawned processes (each step still gets a fresh kernel)."""
+
+    def __init__(self, workers: int = 1) -> None:
+        self.pool = futures.ProcessPoolExecutor(max_workers=max(1, workers),
+                                                mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, fn: Callable, arg: Any) -> Any:
+        return self.pool.submit(fn, arg)
+
+    def wait_any(self, handles: list[Any]) -> list[Any]:
+        done, _ = futures.wait(handles, return_when=futures.FIRST_COMPLETED)
+        return list(done)
+
+    def result(self, handle: Any) -> Any:
+        return handle.result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskExecutor:
+    """Steps as tasks on a ``dask.distributed`` cluster. Workers must see the workspace
+    and the pipeline folder at the same paths (a shared filesystem)."""
+
+    def __init__(self, address: str, workers: int = 1) -> None:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise InvalidArgumentError(
+                "The dask executor needs dask.distributed: pip install 'cellops[dask]'."
+            ) from None
+        self.client = Client(address, set_as_default=False)
+
+    def submit(self, fn: Callable, arg: Any) -> Any:
+        return self.client.submit(fn, arg, pure=False)
+
+    def wait_any(self, handles: list[Any]) -> list[Any]:
+        from dask.distributed import wait
+
+        done, _ = wait(handles, return_when="FIRST_COMPLETED")
+        return list(done)
+
+    def result(self, handle: Any) -> Any:
+        return handle.result()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+_EXECUTORS: dict[str, Callable[[str, int], Any]] = {
+    "local": lambda target, workers: LocalExecutor(workers),
+    "dask": lambda target, workers: DaskExecutor(target, workers),
+}
+
+
+def register_executor(scheme: str, factory: Callable[[str, int], Any]) -> None:
+    """Make ``--executor SCHEME://...`` create executors with ``factory(target, workers)``."""
+    _EXECUTORS[scheme] = factory
+
+
+def make_executor(spec: str | None, workers: int) -> Any:
+    spec = spec or "local"
+    scheme, sep, rest = spec.partition("://")
+    if scheme not in _EXECUTORS:
+        raise InvalidArgumentError(
+            f"Unknown executor {spec!r}; use 'local' or 'dask://HOST:PORT'.")
+    target = f"tcp://{rest}" if scheme == "dask" and sep else rest
+    if scheme == "dask" and not rest:
+        raise InvalidArgumentError("The dask executor needs an address: dask://HOST:PORT.")
+    return _EXECUTORS[scheme](target, workers)

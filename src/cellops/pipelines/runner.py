@@ -1,0 +1,285 @@
+"""Run a pipeline: dependency order, parallel steps, caching, failure and resume.
+
+A step is skipped (its earlier run linked) when its cache key — the notebook's
+cells without outputs or metadata, its parameters, the hashes of its declared
+inputs and of its upstream steps' outputs, the kernel name — matches a finished
+step run whose outputs still exist with the same hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from ..errors import InvalidArgumentError
+from ..tracking.api import start_run
+from ..tracking.run import Run, param_text
+from ..workspaces import Workspace, workspace
+from .executors import make_executor
+from .spec import Pipeline, Step, load_pipeline, parse_assignment
+from .worker import execute_step
+
+
+@dataclass
+class StepResult:
+    name: str
+    status: str  # ran | cached | failed | skipped
+    run_id: str | None = None
+    duration: float | None = None
+    error: str | None = None
+    output_notebook: str | None = None
+    reason: str | None = None  # why it ran (or why it was skipped)
+
+
+@dataclass
+class PipelineResult:
+    run_id: str
+    name: str
+    steps: dict[str, StepResult] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status in ("ran", "cached") for s in self.steps.values())
+
+    def __repr__(self) -> str:
+        states = ", ".join(f"{n}={s.status}" for n, s in self.steps.items())
+        return f"<PipelineResult {self.name} {self.run_id[:8]} {states}>"
+
+
+def hash_file(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def notebook_fingerprint(path: Path) -> tuple[str, str | None]:
+    """(hash of the cells' types and sources, the notebook's kernel name)."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    cells = [[c.cell_type, c.source] for c in nb.cells]
+    kernel = (nb.metadata.get("kernelspec") or {}).get("name")
+    return hashlib.sha256(json.dumps(cells).encode()).hexdigest(), kernel
+
+
+def _overrides(parameters: dict[str, Any] | Iterable[str] | None) -> dict[str, dict[str, Any]]:
+    """``["train.n=3", "seed=1"]`` or ``{"train": {"n": 3}, "*": {...}}`` -> per-step dicts."""
+    if parameters is None:
+        return {}
+    if isinstance(parameters, dict):
+        return {k: dict(v) for k, v in parameters.items()}
+    out: dict[str, dict[str, Any]] = {}
+    for text in parameters:
+        step, key, value = parse_assignment(text)
+        out.setdefault(step or "*", {})[key] = value
+    return out
+
+
+def step_key(pipeline: Pipeline, step: Step, upstream: dict[str, dict[str, str | None]]) -> tuple[str, dict]:
+    nb_hash, nb_kernel = notebook_fingerprint(step.notebook)
+    parts = {
+        "notebook": nb_hash,
+        "parameters": {k: param_text(v) for k, v in sorted(pipeline.step_parameters(step).items())},
+        "inputs": {p: hash_file(pipeline.root / p) for p in step.inputs},
+        "upstream": {n: upstream.get(n, {}) for n in step.needs},
+        "kernel": step.kernel or pipeline.kernel or nb_kernel or "python3",
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest(), parts
+
+
+def _why(parts: dict, last: dict | None, outputs_ok: bool) -> str:
+    if last is None:
+        return "never ran"
+    old = last["parts"]
+    if old.get("notebook") != parts["notebook"]:
+        return "notebook changed"
+    if old.get("parameters") != parts["parameters"]:
+        diffs = [f"{k}: {old['parameters'].get(k)!r} -> {v!r}" for k, v in parts["parameters"].items()
+                 if old["parameters"].get(k) != v]
+        gone = [k for k in old["parameters"] if k not in parts["parameters"]]
+        return "parameters changed (" + ", ".join(diffs + [f"{k} removed" for k in gone]) + ")"
+    for path, sha in parts["inputs"].items():
+        if old.get("inputs", {}).get(path) != sha:
+            return f"input {path} {'is missing' if sha is None else 'changed'}"
+    for name, outs in parts["upstream"].items():
+        if old.get("upstream", {}).get(name) != outs:
+            return f"upstream step {name} produced new outputs"
+    if old.get("kernel") != parts["kernel"]:
+        return f"kernel changed ({old.get('kernel')} -> {parts['kernel']})"
+    if last.get("status") != "FINISHED":
+        return f"last run {last['run_id'][:8]} is {last.get('status')}"
+    if not outputs_ok:
+        return "outputs missing or changed since the last run"
+    return "up to date"
+
+
+def _cached(ws: Workspace, pipeline: Pipeline, step: Step, key: str) -> dict | None:
+    hit = ws.store.get_step_cache(key)
+    if hit is None or hit.get("status") != "FINISHED" or set(hit["outputs"]) != set(step.outputs):
+        return None
+    for path, sha in hit["outputs"].items():
+        if hash_file(pipeline.root / path) != sha:
+            return None
+    return hit
+
+
+def pipeline_status(path: str | Path, parameters: Any = None) -> list[dict[str, Any]]:
+    """For every step: whether it is up to date, why not, and its cache key parts."""
+    pipeline = load_pipeline(path, _overrides(parameters))
+    ws = workspace()
+    upstream: dict[str, dict[str, str | None]] = {}
+    out = []
+    for step in pipeline.steps.values():
+        key, parts = step_key(pipeline, step, upstream)
+        hit = _cached(ws, pipeline, step, key)
+        last = ws.store.last_step_cache(pipeline.name, step.name)
+        outputs = {p: hash_file(pipeline.root / p) for p in step.outputs}
+        upstream[step.name] = hit["outputs"] if hit else outputs
+        reason = "up to date" if hit else _why(parts, last, outputs_ok=False)
+        if not hit and reason == "up to date":
+            reason = "outputs missing or changed since the last run"
+        out.append({"step": step.name, "up_to_date": hit is not None, "reason": reason,
+                    "key": key, "parts": parts, "run_id": hit["run_id"] if hit else None})
+    return out
+
+
+def run_pipeline(
+    path: str | Path,
+    parameters: dict[str, Any] | Iterable[str] | None = None,
+    *,
+    force: bool = False,
+    only: str | Iterable[str] | None = None,
+    workers: int = 1,
+    executor: str | None = None,
+    progress: Callable[[str], None] | None = print,
+) -> PipelineResult:
+    """Run the pipeline in ``path``; return each step's outcome.
+
+    ``parameters`` overrides values (``["train.n_estimators=300", "seed=1"]`` or a dict
+    of step -> values, ``"*"`` for every step). Steps run in dependency order, up to
+    ``workers`` at once; up-to-date steps are skipped unless ``force``. ``only`` runs
+    just the named steps. A failing step's dependents are skipped; the next run
+    resumes from the failed step.
+    """
+    pipeline = load_pipeline(path, _overrides(parameters))
+    say = progress or (lambda _msg: None)
+    only_set = {only} if isinstance(only, str) else set(only or [])
+    unknown = only_set - set(pipeline.steps)
+    if unknown:
+        raise InvalidArgumentError(f"--only names unknown step(s) {', '.join(sorted(unknown))}; "
+                                   f"steps: {', '.join(pipeline.steps)}")
+    if workers < 1:
+        raise InvalidArgumentError(f"workers must be at least 1, not {workers}.")
+    ws = workspace()
+    prun = start_run(name=pipeline.name, kind="pipeline", params=pipeline.parameters,
+                     tags={"pipeline.file": str(pipeline.path)}, activate=False)
+    result = PipelineResult(prun.id, pipeline.name)
+    out_dir = ws.path / "pipeline-outputs" / prun.id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    upstream: dict[str, dict[str, str | None]] = {}
+    pending = [s for s in pipeline.steps.values() if not only_set or s.name in only_set]
+    running: dict[Any, tuple[Step, Run, str, dict, float]] = {}
+    pool = None
+    say(f"pipeline {pipeline.name}: run {prun.short_id}, {len(pending)} step(s)")
+    try:
+        while pending or running:
+            progressed = False
+            for step in list(pending):
+                needs = [n for n in step.needs if not only_set or n in only_set]
+                states = [result.steps[n].status if n in result.steps else None for n in needs]
+                if any(s in ("failed", "skipped") for s in states):
+                    pending.remove(step)
+                    bad = next(n for n, s in zip(needs, states) if s in ("failed", "skipped"))
+                    result.steps[step.name] = StepResult(step.name, "skipped",
+                                                         reason=f"upstream step {bad} did not finish")
+                    say(f"  {step.name}: SKIPPED (upstream {bad} did not finish)")
+                    progressed = True
+                    continue
+                if any(s is None for s in states) or len(running) >= workers:
+                    continue
+                pending.remove(step)
+                progressed = True
+                key, parts = step_key(pipeline, step, upstream)
+                hit = None if force else _cached(ws, pipeline, step, key)
+                if hit is not None:
+                    upstream[step.name] = hit["outputs"]
+                    result.steps[step.name] = StepResult(step.name, "cached", hit["run_id"], 0.0,
+                                                         reason="up to date")
+                    say(f"  {step.name}: cached (run {hit['run_id'][:8]})")
+                    continue
+                last = ws.store.last_step_cache(pipeline.name, step.name)
+                reason = "forced" if force else _why(parts, last, outputs_ok=False)
+                srun = start_run(name=step.name, kind="step", parent=prun, activate=False,
+                                 params=pipeline.step_parameters(step),
+                                 tags={"pipeline.step": step.name, "cache.key": key})
+                srun._put(step.notebook.read_bytes(), "notebook.ipynb")
+                output = out_dir / f"{step.name}.ipynb"
+                task = {
+                    "notebook": str(step.notebook), "output": str(output),
+                    "parameters": pipeline.step_parameters(step), "kernel": parts["kernel"],
+                    "cwd": str(pipeline.root), "timeout": step.timeout,
+                    "env": {"CELLOPS_HOME": str(ws.path), "CELLOPS_RUN_ID": srun.id,
+                            "CELLOPS_NOTEBOOK_PATH": str(step.notebook)},
+                }
+                if pool is None:
+                    pool = make_executor(executor, workers)
+                say(f"  {step.name}: running ({reason})")
+                running[pool.submit(execute_step, task)] = (step, srun, key, parts, time.time())
+            if running and not progressed:
+                for handle in pool.wait_any(list(running)):
+                    step, srun, key, parts, _ = running.pop(handle)
+                    result.steps[step.name] = _finish(ws, pipeline, step, srun, key, parts,
+                                                      pool.result(handle), upstream, say)
+            elif not running and not progressed and pending:  # cannot happen with a valid DAG
+                raise RuntimeError(f"steps {', '.join(s.name for s in pending)} cannot be scheduled")
+    except BaseException as exc:
+        for _, srun, *_ in running.values():
+            srun.end("KILLED", error=f"pipeline interrupted: {type(exc).__name__}")
+        prun.set_tags({f"step.{n}": s.status for n, s in result.steps.items()})
+        prun.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED",
+                 error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if pool is not None:
+            pool.close()
+    prun.set_tags({f"step.{n}": s.status for n, s in result.steps.items()})
+    failed = [s for s in result.steps.values() if s.status == "failed"]
+    prun.end("FINISHED" if not failed else "FAILED",
+             error="; ".join(f"{s.name}: {s.error}" for s in failed) or None)
+    return result
+
+
+def _finish(ws: Workspace, pipeline: Pipeline, step: Step, srun: Run, key: str, parts: dict,
+            report: dict, upstream: dict, say: Callable[[str], None]) -> StepResult:
+    output = Path(ws.path / "pipeline-outputs" / srun.parent_id / f"{step.name}.ipynb") \
+        if srun.parent_id else None
+    if output is not None and output.is_file():
+        srun._put(output.read_bytes(), "output.ipynb")
+    res = StepResult(step.name, "ran", srun.id, report.get("duration"),
+                     output_notebook=str(output) if output else None)
+    if report["status"] == "ok":
+        outputs = {p: hash_file(pipeline.root / p) for p in step.outputs}
+        missing = [p for p, sha in outputs.items() if sha is None]
+        if missing:
+            report = {**report, "status": "failed",
+                      "error": f"declared output(s) not written: {', '.join(missing)}"}
+        else:
+            upstream[step.name] = outputs
+            ws.store.put_step_cache(key, pipeline.name, step.name, srun.id, parts, outputs)
+            srun.end("FINISHED")
+            say(f"  {step.name}: ran in {report.get('duration', 0):.1f} s")
+            return res
+    res.status, res.error = "failed", report.get("error")
+    srun.set_tags({"pipeline.failure": report["status"]})
+    srun.end("FAILED", error=report.get("error"))
+    say(f"  {step.name}: FAILED ({report['status']}): {report.get('error')}\n"
+        f"    see {res.output_notebook}")
+    return res

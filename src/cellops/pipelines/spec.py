@@ -1,0 +1,239 @@
+"""The pipeline file (``pipeline.yaml``): loading, validation, dependency order.
+
+Schema (see docs/pipelines.md)::
+
+    name: churn                       # required
+    parameters: {seed: 0}             # shared by every step, overridable per step
+    kernel: python3                   # optional; default: each notebook's own kernel
+    steps:                            # required, at least one
+      - name: prepare                 # required, unique: letters, digits, _ and -
+        notebook: notebooks/prepare.ipynb   # required, relative to this file
+        parameters: {test_size: 0.2}
+        needs: [other-step]           # upstream steps
+        inputs: [data/raw.csv]        # files read (their hashes are part of the cache key)
+        outputs: [data/train.parquet] # files written (checked and hashed after the step)
+        timeout: 600                  # seconds for any one cell
+        kernel: python3
+
+Every error names the file, the line and what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidArgumentError
+
+STEP_KEYS = {"name", "notebook", "parameters", "needs", "inputs", "outputs", "timeout", "kernel"}
+TOP_KEYS = {"name", "parameters", "kernel", "steps"}
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+class PipelineSpecError(InvalidArgumentError):
+    """A pipeline file is malformed. ``path`` and ``line`` (1-based, or None) locate it."""
+
+    def __init__(self, path: Path | str, line: int | None, message: str) -> None:
+        self.path, self.line = str(path), line
+        where = f"{self.path}:{line}" if line else self.path
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass
+class Step:
+    name: str
+    notebook: Path  # absolute
+    parameters: dict[str, Any] = field(default_factory=dict)
+    needs: list[str] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    timeout: float | None = None
+    kernel: str | None = None
+
+
+@dataclass
+class Pipeline:
+    name: str
+    path: Path  # the pipeline file, absolute
+    parameters: dict[str, Any]
+    steps: dict[str, Step]  # in dependency order
+    kernel: str | None = None
+
+    @property
+    def root(self) -> Path:
+        """Folder the pipeline's relative paths (and notebooks' cwd) refer to."""
+        return self.path.parent
+
+    def step_parameters(self, step: Step) -> dict[str, Any]:
+        return {**self.parameters, **step.parameters}
+
+    def downstream(self, names: set[str]) -> set[str]:
+        """``names`` and every step that depends on them, directly or not."""
+        out = set(names)
+        for step in self.steps.values():  # dependency order: one pass suffices
+            if any(n in out for n in step.needs):
+                out.add(step.name)
+        return out
+
+
+def _line_map(node: Any, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+    """(key, index, ...) -> 1-based line of every node in a composed YAML tree."""
+    import yaml
+
+    out = {} if out is None else out
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            out[path + (k.value,) + ("__key__",)] = k.start_mark.line + 1
+            _line_map(v, path + (k.value,), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _line_map(v, path + (i,), out)
+    return out
+
+
+def load_pipeline(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> Pipeline:
+    """Read and validate a pipeline file. ``overrides`` maps step (or ``"*"``) to parameters."""
+    import yaml
+
+    path = Path(path).absolute()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PipelineSpecError(path, None, "no such pipeline file") from None
+    try:
+        data = yaml.safe_load(text)
+        lines = _line_map(yaml.compose(text)) if data is not None else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PipelineSpecError(path, mark.line + 1 if mark else None,
+                                f"not valid YAML ({problem})") from None
+
+    def fail(where: tuple, message: str) -> PipelineSpecError:
+        line = None
+        for i in range(len(where), -1, -1):
+            line = lines.get(where[:i])
+            if line:
+                break
+        return PipelineSpecError(path, line, message)
+
+    if not isinstance(data, dict):
+        raise fail((), "expected a mapping with 'name' and 'steps' at the top level")
+    unknown = set(data) - TOP_KEYS
+    if unknown:
+        k = sorted(unknown)[0]
+        raise fail((k, "__key__"), f"unknown key {k!r}; expected one of {', '.join(sorted(TOP_KEYS))}")
+    name = data.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise fail(("name",), "'name' must be a word (letters, digits, _ . -), e.g. name: churn")
+    params = data.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise fail(("parameters",), "'parameters' must be a mapping, e.g. parameters: {seed: 0}")
+    steps_data = data.get("steps")
+    if not isinstance(steps_data, list) or not steps_data:
+        raise fail(("steps",), "'steps' must be a non-empty list of steps")
+
+    steps: dict[str, Step] = {}
+    for i, raw in enumerate(steps_data):
+        where = ("steps", i)
+        if not isinstance(raw, dict):
+            raise fail(where, "each step must be a mapping with at least 'name' and 'notebook'")
+        bad = set(raw) - STEP_KEYS
+        if bad:
+            k = sorted(bad)[0]
+            raise fail(where + (k, "__key__"),
+                       f"unknown step key {k!r}; expected one of {', '.join(sorted(STEP_KEYS))}")
+        sname = raw.get("name")
+        if not isinstance(sname, str) or not _NAME.match(sname):
+            raise fail(where + ("name",), "a step needs a 'name' made of letters, digits, _ . -")
+        if sname in steps:
+            raise fail(where + ("name",), f"step name {sname!r} is used twice")
+        nb = raw.get("notebook")
+        if not isinstance(nb, str) or not nb.endswith(".ipynb"):
+            raise fail(where + ("notebook",), f"step {sname!r} needs 'notebook: path/to/file.ipynb'")
+        nb_path = (path.parent / nb).resolve()
+        if not nb_path.is_file():
+            raise fail(where + ("notebook",), f"step {sname!r}: notebook {nb!r} not found "
+                                              f"(looked for {nb_path})")
+        sparams = raw.get("parameters") or {}
+        if not isinstance(sparams, dict):
+            raise fail(where + ("parameters",), f"step {sname!r}: 'parameters' must be a mapping")
+        lists = {}
+        for key in ("needs", "inputs", "outputs"):
+            value = raw.get(key) or []
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise fail(where + (key,), f"step {sname!r}: '{key}' must be a list of strings")
+            lists[key] = value
+        timeout = raw.get("timeout")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or timeout <= 0):
+            raise fail(where + ("timeout",), f"step {sname!r}: 'timeout' must be a positive number "
+                                             "of seconds")
+        kernel = raw.get("kernel")
+        if kernel is not None and not isinstance(kernel, str):
+            raise fail(where + ("kernel",), f"step {sname!r}: 'kernel' must be a kernel name")
+        steps[sname] = Step(sname, nb_path, dict(sparams), lists["needs"], lists["inputs"],
+                            lists["outputs"], float(timeout) if timeout else None, kernel)
+
+    for i, step in enumerate(steps.values()):
+        for need in step.needs:
+            if need not in steps:
+                raise fail(("steps", i, "needs"), f"step {step.name!r} needs unknown step {need!r}; "
+                                                  f"steps: {', '.join(steps)}")
+            if need == step.name:
+                raise fail(("steps", i, "needs"), f"step {step.name!r} needs itself")
+    ordered = _topological(steps, fail)
+    for key, values in (overrides or {}).items():
+        if key == "*":
+            params = {**params, **values}
+        elif key not in ordered:
+            raise PipelineSpecError(path, None, f"-p names unknown step {key!r}; steps: "
+                                                f"{', '.join(ordered)}")
+        else:
+            ordered[key].parameters.update(values)
+    return Pipeline(name, path, dict(params), ordered, data.get("kernel"))
+
+
+def _topological(steps: dict[str, Step], fail: Any) -> dict[str, Step]:
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    index = {name: i for i, name in enumerate(steps)}
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = trail[trail.index(name):] + [name]
+            raise fail(("steps", index[name], "needs"),
+                       f"steps form a cycle: {' -> '.join(cycle)}; remove one of these needs")
+        state[name] = 1
+        for need in steps[name].needs:
+            visit(need, trail + [name])
+        state[name] = 2
+        order.append(name)
+
+    for name in steps:
+        visit(name, [])
+    return {name: steps[name] for name in order}
+
+
+def parse_assignment(text: str) -> tuple[str | None, str, Any]:
+    """``step.key=value`` or ``key=value`` -> (step or None, key, value parsed as YAML)."""
+    import yaml
+
+    if "=" not in text:
+        raise InvalidArgumentError(f"-p takes key=value or step.key=value, got {text!r}.")
+    lhs, raw = text.split("=", 1)
+    step, _, key = lhs.strip().rpartition(".")
+    if not key:
+        raise InvalidArgumentError(f"-p {text!r} names no parameter.")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return (step or None), key, value
