@@ -385,10 +385,9 @@ def pipeline_run(file: str, params: tuple[str, ...], force: bool, only: tuple[st
     if not result.ok:
         failed = [s for s in result.steps.values() if s.status == "failed"]
         for s in failed:
-            click.echo(f"step {s.name} failed: {s.error}
-  output notebook: {s.output_notebook}
-"
-                       f"  run: cellops runs show {s.run_id[:8] if s.run_id else ''}", err=True)
+            click.echo(f"step {s.name} failed: {s.error}\n"
+                       f"  output notebook: {s.output_notebook}\n"
+                       f"  run: cellops runs show {(s.run_id or '')[:8]}", err=True)
         raise SystemExit(1)
 
 
