@@ -410,6 +410,74 @@ def pipeline_status_cmd(file: str, params: tuple[str, ...], as_json: bool) -> No
 
 
 @cli.command()
+@click.argument("notebook", type=click.Path(dir_okay=False))
+@click.option("-p", "--param", "params", multiple=True, required=True, metavar="NAME=V1,V2,...",
+              help="Values to sweep for one parameter (repeatable; the grid is their product).")
+@click.option("--random", "random_n", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Run N random combinations of the grid instead of all of it.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Trials run in parallel up to this many.")
+@click.option("--executor", default="local", show_default=True, metavar="local|dask://HOST:PORT",
+              help="Where trials run.")
+@click.option("--metric", default=None, help="Rank trials by this metric.")
+@click.option("--goal", type=click.Choice(["max", "min"]), default="max", show_default=True,
+              help="Whether a higher or lower --metric is better.")
+@click.option("--timeout", type=float, default=None, help="Seconds any one cell may take.")
+def sweep(notebook: str, params: tuple[str, ...], random_n: int | None, workers: int,
+          executor: str, metric: str | None, goal: str, timeout: float | None) -> None:
+    """Run NOTEBOOK over a grid of parameters as trials of one sweep run, ranked."""
+    from cellops.pipelines import run_sweep
+
+    result = run_sweep(notebook, list(params), random_n=random_n, workers=workers,
+                       executor=executor, timeout=timeout, progress=click.echo)
+    trials = result.ranked(metric, goal) if metric else result.trials
+    metric_keys = [metric] if metric else sorted({k for t in trials for k in t["metrics"]})[:4]
+    param_keys = list(trials[0]["params"]) if trials else []
+    click.echo(f"\nsweep {result.run_id[:8]}" + (f", best {metric} ({goal}) first:" if metric else ":"))
+    click.echo(_table(["trial", "run", "status"] + param_keys + metric_keys,
+                      [[t["trial"], t["run_id"][:8], t["status"]] + [t["params"][k] for k in param_keys]
+                       + [t["metrics"].get(k) for k in metric_keys] for t in trials]))
+    if any(t["status"] != "FINISHED" for t in trials):
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def reproduce(run_id: str, as_json: bool) -> None:
+    """Re-execute a recorded step, trial or notebook run and compare its metrics."""
+    from cellops.pipelines import reproduce as do_reproduce
+
+    result = do_reproduce(run_id, progress=lambda m: click.echo(m, err=True))
+    if as_json:
+        _echo_json(result.__dict__)
+    else:
+        click.echo(f"reproduced {result.original_id[:8]} as {result.run_id[:8]}: {result.status}")
+        if result.metrics:
+            click.echo(_table(["metric", "original", "reproduced", "difference"],
+                              [[m["key"], m["original"], m["reproduced"], m["difference"]]
+                               for m in result.metrics]))
+    if result.status != "FINISHED":
+        raise click.ClickException(f"the reproduction failed: {result.error}")
+
+
+@cli.command()
+@click.argument("run_id")
+@click.argument("expression")
+def gate(run_id: str, expression: str) -> None:
+    """Exit 0 when a run satisfies EXPRESSION (search grammar), 1 when it does not (for CI).
+
+    Example: cellops gate 3f2a "metrics.acc >= 0.9 and metrics.f1 >= 0.8"
+    """
+    from cellops.pipelines import gate as do_gate
+
+    result = do_gate(run_id, expression)
+    click.echo(str(result))
+    if not result.passed:
+        raise SystemExit(1)
+
+
+@cli.command()
 def demo() -> None:
     """Train a few scikit-learn models, log them as runs here, and compare them."""
     from cellops.demo import run_demo

@@ -1,8 +1,11 @@
 """Pipelines: parameterized notebooks run by papermill as cached, reproducible steps."""
 
 from .executors import register_executor
+from .reproduce import GateResult, ReproduceResult, gate, reproduce
 from .runner import PipelineResult, StepResult, pipeline_status, run_pipeline
 from .spec import Pipeline, PipelineSpecError, Step, load_pipeline
+from .sweep import SweepResult, run_sweep
 
-__all__ = ["Pipeline", "PipelineResult", "PipelineSpecError", "Step", "StepResult",
-           "load_pipeline", "pipeline_status", "register_executor", "run_pipeline"]
+__all__ = ["GateResult", "Pipeline", "PipelineResult", "PipelineSpecError", "ReproduceResult",
+           "Step", "StepResult", "SweepResult", "gate", "load_pipeline", "pipeline_status",
+           "register_executor", "reproduce", "run_pipeline", "run_sweep"]

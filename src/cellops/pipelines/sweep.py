@@ -1,0 +1,136 @@
+"""Sweeps: one notebook over a grid (or a random sample) of parameters, trials in parallel."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from ..errors import InvalidArgumentError
+from ..tracking.api import get_run, start_run
+from ..workspaces import workspace
+from .executors import make_executor
+from .runner import notebook_fingerprint
+from .worker import execute_step
+
+
+@dataclass
+class SweepResult:
+    run_id: str
+    trials: list[dict[str, Any]] = field(default_factory=list)  # params, run_id, status, metrics
+
+    def ranked(self, metric: str, goal: str = "max") -> list[dict[str, Any]]:
+        """Finished trials best first by ``metric``; trials without it last."""
+        def key(t: dict[str, Any]) -> tuple:
+            v = t["metrics"].get(metric)
+            missing = v is None or v != v
+            return (missing, -v if (not missing and goal == "max") else (v if not missing else 0))
+
+        return sorted(self.trials, key=key)
+
+
+def parse_grid(specs: Iterable[str]) -> dict[str, list[Any]]:
+    """``["alpha=0.1,0.5", "depth=3,5"]`` -> ``{"alpha": [0.1, 0.5], "depth": [3, 5]}``."""
+    import yaml
+
+    grid: dict[str, list[Any]] = {}
+    for spec in specs:
+        if "=" not in spec:
+            raise InvalidArgumentError(f"-p takes name=v1,v2,..., got {spec!r}.")
+        name, raw = spec.split("=", 1)
+        values = [yaml.safe_load(v) if v.strip() else "" for v in raw.split(",")]
+        if not name.strip() or not values:
+            raise InvalidArgumentError(f"-p {spec!r} names no parameter or no values.")
+        grid[name.strip()] = values
+    return grid
+
+
+def expand(grid: dict[str, list[Any]], random_n: int | None = None,
+           seed: int = 0) -> list[dict[str, Any]]:
+    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    if random_n is not None:
+        if random_n < 1:
+            raise InvalidArgumentError("--random takes a positive number of trials.")
+        combos = random.Random(seed).sample(combos, min(random_n, len(combos)))
+    return combos
+
+
+def run_sweep(
+    notebook: str | Path,
+    grid: dict[str, list[Any]] | Iterable[str],
+    *,
+    random_n: int | None = None,
+    workers: int = 1,
+    executor: str | None = None,
+    parameters: dict[str, Any] | None = None,
+    timeout: float | None = None,
+    name: str | None = None,
+    cwd: str | Path | None = None,
+    progress: Callable[[str], None] | None = print,
+) -> SweepResult:
+    """Run ``notebook`` once per parameter combination, as trials under one sweep run.
+
+    Trials run with ``cwd`` (default: the current directory) as working directory, as
+    papermill does; ``random_n`` picks that many combinations of the grid at random.
+    """
+    say = progress or (lambda _m: None)
+    nb_path = Path(notebook).absolute()
+    if not nb_path.is_file():
+        raise InvalidArgumentError(f"No notebook at {str(nb_path)!r}.")
+    workdir = str(Path(cwd).absolute()) if cwd else os.getcwd()
+    grid = dict(grid) if isinstance(grid, dict) else parse_grid(grid)
+    if not grid:
+        raise InvalidArgumentError("A sweep needs at least one -p name=v1,v2,...")
+    combos = expand(grid, random_n)
+    _, kernel = notebook_fingerprint(nb_path)
+    ws = workspace()
+    sweep = start_run(name=name or nb_path.stem, kind="sweep", activate=False,
+                      params={k: ",".join(map(str, v)) for k, v in grid.items()},
+                      tags={"sweep.notebook": str(nb_path), "sweep.cwd": workdir,
+                            "sweep.trials": len(combos)})
+    out_dir = ws.path / "pipeline-outputs" / sweep.id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = SweepResult(sweep.id)
+    say(f"sweep {sweep.short_id}: {len(combos)} trial(s) of {nb_path.name} on {workers} worker(s)")
+    pool = make_executor(executor, workers)
+    running: dict[Any, tuple[int, Any, dict]] = {}
+    try:
+        for i, combo in enumerate(combos):
+            params = {**(parameters or {}), **combo}
+            trial = start_run(name=f"trial-{i}", kind="trial", parent=sweep, params=params,
+                              activate=False)
+            task = {"notebook": str(nb_path), "output": str(out_dir / f"trial-{i}.ipynb"),
+                    "parameters": params, "kernel": kernel or "python3", "cwd": workdir,
+                    "timeout": timeout,
+                    "env": {"CELLOPS_HOME": str(ws.path), "CELLOPS_RUN_ID": trial.id,
+                            "CELLOPS_NOTEBOOK_PATH": str(nb_path)}}
+            running[pool.submit(execute_step, task)] = (i, trial, combo)
+        while running:
+            for handle in pool.wait_any(list(running)):
+                i, trial, combo = running.pop(handle)
+                report = pool.result(handle)
+                out = out_dir / f"trial-{i}.ipynb"
+                if out.is_file():
+                    trial._put(out.read_bytes(), "output.ipynb")
+                ok = report["status"] == "ok"
+                trial.end("FINISHED" if ok else "FAILED", error=None if ok else report.get("error"))
+                metrics = get_run(trial.id).metrics
+                result.trials.append({"trial": i, "run_id": trial.id, "params": combo,
+                                      "status": "FINISHED" if ok else "FAILED",
+                                      "metrics": metrics, "error": report.get("error")})
+                say(f"  trial-{i} {combo}: {'ok' if ok else 'FAILED: ' + str(report.get('error'))}")
+    except BaseException as exc:
+        for _, trial, _ in running.values():
+            trial.end("KILLED", error=f"sweep interrupted: {type(exc).__name__}")
+        sweep.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED", error=str(exc))
+        raise
+    finally:
+        pool.close()
+    result.trials.sort(key=lambda t: t["trial"])
+    failed = sum(t["status"] != "FINISHED" for t in result.trials)
+    sweep.end("FINISHED" if failed == 0 else "FAILED",
+              error=f"{failed} of {len(result.trials)} trials failed" if failed else None)
+    return result
