@@ -1,0 +1,106 @@
+"""Sweeps on worker processes, reproduce and gate, with real kernels."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import cellops
+from cellops.pipelines import gate, reproduce, run_pipeline, run_sweep
+from cellops.pipelines.sweep import expand, parse_grid
+from test_pipelines import notebook, project  # noqa: F401 - the fixture
+
+
+@pytest.fixture
+def scored(tmp_path):
+    notebook(tmp_path / "score.ipynb", "alpha = 1.0\ndepth = 1",
+             "import cellops\ncellops.log_metric('score', alpha * depth)\n"
+             "if alpha < 0:\n    raise ValueError('alpha must be >= 0')")
+    return tmp_path / "score.ipynb"
+
+
+def test_grids_expand_to_every_combination_or_a_random_sample():
+    grid = parse_grid(["alpha=0.1,0.5,1.0", "depth=3,5", "model=rf"])
+    assert grid == {"alpha": [0.1, 0.5, 1.0], "depth": [3, 5], "model": ["rf"]}
+    assert len(expand(grid)) == 6
+    sample = expand(grid, random_n=4)
+    assert len(sample) == 4 and len({tuple(s.values()) for s in sample}) == 4
+    assert expand(grid, random_n=4) == sample  # seeded: the same sample again
+    with pytest.raises(cellops.InvalidArgumentError):
+        parse_grid(["alpha"])
+
+
+def test_a_sweep_of_4_trials_on_2_workers_records_and_ranks_them(scored):
+    result = run_sweep(scored, ["alpha=0.5,2", "depth=1,3"], workers=2, progress=None)
+    assert len(result.trials) == 4 and all(t["status"] == "FINISHED" for t in result.trials)
+    best = result.ranked("score", "max")
+    assert best[0]["params"] == {"alpha": 2, "depth": 3} and best[0]["metrics"]["score"] == 6
+    assert result.ranked("score", "min")[0]["metrics"]["score"] == 0.5
+    sweep = cellops.get_run(result.run_id)
+    assert sweep.kind == "sweep" and sweep.status == "FINISHED"
+    trials = sweep.children()
+    assert len(trials) == 4 and {t.kind for t in trials} == {"trial"}
+    assert all("output.ipynb" in {a["path"] for a in t.artifacts} for t in trials)
+    # two workers: some trials overlapped in time
+    spans = sorted((t.start_time, t.end_time) for t in trials)
+    assert any(spans[i + 1][0] < spans[i][1] for i in range(3))
+
+
+def test_failed_trials_fail_the_sweep_but_keep_the_others(scored):
+    result = run_sweep(scored, ["alpha=-1,1"], progress=None)
+    by_alpha = {t["params"]["alpha"]: t for t in result.trials}
+    assert by_alpha[-1]["status"] == "FAILED" and "alpha must be >= 0" in by_alpha[-1]["error"]
+    assert by_alpha[1]["status"] == "FINISHED"
+    assert cellops.get_run(result.run_id).status == "FAILED"
+
+
+def test_sweep_cli_prints_ranked_trials(scored):
+    res = subprocess.run([sys.executable, "-m", "cellops.cli", "sweep", str(scored), "-p",
+                          "alpha=1,3", "--metric", "score", "--workers", "2"],
+                         cwd=scored.parent, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    table = res.stdout.split("best score (max) first:")[1].strip().splitlines()
+    assert table[2].split()[3] == "3" and table[3].split()[3] == "1"
+
+
+def test_reproduce_reexecutes_a_step_and_reports_no_metric_difference(project):  # noqa: F811
+    result = run_pipeline(project / "pipeline.yaml", progress=None)
+    train = result.steps["train"].run_id
+    again = reproduce(train, progress=None)
+    assert again.status == "FINISHED" and not again.environment_differs
+    assert again.metrics == [{"key": "mean", "original": pytest.approx(again.metrics[0]["reproduced"]),
+                              "reproduced": again.metrics[0]["reproduced"], "difference": 0.0}]
+    new = cellops.get_run(again.run_id)
+    assert new.tags["reproduces"] == train and new.params == cellops.get_run(train).params
+    assert not (project / "pipeline-outputs").exists()  # ran in a temporary copy
+
+
+def test_reproduce_refuses_runs_without_a_notebook(ws):
+    with cellops.start_run() as run:
+        pass
+    with pytest.raises(cellops.InvalidArgumentError, match="no stored notebook"):
+        reproduce(run.id, progress=None)
+
+
+def test_gate_passes_and_fails_with_a_readable_verdict_and_exit_code(ws, tmp_path):
+    with cellops.start_run(params={"model": "rf"}) as run:
+        run.log_metrics({"acc": 0.93, "f1": 0.7})
+    ok = gate(run.id, "metrics.acc >= 0.9 and params.model = 'rf'")
+    assert ok.passed and str(ok).startswith("PASS")
+    bad = gate(run.id, "metrics.acc >= 0.9 and metrics.f1 >= 0.8 and metrics.auc > 0.5")
+    assert not bad.passed
+    assert [c["passed"] for c in bad.checks] == [True, False, False]
+    assert "missing" in str(bad) and "(actual: 0.7)" in str(bad)
+    cellops.workspace().close()
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "cellops.cli", "gate", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+
+    assert cli(run.id[:8], "metrics.acc >= 0.9").returncode == 0
+    res = cli(run.id[:8], "metrics.f1 >= 0.8")
+    assert res.returncode == 1 and "FAIL" in res.stdout and "(actual: 0.7)" in res.stdout
+    res = cli(run.id[:8], "metrics.f1 >=")
+    assert res.returncode == 1 and "Expected a value" in res.stderr
