@@ -6,7 +6,9 @@ into the workspace of the current folder, and prints a comparison table.
 
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 from typing import Callable
 
 import cellops
@@ -33,8 +35,16 @@ def _models() -> list[tuple[str, object, dict]]:
     ]
 
 
-def run_demo(echo: Callable[[str], None] = print) -> list[str]:
-    """Train, log and compare; return the ids of the runs made."""
+def example_pipeline() -> Path:
+    """The example pipeline folder: inside the installed package, or in a source checkout."""
+    packaged = Path(__file__).parent / "examples" / "pipeline"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "example_notebooks" / "pipeline"
+
+
+def run_demo(echo: Callable[[str], None] = print, pipeline: bool = True) -> list[str]:
+    """Train, log and compare models, then run the example pipeline; return the run ids."""
     from sklearn.datasets import load_breast_cancer
     from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
     from sklearn.model_selection import train_test_split
@@ -89,4 +99,30 @@ def run_demo(echo: Callable[[str], None] = print) -> list[str]:
     echo("")
     echo("Next: `cellops runs list`, `cellops runs show <run>`, "
          f"`cellops runs compare {table['run'].iloc[0]} {table['run'].iloc[-1]}`")
+    if pipeline:
+        run_ids.append(_demo_pipeline(echo))
     return run_ids
+
+
+def _demo_pipeline(echo: Callable[[str], None]) -> str:
+    """Copy the example pipeline here (once) and run it: prepare -> train -> evaluate."""
+    from cellops.pipelines import run_pipeline
+
+    target = Path.cwd() / "cellops-demo-pipeline"
+    if not target.exists():
+        shutil.copytree(example_pipeline(), target,
+                        ignore=shutil.ignore_patterns("data", "models", ".ipynb_checkpoints"))
+    echo("")
+    echo(f"Pipeline {target / 'pipeline.yaml'} (papermill runs each notebook in a fresh kernel):")
+    result = run_pipeline(target / "pipeline.yaml", progress=lambda m: echo("  " + m))
+    rows = []
+    for name, step in result.steps.items():
+        run = cellops.get_run(step.run_id) if step.run_id else None
+        metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(run.metrics.items())) if run else ""
+        rows.append(f"  {name:<10} {step.status:<8} {(step.run_id or '')[:8]}  {metrics}")
+    echo(f"Pipeline run {result.run_id[:8]}:")
+    for row in rows:
+        echo(row)
+    echo("Run it again and every step is cached: "
+         f"`cellops pipeline run {target.name}/pipeline.yaml`")
+    return result.run_id

@@ -53,7 +53,8 @@ class DaskExecutor:
     def wait_any(self, handles: list[Any]) -> list[Any]:
         from dask.distributed import wait
 
-        done, _ = wait(handles, return_when="FIRST_COMPLETED")
+        with self.client.as_current():  # wait() looks up the current client
+            done, _ = wait(handles, return_when="FIRST_COMPLETED")
         return list(done)
 
     def result(self, handle: Any) -> Any:

@@ -61,12 +61,19 @@ def hash_file(path: Path) -> str | None:
 
 
 def notebook_fingerprint(path: Path) -> tuple[str, str | None]:
-    """(hash of the cells' types and sources, the notebook's kernel name)."""
-    import nbformat
+    """(hash of the cells' types and sources, the notebook's kernel name).
 
-    nb = nbformat.read(str(path), as_version=4)
-    cells = [[c.cell_type, c.source] for c in nb.cells]
-    kernel = (nb.metadata.get("kernelspec") or {}).get("name")
+    Outputs, execution counts and metadata are left out, so running a notebook (or
+    opening it in Jupyter) does not invalidate the cache. Read as plain JSON: importing
+    nbformat costs seconds, and a fully cached pipeline run should not.
+    """
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidArgumentError(f"Cannot read notebook {path}: {exc}") from exc
+    cells = [[c.get("cell_type"), "".join(c.get("source", "")) if isinstance(c.get("source"), list)
+              else c.get("source", "")] for c in nb.get("cells", [])]
+    kernel = ((nb.get("metadata") or {}).get("kernelspec") or {}).get("name")
     return hashlib.sha256(json.dumps(cells).encode()).hexdigest(), kernel
 
 

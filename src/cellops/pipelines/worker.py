@@ -20,7 +20,12 @@ def execute_step(task: dict[str, Any]) -> dict[str, Any]:
     | ``error`` (papermill itself failed, e.g. unknown kernel).
     """
     os.environ.update(task.get("env", {}))
+    import logging
+
     import papermill as pm
+
+    # papermill warns about pipeline-wide parameters a notebook does not declare; that is normal here.
+    logging.getLogger("papermill").setLevel(logging.ERROR)
 
     t0 = time.time()
     out: dict[str, Any] = {"status": "ok", "started": t0}

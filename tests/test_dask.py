@@ -1,0 +1,43 @@
+"""The same pipelines and sweeps on a Dask cluster (a LocalCluster of 2 worker processes)."""
+
+from __future__ import annotations
+
+import pytest
+
+import cellops
+from cellops.pipelines import run_pipeline, run_sweep
+from test_pipelines import notebook, project  # noqa: F401 - the fixture
+
+distributed = pytest.importorskip("dask.distributed")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as c:
+        yield "dask://" + c.scheduler_address.removeprefix("tcp://")
+
+
+def test_a_pipeline_runs_on_dask_and_caches_like_locally(project, cluster):  # noqa: F811
+    result = run_pipeline(project / "pipeline.yaml", executor=cluster, workers=2, progress=None)
+    assert {n: s.status for n, s in result.steps.items()} == \
+        {"prepare": "ran", "train": "ran", "report": "ran"}
+    train = cellops.get_run(result.steps["train"].run_id)
+    assert "mean" in train.metrics and train.parent_id == result.run_id
+    again = run_pipeline(project / "pipeline.yaml", executor=cluster, progress=None)
+    assert {s.status for s in again.steps.values()} == {"cached"}
+
+
+def test_a_sweep_runs_its_trials_on_dask_workers(tmp_path, cluster):
+    notebook(tmp_path / "s.ipynb", "a = 1", "import cellops, os\ncellops.log_metric('a', a)\n"
+             "cellops.set_tag('pid', os.getppid())")
+    result = run_sweep(tmp_path / "s.ipynb", ["a=1,2,3,4"], executor=cluster, workers=2,
+                       progress=None)
+    assert sorted(t["metrics"]["a"] for t in result.trials) == [1, 2, 3, 4]
+    pids = {cellops.get_run(t["run_id"]).tags["pid"] for t in result.trials}
+    assert len(pids) == 2  # both dask workers ran trials
+
+
+def test_an_unreachable_or_unknown_executor_is_a_clear_error(project):  # noqa: F811
+    with pytest.raises(cellops.InvalidArgumentError, match="Unknown executor"):
+        run_pipeline(project / "pipeline.yaml", executor="spark://x", progress=None)
