@@ -145,9 +145,16 @@ def test_demo_trains_models_and_prints_a_comparison(tmp_path):
     assert "best ROC AUC first" in res.stdout
     for name in ("logreg-C0.1", "random-forest", "gradient-boosting"):
         assert name in res.stdout
-    df = cellops.search_runs(experiment="demo")
+    df = cellops.search_runs(experiment="demo", filter="attributes.kind = 'run'")
     assert len(df) == 4 and (df["status"] == "FINISHED").all()
     assert df["metrics.roc_auc"].min() > 0.9
     gb = cellops.get_run(df[df["name"] == "gradient-boosting"]["run_id"].iloc[0])
     assert len(gb.metric_history("stage_accuracy")) == 60
     assert {d.name for d in gb.inputs} == {"breast_cancer_train", "breast_cancer_test"}
+    # ... then the example pipeline, end to end
+    assert "Pipeline run" in res.stdout and "roc_auc=" in res.stdout
+    [prun] = cellops.search_runs(filter="attributes.kind = 'pipeline'")["run_id"]
+    steps = {c.name: c for c in cellops.get_run(prun).children()}
+    assert list(steps) == ["prepare", "train", "evaluate"]
+    assert steps["evaluate"].metrics["roc_auc"] > 0.9
+    assert (tmp_path / "cellops-demo-pipeline" / "models" / "model.skops").is_file()

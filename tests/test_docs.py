@@ -13,7 +13,7 @@ from cellops.cli import cli, command_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI_DOC = (ROOT / "docs" / "cli.md").read_text()
-API_DOC = (ROOT / "docs" / "tracking.md").read_text()
+API_DOC = (ROOT / "docs" / "tracking.md").read_text() + (ROOT / "docs" / "pipelines.md").read_text()
 README = (ROOT / "README.md").read_text()
 
 
@@ -72,7 +72,7 @@ def test_readme_has_the_two_commands_and_ci_runs_the_test_one():
 
 def test_docs_pages_exist():
     for page in ("quickstart.md", "tracking.md", "cli.md", "architecture.md", "changelog.md",
-                 "notebooks.md", "magics.md"):
+                 "notebooks.md", "magics.md", "pipelines.md"):
         assert (ROOT / "docs" / page).stat().st_size > 500
 
 

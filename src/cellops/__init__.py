@@ -54,6 +54,26 @@ from .tracking import (
 from .workspaces import Workspace, find_workspace, init_workspace, workspace
 
 
+# Pipelines are imported on first use: they pull in multiprocessing and friends.
+_LAZY = {name: "pipelines" for name in (
+    "GateResult", "PipelineResult", "PipelineSpecError", "ReproduceResult", "SweepResult",
+    "gate", "pipeline_status", "reproduce", "run_pipeline", "run_sweep")}
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cellops' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 def load_ipython_extension(ipython):  # type: ignore[no-untyped-def]
     """``%load_ext cellops``: register the cellops magics in this IPython session."""
     from .magics import load_ipython_extension as load
@@ -79,14 +99,19 @@ __all__ = [
     "ExperimentNotFoundError",
     "FilterSyntaxError",
     "GarbageReport",
+    "GateResult",
     "InvalidArgumentError",
     "NotFoundError",
     "ParamConflictError",
+    "PipelineResult",
+    "PipelineSpecError",
+    "ReproduceResult",
     "Run",
     "RunNotFoundError",
     "RunStateError",
     "StoreBusyError",
     "StoreError",
+    "SweepResult",
     "Workspace",
     "WorkspaceError",
     "__version__",
@@ -100,6 +125,7 @@ __all__ = [
     "find_workspace",
     "flush",
     "garbage_collect",
+    "gate",
     "get_run",
     "init_workspace",
     "list_experiments",
@@ -113,6 +139,10 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "pipeline_status",
+    "reproduce",
+    "run_pipeline",
+    "run_sweep",
     "search_runs",
     "set_experiment",
     "set_tag",

@@ -6,8 +6,6 @@ Executors are looked up by the scheme of ``--executor``: ``local`` (default) or
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent import futures
 from typing import Any, Callable
 
 from ..errors import InvalidArgumentError
@@ -17,6 +15,9 @@ class LocalExecutor:
     """A pool of ``workers`` spawned processes (each step still gets a fresh kernel)."""
 
     def __init__(self, workers: int = 1) -> None:
+        import multiprocessing
+        from concurrent import futures
+
         self.pool = futures.ProcessPoolExecutor(max_workers=max(1, workers),
                                                 mp_context=multiprocessing.get_context("spawn"))
 
@@ -24,6 +25,8 @@ class LocalExecutor:
         return self.pool.submit(fn, arg)
 
     def wait_any(self, handles: list[Any]) -> list[Any]:
+        from concurrent import futures
+
         done, _ = futures.wait(handles, return_when=futures.FIRST_COMPLETED)
         return list(done)
 

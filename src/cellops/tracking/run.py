@@ -26,10 +26,14 @@ if TYPE_CHECKING:
 
 STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 MAX_KEY_LENGTH = 250
-mimetypes.add_type("application/x-ipynb+json", ".ipynb")
-mimetypes.add_type("application/vnd.apache.parquet", ".parquet")
-mimetypes.add_type("application/octet-stream", ".skops")
-mimetypes.add_type("text/markdown", ".md")
+_EXTRA_TYPES = {".ipynb": "application/x-ipynb+json", ".parquet": "application/vnd.apache.parquet",
+                ".skops": "application/octet-stream", ".md": "text/markdown"}
+
+
+def media_type(name: str) -> str | None:
+    """The media type of an artifact name (mimetypes reads system tables: done on first use)."""
+    ext = os.path.splitext(name)[1].lower()
+    return _EXTRA_TYPES.get(ext) or mimetypes.guess_type(name)[0]
 
 # Callbacks per run id, called with the rows of every log_metrics (live charts).
 metric_listeners: dict[str, list] = {}
@@ -354,7 +358,7 @@ class Run:
 
     def _put(self, data: bytes | Path, name: str) -> str:
         sha, size = self._ws.artifacts.put(data)
-        media = mimetypes.guess_type(name)[0]
+        media = media_type(name)
         self._ws.store.put_artifact(self.id, name, sha, size, media)
         return name
 
