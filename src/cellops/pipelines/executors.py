@@ -11,6 +11,41 @@ from typing import Any, Callable
 from ..errors import InvalidArgumentError
 
 
+class InlineExecutor:
+    """Runs each task in this process when it is submitted (one worker: no pool to start).
+
+    Every step still runs in its own fresh kernel; only papermill's client side
+    stays in this process, as with plain papermill.
+    """
+
+    def submit(self, fn: Callable, arg: Any) -> Any:
+        from concurrent import futures
+
+        fut: futures.Future = futures.Future()
+        try:
+            fut.set_result(fn(arg))
+        except BaseException as exc:  # noqa: BLE001 - delivered through result()
+            fut.set_exception(exc)
+        return fut
+
+    def wait_any(self, handles: list[Any]) -> list[Any]:
+        return list(handles)
+
+    def result(self, handle: Any) -> Any:
+        return handle.result()
+
+    def close(self) -> None:
+        pass
+
+
+def _warm_up() -> None:
+    import papermill  # noqa: F401 - the slow import, done while the first tasks are prepared
+
+
+def _noop() -> None:
+    pass
+
+
 class LocalExecutor:
     """A pool of ``workers`` spawned processes (each step still gets a fresh kernel)."""
 
@@ -19,7 +54,10 @@ class LocalExecutor:
         from concurrent import futures
 
         self.pool = futures.ProcessPoolExecutor(max_workers=max(1, workers),
-                                                mp_context=multiprocessing.get_context("spawn"))
+                                                mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=_warm_up)
+        for _ in range(max(1, workers)):  # start every worker now, importing in parallel
+            self.pool.submit(_noop)
 
     def submit(self, fn: Callable, arg: Any) -> Any:
         return self.pool.submit(fn, arg)
@@ -68,7 +106,7 @@ class DaskExecutor:
 
 
 _EXECUTORS: dict[str, Callable[[str, int], Any]] = {
-    "local": lambda target, workers: LocalExecutor(workers),
+    "local": lambda target, workers: InlineExecutor() if workers <= 1 else LocalExecutor(workers),
     "dask": lambda target, workers: DaskExecutor(target, workers),
 }
 

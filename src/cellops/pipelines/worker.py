@@ -19,7 +19,20 @@ def execute_step(task: dict[str, Any]) -> dict[str, Any]:
     status: ``ok`` | ``failed`` (a cell raised) | ``timeout`` | ``dead`` (the kernel died)
     | ``error`` (papermill itself failed, e.g. unknown kernel).
     """
-    os.environ.update(task.get("env", {}))
+    env = task.get("env", {})
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the kernel inherits these
+    try:
+        return _execute(task)
+    finally:
+        for k, v in saved.items():  # an in-process run must not leak them
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _execute(task: dict[str, Any]) -> dict[str, Any]:
     import logging
 
     import papermill as pm
