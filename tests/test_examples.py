@@ -54,7 +54,7 @@ def test_02_papermill_batch_fails_clearly_on_a_bad_parameter(tmp_path):
     assert run.status == "FAILED" and "model must be one of" in run.error
 
 
-def test_the_example_pipeline_runs_then_is_fully_cached(tmp_path):
+def test_the_example_pipeline_runs_then_is_fully_cached(tmp_path, monkeypatch):
     shutil.copytree(EXAMPLES / "pipeline", tmp_path / "pipeline")
     cli = [sys.executable, "-m", "cellops.cli", "pipeline", "run", "pipeline.yaml"]
     first = subprocess.run(cli, cwd=tmp_path / "pipeline", capture_output=True, text=True, timeout=600)
@@ -63,5 +63,6 @@ def test_the_example_pipeline_runs_then_is_fully_cached(tmp_path):
     second = subprocess.run(cli, cwd=tmp_path / "pipeline", capture_output=True, text=True,
                             timeout=600)
     assert "3 cached" in second.stdout
+    monkeypatch.chdir(tmp_path / "pipeline")  # the CLI made its workspace beside pipeline.yaml
     df = cellops.search_runs(filter="attributes.run_name = 'evaluate'")
     assert df["metrics.roc_auc"].iloc[0] > 0.9
