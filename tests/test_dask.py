@@ -19,9 +19,12 @@ def cluster():
 
 
 def test_a_pipeline_runs_on_dask_and_caches_like_locally(project, cluster):  # noqa: F811
-    result = run_pipeline(project / "pipeline.yaml", executor=cluster, workers=2, progress=None)
+    lines: list[str] = []
+    result = run_pipeline(project / "pipeline.yaml", executor=cluster, workers=2,
+                          progress=lines.append)
     assert {n: s.status for n, s in result.steps.items()} == \
         {"prepare": "ran", "train": "ran", "report": "ran"}
+    assert any(": cell " in line for line in lines)  # cell progress read from the workers' output
     train = cellops.get_run(result.steps["train"].run_id)
     assert "mean" in train.metrics and train.parent_id == result.run_id
     again = run_pipeline(project / "pipeline.yaml", executor=cluster, progress=None)

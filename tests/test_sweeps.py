@@ -104,3 +104,74 @@ def test_gate_passes_and_fails_with_a_readable_verdict_and_exit_code(ws, tmp_pat
     assert res.returncode == 1 and "FAIL" in res.stdout and "(actual: 0.7)" in res.stdout
     res = cli(run.id[:8], "metrics.f1 >=")
     assert res.returncode == 1 and "Expected a value" in res.stderr
+
+
+@pytest.fixture
+def swept(scored):
+    root = scored.parent
+    notebook(root / "pick.ipynb", "x = 0",
+             "import time\ntime.sleep(1.5)  # long enough to be seen running",
+             "import cellops\ncellops.log_metric('picked', 1.0)")
+    (root / "p.yaml").write_text(
+        "name: tune\nparameters: {depth: 1}\nsteps:\n"
+        "  - name: search\n    notebook: score.ipynb\n"
+        "    sweep:\n      parameters: {alpha: [0.5, 2, 1], depth: [1, 3]}\n"
+        "      random: 4\n      metric: score\n      goal: max\n"
+        "  - name: pick\n    notebook: pick.ipynb\n    needs: [search]\n")
+    return root / "p.yaml"
+
+
+def test_a_sweep_step_runs_its_trials_in_parallel_and_hands_on_the_best(swept):
+    lines: list[str] = []
+    result = run_pipeline(swept, workers=2, progress=lines.append)
+    step = result.steps["search"]
+    assert step.status == "ran" and len(step.trials) == 4
+    assert all(t["status"] == "FINISHED" for t in step.trials)
+    run = cellops.get_run(step.run_id)
+    trials = [cellops.get_run(t["run_id"]) for t in step.trials]
+    assert all(t.parent_id == run.id and t.kind == "trial" for t in trials)
+    best = max(trials, key=lambda t: t.metrics["score"])
+    assert run.tags["sweep.best_run"] == best.id and run.metrics["score"] == best.metrics["score"]
+    assert run.tags["sweep.best.alpha"] == str(best.params["alpha"])
+    overlap = any(a.start_time < b.end_time and b.start_time < a.end_time
+                  for a in trials for b in trials if a is not b)
+    assert overlap  # two workers: trials ran side by side
+    assert result.steps["pick"].status == "ran"
+    assert any("search: 4 trials" in line and "best score=" in line for line in lines)
+    assert any(line.strip().startswith("pick: cell") for line in lines)  # cells as they go
+
+    again = run_pipeline(swept, progress=None)  # same grid: nothing to do
+    assert {n: s.status for n, s in again.steps.items()} == {"search": "cached", "pick": "cached"}
+    assert again.steps["search"].run_id == step.run_id
+
+    changed = run_pipeline(swept, ["search.depth=3"], progress=None)  # depth no longer swept
+    assert changed.steps["search"].status == "ran"
+    assert {t["params"].get("depth") for t in changed.steps["search"].trials} == {None}
+    assert {cellops.get_run(t["run_id"]).params["depth"] for t in changed.steps["search"].trials} == {"3"}
+
+
+def test_a_failing_trial_fails_its_sweep_step_and_skips_dependents(swept):
+    swept.write_text(swept.read_text().replace("[0.5, 2, 1]", "[0.5, -1]").replace("      random: 4\n", ""))
+    result = run_pipeline(swept, workers=2, progress=None)
+    step = result.steps["search"]
+    assert step.status == "failed" and "2 of 4 trials failed" in step.error
+    assert "alpha must be >= 0" in step.error and step.output_notebook.endswith(".ipynb")
+    assert result.steps["pick"].status == "skipped"
+    assert cellops.get_run(step.run_id).status == "FAILED"
+
+
+@pytest.mark.parametrize("sweep, message", [
+    ("    sweep: [1, 2]\n", "'sweep' must be a mapping"),
+    ("    sweep: {random: 2}\n", "the sweep needs 'parameters'"),
+    ("    sweep: {parameters: {alpha: []}}\n", "sweep parameter 'alpha' has no values"),
+    ("    sweep: {parameters: {alpha: [1]}, goal: up}\n", "sweep 'goal' must be max or min"),
+    ("    sweep: {parameters: {alpha: [1]}, randm: 2}\n", "unknown sweep key 'randm'"),
+    ("    sweep: {parameters: {alpha: [1]}}\n    outputs: [m.txt]\n", "trials would overwrite"),
+])
+def test_invalid_sweep_steps_get_a_clear_message(scored, sweep, message):
+    path = scored.parent / "p.yaml"
+    path.write_text("name: t\nsteps:\n  - name: s\n    notebook: score.ipynb\n" + sweep)
+    with pytest.raises(cellops.InvalidArgumentError) as info:
+        run_pipeline(path, progress=None)
+    assert "p.yaml:" in str(info.value) and message in str(info.value)
+    assert cellops.search_runs().empty

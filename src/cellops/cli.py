@@ -429,7 +429,8 @@ def sweep(notebook: str, params: tuple[str, ...], random_n: int | None, workers:
     from cellops.pipelines import run_sweep
 
     result = run_sweep(notebook, list(params), random_n=random_n, workers=workers,
-                       executor=executor, timeout=timeout, progress=click.echo)
+                       executor=executor, timeout=timeout, metric=metric, goal=goal,
+                       progress=click.echo)
     trials = result.ranked(metric, goal) if metric else result.trials
     metric_keys = [metric] if metric else sorted({k for t in trials for k in t["metrics"]})[:4]
     param_keys = list(trials[0]["params"]) if trials else []

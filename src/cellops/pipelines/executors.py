@@ -28,7 +28,7 @@ class InlineExecutor:
             fut.set_exception(exc)
         return fut
 
-    def wait_any(self, handles: list[Any]) -> list[Any]:
+    def wait_any(self, handles: list[Any], timeout: float | None = None) -> list[Any]:
         return list(handles)
 
     def result(self, handle: Any) -> Any:
@@ -62,10 +62,11 @@ class LocalExecutor:
     def submit(self, fn: Callable, arg: Any) -> Any:
         return self.pool.submit(fn, arg)
 
-    def wait_any(self, handles: list[Any]) -> list[Any]:
+    def wait_any(self, handles: list[Any], timeout: float | None = None) -> list[Any]:
+        """The handles that are done, waiting up to ``timeout`` s (None: until one is)."""
         from concurrent import futures
 
-        done, _ = futures.wait(handles, return_when=futures.FIRST_COMPLETED)
+        done, _ = futures.wait(handles, timeout=timeout, return_when=futures.FIRST_COMPLETED)
         return list(done)
 
     def result(self, handle: Any) -> Any:
@@ -91,11 +92,16 @@ class DaskExecutor:
     def submit(self, fn: Callable, arg: Any) -> Any:
         return self.client.submit(fn, arg, pure=False)
 
-    def wait_any(self, handles: list[Any]) -> list[Any]:
+    def wait_any(self, handles: list[Any], timeout: float | None = None) -> list[Any]:
+        import asyncio
+
         from dask.distributed import wait
 
         with self.client.as_current():  # wait() looks up the current client
-            done, _ = wait(handles, return_when="FIRST_COMPLETED")
+            try:
+                done, _ = wait(handles, timeout=timeout, return_when="FIRST_COMPLETED")
+            except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
+                return []
         return list(done)
 
     def result(self, handle: Any) -> Any:

@@ -21,7 +21,8 @@ from ..tracking.run import Run, param_text
 from ..workspaces import Workspace, workspace
 from .executors import make_executor
 from .spec import Pipeline, Step, load_pipeline, parse_assignment
-from .worker import execute_step
+from .sweep import SweepResult, expand, finish_trial, record_best
+from .worker import cell_progress, execute_step, make_task
 
 
 @dataclass
@@ -33,6 +34,7 @@ class StepResult:
     error: str | None = None
     output_notebook: str | None = None
     reason: str | None = None  # why it ran (or why it was skipped)
+    trials: list[dict[str, Any]] | None = None  # a sweep step's trials (params, run_id, metrics)
 
 
 @dataclass
@@ -99,6 +101,8 @@ def step_key(pipeline: Pipeline, step: Step, upstream: dict[str, dict[str, str |
         "upstream": {n: upstream.get(n, {}) for n in step.needs},
         "kernel": step.kernel or pipeline.kernel or nb_kernel or "python3",
     }
+    if step.sweep is not None:
+        parts["sweep"] = step.sweep.key_part()
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest(), parts
 
 
@@ -119,6 +123,8 @@ def _why(parts: dict, last: dict | None, outputs_ok: bool) -> str:
     for name, outs in parts["upstream"].items():
         if old.get("upstream", {}).get(name) != outs:
             return f"upstream step {name} produced new outputs"
+    if old.get("sweep") != parts.get("sweep"):
+        return "sweep changed"
     if old.get("kernel") != parts["kernel"]:
         return f"kernel changed ({old.get('kernel')} -> {parts['kernel']})"
     if last.get("status") != "FINISHED":
@@ -149,7 +155,10 @@ def pipeline_status(path: str | Path, parameters: Any = None) -> list[dict[str, 
         hit = _cached(ws, pipeline, step, key)
         last = ws.store.last_step_cache(pipeline.name, step.name)
         outputs = {p: hash_file(pipeline.root / p) for p in step.outputs}
-        upstream[step.name] = hit["outputs"] if hit else outputs
+        if step.sweep is not None:
+            upstream[step.name] = _sweep_upstream(hit["run_id"] if hit else (last or {}).get("run_id"))
+        else:
+            upstream[step.name] = hit["outputs"] if hit else outputs
         reason = "up to date" if hit else _why(parts, last, outputs_ok=False)
         if not hit and reason == "up to date":
             reason = "outputs missing or changed since the last run"
@@ -193,12 +202,15 @@ def run_pipeline(
     out_dir.mkdir(parents=True, exist_ok=True)
     upstream: dict[str, dict[str, str | None]] = {}
     pending = [s for s in pipeline.steps.values() if not only_set or s.name in only_set]
-    running: dict[Any, tuple[Step, Run, str, dict, float]] = {}
+    queue: list[tuple[dict, tuple]] = []  # (task, what it is) waiting for a free worker
+    running: dict[Any, tuple] = {}  # handle -> ("step", step, run, key, parts) | ("trial", ...)
+    sweeps: dict[str, dict[str, Any]] = {}  # sweep step -> its run, key, trials left and done
+    cells: dict[str, tuple[int, int]] = {}  # step -> last cell progress shown
     pool = None
+    inline = workers == 1 and (executor or "local") == "local"
     say(f"pipeline {pipeline.name}: run {prun.short_id}, {len(pending)} step(s)")
     try:
-        while pending or running:
-            progressed = False
+        while pending or queue or running:
             for step in list(pending):
                 needs = [n for n in step.needs if not only_set or n in only_set]
                 states = [result.steps[n].status if n in result.steps else None for n in needs]
@@ -208,48 +220,74 @@ def run_pipeline(
                     result.steps[step.name] = StepResult(step.name, "skipped",
                                                          reason=f"upstream step {bad} did not finish")
                     say(f"  {step.name}: SKIPPED (upstream {bad} did not finish)")
-                    progressed = True
                     continue
-                if any(s is None for s in states) or len(running) >= workers:
+                if any(s is None for s in states) or len(running) + len(queue) >= workers:
                     continue
                 pending.remove(step)
-                progressed = True
                 key, parts = step_key(pipeline, step, upstream)
                 hit = None if force else _cached(ws, pipeline, step, key)
                 if hit is not None:
-                    upstream[step.name] = hit["outputs"]
+                    upstream[step.name] = _sweep_upstream(hit["run_id"]) if step.sweep else hit["outputs"]
                     result.steps[step.name] = StepResult(step.name, "cached", hit["run_id"], 0.0,
                                                          reason="up to date")
                     say(f"  {step.name}: cached (run {hit['run_id'][:8]})")
                     continue
                 last = ws.store.last_step_cache(pipeline.name, step.name)
                 reason = "forced" if force else _why(parts, last, outputs_ok=False)
+                params = pipeline.step_parameters(step)
                 srun = start_run(name=step.name, kind="step", parent=prun, activate=False,
-                                 params=pipeline.step_parameters(step),
-                                 tags={"pipeline.step": step.name, "cache.key": key})
+                                 params=params, tags={"pipeline.step": step.name, "cache.key": key})
                 srun._put(step.notebook.read_bytes(), "notebook.ipynb")
-                output = out_dir / f"{step.name}.ipynb"
-                task = {
-                    "notebook": str(step.notebook), "output": str(output),
-                    "parameters": pipeline.step_parameters(step), "kernel": parts["kernel"],
-                    "cwd": str(pipeline.root), "timeout": step.timeout,
-                    "env": {"CELLOPS_HOME": str(ws.path), "CELLOPS_RUN_ID": srun.id,
-                            "CELLOPS_NOTEBOOK_PATH": str(step.notebook)},
-                }
+                common = {"kernel": parts["kernel"], "cwd": str(pipeline.root),
+                          "timeout": step.timeout, "workspace_path": ws.path,
+                          "progress_bar": inline and progress is not None}
+                if step.sweep is None:
+                    output = out_dir / f"{step.name}.ipynb"
+                    task = make_task(step.notebook, output, parameters=params, run_id=srun.id, **common)
+                    queue.append((task, ("step", step, srun, key, parts, output)))
+                    say(f"  {step.name}: running ({reason})")
+                    continue
+                combos = expand(step.sweep.grid, step.sweep.random)
+                sweeps[step.name] = {"run": srun, "key": key, "parts": parts, "left": len(combos),
+                                     "result": SweepResult(srun.id), "t0": time.time()}
+                srun.set_tags({"sweep.trials": len(combos)})
+                say(f"  {step.name}: sweeping {len(combos)} trial(s) ({reason})")
+                for i, combo in enumerate(combos):
+                    trial = start_run(name=f"trial-{i}", kind="trial", parent=srun, activate=False,
+                                      params={**params, **combo})
+                    output = out_dir / f"{step.name}-trial-{i}.ipynb"
+                    task = make_task(step.notebook, output, parameters={**params, **combo},
+                                     run_id=trial.id, **common)
+                    queue.append((task, ("trial", step, trial, i, combo, output)))
+            while queue and len(running) < workers:
+                task, what = queue.pop(0)
                 if pool is None:
                     pool = make_executor(executor, workers)
-                say(f"  {step.name}: running ({reason})")
-                running[pool.submit(execute_step, task)] = (step, srun, key, parts, time.time())
-            if running and not progressed:
-                for handle in pool.wait_any(list(running)):
-                    step, srun, key, parts, _ = running.pop(handle)
+                running[pool.submit(execute_step, task)] = what
+            if not running:
+                if pending and not queue:  # cannot happen with a valid DAG
+                    raise RuntimeError(f"steps {', '.join(s.name for s in pending)} cannot be scheduled")
+                continue
+            done = pool.wait_any(list(running), timeout=None if progress is None else 1.0)
+            for handle in done:
+                what = running.pop(handle)
+                report = pool.result(handle)
+                if what[0] == "step":
+                    _, step, srun, key, parts, _ = what
                     result.steps[step.name] = _finish(ws, pipeline, step, srun, key, parts,
-                                                      pool.result(handle), upstream, say)
-            elif not running and not progressed and pending:  # cannot happen with a valid DAG
-                raise RuntimeError(f"steps {', '.join(s.name for s in pending)} cannot be scheduled")
+                                                      report, upstream, say)
+                else:
+                    _trial_done(ws, pipeline, what, report, sweeps, result, upstream, say)
+            if progress is not None and not inline:
+                _show_cells(running, cells, say)
     except BaseException as exc:
-        for _, srun, *_ in running.values():
-            srun.end("KILLED", error=f"pipeline interrupted: {type(exc).__name__}")
+        for what in running.values():
+            what[2].end("KILLED", error=f"pipeline interrupted: {type(exc).__name__}")
+        for entry in sweeps.values():
+            if entry["left"]:
+                entry["run"].end("KILLED", error=f"pipeline interrupted: {type(exc).__name__}")
+        for _, what in queue:
+            what[2].end("KILLED", error="pipeline interrupted before it started")
         prun.set_tags({f"step.{n}": s.status for n, s in result.steps.items()})
         prun.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED",
                  error=f"{type(exc).__name__}: {exc}")
@@ -262,6 +300,66 @@ def run_pipeline(
     prun.end("FINISHED" if not failed else "FAILED",
              error="; ".join(f"{s.name}: {s.error}" for s in failed) or None)
     return result
+
+
+def _show_cells(running: dict[Any, tuple], shown: dict[str, tuple[int, int]],
+                say: Callable[[str], None]) -> None:
+    """Report each running step's cell progress when it moved (read from its output notebook)."""
+    for what in running.values():
+        if what[0] != "step":
+            continue
+        step, output = what[1], what[5]
+        prog = cell_progress(output)
+        if prog and prog[0] and prog != shown.get(step.name):
+            shown[step.name] = prog
+            say(f"    {step.name}: cell {prog[0]}/{prog[1]}")
+
+
+def _trial_done(ws: Workspace, pipeline: Pipeline, what: tuple, report: dict,
+                sweeps: dict[str, dict[str, Any]], result: PipelineResult,
+                upstream: dict[str, dict[str, str | None]], say: Callable[[str], None]) -> None:
+    """Record one finished trial of a sweep step; finish the step after its last trial."""
+    _, step, trial, i, combo, output = what
+    entry = sweeps[step.name]
+    record = finish_trial(trial, i, combo, report, output)
+    entry["result"].trials.append(record)
+    entry["left"] -= 1
+    say(f"    {step.name} trial-{i} {combo}: "
+        + ("ok" if record["status"] == "FINISHED" else f"FAILED: {record['error']}"))
+    if entry["left"]:
+        return
+    srun, sweep_result = entry["run"], entry["result"]
+    sweep_result.trials.sort(key=lambda t: t["trial"])
+    best = record_best(srun, sweep_result, step.sweep.metric, step.sweep.goal)
+    failed = [t for t in sweep_result.trials if t["status"] != "FINISHED"]
+    res = StepResult(step.name, "ran", srun.id, time.time() - entry["t0"],
+                     trials=sweep_result.trials)
+    if failed:
+        res.status = "failed"
+        res.error = f"{len(failed)} of {len(sweep_result.trials)} trials failed (first: " \
+                    f"trial-{failed[0]['trial']}: {failed[0]['error']})"
+        res.output_notebook = str(output.with_name(f"{step.name}-trial-{failed[0]['trial']}.ipynb"))
+        srun.set_tags({"pipeline.failure": "trials"})
+        srun.end("FAILED", error=res.error)
+        say(f"  {step.name}: FAILED: {res.error}\n    see {res.output_notebook}")
+        result.steps[step.name] = res
+        return
+    ws.store.put_step_cache(entry["key"], pipeline.name, step.name, srun.id, entry["parts"], {})
+    srun.end("FINISHED")
+    upstream[step.name] = _sweep_upstream(srun.id)
+    best_text = (f", best {step.sweep.metric}={best['metrics'][step.sweep.metric]:.4g} "
+                 f"({best['params']})") if best else ""
+    say(f"  {step.name}: {len(sweep_result.trials)} trials in {res.duration:.1f} s{best_text}")
+    result.steps[step.name] = res
+
+
+def _sweep_upstream(run_id: str | None) -> dict[str, str | None]:
+    """What a sweep step hands its dependents: its best trial (so a new best re-runs them)."""
+    if run_id is None:
+        return {}
+    from ..tracking.api import get_run
+
+    return {"sweep.best_run": get_run(run_id).tags.get("sweep.best_run")}
 
 
 def _finish(ws: Workspace, pipeline: Pipeline, step: Step, srun: Run, key: str, parts: dict,

@@ -14,6 +14,11 @@ Schema (see docs/pipelines.md)::
         outputs: [data/train.parquet] # files written (checked and hashed after the step)
         timeout: 600                  # seconds for any one cell
         kernel: python3
+        sweep:                        # optional: run the step once per combination
+          parameters: {alpha: [0.1, 1.0], depth: [3, 5]}   # grid = product of the lists
+          random: 3                   # optional: that many combinations, picked at random
+          metric: roc_auc             # optional: the best trial's metrics go to the step run
+          goal: max                   # max (default) or min
 
 Every error names the file, the line and what was expected.
 """
@@ -27,7 +32,9 @@ from typing import Any
 
 from ..errors import InvalidArgumentError
 
-STEP_KEYS = {"name", "notebook", "parameters", "needs", "inputs", "outputs", "timeout", "kernel"}
+STEP_KEYS = {"name", "notebook", "parameters", "needs", "inputs", "outputs", "timeout", "kernel",
+             "sweep"}
+SWEEP_KEYS = {"parameters", "random", "metric", "goal"}
 TOP_KEYS = {"name", "parameters", "kernel", "steps"}
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -42,6 +49,20 @@ class PipelineSpecError(InvalidArgumentError):
 
 
 @dataclass
+class SweepSpec:
+    """A step's sweep: its trials are the combinations of ``grid`` (or ``random`` of them)."""
+
+    grid: dict[str, list[Any]]
+    random: int | None = None
+    metric: str | None = None
+    goal: str = "max"
+
+    def key_part(self) -> dict[str, Any]:
+        return {"grid": {k: [repr(v) for v in vs] for k, vs in sorted(self.grid.items())},
+                "random": self.random}
+
+
+@dataclass
 class Step:
     name: str
     notebook: Path  # absolute
@@ -51,6 +72,7 @@ class Step:
     outputs: list[str] = field(default_factory=list)
     timeout: float | None = None
     kernel: str | None = None
+    sweep: SweepSpec | None = None
 
 
 @dataclass
@@ -177,8 +199,12 @@ def load_pipeline(path: str | Path, overrides: dict[str, dict[str, Any]] | None 
         kernel = raw.get("kernel")
         if kernel is not None and not isinstance(kernel, str):
             raise fail(where + ("kernel",), f"step {sname!r}: 'kernel' must be a kernel name")
+        sweep = _sweep(raw.get("sweep"), sname, where + ("sweep",), fail)
+        if sweep is not None and lists["outputs"]:
+            raise fail(where + ("outputs",), f"step {sname!r} is a sweep, so its trials would overwrite "
+                                             "each other's outputs; write outputs in a later step")
         steps[sname] = Step(sname, nb_path, dict(sparams), lists["needs"], lists["inputs"],
-                            lists["outputs"], float(timeout) if timeout else None, kernel)
+                            lists["outputs"], float(timeout) if timeout else None, kernel, sweep)
 
     for i, step in enumerate(steps.values()):
         for need in step.needs:
@@ -196,7 +222,43 @@ def load_pipeline(path: str | Path, overrides: dict[str, dict[str, Any]] | None 
                                                 f"{', '.join(ordered)}")
         else:
             ordered[key].parameters.update(values)
+            if ordered[key].sweep is not None:  # a value given on the command line is not swept
+                for name in values:
+                    ordered[key].sweep.grid.pop(name, None)
     return Pipeline(name, path, dict(params), ordered, data.get("kernel"))
+
+
+def _sweep(raw: Any, step: str, where: tuple, fail: Any) -> SweepSpec | None:
+    if raw is None:
+        return None
+    example = "e.g. sweep: {parameters: {alpha: [0.1, 1.0]}}"
+    if not isinstance(raw, dict):
+        raise fail(where, f"step {step!r}: 'sweep' must be a mapping, {example}")
+    bad = set(raw) - SWEEP_KEYS
+    if bad:
+        k = sorted(bad)[0]
+        raise fail(where + (k, "__key__"), f"step {step!r}: unknown sweep key {k!r}; expected one of "
+                                           f"{', '.join(sorted(SWEEP_KEYS))}")
+    grid = raw.get("parameters")
+    if not isinstance(grid, dict) or not grid:
+        raise fail(where + ("parameters",), f"step {step!r}: the sweep needs 'parameters', a mapping "
+                                            f"of names to lists of values, {example}")
+    grid = {str(k): (list(v) if isinstance(v, list) else [v]) for k, v in grid.items()}
+    empty = [k for k, v in grid.items() if not v]
+    if empty:
+        raise fail(where + ("parameters", empty[0]), f"step {step!r}: sweep parameter {empty[0]!r} "
+                                                     "has no values")
+    n = raw.get("random")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise fail(where + ("random",), f"step {step!r}: sweep 'random' must be a positive number "
+                                        "of trials")
+    metric = raw.get("metric")
+    if metric is not None and not isinstance(metric, str):
+        raise fail(where + ("metric",), f"step {step!r}: sweep 'metric' must be a metric name")
+    goal = raw.get("goal", "max")
+    if goal not in ("max", "min"):
+        raise fail(where + ("goal",), f"step {step!r}: sweep 'goal' must be max or min, not {goal!r}")
+    return SweepSpec(grid, n, metric, goal)
 
 
 def _topological(steps: dict[str, Step], fail: Any) -> dict[str, Step]:

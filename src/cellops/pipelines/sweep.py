@@ -13,8 +13,7 @@ from ..errors import InvalidArgumentError
 from ..tracking.api import get_run, start_run
 from ..workspaces import workspace
 from .executors import make_executor
-from .runner import notebook_fingerprint
-from .worker import execute_step
+from .worker import execute_step, make_task
 
 
 @dataclass
@@ -58,6 +57,32 @@ def expand(grid: dict[str, list[Any]], random_n: int | None = None,
     return combos
 
 
+def finish_trial(trial: Any, index: int, combo: dict[str, Any], report: dict[str, Any],
+                 output: Path) -> dict[str, Any]:
+    """End a trial's run from its worker report; return its record (params, status, metrics)."""
+    if output.is_file():
+        trial._put(output.read_bytes(), "output.ipynb")
+    ok = report["status"] == "ok"
+    trial.end("FINISHED" if ok else "FAILED", error=None if ok else report.get("error"))
+    return {"trial": index, "run_id": trial.id, "params": combo,
+            "status": "FINISHED" if ok else "FAILED", "metrics": get_run(trial.id).metrics,
+            "error": report.get("error")}
+
+
+def record_best(run: Any, result: SweepResult, metric: str | None, goal: str) -> dict | None:
+    """Tag ``run`` with the best finished trial by ``metric`` and copy that trial's metrics to it."""
+    if not metric:
+        return None
+    best = next((t for t in result.ranked(metric, goal)
+                 if t["status"] == "FINISHED" and t["metrics"].get(metric) is not None), None)
+    if best is None:
+        return None
+    run.set_tags({"sweep.best_run": best["run_id"], "sweep.metric": metric, "sweep.goal": goal,
+                  **{f"sweep.best.{k}": v for k, v in best["params"].items()}})
+    run.log_metrics(best["metrics"])
+    return best
+
+
 def run_sweep(
     notebook: str | Path,
     grid: dict[str, list[Any]] | Iterable[str],
@@ -69,13 +94,19 @@ def run_sweep(
     timeout: float | None = None,
     name: str | None = None,
     cwd: str | Path | None = None,
+    metric: str | None = None,
+    goal: str = "max",
     progress: Callable[[str], None] | None = print,
 ) -> SweepResult:
     """Run ``notebook`` once per parameter combination, as trials under one sweep run.
 
     Trials run with ``cwd`` (default: the current directory) as working directory, as
     papermill does; ``random_n`` picks that many combinations of the grid at random.
+    With ``metric``, the sweep run is tagged with the best trial (``goal`` max or min)
+    and gets that trial's metrics.
     """
+    from .runner import notebook_fingerprint
+
     say = progress or (lambda _m: None)
     nb_path = Path(notebook).absolute()
     if not nb_path.is_file():
@@ -102,26 +133,17 @@ def run_sweep(
             params = {**(parameters or {}), **combo}
             trial = start_run(name=f"trial-{i}", kind="trial", parent=sweep, params=params,
                               activate=False)
-            task = {"notebook": str(nb_path), "output": str(out_dir / f"trial-{i}.ipynb"),
-                    "parameters": params, "kernel": kernel or "python3", "cwd": workdir,
-                    "timeout": timeout,
-                    "env": {"CELLOPS_HOME": str(ws.path), "CELLOPS_RUN_ID": trial.id,
-                            "CELLOPS_NOTEBOOK_PATH": str(nb_path)}}
+            task = make_task(nb_path, out_dir / f"trial-{i}.ipynb", parameters=params,
+                             kernel=kernel or "python3", cwd=workdir, timeout=timeout,
+                             workspace_path=ws.path, run_id=trial.id)
             running[pool.submit(execute_step, task)] = (i, trial, combo)
         while running:
             for handle in pool.wait_any(list(running)):
                 i, trial, combo = running.pop(handle)
-                report = pool.result(handle)
-                out = out_dir / f"trial-{i}.ipynb"
-                if out.is_file():
-                    trial._put(out.read_bytes(), "output.ipynb")
-                ok = report["status"] == "ok"
-                trial.end("FINISHED" if ok else "FAILED", error=None if ok else report.get("error"))
-                metrics = get_run(trial.id).metrics
-                result.trials.append({"trial": i, "run_id": trial.id, "params": combo,
-                                      "status": "FINISHED" if ok else "FAILED",
-                                      "metrics": metrics, "error": report.get("error")})
-                say(f"  trial-{i} {combo}: {'ok' if ok else 'FAILED: ' + str(report.get('error'))}")
+                record = finish_trial(trial, i, combo, pool.result(handle), out_dir / f"trial-{i}.ipynb")
+                result.trials.append(record)
+                say(f"  trial-{i} {combo}: "
+                    + ("ok" if record["status"] == "FINISHED" else f"FAILED: {record['error']}"))
     except BaseException as exc:
         for _, trial, _ in running.values():
             trial.end("KILLED", error=f"sweep interrupted: {type(exc).__name__}")
@@ -130,6 +152,7 @@ def run_sweep(
     finally:
         pool.close()
     result.trials.sort(key=lambda t: t["trial"])
+    record_best(sweep, result, metric, goal)
     failed = sum(t["status"] != "FINISHED" for t in result.trials)
     sweep.end("FINISHED" if failed == 0 else "FAILED",
               error=f"{failed} of {len(result.trials)} trials failed" if failed else None)

@@ -13,6 +13,36 @@ import traceback
 from typing import Any
 
 
+def make_task(notebook: str | os.PathLike[str], output: str | os.PathLike[str], *,
+              parameters: dict[str, Any], kernel: str, cwd: str, timeout: float | None,
+              workspace_path: str | os.PathLike[str], run_id: str,
+              progress_bar: bool = False) -> dict[str, Any]:
+    """The plain dict :func:`execute_step` takes: one notebook run logging into ``run_id``."""
+    return {"notebook": str(notebook), "output": str(output), "parameters": dict(parameters),
+            "kernel": kernel, "cwd": cwd, "timeout": timeout, "progress_bar": progress_bar,
+            "env": {"CELLOPS_HOME": str(workspace_path), "CELLOPS_RUN_ID": run_id,
+                    "CELLOPS_NOTEBOOK_PATH": str(notebook)}}
+
+
+def cell_progress(output: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(cells started, code cells) of a notebook papermill is writing, or None if unreadable.
+
+    papermill saves the output notebook as each cell starts, with the cell's status in
+    its metadata; a half-written file reads as None and the caller just asks again.
+    """
+    import json
+
+    try:
+        with open(output, encoding="utf-8") as fh:
+            nb = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    started = sum(((c.get("metadata") or {}).get("papermill") or {}).get("status")
+                  in ("running", "completed", "failed") for c in cells)
+    return started, len(cells)
+
+
 def execute_step(task: dict[str, Any]) -> dict[str, Any]:
     """Run ``task['notebook']`` into ``task['output']``; return status and error details.
 
@@ -46,7 +76,8 @@ def _execute(task: dict[str, Any]) -> dict[str, Any]:
         pm.execute_notebook(
             task["notebook"], task["output"], parameters=task.get("parameters") or {},
             kernel_name=task.get("kernel"), cwd=task.get("cwd"),
-            execution_timeout=task.get("timeout"), progress_bar=False, log_output=False,
+            execution_timeout=task.get("timeout"), progress_bar=bool(task.get("progress_bar")),
+            log_output=False,
             request_save_on_cell_execute=True,
         )
     except pm.PapermillExecutionError as exc:
