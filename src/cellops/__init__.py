@@ -25,6 +25,7 @@ from .tracking import (
     Experiment,
     GarbageReport,
     Run,
+    RunPage,
     active_run,
     cell_history,
     compare_runs,
@@ -36,6 +37,7 @@ from .tracking import (
     garbage_collect,
     get_run,
     list_experiments,
+    list_runs,
     log_artifact,
     log_dataset,
     log_dict,
@@ -57,7 +59,7 @@ from .workspaces import Workspace, find_workspace, init_workspace, workspace
 # Pipelines are imported on first use: they pull in multiprocessing and friends.
 _LAZY = {name: "pipelines" for name in (
     "GateResult", "PipelineResult", "PipelineSpecError", "ReproduceResult", "SweepResult",
-    "gate", "pipeline_status", "reproduce", "run_pipeline", "run_sweep")}
+    "gate", "pipeline_runs", "pipeline_status", "reproduce", "run_pipeline", "run_sweep")}
 
 
 def __getattr__(name: str):  # type: ignore[no-untyped-def]
@@ -107,6 +109,7 @@ __all__ = [
     "PipelineSpecError",
     "ReproduceResult",
     "Run",
+    "RunPage",
     "RunNotFoundError",
     "RunStateError",
     "StoreBusyError",
@@ -129,6 +132,7 @@ __all__ = [
     "get_run",
     "init_workspace",
     "list_experiments",
+    "list_runs",
     "load_ipython_extension",
     "log_artifact",
     "log_dataset",
@@ -139,6 +143,7 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "pipeline_runs",
     "pipeline_status",
     "reproduce",
     "run_pipeline",

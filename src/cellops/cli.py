@@ -11,13 +11,14 @@ import json
 import math
 import os
 import sys
-from datetime import datetime
 from typing import Any, Sequence
 
 import click
 
 import cellops
 from cellops.errors import CellopsError
+from cellops.jsonable import to_jsonable
+
 
 class _Group(click.Group):
     """Turns cellops errors into one-line messages and exit code 1."""
@@ -29,36 +30,8 @@ class _Group(click.Group):
             raise click.ClickException(str(exc)) from None
 
 
-def _clean(value: Any) -> Any:
-    """Make a value JSON-safe: NaN/inf become strings, times ISO 8601."""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-        return value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if hasattr(value, "isoformat") and not isinstance(value, str):  # pandas Timestamp
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if value is not None and type(value).__module__ == "numpy":
-        return _clean(value.item())
-    try:
-        import pandas as pd
-
-        if value is pd.NaT or (not isinstance(value, (str, bytes)) and pd.isna(value)):
-            return None
-    except (ImportError, TypeError, ValueError):
-        pass
-    return value
-
-
 def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(_clean(data), indent=2, ensure_ascii=False))
+    click.echo(json.dumps(to_jsonable(data), indent=2, ensure_ascii=False))
 
 
 def _fmt(value: Any) -> str:
@@ -163,33 +136,12 @@ def _isnat(v: Any) -> bool:
         return False
 
 
-def _run_dict(run: cellops.Run) -> dict[str, Any]:
-    info = run.info
-    return {
-        "run_id": run.id, "name": run.name, "experiment": run.experiment, "status": run.status,
-        "kind": run.kind, "parent_run_id": run.parent_id, "start_time": run.start_time,
-        "end_time": run.end_time, "duration_s": run.duration,
-        "user": info.get("user"), "host": info.get("host"), "pid": info.get("pid"),
-        "notebook_path": info.get("notebook_path"), "source_name": info.get("source_name"),
-        "git": {"commit": info.get("git_commit"), "branch": info.get("git_branch"),
-                "dirty": None if info.get("git_dirty") is None else bool(info.get("git_dirty"))},
-        "environment_id": info.get("environment_id"),
-        "params": run.params, "metrics": run.metrics, "tags": run.tags,
-        "artifacts": run.artifacts,
-        "datasets": [{"name": d.name, "digest": d.digest, "role": d.role, "rows": d.num_rows,
-                      "columns": d.num_columns, "source": d.source}
-                     for d in run.inputs + run.outputs],
-        "children": [c.id for c in run.children()],
-        "error": run.error,
-    }
-
-
 @runs.command("show")
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def runs_show(run_id: str, as_json: bool) -> None:
     """Show one run: attributes, params, metrics, tags, artifacts, datasets."""
-    d = _run_dict(cellops.get_run(run_id))
+    d = cellops.get_run(run_id).to_dict()
     if as_json:
         _echo_json(d)
         return

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..errors import InvalidArgumentError
-from ..tracking.api import start_run
+from ..tracking.api import RunPage, start_run
 from ..tracking.run import Run, param_text
 from ..workspaces import Workspace, workspace
 from .executors import make_executor
@@ -208,7 +208,11 @@ def run_pipeline(
     cells: dict[str, tuple[int, int]] = {}  # step -> last cell progress shown
     pool = None
     inline = workers == 1 and (executor or "local") == "local"
+    order = [s.name for s in pending]
+    active: dict[str, str] = {}  # step -> its run id, while it runs
+    published: list[str] = []
     say(f"pipeline {pipeline.name}: run {prun.short_id}, {len(pending)} step(s)")
+    _publish(prun, order, result, active, published)
     try:
         while pending or queue or running:
             for step in list(pending):
@@ -238,6 +242,7 @@ def run_pipeline(
                 srun = start_run(name=step.name, kind="step", parent=prun, activate=False,
                                  params=params, tags={"pipeline.step": step.name, "cache.key": key})
                 srun._put(step.notebook.read_bytes(), "notebook.ipynb")
+                active[step.name] = srun.id
                 common = {"kernel": parts["kernel"], "cwd": str(pipeline.root),
                           "timeout": step.timeout, "workspace_path": ws.path,
                           "progress_bar": inline and progress is not None}
@@ -259,6 +264,7 @@ def run_pipeline(
                     task = make_task(step.notebook, output, parameters={**params, **combo},
                                      run_id=trial.id, **common)
                     queue.append((task, ("trial", step, trial, i, combo, output)))
+            _publish(prun, order, result, active, published)
             while queue and len(running) < workers:
                 task, what = queue.pop(0)
                 if pool is None:
@@ -278,6 +284,9 @@ def run_pipeline(
                                                       report, upstream, say)
                 else:
                     _trial_done(ws, pipeline, what, report, sweeps, result, upstream, say)
+                if what[1].name in result.steps:
+                    active.pop(what[1].name, None)
+            _publish(prun, order, result, active, published)
             if progress is not None and not inline:
                 _show_cells(running, cells, say)
     except BaseException as exc:
@@ -289,6 +298,7 @@ def run_pipeline(
         for _, what in queue:
             what[2].end("KILLED", error="pipeline interrupted before it started")
         prun.set_tags({f"step.{n}": s.status for n, s in result.steps.items()})
+        _publish(prun, order, result, {}, published)
         prun.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED",
                  error=f"{type(exc).__name__}: {exc}")
         raise
@@ -296,10 +306,56 @@ def run_pipeline(
         if pool is not None:
             pool.close()
     prun.set_tags({f"step.{n}": s.status for n, s in result.steps.items()})
+    _publish(prun, order, result, active, published)
     failed = [s for s in result.steps.values() if s.status == "failed"]
     prun.end("FINISHED" if not failed else "FAILED",
              error="; ".join(f"{s.name}: {s.error}" for s in failed) or None)
     return result
+
+
+def _publish(prun: Run, order: list[str], result: PipelineResult, active: dict[str, str],
+             last: list[str]) -> None:
+    """Keep the pipeline run's ``pipeline.steps`` tag (what the sidebar shows) up to date."""
+    steps = []
+    for name in order:
+        r = result.steps.get(name)
+        if r is not None:
+            steps.append({"name": name, "status": r.status, "run_id": r.run_id,
+                          "duration_s": r.duration, "reason": r.reason,
+                          "error": (r.error or "")[:500] or None})
+        else:
+            steps.append({"name": name, "status": "running" if name in active else "pending",
+                          "run_id": active.get(name), "duration_s": None, "reason": None,
+                          "error": None})
+    text = json.dumps(steps)
+    if not last or last[0] != text:
+        prun.set_tags({"pipeline.steps": text})
+        last[:] = [text]
+
+
+def pipeline_runs(limit: int = 20, offset: int = 0, *,
+                  workspace: Workspace | str | Path | None = None) -> RunPage:
+    """Recent pipeline runs, newest first, each with a ``steps`` list (name, status, run_id,
+    duration_s, reason, error); step status is ran, cached, failed, skipped, running,
+    pending, or ``not run`` when the pipeline ended before reaching it."""
+    from ..tracking.api import list_runs
+
+    page = list_runs(kinds=["pipeline"], limit=limit, offset=offset, workspace=workspace)
+    for run in page.runs:
+        try:
+            steps = json.loads(run["tags"].get("pipeline.steps") or "[]")
+        except ValueError:
+            steps = []
+        if not steps:  # recorded before the tag existed: the step.<name> tags
+            steps = [{"name": k[5:], "status": v, "run_id": None, "duration_s": None,
+                      "reason": None, "error": None}
+                     for k, v in run["tags"].items() if k.startswith("step.")]
+        if run["status"] != "RUNNING":
+            for step in steps:
+                if step["status"] in ("running", "pending"):
+                    step["status"] = "not run" if step["status"] == "pending" else "killed"
+        run["steps"] = steps
+    return page
 
 
 def _show_cells(running: dict[Any, tuple], shown: dict[str, tuple[int, int]],

@@ -110,15 +110,10 @@ def _order_sql(keys: Sequence[OrderKey], joins: list[str], join_args: list[Any])
 
 
 class SearchQueries(Connection):
-    def search_run_rows(
-        self,
-        experiment_ids: Sequence[int] | None,
-        node: Comparison | Logical | None,
-        order: Sequence[OrderKey],
-        limit: int | None,
-        kinds: Sequence[str] | None = None,
-    ) -> list[dict[str, Any]]:
-        where, args = [], []  # type: ignore[var-annotated]
+    @staticmethod
+    def _where(experiment_ids: Sequence[int] | None, node: Comparison | Logical | None,
+               kinds: Sequence[str] | None, args: list[Any]) -> str:
+        where = []
         if experiment_ids is not None:
             where.append(f"r.experiment_id IN ({', '.join('?' * len(experiment_ids))})")
             args.extend(experiment_ids)
@@ -127,18 +122,36 @@ class SearchQueries(Connection):
             args.extend(kinds)
         if node is not None:
             where.append(compile_filter(node, args))
+        return " WHERE " + " AND ".join(where) if where else ""
+
+    def search_run_rows(
+        self,
+        experiment_ids: Sequence[int] | None,
+        node: Comparison | Logical | None,
+        order: Sequence[OrderKey],
+        limit: int | None,
+        kinds: Sequence[str] | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        args: list[Any] = []
+        where = self._where(experiment_ids, node, kinds, args)
         joins: list[str] = []
         join_args: list[Any] = []
         order_sql = _order_sql(order, joins, join_args)
         sql = (
             "SELECT r.*, e.name AS experiment FROM runs r"
             " JOIN experiments e ON e.id = r.experiment_id "
-            + " ".join(joins)
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + f" ORDER BY {order_sql}"
+            + " ".join(joins) + where + f" ORDER BY {order_sql}"
         )
         all_args = join_args + args
-        if limit is not None:
-            sql += " LIMIT ?"
-            all_args.append(int(limit))
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            all_args += [-1 if limit is None else int(limit), int(offset)]
         return [dict(r) for r in self.query(sql, all_args)]
+
+    def count_run_rows(self, experiment_ids: Sequence[int] | None,
+                       node: Comparison | Logical | None, kinds: Sequence[str] | None = None) -> int:
+        args: list[Any] = []
+        where = self._where(experiment_ids, node, kinds, args)
+        sql = "SELECT count(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id" + where
+        return int(self.query(sql, args)[0][0])

@@ -9,6 +9,7 @@ ends when the interpreter exits.
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import sys
 import threading
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 from ..errors import InvalidArgumentError, RunStateError
 from ..workspaces import Workspace, workspace
 from . import context
-from .run import Run, check_key, format_error, ids_of, param_text
+from .run import Run, _ms_to_dt, check_key, format_error, ids_of, param_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -93,16 +94,13 @@ def _experiment_id(ws: Workspace, name: str) -> int:
     return eid
 
 
-def list_experiments() -> list[Experiment]:
-    """Every experiment of the workspace, with its number of runs."""
-
-    def dt(ms: int | None) -> datetime | None:
-        return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-
+def list_experiments(*, workspace: Workspace | str | os.PathLike[str] | None = None
+                     ) -> list[Experiment]:
+    """Every experiment of the workspace (default: the current one), with its number of runs."""
     return [
-        Experiment(r["id"], r["name"], dt(r["created_at"]), r["description"], r["run_count"],
-                   dt(r["last_run_time"]))
-        for r in workspace().store.list_experiments()
+        Experiment(r["id"], r["name"], _ms_to_dt(r["created_at"]), r["description"],
+                   r["run_count"], _ms_to_dt(r["last_run_time"]))
+        for r in _ws(workspace).store.list_experiments()
     ]
 
 
@@ -382,6 +380,71 @@ def search_runs(
         exp_ids = [ws.store.experiment_id(n) for n in names]
     rows = ws.store.search_run_rows(exp_ids, node, order, max_results)
     return runs_frame(ws, rows, pd)
+
+
+@dataclass
+class RunPage:
+    """One page of :func:`list_runs`: ``runs`` (dicts) out of ``total`` matching runs."""
+
+    runs: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+
+
+def list_runs(
+    experiment: str | Sequence[str] | None = None,
+    filter: str | None = None,  # noqa: A002 - MLflow's name for it
+    order_by: Sequence[str] | str | None = None,
+    *,
+    kinds: Sequence[str] | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    workspace: Workspace | str | os.PathLike[str] | None = None,
+) -> RunPage:
+    """A page of runs as plain dicts, with the number of runs that match — for tables and UIs.
+
+    Same filter and order grammar as :func:`search_runs`. Each dict has ``run_id, name,
+    experiment, status, kind, parent_run_id, user, start_time, end_time, duration_s,
+    params, metrics, tags``. Only the page's rows are read, so it stays fast on large
+    workspaces.
+    """
+    from ..store.filter import parse_filter, parse_order_by
+
+    node = parse_filter(filter)
+    order = parse_order_by(order_by)
+    for name, value, low in (("limit", limit, 1), ("offset", offset, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise InvalidArgumentError(f"{name} must be an integer >= {low}, not {value!r}.")
+    if limit > 1000:
+        raise InvalidArgumentError(f"limit must be at most 1000, not {limit}; page with offset.")
+    ws = _ws(workspace)
+    ws.flush()
+    reap_dead_runs(ws)
+    exp_ids = None
+    if experiment is not None:
+        names = [experiment] if isinstance(experiment, str) else list(experiment)
+        exp_ids = [ws.store.experiment_id(n) for n in names]
+    kinds = list(kinds) if kinds else None
+    rows = ws.store.search_run_rows(exp_ids, node, order, limit, kinds, offset)
+    total = ws.store.count_run_rows(exp_ids, node, kinds)
+    runs: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        end = r["end_time"] or (time.time() * 1000 if r["status"] == "RUNNING" else None)
+        runs[r["id"]] = {
+            "run_id": r["id"], "name": r["name"], "experiment": r["experiment"],
+            "status": r["status"], "kind": r["kind"] or "run", "parent_run_id": r["parent_id"],
+            "user": r["user"], "start_time": _ms_to_dt(r["start_time"]),
+            "end_time": _ms_to_dt(r["end_time"]),
+            "duration_s": None if end is None else (end - r["start_time"]) / 1000,
+            "params": {}, "metrics": {}, "tags": {},
+        }
+    if runs:
+        for field_, table in (("params", "params"), ("metrics", "latest_metrics"), ("tags", "tags")):
+            for run_id, key, value in ws.store.key_values(table, list(runs)):
+                runs[run_id][field_][key] = (math.nan if field_ == "metrics" and value is None
+                                             else value)
+    return RunPage(list(runs.values()), total, limit, offset)
 
 
 def runs_frame(ws: Workspace, rows: list[dict[str, Any]], pd: Any) -> pd.DataFrame:

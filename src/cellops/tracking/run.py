@@ -255,6 +255,48 @@ class Run:
         df["timestamp"] = pd.to_datetime(df["timestamp"], unit="ms", utc=True)
         return df
 
+    def to_dict(self, *, details: bool = False, max_points: int | None = None) -> dict[str, Any]:
+        """Everything recorded about the run as plain data (datetimes stay datetimes).
+
+        ``details`` adds every metric's history (``metric_history``: key -> list of
+        ``{step, value, timestamp}``) and the executed ``source``. ``max_points`` thins
+        each history to about that many evenly spaced points, always keeping the last.
+        """
+        info = self.info
+        out: dict[str, Any] = {
+            "run_id": self.id, "name": self.name, "experiment": self.experiment,
+            "status": self.status, "kind": self.kind, "parent_run_id": self.parent_id,
+            "start_time": self.start_time, "end_time": self.end_time, "duration_s": self.duration,
+            "user": info.get("user"), "host": info.get("host"), "pid": info.get("pid"),
+            "notebook_path": info.get("notebook_path"), "source_name": info.get("source_name"),
+            "git": {"commit": info.get("git_commit"), "branch": info.get("git_branch"),
+                    "dirty": None if info.get("git_dirty") is None else bool(info.get("git_dirty"))},
+            "environment_id": info.get("environment_id"),
+            "params": self.params, "metrics": self.metrics, "tags": self.tags,
+            "artifacts": self.artifacts,
+            "datasets": [{"name": d.name, "digest": d.digest, "role": d.role, "rows": d.num_rows,
+                          "columns": d.num_columns, "source": d.source}
+                         for d in self.inputs + self.outputs],
+            "children": self._ws.store.child_run_ids(self.id),
+            "error": self.error,
+        }
+        if details:
+            history: dict[str, list[dict[str, Any]]] = {}
+            self._ws.flush()
+            for row in self._ws.store.metric_history(self.id):
+                history.setdefault(row["key"], []).append(
+                    {"step": row["step"], "value": math.nan if row["value"] is None else row["value"],
+                     "timestamp": _ms_to_dt(row["timestamp"])})
+            if max_points is not None and max_points > 0:
+                for key, points in history.items():
+                    if len(points) > max_points:
+                        stride = -(-len(points) // max_points)
+                        history[key] = points[::stride] + ([points[-1]] if (len(points) - 1) % stride
+                                                           else [])
+            out["metric_history"] = history
+            out["source"] = self.source
+        return out
+
     # -- logging -----------------------------------------------------------
     def _check_writable(self) -> None:
         if self.status != "RUNNING":
