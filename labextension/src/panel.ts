@@ -226,7 +226,7 @@ export class CellopsPanel extends Widget {
     next.onclick = () => m.setOffset(m.offset + m.pageSize);
     const table =
       m.runs.length > 0
-        ? el('table', { class: 'jp-cellops-table' }, el('thead', {}, head), el('tbody', {}, ...rows))
+        ? el('div', { class: 'jp-cellops-scroll' }, el('table', { class: 'jp-cellops-table' }, el('thead', {}, head), el('tbody', {}, ...rows)))
         : el('p', { class: 'jp-cellops-empty' }, m.filter ? 'No run matches this filter.' : 'No runs yet. Log one with %%track in a notebook.');
     return el(
       'div',
@@ -240,7 +240,9 @@ export class CellopsPanel extends Widget {
   private renderDetail(run: IRunDetail): HTMLElement {
     const back = el('button', { class: 'jp-cellops-back' }, '‹ All runs');
     back.onclick = () => void this.model.openRun(null);
-    const charts = Object.entries(run.metric_history || {}).map(([key, points]) => metricChart(key, points));
+    const histories = Object.entries(run.metric_history || {});
+    const charts = histories.filter(([, points]) => points.length > 1).map(([key, points]) => metricChart(key, points));
+    const single = Object.fromEntries(Object.entries(run.metrics).filter(([key]) => !charts.some(c => c.dataset.metric === key)));
     const artifacts = run.artifacts.map(a => {
       const item = el('li', {}, el('a', { href: artifactURL(run.run_id, a.path), download: a.path.split('/').pop() || a.path }, a.path), el('small', {}, ` ${a.size.toLocaleString('en-US')} B `));
       if (a.path.endsWith('.ipynb')) {
@@ -262,7 +264,8 @@ export class CellopsPanel extends Widget {
       ),
       run.error ? el('pre', { class: 'jp-cellops-error' }, run.error) : null,
       keyValueTable('Parameters', run.params),
-      charts.length ? el('section', {}, el('h3', {}, 'Metrics'), ...charts) : keyValueTable('Metrics', run.metrics),
+      keyValueTable('Metrics', single),
+      charts.length ? el('section', {}, el('h3', {}, 'Metric history'), ...charts) : null,
       keyValueTable('Tags', Object.fromEntries(Object.entries(run.tags).filter(([k]) => k !== 'pipeline.steps'))),
       artifacts.length ? el('section', {}, el('h3', {}, 'Artifacts'), el('ul', {}, ...artifacts)) : null,
       datasets.length ? el('section', {}, el('h3', {}, 'Datasets'), el('ul', {}, ...datasets)) : null,

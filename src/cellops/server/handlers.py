@@ -159,9 +159,8 @@ class OpenArtifactHandler(_Handler):
 
         def export() -> str:
             run = cellops.get_run(run_id, workspace=ws)
-            label = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{run.name or 'run'}-{run.short_id}")
-            dest = Path(self.root_dir) / EXPORT_DIR / label
-            written = run.download_artifact(path, dest)
+            label = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{run.name or 'run'}-{run.short_id}-{Path(path).name}")
+            written = run.download_artifact(path, Path(self.root_dir) / EXPORT_DIR / label)
             return os.path.relpath(written, self.root_dir).replace(os.sep, "/")
 
         self.reply({"path": await self.call(export)})

@@ -1,0 +1,159 @@
+"""End to end: a real `jupyter lab` on 127.0.0.1, Debian's Chromium driven by Playwright.
+
+The test seeds a workspace (runs with metric histories, a pipeline run), opens the cellops
+panel, checks the runs and the pipeline appear, opens a run's detail and a step's executed
+notebook, and saves screenshots under test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import cellops
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seed(root: Path) -> None:
+    cellops.init_workspace(root)
+    cellops.set_experiment("churn")
+    for i, model in enumerate(["logreg", "forest", "boosting"]):
+        with cellops.start_run(name=model, params={"model": model}) as run:
+            for step in range(30):
+                run.log_metric("loss", 1.0 / (step + 1 + i), step=step)
+            run.log_metric("accuracy", 0.8 + 0.05 * i)
+    for name in ("prepare", "train"):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.cells = [nbformat.v4.new_code_cell(f"import cellops\ncellops.log_metric('{name}_ok', 1.0)")]
+        nbformat.write(nb, root / f"{name}.ipynb")
+    (root / "pipeline.yaml").write_text(
+        "name: churn-pipeline\nsteps:\n  - name: prepare\n    notebook: prepare.ipynb\n"
+        "  - name: train\n    notebook: train.ipynb\n    needs: [prepare]\n")
+    cellops.run_pipeline(root / "pipeline.yaml", progress=None)
+    cellops.flush()
+
+
+@pytest.fixture
+def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    root = tmp_path / "project"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    seed(root)
+    port, token = free_port(), secrets.token_hex(16)
+    settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces")}
+    env.pop("CELLOPS_HOME", None)
+    log = open(tmp_path / "lab.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={root}", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
+         "jupyterlab.NeverCheckForUpdate", "--LabApp.extension_manager=readonly"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                raise RuntimeError("jupyter lab did not start:\n" + (tmp_path / "lab.log").read_text())
+            time.sleep(0.3)
+    try:
+        yield base, token, root
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_the_sidebar_shows_runs_a_run_detail_and_pipeline_steps(lab):
+    from playwright.sync_api import expect, sync_playwright
+
+    assert Path(CHROMIUM).exists(), "install Debian's chromium (the README's test command does)"
+    base, token, root = lab
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            page.goto(f"{base}/lab?token={token}", timeout=90_000)
+            tab = page.locator('.lm-TabBar-tab[data-id="cellops-sidebar"]')
+            tab.wait_for(timeout=90_000)
+            tab.click()
+            panel = page.locator("#cellops-sidebar")
+            panel.wait_for()
+            box = panel.bounding_box()  # widen the sidebar, as a user would, to see metric columns
+            page.mouse.move(box["x"] + box["width"] + 2, box["y"] + 300)
+            page.mouse.down()
+            page.mouse.move(box["x"] + 640, box["y"] + 300, steps=5)
+            page.mouse.up()
+            rows = panel.locator(".jp-cellops-run")
+            expect(rows.first).to_be_visible(timeout=30_000)
+            names = rows.locator("td:nth-child(2)").all_inner_texts()
+            assert {"logreg", "forest", "boosting"} <= {n.split()[0] for n in names}
+            expect(panel.locator("th", has_text="accuracy")).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "sidebar-runs.png"))
+
+            panel.locator(".jp-cellops-filter").fill("metrics.accuracy > 0.87")
+            panel.locator(".jp-cellops-filter").press("Enter")
+            expect(rows).to_have_count(1, timeout=15_000)
+            expect(rows.first).to_contain_text("boosting")
+
+            rows.first.click()
+            detail = panel.locator(".jp-cellops-detail")
+            expect(detail.locator("h2")).to_contain_text("boosting", timeout=15_000)
+            expect(detail.locator('.jp-cellops-metric[data-metric="loss"] path')).to_have_count(1)
+            expect(detail).to_contain_text("Parameters")
+            page.screenshot(path=str(ARTIFACTS / "sidebar-run-detail.png"))
+
+            panel.locator(".jp-cellops-tabs button", has_text="Pipelines").click()
+            pipeline = panel.locator(".jp-cellops-pipeline").first
+            expect(pipeline).to_contain_text("churn-pipeline", timeout=15_000)
+            expect(pipeline.locator('.jp-cellops-step[data-step="prepare"]')).to_contain_text("ran")
+            expect(pipeline.locator('.jp-cellops-step[data-step="train"]')).to_contain_text("ran")
+            page.screenshot(path=str(ARTIFACTS / "sidebar-pipelines.png"))
+
+            pipeline.locator('.jp-cellops-step[data-step="train"] .jp-cellops-open').click()
+            expect(page.locator(".lm-TabBar-tab", has_text="-output.ipynb").first).to_be_visible(
+                timeout=30_000)
+            expect(page.locator(".jp-NotebookPanel .jp-Cell").first).to_be_visible(timeout=30_000)
+            assert list((root / "cellops-notebooks").glob("train-*-output.ipynb"))
+            page.screenshot(path=str(ARTIFACTS / "sidebar-open-notebook.png"))
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "sidebar-failure.png"))
+            raise
+        finally:
+            browser.close()
+        assert not [e for e in errors if "cellops" in e.lower()], errors
