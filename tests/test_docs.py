@@ -64,7 +64,8 @@ def test_every_error_is_in_the_reference(name):
 
 def test_readme_has_the_two_commands_and_ci_runs_the_test_one():
     assert "pip install . && cellops demo" in README
-    test_cmd = 'python -m pip install -e ".[test]" && python -m pytest'
+    test_cmd = ('(command -v chromium || (apt-get update && apt-get install -y chromium)) && '
+                'python -m pip install -e ".[test]" && python -m pytest')
     assert test_cmd in README
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_cmd in ci and "set -euo pipefail" in ci
@@ -72,7 +73,7 @@ def test_readme_has_the_two_commands_and_ci_runs_the_test_one():
 
 def test_docs_pages_exist():
     for page in ("quickstart.md", "tracking.md", "cli.md", "architecture.md", "changelog.md",
-                 "notebooks.md", "magics.md", "pipelines.md"):
+                 "notebooks.md", "magics.md", "pipelines.md", "sidebar.md", "rest-api.md"):
         assert (ROOT / "docs" / page).stat().st_size > 500
 
 
@@ -96,3 +97,14 @@ def test_every_config_option_is_documented():
 
     for trait in Cellops.class_traits(config=True):
         assert f"`{trait}`" in MAGICS_DOC, f"Cellops.{trait} is not in docs/magics.md"
+
+
+def test_every_rest_route_is_in_the_rest_reference():
+    from cellops.server import handlers
+
+    doc = (ROOT / "docs" / "rest-api.md").read_text()
+    for line in handlers.__doc__.splitlines():
+        parts = line.split()
+        if parts and parts[0] in ("GET", "POST"):
+            route = parts[1].split("?")[0]
+            assert f"{parts[0]} /cellops/api/v1/{route}" in doc, f"{parts[0]} {route} is not documented"

@@ -174,9 +174,17 @@ def _m3_step_cache(db: Database) -> None:
     db["step_cache"].create_index(["run_id"])
 
 
+def _m4_run_listing(db: Database) -> None:
+    """Indexes for paging through every run newest first, and through runs of one kind
+    (the sidebar's runs and pipelines lists on large workspaces)."""
+    db["runs"].create_index(["start_time"])
+    db["runs"].create_index(["kind", "start_time"])
+
+
 MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (1, _m1_tracking),
     (2, _m2_cells),
     (3, _m3_step_cache),
+    (4, _m4_run_listing),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]

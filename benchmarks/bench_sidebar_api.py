@@ -1,0 +1,135 @@
+"""Latency of the sidebar's list routes on a workspace of 100,000 runs (issue #5).
+
+    python benchmarks/bench_sidebar_api.py [--runs 100000] [--requests 60] [--workspace DIR]
+
+Seeds a workspace through the public API (each run: 5 params, 3 metrics, 2 experiments;
+a seeded workspace is reused when --workspace names one), starts a real Jupyter server
+with the cellops extension on 127.0.0.1, and times each list route over HTTP with the
+token, as the sidebar calls them. Prints p50 / p95 per route beside the target
+(p95 <= 50 ms per page).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+
+def seed(root: Path, n: int) -> None:
+    import cellops
+
+    ws = cellops.init_workspace(root)
+    have = cellops.list_runs(limit=1, workspace=ws).total
+    if have >= n:
+        print(f"reusing {have:,} runs in {ws.path}")
+        return
+    os.chdir(root)
+    t = time.perf_counter()
+    for i in range(have, n):
+        cellops.set_experiment("churn" if i % 2 else "fraud")
+        run = cellops.start_run(name=f"run-{i}", activate=False,
+                                params={"model": ("rf", "gb", "lr")[i % 3], "depth": i % 10,
+                                        "lr": 0.01 * (i % 7), "seed": i % 5, "batch": 32})
+        run.log_metrics({"accuracy": (i * 7919 % 1000) / 1000, "loss": 1 / (1 + i % 97),
+                         "f1": (i * 104729 % 1000) / 1000})
+        run.end()
+        if (i + 1) % 10_000 == 0:
+            print(f"  seeded {i + 1:,} runs ({time.perf_counter() - t:.0f} s)", flush=True)
+    cellops.flush()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=100_000)
+    ap.add_argument("--requests", type=int, default=60)
+    ap.add_argument("--workspace", type=Path, default=None,
+                    help="project folder to seed or reuse (default: a temporary one)")
+    args = ap.parse_args()
+    tmp = tempfile.TemporaryDirectory(prefix="bench-sidebar-")
+    root = (args.workspace or Path(tmp.name) / "project").absolute()
+    root.mkdir(parents=True, exist_ok=True)
+    os.environ.pop("CELLOPS_HOME", None)
+    seed(root, args.runs)
+
+    port, token = free_port(), secrets.token_hex(16)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root",
+         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         "--ServerApp.jpserver_extensions={'cellops.server': True}", "--log-level=WARN"],
+        cwd=root, env={**os.environ, "JUPYTER_RUNTIME_DIR": str(Path(tmp.name) / "runtime")},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/cellops/api/v1/"
+    headers = {"Authorization": f"token {token}"}
+
+    def fetch(route: str) -> tuple[float, dict]:
+        t = time.perf_counter()
+        with urllib.request.urlopen(urllib.request.Request(base + route, headers=headers)) as r:
+            body = json.loads(r.read())
+        return (time.perf_counter() - t) * 1000, body
+
+    deadline = time.time() + 60
+    while True:
+        try:
+            fetch("workspace")
+            break
+        except OSError:
+            if time.time() > deadline:
+                server.kill()
+                raise SystemExit("the Jupyter server did not start")
+            time.sleep(0.3)
+
+    q = urllib.parse.urlencode
+    last = args.runs - 50
+    routes = {
+        "runs, first page (newest first)": "runs?" + q({"limit": 50}),
+        "runs, one experiment": "runs?" + q({"experiment": "churn", "limit": 50}),
+        "runs, filter on a metric and a param": "runs?" + q(
+            {"filter": "metrics.accuracy > 0.9 and params.model = 'rf'", "limit": 50}),
+        "runs, ordered by a metric": "runs?" + q({"order_by": "metrics.accuracy DESC", "limit": 50}),
+        f"runs, last page (offset {last:,})": "runs?" + q({"limit": 50, "offset": last}),
+        "experiments": "experiments",
+        "pipelines": "pipelines?limit=20",
+    }
+    try:
+        print(f"\n{args.runs:,} runs; {args.requests} requests per route; target p95 <= 50 ms per page\n")
+        print(f"{'route':<44}{'p50 ms':>9}{'p95 ms':>9}{'rows':>7}{'total':>10}  target")
+        print("-" * 90)
+        for label, route in routes.items():
+            fetch(route)  # warm the page cache and the connection
+            times, body = [], {}
+            for _ in range(args.requests):
+                ms, body = fetch(route)
+                times.append(ms)
+            times.sort()
+            p95 = times[max(0, int(round(0.95 * len(times))) - 1)]
+            rows = len(body.get("runs") or body.get("pipelines") or body.get("experiments") or [])
+            total = body.get("total", "")
+            print(f"{label:<44}{statistics.median(times):>9.1f}{p95:>9.1f}{rows:>7}{total!s:>10}  "
+                  f"{'yes' if p95 <= 50 else 'NO'}")
+    finally:
+        server.terminate()
+        server.wait(10)
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
