@@ -298,7 +298,7 @@ def run_pipeline(
         for _, what in queue:
             what[2].end("KILLED", error="pipeline interrupted before it started")
         prun.set_tags({f"step.{n}": s.status for n, s in result.steps.items()})
-        _publish(prun, order, result, {}, published)
+        _publish(prun, order, result, active, published)  # running ones read as killed
         prun.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED",
                  error=f"{type(exc).__name__}: {exc}")
         raise
