@@ -79,7 +79,9 @@ def set_experiment(name: str) -> Experiment:
     ws = workspace()
     _experiment_id(ws, name)
     _experiment = name
-    return next(e for e in list_experiments() if e.name == name)
+    r = ws.store.list_experiments(name)[0]
+    return Experiment(r["id"], r["name"], _ms_to_dt(r["created_at"]), r["description"],
+                      r["run_count"], _ms_to_dt(r["last_run_time"]))
 
 
 def current_experiment() -> str:
