@@ -33,6 +33,7 @@ from tornado.ioloop import IOLoop
 import cellops
 from cellops.errors import CellopsError, InvalidArgumentError, NotFoundError
 from cellops.jsonable import to_jsonable
+from cellops.workspaces import DB_NAME
 
 API = "cellops/api/v1"
 EXPORT_DIR = "cellops-notebooks"  # under the server root: where opened notebooks are copied
@@ -55,9 +56,14 @@ class _Handler(APIHandler):
     def initialize(self, root_dir: str) -> None:  # type: ignore[override]
         self.root_dir = root_dir
 
-    def workspace(self) -> cellops.Workspace:
+    def found(self) -> Path | None:
+        """The workspace folder for the server's root, if it has a database (never creates one)."""
         found = cellops.find_workspace(self.root_dir)
-        if found is None or not (found / "cellops.db").exists():
+        return found if found is not None and (found / DB_NAME).exists() else None
+
+    def workspace(self) -> cellops.Workspace:
+        found = self.found()
+        if found is None:
             raise NoWorkspace(self.root_dir)
         return cellops.workspace(found)
 
@@ -90,9 +96,8 @@ class _Handler(APIHandler):
 class WorkspaceHandler(_Handler):
     @web.authenticated
     async def get(self) -> None:
-        found = cellops.find_workspace(self.root_dir)
-        exists = found is not None and (found / "cellops.db").exists()
-        self.reply({"path": str(found) if exists else None, "exists": exists,
+        found = self.found()
+        self.reply({"path": str(found) if found else None, "exists": found is not None,
                     "root_dir": self.root_dir, "version": cellops.__version__})
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 from ..errors import InvalidArgumentError, RunStateError
 from ..workspaces import Workspace, workspace
 from . import context
-from .run import Run, _ms_to_dt, check_key, format_error, ids_of, param_text
+from .run import Run, _ms_to_dt, check_key, format_error, ids_of, param_text, row_duration
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,9 +79,7 @@ def set_experiment(name: str) -> Experiment:
     ws = workspace()
     _experiment_id(ws, name)
     _experiment = name
-    r = ws.store.list_experiments(name)[0]
-    return Experiment(r["id"], r["name"], _ms_to_dt(r["created_at"]), r["description"],
-                      r["run_count"], _ms_to_dt(r["last_run_time"]))
+    return _experiment_of(ws.store.list_experiments(name)[0])
 
 
 def current_experiment() -> str:
@@ -99,11 +97,12 @@ def _experiment_id(ws: Workspace, name: str) -> int:
 def list_experiments(*, workspace: Workspace | str | os.PathLike[str] | None = None
                      ) -> list[Experiment]:
     """Every experiment of the workspace (default: the current one), with its number of runs."""
-    return [
-        Experiment(r["id"], r["name"], _ms_to_dt(r["created_at"]), r["description"],
-                   r["run_count"], _ms_to_dt(r["last_run_time"]))
-        for r in _ws(workspace).store.list_experiments()
-    ]
+    return [_experiment_of(r) for r in _ws(workspace).store.list_experiments()]
+
+
+def _experiment_of(row: Mapping[str, Any]) -> Experiment:
+    return Experiment(row["id"], row["name"], _ms_to_dt(row["created_at"]), row["description"],
+                      row["run_count"], _ms_to_dt(row["last_run_time"]))
 
 
 # -- runs ------------------------------------------------------------------
@@ -374,14 +373,20 @@ def search_runs(
                                     or max_results < 0):
         raise InvalidArgumentError(f"max_results must be a non-negative integer, not {max_results!r}.")
     ws = workspace()
-    ws.flush()
-    reap_dead_runs(ws)
-    exp_ids = None
-    if experiment is not None:
-        names = [experiment] if isinstance(experiment, str) else list(experiment)
-        exp_ids = [ws.store.experiment_id(n) for n in names]
+    exp_ids = _searchable(ws, experiment)
     rows = ws.store.search_run_rows(exp_ids, node, order, max_results)
     return runs_frame(ws, rows, pd)
+
+
+def _searchable(ws: Workspace, experiment: str | Sequence[str] | None) -> list[int] | None:
+    """Make the workspace current for a search (buffered writes flushed, dead runs reaped);
+    return the ids of the named experiments, or None for all."""
+    ws.flush()
+    reap_dead_runs(ws)
+    if experiment is None:
+        return None
+    names = [experiment] if isinstance(experiment, str) else list(experiment)
+    return [ws.store.experiment_id(n) for n in names]
 
 
 @dataclass
@@ -421,24 +426,18 @@ def list_runs(
     if limit > 1000:
         raise InvalidArgumentError(f"limit must be at most 1000, not {limit}; page with offset.")
     ws = _ws(workspace)
-    ws.flush()
-    reap_dead_runs(ws)
-    exp_ids = None
-    if experiment is not None:
-        names = [experiment] if isinstance(experiment, str) else list(experiment)
-        exp_ids = [ws.store.experiment_id(n) for n in names]
+    exp_ids = _searchable(ws, experiment)
     kinds = list(kinds) if kinds else None
     rows = ws.store.search_run_rows(exp_ids, node, order, limit, kinds, offset)
     total = ws.store.count_run_rows(exp_ids, node, kinds)
     runs: dict[str, dict[str, Any]] = {}
     for r in rows:
-        end = r["end_time"] or (time.time() * 1000 if r["status"] == "RUNNING" else None)
         runs[r["id"]] = {
             "run_id": r["id"], "name": r["name"], "experiment": r["experiment"],
             "status": r["status"], "kind": r["kind"] or "run", "parent_run_id": r["parent_id"],
             "user": r["user"], "start_time": _ms_to_dt(r["start_time"]),
             "end_time": _ms_to_dt(r["end_time"]),
-            "duration_s": None if end is None else (end - r["start_time"]) / 1000,
+            "duration_s": row_duration(r),
             "params": {}, "metrics": {}, "tags": {},
         }
     if runs:

@@ -106,6 +106,12 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
+def row_duration(row: Mapping[str, Any]) -> float | None:
+    """Seconds from a run row's start to its end (to now while it runs); None if it never ended."""
+    end = row.get("end_time") or (time.time() * 1000 if row["status"] == "RUNNING" else None)
+    return None if end is None else (end - row["start_time"]) / 1000
+
+
 class Run:
     """A run in the workspace. Returned by :func:`cellops.start_run` and :func:`cellops.get_run`.
 
@@ -163,8 +169,7 @@ class Run:
     @property
     def duration(self) -> float | None:
         """Seconds from start to end (to now while running)."""
-        end = self._row.get("end_time") or (time.time() * 1000 if self.status == "RUNNING" else None)
-        return None if end is None else (end - self._row["start_time"]) / 1000
+        return row_duration(self._row)
 
     @property
     def error(self) -> str | None:
