@@ -37,8 +37,8 @@ def seed(root: Path, n: int) -> None:
     os.chdir(root)
     t = time.perf_counter()
     for i in range(have, n):
-        cellops.set_experiment("churn" if i % 2 else "fraud")
-        run = cellops.start_run(name=f"run-{i}", activate=False,
+        run = cellops.start_run(name=f"run-{i}", experiment="churn" if i % 2 else "fraud",
+                                activate=False,
                                 params={"model": ("rf", "gb", "lr")[i % 3], "depth": i % 10,
                                         "lr": 0.01 * (i % 7), "seed": i % 5, "batch": 32})
         run.log_metrics({"accuracy": (i * 7919 % 1000) / 1000, "loss": 1 / (1 + i % 97),

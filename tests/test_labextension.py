@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import tarfile
+import zipfile
 from pathlib import Path
 
-LABEXT = Path(__file__).resolve().parents[1] / "labextension"
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LABEXT = ROOT / "labextension"
 
 
 def test_the_typescript_unit_tests_pass():
@@ -31,3 +37,61 @@ def test_the_server_and_lab_extensions_are_installed_and_enabled():
                          capture_output=True, text=True, timeout=120)
     line = next((ln for ln in (lab.stdout + lab.stderr).splitlines() if "cellops v" in ln), "")
     assert "enabled" in line and "OK" in line, lab.stdout + lab.stderr
+
+
+@pytest.fixture(scope="module")
+def unpacked_sdist(tmp_path_factory):
+    """The project's sdist, built here and unpacked: what a user downloads from an index."""
+    if not (ROOT / "src/cellops/labextension/package.json").exists():
+        pytest.fail("the sidebar is not built; run pip install -e . (needs Node.js, see README)")
+    out = tmp_path_factory.mktemp("sdist")
+    res = subprocess.run([sys.executable, "-c", "import sys; from hatchling.build import "
+                          "build_sdist; print(build_sdist(sys.argv[1]))", str(out)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    with tarfile.open(out / res.stdout.strip().splitlines()[-1]) as tar:
+        tar.extractall(out, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    return next(p for p in out.iterdir() if p.is_dir())
+
+
+def build_wheel_without_node(src: Path, dest: Path, **env: str) -> subprocess.CompletedProcess:
+    """``pip wheel`` with a PATH that has Python but no node or npm."""
+    bin_dir = dest / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").symlink_to(sys.executable)
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
+         "-w", str(dest)],
+        env={**os.environ, "PATH": str(bin_dir), **env}, capture_output=True, text=True,
+        timeout=600)
+
+
+def wheel_names(dest: Path) -> list[str]:
+    (wheel,) = dest.glob("*.whl")
+    return zipfile.ZipFile(wheel).namelist()
+
+
+def test_a_wheel_built_from_the_sdist_carries_the_sidebar_without_node(unpacked_sdist, tmp_path):
+    res = build_wheel_without_node(unpacked_sdist, tmp_path / "dist")
+    assert res.returncode == 0, res.stdout + res.stderr
+    names = wheel_names(tmp_path / "dist")
+    share = "cellops-0.1.0.data/data/share/jupyter/labextensions/cellops/"
+    assert share + "package.json" in names and share + "install.json" in names
+    assert any(n.startswith(share + "static/remoteEntry.") for n in names)
+    assert "cellops-0.1.0.data/data/etc/jupyter/jupyter_server_config.d/cellops.json" in names
+
+
+def test_a_source_tree_without_node_says_what_to_do(unpacked_sdist, tmp_path):
+    src = tmp_path / "src-tree"
+    shutil.copytree(unpacked_sdist, src)
+    shutil.rmtree(src / "src/cellops/labextension")  # a git clone has no built sidebar
+    res = build_wheel_without_node(src, tmp_path / "fails")
+    assert res.returncode != 0
+    assert "Could not find cmd (npm)" in res.stdout + res.stderr
+    # The README's Node-less route: the Python package and server extension, no sidebar.
+    res = build_wheel_without_node(src, tmp_path / "dist", SKIP_JUPYTER_BUILDER="1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    names = wheel_names(tmp_path / "dist")
+    assert "cellops/__init__.py" in names
+    assert "cellops-0.1.0.data/data/etc/jupyter/jupyter_server_config.d/cellops.json" in names
+    assert not [n for n in names if "labextensions" in n]

@@ -129,6 +129,40 @@ def test_order_by_metric_param_and_attribute(runs):
     assert list(df["name"]) == ["svm", "LogReg", "rf-big", "rf-small"]
 
 
+LISTING_FILTERS = [None, "metrics.acc > 0.8", "metrics.acc > 0.8 AND params.model = 'rf'",
+                   "params.model != 'rf' and tags.stage = 'dev'", "metrics.f1 IS NULL",
+                   "metrics.acc > 0.7 and attributes.status = 'FINISHED'",
+                   "metric.acc > 0.9 or params.model = 'svm'", "metrics.acc > 5"]
+LISTING_ORDERS = [None, ["metrics.acc DESC"], ["metrics.f1"], ["metrics.loss DESC"],
+                  ["metrics.f1 DESC", "params.alpha"], ["params.alpha DESC"]]
+
+
+@pytest.mark.parametrize("walk_budget", [0, 10_000], ids=["collect-then-sort", "walk-index"])
+@pytest.mark.parametrize("order", LISTING_ORDERS, ids=str)
+@pytest.mark.parametrize("flt", LISTING_FILTERS, ids=str)
+def test_list_runs_pages_agree_with_search_runs(runs, flt, order, walk_budget, monkeypatch):
+    """Whichever plan the store picks for a page (walking an index in order, or collecting
+    the matches and sorting them), pages of two put together are the full ordered result,
+    runs without the ordering metric (or with NaN) last."""
+    from cellops.store import search
+
+    monkeypatch.setattr(search, "_WALK_BUDGET", walk_budget)
+    expected = list(cellops.search_runs(filter=flt, order_by=order)["name"])
+    for experiment in (None, "churn"):
+        want = (expected if experiment is None else
+                list(cellops.search_runs(experiment, filter=flt, order_by=order)["name"]))
+        got, offset = [], 0
+        while True:
+            page = cellops.list_runs(experiment, filter=flt, order_by=order, limit=2,
+                                     offset=offset)
+            assert page.total == len(want)
+            got += [r["name"] for r in page.runs]
+            if len(page.runs) < 2:
+                break
+            offset += 2
+        assert got == want
+
+
 def test_max_results_limits_after_ordering(runs):
     df = cellops.search_runs(order_by=["metrics.acc DESC"], max_results=2)
     assert list(df["name"]) == ["rf-big", "LogReg"]

@@ -108,6 +108,10 @@ class Connection:
                 raise sqlite3.OperationalError("database is locked (could not switch to WAL)")
         conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
+        # Room for the run and key/value indexes of a large workspace (allocated as used),
+        # and sorts/intersections of filter results in memory rather than temp files.
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA temp_store = MEMORY")
         # MLflow's LIKE is case-sensitive and ILIKE is not; match that.
         conn.execute("PRAGMA case_sensitive_like = ON")
 

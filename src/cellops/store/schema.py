@@ -181,10 +181,20 @@ def _m4_run_listing(db: Database) -> None:
     db["runs"].create_index(["kind", "start_time"])
 
 
+def _m5_covering_kv(db: Database) -> None:
+    """(key, value, run_id) indexes for params, tags and latest metrics, replacing the
+    (key, value) ones: a filter reads the matching run ids from the index alone, and
+    intersects them without touching the tables."""
+    for table in ("params", "tags", "latest_metrics"):
+        db.execute(f"DROP INDEX IF EXISTS idx_{table}_key_value")
+        db[table].create_index(["key", "value", "run_id"])
+
+
 MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (1, _m1_tracking),
     (2, _m2_cells),
     (3, _m3_step_cache),
     (4, _m4_run_listing),
+    (5, _m5_covering_kv),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]

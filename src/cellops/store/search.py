@@ -1,8 +1,10 @@
 """Compile a parsed filter (:mod:`cellops.tracking.filter`) into bound SQL and run it.
 
 Every value travels as a bound parameter; keys too. Conditions on metrics,
-params, tags and datasets become ``r.id IN (subquery)`` so SQLite can use the
-``(key, value)`` indexes of ``latest_metrics``, ``params`` and ``tags``.
+params, tags and datasets become ``r.id IN (subquery)`` served by the
+``(key, value, run_id)`` indexes of ``latest_metrics``, ``params`` and ``tags``
+(the conditions of one AND combined in one subquery), or per-run ``EXISTS``
+lookups when a page is read by walking an index in order (see ``search_run_rows``).
 """
 
 from __future__ import annotations
@@ -54,10 +56,53 @@ def _as_text(v: Any) -> str:
     return str(v)
 
 
-def compile_filter(node: Comparison | Logical, args: list[Any]) -> str:
+def _kv_members(node: Comparison, args: list[Any]) -> str:
+    """``SELECT run_id ...`` of the runs a metric/param/tag comparison holds for; served by
+    the table's (key, value, run_id) index alone."""
+    f = node.field
+    table = _KV_TABLE[f.entity]
+    args.append(f.key)
+    if node.op == "IS NOT NULL":
+        return f"SELECT run_id FROM {table} WHERE key = ?"
+    pred = _predicate("value", node, args, numeric_text=f.entity != "metrics")
+    return f"SELECT run_id FROM {table} WHERE key = ? AND {pred}"
+
+
+def _all_members(nodes: Sequence[Comparison], args: list[Any]) -> str:
+    """``SELECT run_id ...`` of the runs every one of ``nodes`` holds for: the first
+    condition's index range, probed against the id lists of the others (cheaper in SQLite
+    than INTERSECT, and no run row is read)."""
+    first, *others = nodes
+    sql = _kv_members(first, args)
+    for other in others:
+        sql += f" AND run_id IN ({_kv_members(other, args)})"
+    return sql
+
+
+def _is_member_test(node: Comparison | Logical) -> bool:
+    return (isinstance(node, Comparison) and node.field.entity in _KV_TABLE
+            and node.op != "IS NULL")
+
+
+def compile_filter(node: Comparison | Logical, args: list[Any], *, correlated: bool = False) -> str:
+    """SQL for a filter over ``runs r``.
+
+    Metric, param and tag conditions test membership in an index-only subquery; the
+    conditions of one AND share a single subquery. ``correlated=True`` writes
+    them as per-run ``EXISTS`` lookups instead: the better plan when the runs are walked in
+    an index's order and only the first page is wanted.
+    """
     if isinstance(node, Logical):
+        if node.op == "AND" and not correlated:
+            members = [item for item in node.items if _is_member_test(item)]
+            if len(members) > 1:
+                parts = [f"r.id IN ({_all_members(members, args)})"]
+                parts += [compile_filter(item, args) for item in node.items
+                          if not _is_member_test(item)]
+                return "(" + " AND ".join(parts) + ")"
         joiner = f" {node.op} "
-        return "(" + joiner.join(compile_filter(item, args) for item in node.items) + ")"
+        return "(" + joiner.join(compile_filter(item, args, correlated=correlated)
+                                 for item in node.items) + ")"
     f = node.field
     if f.entity == "attributes":
         column = _ATTRIBUTE_SQL[f.key]
@@ -73,12 +118,27 @@ def compile_filter(node: Comparison | Logical, args: list[Any]) -> str:
         column = "rd.role" if f.key == "role" else f"d.{f.key}"
         return f"r.id IN ({sub}{_predicate(column, node, args, numeric_text=False)})"
     table = _KV_TABLE[f.entity]
-    args.append(f.key)
-    if node.op in ("IS NULL", "IS NOT NULL"):
-        neg = "NOT " if node.op == "IS NULL" else ""
-        return f"r.id {neg}IN (SELECT run_id FROM {table} WHERE key = ?)"
-    pred = _predicate("value", node, args, numeric_text=f.entity != "metrics")
-    return f"r.id IN (SELECT run_id FROM {table} WHERE key = ? AND {pred})"
+    if node.op == "IS NULL":
+        args.append(f.key)
+        if correlated:
+            return f"NOT EXISTS (SELECT 1 FROM {table} WHERE run_id = r.id AND key = ?)"
+        return f"r.id NOT IN (SELECT run_id FROM {table} WHERE key = ?)"
+    if correlated:
+        args.append(f.key)
+        if node.op == "IS NOT NULL":
+            return f"EXISTS (SELECT 1 FROM {table} WHERE run_id = r.id AND key = ?)"
+        pred = _predicate("value", node, args, numeric_text=f.entity != "metrics")
+        return f"EXISTS (SELECT 1 FROM {table} WHERE run_id = r.id AND key = ? AND {pred})"
+    return f"r.id IN ({_kv_members(node, args)})"
+
+
+def _only_members(node: Comparison | Logical | None) -> list[Comparison] | None:
+    """The metric/param/tag conditions when the filter is nothing else (one, or an AND of
+    them), so that counting needs no run rows; else None."""
+    if node is None:
+        return None
+    items = node.items if isinstance(node, Logical) and node.op == "AND" else (node,)
+    return list(items) if all(_is_member_test(i) for i in items) else None
 
 
 def _order_sql(keys: Sequence[OrderKey], joins: list[str], join_args: list[Any]) -> str:
@@ -109,11 +169,19 @@ def _order_sql(keys: Sequence[OrderKey], joins: list[str], join_args: list[Any])
     return ", ".join(parts)
 
 
+# A page is read by walking runs in the order's index and testing each one when, by
+# the number of matching runs, the page should turn up within this many runs; else
+# the matching runs are collected first and sorted.
+_WALK_BUDGET = 10_000
+
+
 class SearchQueries(Connection):
     @staticmethod
     def _where(experiment_ids: Sequence[int] | None, node: Comparison | Logical | None,
-               kinds: Sequence[str] | None, args: list[Any]) -> str:
-        where = []
+               kinds: Sequence[str] | None, args: list[Any], *, correlated: bool = False,
+               extra: Sequence[str] = (), extra_args: Sequence[Any] = ()) -> str:
+        where = list(extra)
+        args.extend(extra_args)
         if experiment_ids is not None:
             where.append(f"r.experiment_id IN ({', '.join('?' * len(experiment_ids))})")
             args.extend(experiment_ids)
@@ -121,7 +189,7 @@ class SearchQueries(Connection):
             where.append(f"r.kind IN ({', '.join('?' * len(kinds))})")
             args.extend(kinds)
         if node is not None:
-            where.append(compile_filter(node, args))
+            where.append(compile_filter(node, args, correlated=correlated))
         return " WHERE " + " AND ".join(where) if where else ""
 
     def search_run_rows(
@@ -132,26 +200,102 @@ class SearchQueries(Connection):
         limit: int | None,
         kinds: Sequence[str] | None = None,
         offset: int = 0,
+        matching: int | None = None,
     ) -> list[dict[str, Any]]:
+        """Run rows (with ``experiment``) that match, in ``order``, paged by limit/offset.
+
+        ``matching`` — how many runs match, when the caller has counted them — lets the
+        query walk an index in page order (stopping at the page) instead of collecting
+        and sorting every matching run, when that is the cheaper plan.
+        """
+        if matching == 0:
+            return []
+        walk = False
+        if matching is not None and limit is not None:
+            newest = self.query("SELECT max(rowid) FROM runs")[0][0] or 0
+            walk = (offset + limit) * newest <= _WALK_BUDGET * matching
+        if walk and order and order[0].field.entity == "metrics":
+            return self._rows_by_metric(experiment_ids, node, order, limit or 0, kinds, offset)
         args: list[Any] = []
-        where = self._where(experiment_ids, node, kinds, args)
+        where = self._where(experiment_ids, node, kinds, args, correlated=walk)
+        return self._select_rows("FROM runs r", [], where, args, order, limit, offset)
+
+    def _select_rows(self, source: str, source_args: list[Any], where: str, args: list[Any],
+                     order: Sequence[OrderKey], limit: int | None, offset: int,
+                     lead: str = "") -> list[dict[str, Any]]:
         joins: list[str] = []
         join_args: list[Any] = []
-        order_sql = _order_sql(order, joins, join_args)
-        sql = (
-            "SELECT r.*, e.name AS experiment FROM runs r"
-            " JOIN experiments e ON e.id = r.experiment_id "
-            + " ".join(joins) + where + f" ORDER BY {order_sql}"
-        )
-        all_args = join_args + args
-        if limit is not None or offset:
-            sql += " LIMIT ? OFFSET ?"
-            all_args += [-1 if limit is None else int(limit), int(offset)]
-        return [dict(r) for r in self.query(sql, all_args)]
+        order_sql = lead + _order_sql(order, joins, join_args)
+        experiment_join = " JOIN experiments e ON e.id = r.experiment_id "
+        head = "SELECT r.*, e.name AS experiment "
+        all_args = source_args + join_args + args
+        if limit is None or limit > 1000:
+            sql = (head + source + experiment_join + " ".join(joins) + where
+                   + f" ORDER BY {order_sql}")
+            if limit is not None or offset:
+                sql += " LIMIT ? OFFSET ?"
+                all_args += [-1 if limit is None else int(limit), int(offset)]
+            return [dict(r) for r in self.query(sql, all_args)]
+        # Find the page's row ids first, from indexes where the order and filter allow,
+        # then read those rows: skipping `offset` runs never reads the runs skipped.
+        needs_e = "e.name" in where or "e.name" in order_sql
+        ids_sql = ("SELECT r.rowid " + source + (experiment_join if needs_e else " ")
+                   + " ".join(joins) + where + f" ORDER BY {order_sql} LIMIT ? OFFSET ?")
+        ids = [r[0] for r in self.query(ids_sql, all_args + [int(limit), int(offset)])]
+        if not ids:
+            return []
+        rows = self.query("SELECT r.rowid AS row_number_, " + head[len("SELECT "):]
+                          + "FROM runs r" + experiment_join
+                          + f"WHERE r.rowid IN ({', '.join('?' * len(ids))})", ids)
+        by_rowid = {}
+        for r in rows:
+            row = dict(r)
+            by_rowid[row.pop("row_number_")] = row
+        return [by_rowid[i] for i in ids if i in by_rowid]
+
+    def _rows_by_metric(self, experiment_ids: Sequence[int] | None,
+                        node: Comparison | Logical | None, order: Sequence[OrderKey],
+                        limit: int, kinds: Sequence[str] | None, offset: int
+                        ) -> list[dict[str, Any]]:
+        """A page ordered by a metric first: walk the (key, value) index in order, then,
+        past the runs that have the metric, the runs without it (newest first)."""
+        first, rest = order[0], list(order[1:])
+        key = first.field.key
+        direction = "DESC" if first.descending else "ASC"
+        args: list[Any] = []
+        where = self._where(experiment_ids, node, kinds, args, correlated=True,
+                            extra=["o.key = ?", "o.value IS NOT NULL"], extra_args=[key])
+        source = "FROM latest_metrics o CROSS JOIN runs r ON r.id = o.run_id"
+        rows = self._select_rows(source, [], where, args, rest, limit, offset,
+                                 lead=f"o.value {direction}, ")
+        if len(rows) == limit:
+            return rows
+        if rows:
+            with_metric = offset + len(rows)
+        else:
+            count_args: list[Any] = []
+            count_where = self._where(experiment_ids, node, kinds, count_args, correlated=True,
+                                      extra=["o.key = ?", "o.value IS NOT NULL"],
+                                      extra_args=[key])
+            with_metric = int(self.query(
+                f"SELECT count(*) {source} JOIN experiments e ON e.id = r.experiment_id"
+                + count_where, count_args)[0][0])
+        tail_args: list[Any] = []
+        tail_where = self._where(
+            experiment_ids, node, kinds, tail_args, correlated=True,
+            extra=["NOT EXISTS (SELECT 1 FROM latest_metrics x WHERE x.run_id = r.id"
+                   " AND x.key = ? AND x.value IS NOT NULL)"], extra_args=[key])
+        return rows + self._select_rows("FROM runs r", [], tail_where, tail_args, rest,
+                                        limit - len(rows), max(0, offset - with_metric))
 
     def count_run_rows(self, experiment_ids: Sequence[int] | None,
                        node: Comparison | Logical | None, kinds: Sequence[str] | None = None) -> int:
         args: list[Any] = []
+        members = _only_members(node)
+        if members is not None and experiment_ids is None and not kinds:
+            # Count from the key/value indexes alone; no run row is read.
+            sql = f"SELECT count(*) FROM ({_all_members(members, args)})"
+            return int(self.query(sql, args)[0][0])
         where = self._where(experiment_ids, node, kinds, args)
         sql = "SELECT count(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id" + where
         return int(self.query(sql, args)[0][0])

@@ -428,8 +428,9 @@ def list_runs(
     ws = _ws(workspace)
     exp_ids = _searchable(ws, experiment)
     kinds = list(kinds) if kinds else None
-    rows = ws.store.search_run_rows(exp_ids, node, order, limit, kinds, offset)
     total = ws.store.count_run_rows(exp_ids, node, kinds)
+    # Knowing how many runs match lets the store pick the cheaper plan for the page.
+    rows = ws.store.search_run_rows(exp_ids, node, order, limit, kinds, offset, matching=total)
     runs: dict[str, dict[str, Any]] = {}
     for r in rows:
         runs[r["id"]] = {
