@@ -99,12 +99,23 @@ def main() -> int:
     q = urllib.parse.urlencode
     last = args.runs - 50
     routes = {
+        "workspace (no SQL: the HTTP and auth floor)": "workspace",
         "runs, first page (newest first)": "runs?" + q({"limit": 50}),
         "runs, one experiment": "runs?" + q({"experiment": "churn", "limit": 50}),
         "runs, filter on a metric and a param": "runs?" + q(
             {"filter": "metrics.accuracy > 0.9 and params.model = 'rf'", "limit": 50}),
         "runs, ordered by a metric": "runs?" + q({"order_by": "metrics.accuracy DESC", "limit": 50}),
         f"runs, last page (offset {last:,})": "runs?" + q({"limit": 50, "offset": last}),
+        "runs, sorted by status": "runs?" + q({"order_by": "attributes.status ASC", "limit": 50}),
+        "runs, sorted by name": "runs?" + q({"order_by": "attributes.run_name DESC", "limit": 50}),
+        "runs, filter matching few runs": "runs?" + q(
+            {"filter": "metrics.accuracy > 0.995 and params.model = 'rf'", "limit": 50}),
+        "runs, experiment + filter + metric order": "runs?" + q(
+            {"experiment": "churn", "filter": "metrics.accuracy > 0.9 and params.model = 'rf'",
+             "order_by": "metrics.f1 DESC", "limit": 50}),
+        "runs, filter with OR": "runs?" + q(
+            {"filter": "params.model = 'rf' or metrics.f1 > 0.99", "limit": 50}),
+        "runs, ordered by a param": "runs?" + q({"order_by": "params.depth DESC", "limit": 50}),
         "experiments": "experiments",
         "pipelines": "pipelines?limit=20",
     }

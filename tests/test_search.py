@@ -134,7 +134,9 @@ LISTING_FILTERS = [None, "metrics.acc > 0.8", "metrics.acc > 0.8 AND params.mode
                    "metrics.acc > 0.7 and attributes.status = 'FINISHED'",
                    "metric.acc > 0.9 or params.model = 'svm'", "metrics.acc > 5"]
 LISTING_ORDERS = [None, ["metrics.acc DESC"], ["metrics.f1"], ["metrics.loss DESC"],
-                  ["metrics.f1 DESC", "params.alpha"], ["params.alpha DESC"]]
+                  ["metrics.f1 DESC", "params.alpha"], ["params.alpha DESC"],
+                  ["attributes.run_name"], ["attributes.run_name DESC"],
+                  ["attributes.status"], ["attributes.start_time ASC"]]
 
 
 @pytest.mark.parametrize("walk_budget", [0, 10_000], ids=["collect-then-sort", "walk-index"])
@@ -147,10 +149,15 @@ def test_list_runs_pages_agree_with_search_runs(runs, flt, order, walk_budget, m
     from cellops.store import search
 
     monkeypatch.setattr(search, "_WALK_BUDGET", walk_budget)
-    expected = list(cellops.search_runs(filter=flt, order_by=order)["name"])
+    with cellops.start_run(experiment="churn") as unnamed:  # a NULL name sorts last
+        unnamed.log_metrics({"acc": 0.85})
+    cellops.start_run(name="live", experiment="churn", activate=False)  # RUNNING
+    def ordered_names(experiment):
+        df = cellops.search_runs(experiment, filter=flt, order_by=order)
+        return [n if isinstance(n, str) else None for n in df["name"]]  # NaN: no name
+
     for experiment in (None, "churn"):
-        want = (expected if experiment is None else
-                list(cellops.search_runs(experiment, filter=flt, order_by=order)["name"]))
+        want = ordered_names(experiment)
         got, offset = [], 0
         while True:
             page = cellops.list_runs(experiment, filter=flt, order_by=order, limit=2,

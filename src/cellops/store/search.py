@@ -21,6 +21,8 @@ _ATTRIBUTE_SQL = {
     "git_branch": "r.git_branch", "notebook_path": "r.notebook_path",
     "source_name": "r.source_name", "experiment": "e.name",
 }
+# Never NULL: ordered without a nulls-last term, so SQLite can walk their indexes.
+_NOT_NULL_ATTRIBUTES = {"run_id", "status", "start_time", "kind", "experiment"}
 _KV_TABLE = {"metrics": "latest_metrics", "params": "params", "tags": "tags"}
 
 
@@ -132,6 +134,12 @@ def compile_filter(node: Comparison | Logical, args: list[Any], *, correlated: b
     return f"r.id IN ({_kv_members(node, args)})"
 
 
+def _has_members(node: Comparison | Logical | None) -> bool:
+    if isinstance(node, Logical):
+        return node.op == "AND" and any(_has_members(item) for item in node.items)
+    return node is not None and _is_member_test(node)
+
+
 def _only_members(node: Comparison | Logical | None) -> list[Comparison] | None:
     """The metric/param/tag conditions when the filter is nothing else (one, or an AND of
     them), so that counting needs no run rows; else None."""
@@ -163,8 +171,11 @@ def _order_sql(keys: Sequence[OrderKey], joins: list[str], join_args: list[Any])
 
             raise FilterSyntaxError(f"Cannot order by {f}; order by metrics., params., tags. "
                                     "or an attribute.")
-        # Runs without the key go last whatever the direction.
-        parts.append(f"({expr} IS NULL), {expr} {direction}")
+        if f.entity == "attributes" and f.key in _NOT_NULL_ATTRIBUTES:
+            parts.append(f"{expr} {direction}")
+        else:
+            # Runs without the value go last whatever the direction.
+            parts.append(f"({expr} IS NULL), {expr} {direction}")
     parts.append("r.start_time DESC, r.rowid DESC")  # insertion order breaks ties
     return ", ".join(parts)
 
@@ -172,7 +183,7 @@ def _order_sql(keys: Sequence[OrderKey], joins: list[str], join_args: list[Any])
 # A page is read by walking runs in the order's index and testing each one when, by
 # the number of matching runs, the page should turn up within this many runs; else
 # the matching runs are collected first and sorted.
-_WALK_BUDGET = 10_000
+_WALK_BUDGET = 2_000
 
 
 class SearchQueries(Connection):
@@ -182,11 +193,15 @@ class SearchQueries(Connection):
                extra: Sequence[str] = (), extra_args: Sequence[Any] = ()) -> str:
         where = list(extra)
         args.extend(extra_args)
+        # When a metric/param/tag subquery can drive the query, keep SQLite from walking
+        # the experiment or kind index instead (it has no statistics telling it that
+        # those hold half the workspace): "+" makes them plain per-row tests.
+        plain = "+" if not correlated and _has_members(node) else ""
         if experiment_ids is not None:
-            where.append(f"r.experiment_id IN ({', '.join('?' * len(experiment_ids))})")
+            where.append(f"{plain}r.experiment_id IN ({', '.join('?' * len(experiment_ids))})")
             args.extend(experiment_ids)
         if kinds:
-            where.append(f"r.kind IN ({', '.join('?' * len(kinds))})")
+            where.append(f"{plain}r.kind IN ({', '.join('?' * len(kinds))})")
             args.extend(kinds)
         if node is not None:
             where.append(compile_filter(node, args, correlated=correlated))
