@@ -186,3 +186,25 @@ async def test_pipeline_runs_list_each_step_with_its_status(jp_fetch, jp_root_di
     opened = jp_root_dir / json.loads(response.body)["path"]
     assert "ValueError" in opened.read_text()  # the executed notebook, with papermill's error
 
+
+
+async def test_a_cookie_session_must_send_the_xsrf_token_to_post(jp_fetch, seeded, jp_auth_header):
+    """The browser's path: a login cookie, not a token header. Jupyter's XSRF check guards
+    the one POST route; a request with the matching _xsrf cookie and header goes through."""
+    token = jp_auth_header["Authorization"].split()[-1]
+    login = await jp_fetch("cellops", "api", "v1", "workspace", params={"token": token},
+                           headers={"Authorization": ""})
+    cookies = [c.split(";", 1)[0] for c in login.headers.get_list("Set-Cookie")]
+    session = "; ".join(c for c in cookies if c.startswith("username-"))
+    assert session, login.headers
+    runs = await jp_fetch("cellops", "api", "v1", "runs", headers={"Authorization": "",
+                                                                   "Cookie": session})
+    assert json.loads(runs.body)["total"] == 5  # GETs with the cookie alone are fine
+    route = ("runs", seeded["nan-run"], "artifacts", "report.ipynb", "open")
+    code, _ = await error(jp_fetch, *route, method="POST", body=b"",
+                          headers={"Authorization": "", "Cookie": session})
+    assert code == 403
+    response = await jp_fetch("cellops", "api", "v1", *route, method="POST", body=b"",
+                              headers={"Authorization": "", "Cookie": f"{session}; _xsrf=k3y",
+                                       "X-XSRFToken": "k3y"})
+    assert json.loads(response.body)["path"].endswith("report.ipynb")
