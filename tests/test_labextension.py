@@ -45,9 +45,9 @@ def unpacked_sdist(tmp_path_factory):
     if not (ROOT / "src/cellops/labextension/package.json").exists():
         pytest.fail("the sidebar is not built; run pip install -e . (needs Node.js, see README)")
     out = tmp_path_factory.mktemp("sdist")
-    res = subprocess.run([sys.executable, "-c", "import sys; from hatchling.build import "
-                          "build_sdist; print(build_sdist(sys.argv[1]))", str(out)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    code = "import sys; from hatchling.build import build_sdist; print(build_sdist(sys.argv[1]))"
+    res = subprocess.run([sys.executable, "-c", code, str(out)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     with tarfile.open(out / res.stdout.strip().splitlines()[-1]) as tar:
         tar.extractall(out, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))

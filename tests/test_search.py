@@ -143,9 +143,9 @@ LISTING_ORDERS = [None, ["metrics.acc DESC"], ["metrics.f1"], ["metrics.loss DES
 @pytest.mark.parametrize("order", LISTING_ORDERS, ids=str)
 @pytest.mark.parametrize("flt", LISTING_FILTERS, ids=str)
 def test_list_runs_pages_agree_with_search_runs(runs, flt, order, walk_budget, monkeypatch):
-    """Whichever plan the store picks for a page (walking an index in order, or collecting
-    the matches and sorting them), pages of two put together are the full ordered result,
-    runs without the ordering metric (or with NaN) last."""
+    """Whichever plan the store picks for a page (walking an index in order keeping the
+    matches, or sorting the matches), pages of two put together are the full ordered
+    result, runs without the ordering metric (or with NaN) last."""
     from cellops.store import search
 
     monkeypatch.setattr(search, "_WALK_BUDGET", walk_budget)

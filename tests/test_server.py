@@ -208,3 +208,17 @@ async def test_a_cookie_session_must_send_the_xsrf_token_to_post(jp_fetch, seede
                               headers={"Authorization": "", "Cookie": f"{session}; _xsrf=k3y",
                                        "X-XSRFToken": "k3y"})
     assert json.loads(response.body)["path"].endswith("report.ipynb")
+
+
+async def test_cellops_home_names_the_workspace_the_server_shows(jp_fetch, jp_root_dir, tmp_path,
+                                                                  monkeypatch):
+    home = tmp_path / "shared-workspace"
+    monkeypatch.setenv("CELLOPS_HOME", str(home))  # the workspace folder itself
+    cellops.init_workspace()
+    with cellops.start_run(name="from-home", experiment="shared"):
+        pass
+    data = await get(jp_fetch, "workspace")
+    assert data["exists"] and data["path"] == str(home)
+    page = await get(jp_fetch, "runs")
+    assert [r["name"] for r in page["runs"]] == ["from-home"]
+    assert not (jp_root_dir / ".cellops").exists()

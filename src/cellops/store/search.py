@@ -86,16 +86,14 @@ def _is_member_test(node: Comparison | Logical) -> bool:
             and node.op != "IS NULL")
 
 
-def compile_filter(node: Comparison | Logical, args: list[Any], *, correlated: bool = False) -> str:
+def compile_filter(node: Comparison | Logical, args: list[Any]) -> str:
     """SQL for a filter over ``runs r``.
 
     Metric, param and tag conditions test membership in an index-only subquery; the
-    conditions of one AND share a single subquery. ``correlated=True`` writes
-    them as per-run ``EXISTS`` lookups instead: the better plan when the runs are walked in
-    an index's order and only the first page is wanted.
+    conditions of one AND share a single subquery.
     """
     if isinstance(node, Logical):
-        if node.op == "AND" and not correlated:
+        if node.op == "AND":
             members = [item for item in node.items if _is_member_test(item)]
             if len(members) > 1:
                 parts = [f"r.id IN ({_all_members(members, args)})"]
@@ -103,8 +101,7 @@ def compile_filter(node: Comparison | Logical, args: list[Any], *, correlated: b
                           if not _is_member_test(item)]
                 return "(" + " AND ".join(parts) + ")"
         joiner = f" {node.op} "
-        return "(" + joiner.join(compile_filter(item, args, correlated=correlated)
-                                 for item in node.items) + ")"
+        return "(" + joiner.join(compile_filter(item, args) for item in node.items) + ")"
     f = node.field
     if f.entity == "attributes":
         column = _ATTRIBUTE_SQL[f.key]
@@ -119,18 +116,9 @@ def compile_filter(node: Comparison | Logical, args: list[Any], *, correlated: b
             return f"r.id {neg}IN (SELECT run_id FROM run_datasets)"
         column = "rd.role" if f.key == "role" else f"d.{f.key}"
         return f"r.id IN ({sub}{_predicate(column, node, args, numeric_text=False)})"
-    table = _KV_TABLE[f.entity]
     if node.op == "IS NULL":
         args.append(f.key)
-        if correlated:
-            return f"NOT EXISTS (SELECT 1 FROM {table} WHERE run_id = r.id AND key = ?)"
-        return f"r.id NOT IN (SELECT run_id FROM {table} WHERE key = ?)"
-    if correlated:
-        args.append(f.key)
-        if node.op == "IS NOT NULL":
-            return f"EXISTS (SELECT 1 FROM {table} WHERE run_id = r.id AND key = ?)"
-        pred = _predicate("value", node, args, numeric_text=f.entity != "metrics")
-        return f"EXISTS (SELECT 1 FROM {table} WHERE run_id = r.id AND key = ? AND {pred})"
+        return f"r.id NOT IN (SELECT run_id FROM {_KV_TABLE[f.entity]} WHERE key = ?)"
     return f"r.id IN ({_kv_members(node, args)})"
 
 
@@ -180,23 +168,21 @@ def _order_sql(keys: Sequence[OrderKey], joins: list[str], join_args: list[Any])
     return ", ".join(parts)
 
 
-# A page is read by walking runs in the order's index and testing each one when, by
-# the number of matching runs, the page should turn up within this many runs; else
-# the matching runs are collected first and sorted.
+# A page is read by walking runs in the order's index and keeping the matching ones
+# when, by the number of matching runs, the page should turn up within this many runs;
+# else the matching runs are sorted.
 _WALK_BUDGET = 2_000
 
 
 class SearchQueries(Connection):
     @staticmethod
     def _where(experiment_ids: Sequence[int] | None, node: Comparison | Logical | None,
-               kinds: Sequence[str] | None, args: list[Any], *, correlated: bool = False,
-               extra: Sequence[str] = (), extra_args: Sequence[Any] = ()) -> str:
-        where = list(extra)
-        args.extend(extra_args)
+               kinds: Sequence[str] | None, args: list[Any]) -> str:
+        where = []
         # When a metric/param/tag subquery can drive the query, keep SQLite from walking
         # the experiment or kind index instead (it has no statistics telling it that
         # those hold half the workspace): "+" makes them plain per-row tests.
-        plain = "+" if not correlated and _has_members(node) else ""
+        plain = "+" if _has_members(node) else ""
         if experiment_ids is not None:
             where.append(f"{plain}r.experiment_id IN ({', '.join('?' * len(experiment_ids))})")
             args.extend(experiment_ids)
@@ -204,7 +190,7 @@ class SearchQueries(Connection):
             where.append(f"{plain}r.kind IN ({', '.join('?' * len(kinds))})")
             args.extend(kinds)
         if node is not None:
-            where.append(compile_filter(node, args, correlated=correlated))
+            where.append(compile_filter(node, args))
         return " WHERE " + " AND ".join(where) if where else ""
 
     def search_run_rows(
@@ -215,27 +201,87 @@ class SearchQueries(Connection):
         limit: int | None,
         kinds: Sequence[str] | None = None,
         offset: int = 0,
-        matching: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Run rows (with ``experiment``) that match, in ``order``, paged by limit/offset.
-
-        ``matching`` — how many runs match, when the caller has counted them — lets the
-        query walk an index in page order (stopping at the page) instead of collecting
-        and sorting every matching run, when that is the cheaper plan.
-        """
-        if matching == 0:
-            return []
-        walk = False
-        if matching is not None and limit is not None:
-            newest = self.query("SELECT max(rowid) FROM runs")[0][0] or 0
-            walk = (offset + limit) * newest <= _WALK_BUDGET * matching
-        if walk and order and order[0].field.entity == "metrics":
-            return self._rows_by_metric(experiment_ids, node, order, limit or 0, kinds, offset)
+        """Run rows (with ``experiment``) that match, in ``order``, paged by limit/offset."""
         args: list[Any] = []
-        where = self._where(experiment_ids, node, kinds, args, correlated=walk)
-        return self._select_rows("FROM runs r", [], where, args, order, limit, offset)
+        where = self._where(experiment_ids, node, kinds, args)
+        return self._select_rows("FROM runs r", where, args, order, limit, offset)
 
-    def _select_rows(self, source: str, source_args: list[Any], where: str, args: list[Any],
+    def count_run_rows(self, experiment_ids: Sequence[int] | None,
+                       node: Comparison | Logical | None, kinds: Sequence[str] | None = None) -> int:
+        args: list[Any] = []
+        where = self._where(experiment_ids, node, kinds, args)
+        sql = "SELECT count(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id" + where
+        return int(self.query(sql, args)[0][0])
+
+    def run_page(
+        self,
+        experiment_ids: Sequence[int] | None,
+        node: Comparison | Logical | None,
+        order: Sequence[OrderKey],
+        limit: int,
+        kinds: Sequence[str] | None = None,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of matching runs and how many match — for tables over large workspaces.
+
+        Without a filter the count comes from an index and the page from an ordered index
+        walk. With one, the filter is evaluated once into a temporary id set; the count is
+        its size, and the page is either an index walk in page order keeping the runs in
+        the set (when, by the count, the page turns up within ``_WALK_BUDGET`` runs) or
+        the set's runs sorted. Count and page see the same runs.
+        """
+        if node is None:
+            total = self.count_run_rows(experiment_ids, None, kinds)
+            if total == 0:
+                return [], 0
+            if self._walk(total, limit, offset) and order and order[0].field.entity == "metrics":
+                args: list[Any] = []
+                scope = self._where(experiment_ids, None, kinds, args)
+                return self._rows_by_metric(order, limit, offset, "",
+                                            scope.replace(" WHERE ", "", 1), args), total
+            return self.search_run_rows(experiment_ids, None, order, limit, kinds, offset), total
+        with self._lock:  # the id set is this connection's: keep other threads off it
+            self.query("CREATE TEMP TABLE IF NOT EXISTS page_match (id TEXT PRIMARY KEY)"
+                       " WITHOUT ROWID")
+            self.query("DELETE FROM temp.page_match")
+            try:
+                args = []
+                members = _only_members(node)
+                if members is not None and experiment_ids is None and not kinds:
+                    # From the key/value indexes alone; no run row is read.
+                    source = _all_members(members, args)
+                else:
+                    where = self._where(experiment_ids, node, kinds, args)
+                    source = ("SELECT r.id FROM runs r"
+                              + (" JOIN experiments e ON e.id = r.experiment_id"
+                                 if "e.name" in where else "") + where)
+                self.query("INSERT OR IGNORE INTO temp.page_match " + source, args)
+                total = int(self.query("SELECT count(*) FROM temp.page_match")[0][0])
+                if total == 0:
+                    return [], 0
+                in_set = "+r.id IN (SELECT id FROM temp.page_match)"
+                if not self._walk(total, limit, offset):
+                    rows = self._select_rows(
+                        "FROM temp.page_match m CROSS JOIN runs r ON r.id = m.id", "", [],
+                        order, limit, offset)
+                elif order and order[0].field.entity == "metrics":
+                    rows = self._rows_by_metric(
+                        order, limit, offset, "o.run_id IN (SELECT id FROM temp.page_match)",
+                        in_set, [])
+                else:
+                    rows = self._select_rows("FROM runs r", " WHERE " + in_set, [],
+                                             order, limit, offset)
+                return rows, total
+            finally:
+                self.query("DELETE FROM temp.page_match")
+
+    def _walk(self, matching: int, limit: int, offset: int) -> bool:
+        """Whether walking an index in page order should reach the page within the budget."""
+        newest = self.query("SELECT max(rowid) FROM runs")[0][0] or 0
+        return (offset + limit) * newest <= _WALK_BUDGET * matching
+
+    def _select_rows(self, source: str, where: str, args: list[Any],
                      order: Sequence[OrderKey], limit: int | None, offset: int,
                      lead: str = "") -> list[dict[str, Any]]:
         joins: list[str] = []
@@ -243,7 +289,7 @@ class SearchQueries(Connection):
         order_sql = lead + _order_sql(order, joins, join_args)
         experiment_join = " JOIN experiments e ON e.id = r.experiment_id "
         head = "SELECT r.*, e.name AS experiment "
-        all_args = source_args + join_args + args
+        all_args = join_args + args
         if limit is None or limit > 1000:
             sql = (head + source + experiment_join + " ".join(joins) + where
                    + f" ORDER BY {order_sql}")
@@ -268,49 +314,32 @@ class SearchQueries(Connection):
             by_rowid[row.pop("row_number_")] = row
         return [by_rowid[i] for i in ids if i in by_rowid]
 
-    def _rows_by_metric(self, experiment_ids: Sequence[int] | None,
-                        node: Comparison | Logical | None, order: Sequence[OrderKey],
-                        limit: int, kinds: Sequence[str] | None, offset: int
+    def _rows_by_metric(self, order: Sequence[OrderKey], limit: int, offset: int,
+                        on_entry: str, on_run: str, run_args: list[Any]
                         ) -> list[dict[str, Any]]:
-        """A page ordered by a metric first: walk the (key, value) index in order, then,
-        past the runs that have the metric, the runs without it (newest first)."""
+        """A page ordered by a metric first: walk the metric's (key, value) index in order,
+        then, past the runs that have the metric, the runs without it (or with NaN).
+
+        ``on_entry`` tests an index entry's ``o.run_id`` before its run row is looked up;
+        ``on_run`` (with ``run_args``) tests the run ``r``; either may be empty.
+        """
         first, rest = order[0], list(order[1:])
         key = first.field.key
         direction = "DESC" if first.descending else "ASC"
-        args: list[Any] = []
-        where = self._where(experiment_ids, node, kinds, args, correlated=True,
-                            extra=["o.key = ?", "o.value IS NOT NULL"], extra_args=[key])
-        source = "FROM latest_metrics o CROSS JOIN runs r ON r.id = o.run_id"
-        rows = self._select_rows(source, [], where, args, rest, limit, offset,
-                                 lead=f"o.value {direction}, ")
+        entry = "o.key = ? AND o.value IS NOT NULL" + (f" AND {on_entry}" if on_entry else "")
+        run = f" AND {on_run}" if on_run else ""
+        rows = self._select_rows("FROM latest_metrics o CROSS JOIN runs r ON r.id = o.run_id",
+                                 " WHERE " + entry + run, [key, *run_args], rest, limit,
+                                 offset, lead=f"o.value {direction}, ")
         if len(rows) == limit:
             return rows
         if rows:
-            with_metric = offset + len(rows)
+            have = offset + len(rows)
         else:
-            count_args: list[Any] = []
-            count_where = self._where(experiment_ids, node, kinds, count_args, correlated=True,
-                                      extra=["o.key = ?", "o.value IS NOT NULL"],
-                                      extra_args=[key])
-            with_metric = int(self.query(
-                f"SELECT count(*) {source} JOIN experiments e ON e.id = r.experiment_id"
-                + count_where, count_args)[0][0])
-        tail_args: list[Any] = []
-        tail_where = self._where(
-            experiment_ids, node, kinds, tail_args, correlated=True,
-            extra=["NOT EXISTS (SELECT 1 FROM latest_metrics x WHERE x.run_id = r.id"
-                   " AND x.key = ? AND x.value IS NOT NULL)"], extra_args=[key])
-        return rows + self._select_rows("FROM runs r", [], tail_where, tail_args, rest,
-                                        limit - len(rows), max(0, offset - with_metric))
-
-    def count_run_rows(self, experiment_ids: Sequence[int] | None,
-                       node: Comparison | Logical | None, kinds: Sequence[str] | None = None) -> int:
-        args: list[Any] = []
-        members = _only_members(node)
-        if members is not None and experiment_ids is None and not kinds:
-            # Count from the key/value indexes alone; no run row is read.
-            sql = f"SELECT count(*) FROM ({_all_members(members, args)})"
-            return int(self.query(sql, args)[0][0])
-        where = self._where(experiment_ids, node, kinds, args)
-        sql = "SELECT count(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id" + where
-        return int(self.query(sql, args)[0][0])
+            have = int(self.query(
+                "SELECT count(*) FROM latest_metrics o CROSS JOIN runs r ON r.id = o.run_id"
+                " WHERE " + entry + run, [key, *run_args])[0][0])
+        tail = (" WHERE NOT EXISTS (SELECT 1 FROM latest_metrics x WHERE x.run_id = r.id"
+                " AND x.key = ? AND x.value IS NOT NULL)" + run)
+        return rows + self._select_rows("FROM runs r", tail, [key, *run_args], rest,
+                                        limit - len(rows), max(0, offset - have))

@@ -428,9 +428,7 @@ def list_runs(
     ws = _ws(workspace)
     exp_ids = _searchable(ws, experiment)
     kinds = list(kinds) if kinds else None
-    total = ws.store.count_run_rows(exp_ids, node, kinds)
-    # Knowing how many runs match lets the store pick the cheaper plan for the page.
-    rows = ws.store.search_run_rows(exp_ids, node, order, limit, kinds, offset, matching=total)
+    rows, total = ws.store.run_page(exp_ids, node, order, limit, kinds, offset)
     runs: dict[str, dict[str, Any]] = {}
     for r in rows:
         runs[r["id"]] = {
