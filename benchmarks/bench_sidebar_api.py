@@ -3,7 +3,8 @@
     python benchmarks/bench_sidebar_api.py [--runs 100000] [--requests 60] [--workspace DIR]
 
 Seeds a workspace through the public API (each run: 5 params, 3 metrics, 2 experiments;
-a seeded workspace is reused when --workspace names one), starts a real Jupyter server
+plus 1,000 pipeline runs with 3 steps each; a seeded workspace is reused when
+--workspace names one), starts a real Jupyter server
 with the cellops extension on 127.0.0.1, and times each list route over HTTP with the
 token, as the sidebar calls them. Prints p50 / p95 per route beside the target
 (p95 <= 50 ms per page).
@@ -30,11 +31,10 @@ def seed(root: Path, n: int) -> None:
     import cellops
 
     ws = cellops.init_workspace(root)
-    have = cellops.list_runs(limit=1, workspace=ws).total
+    have = cellops.list_runs(limit=1, kinds=["run"], workspace=ws).total
     if have >= n:
         print(f"reusing {have:,} runs in {ws.path}")
         return
-    os.chdir(root)
     t = time.perf_counter()
     for i in range(have, n):
         run = cellops.start_run(name=f"run-{i}", experiment="churn" if i % 2 else "fraud",
@@ -49,6 +49,32 @@ def seed(root: Path, n: int) -> None:
     cellops.flush()
 
 
+def seed_pipelines(root: Path, n: int) -> None:
+    """``n`` pipeline runs, each with three step runs and the per-step status the runner
+    records, as `cellops pipeline run` leaves them (without running notebooks)."""
+    import json
+
+    import cellops
+
+    ws = cellops.workspace(root)
+    have = cellops.pipeline_runs(limit=1, workspace=ws).total
+    for i in range(have, n):
+        pipe = cellops.start_run(name="churn-pipeline", experiment="pipelines", kind="pipeline",
+                                 activate=False)
+        steps = []
+        for j, step in enumerate(("prepare", "train", "evaluate")):
+            child = cellops.start_run(name=step, experiment="pipelines", kind="step",
+                                      parent=pipe, activate=False)
+            child.end()
+            steps.append({"name": step, "status": ("ran", "cached")[(i + j) % 2],
+                          "run_id": child.id, "duration_s": 1.5 * (j + 1), "reason": None,
+                          "error": None})
+        pipe.set_tags({"pipeline.steps": json.dumps(steps)})
+        pipe.end()
+    if n > have:
+        print(f"  seeded {n - have:,} pipeline runs with 3 steps each")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -58,6 +84,8 @@ def free_port() -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=100_000)
+    ap.add_argument("--pipelines", type=int, default=1_000,
+                    help="pipeline runs to seed besides the runs (each with 3 step runs)")
     ap.add_argument("--requests", type=int, default=60)
     ap.add_argument("--workspace", type=Path, default=None,
                     help="project folder to seed or reuse (default: a temporary one)")
@@ -66,7 +94,9 @@ def main() -> int:
     root = (args.workspace or Path(tmp.name) / "project").absolute()
     root.mkdir(parents=True, exist_ok=True)
     os.environ.pop("CELLOPS_HOME", None)
+    os.chdir(root)  # runs started below go to this folder's workspace
     seed(root, args.runs)
+    seed_pipelines(root, args.pipelines)
 
     port, token = free_port(), secrets.token_hex(16)
     server = subprocess.Popen(
@@ -97,7 +127,8 @@ def main() -> int:
             time.sleep(0.3)
 
     q = urllib.parse.urlencode
-    last = args.runs - 50
+    everything = fetch("runs?limit=1")[1]["total"]
+    last = everything - 50
     routes = {
         "workspace (no SQL: the HTTP and auth floor)": "workspace",
         "runs, first page (newest first)": "runs?" + q({"limit": 50}),
@@ -120,7 +151,9 @@ def main() -> int:
         "pipelines": "pipelines?limit=20",
     }
     try:
-        print(f"\n{args.runs:,} runs; {args.requests} requests per route; target p95 <= 50 ms per page\n")
+        print(f"\n{everything:,} runs in all ({args.runs:,} plain runs, {args.pipelines:,} pipeline "
+              f"runs with their steps); {args.requests} requests per route; target p95 <= 50 ms "
+              "per page\n")
         print(f"{'route':<44}{'p50 ms':>9}{'p95 ms':>9}{'rows':>7}{'total':>10}  target")
         print("-" * 90)
         for label, route in routes.items():
