@@ -3,8 +3,9 @@
 Every value travels as a bound parameter; keys too. Conditions on metrics,
 params, tags and datasets become ``r.id IN (subquery)`` served by the
 ``(key, value, run_id)`` indexes of ``latest_metrics``, ``params`` and ``tags``
-(the conditions of one AND combined in one subquery), or per-run ``EXISTS``
-lookups when a page is read by walking an index in order (see ``search_run_rows``).
+(the conditions of one AND combined in one subquery). ``run_page`` serves the
+sidebar's paged tables: the filter evaluated once into a temporary id set, then
+an ordered index walk or a sort of the set, whichever the count says is cheaper.
 """
 
 from __future__ import annotations
