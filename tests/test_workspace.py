@@ -100,3 +100,45 @@ def test_init_is_idempotent_and_keeps_data(tmp_path):
     again = cellops.init_workspace(tmp_path)
     assert again.path == ws.path
     assert cellops.get_run(run.id).status == "FINISHED"
+
+
+def experiment_counts() -> dict[str, tuple[int, object]]:
+    return {e.name: (e.run_count, e.last_run_time) for e in cellops.list_experiments()}
+
+
+def test_experiment_run_counts_follow_inserts_deletes_and_moves(ws):
+    runs = []
+    for exp in ("a", "a", "b"):
+        with cellops.start_run(experiment=exp) as run:
+            pass
+        runs.append(run)
+    counts = experiment_counts()
+    assert counts["a"] == (2, runs[1].start_time) and counts["b"] == (1, runs[2].start_time)
+    assert cellops.set_experiment("a").run_count == 2
+    cellops.delete_runs([runs[1].id])
+    assert experiment_counts()["a"] == (1, runs[0].start_time)
+    conn = ws.store.conn
+    b_id = conn.execute("SELECT id FROM experiments WHERE name = 'b'").fetchone()[0]
+    conn.execute("UPDATE runs SET experiment_id = ? WHERE id = ?", (b_id, runs[0].id))
+    assert experiment_counts() == {"a": (0, None), "b": (2, runs[2].start_time)}
+
+
+def test_counts_are_filled_in_when_an_older_workspace_is_upgraded(tmp_path):
+    ws = cellops.init_workspace(tmp_path)
+    for exp in ("a", "b", "b"):
+        with cellops.start_run(experiment=exp):
+            pass
+    ws.close()
+    con = sqlite3.connect(ws.db_path)  # make it the schema-5 database it would have been
+    for trigger in ("runs_counted_on_insert", "runs_counted_on_delete", "runs_counted_on_move"):
+        con.execute(f"DROP TRIGGER {trigger}")
+    con.execute("ALTER TABLE experiments DROP COLUMN run_count")
+    con.execute("ALTER TABLE experiments DROP COLUMN last_run_time")
+    con.execute("PRAGMA user_version = 5")
+    con.commit()
+    con.close()
+    counts = experiment_counts()  # reopening migrates
+    assert counts["a"][0] == 1 and counts["b"][0] == 2 and counts["b"][1] is not None
+    with cellops.start_run(experiment="a"):
+        pass
+    assert experiment_counts()["a"][0] == 2

@@ -49,14 +49,11 @@ class RunQueries(Connection):
         return row[0]
 
     def list_experiments(self, name: str | None = None) -> list[dict[str, Any]]:
-        # Counting start_time (never NULL) lets SQLite answer from the (experiment_id,
-        # start_time) index alone instead of reading every run row.
+        # run_count and last_run_time are kept by triggers on runs (migration 6).
         rows = self.query(
-            "SELECT e.id, e.name, e.created_at, e.description, COUNT(r.start_time) AS run_count,"
-            " MAX(r.start_time) AS last_run_time"
-            " FROM experiments e LEFT JOIN runs r ON r.experiment_id = e.id"
-            + (" WHERE e.name = ?" if name is not None else "")
-            + " GROUP BY e.id ORDER BY e.name",
+            "SELECT id, name, created_at, description, run_count, last_run_time"
+            " FROM experiments" + (" WHERE name = ?" if name is not None else "")
+            + " ORDER BY name",
             [name] if name is not None else [],
         )
         return [dict(r) for r in rows]

@@ -201,11 +201,41 @@ def _m5_large_workspaces(db: Database) -> None:
         db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON runs ({columns})")
 
 
+def _m6_experiment_counts(db: Database) -> None:
+    """Each experiment's run count and latest start time, kept by triggers on ``runs``, so
+    listing experiments (and ``set_experiment``) costs the same at 100 or 100,000 runs."""
+    db.execute("ALTER TABLE experiments ADD COLUMN run_count INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE experiments ADD COLUMN last_run_time INTEGER")
+    db.execute(
+        "UPDATE experiments SET"
+        " run_count = (SELECT count(*) FROM runs WHERE experiment_id = experiments.id),"
+        " last_run_time = (SELECT max(start_time) FROM runs"
+        "                  WHERE experiment_id = experiments.id)")
+    latest = "(SELECT max(start_time) FROM runs WHERE experiment_id = {which}.experiment_id)"
+    db.execute(
+        "CREATE TRIGGER runs_counted_on_insert AFTER INSERT ON runs BEGIN"
+        " UPDATE experiments SET run_count = run_count + 1,"
+        "  last_run_time = max(coalesce(last_run_time, NEW.start_time), NEW.start_time)"
+        "  WHERE id = NEW.experiment_id; END")
+    db.execute(
+        "CREATE TRIGGER runs_counted_on_delete AFTER DELETE ON runs BEGIN"
+        " UPDATE experiments SET run_count = run_count - 1,"
+        f"  last_run_time = {latest.format(which='OLD')} WHERE id = OLD.experiment_id; END")
+    db.execute(
+        "CREATE TRIGGER runs_counted_on_move AFTER UPDATE OF experiment_id, start_time ON runs"
+        " BEGIN"
+        " UPDATE experiments SET run_count = run_count - 1,"
+        f"  last_run_time = {latest.format(which='OLD')} WHERE id = OLD.experiment_id;"
+        " UPDATE experiments SET run_count = run_count + 1,"
+        f"  last_run_time = {latest.format(which='NEW')} WHERE id = NEW.experiment_id; END")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (1, _m1_tracking),
     (2, _m2_cells),
     (3, _m3_step_cache),
     (4, _m4_run_listing),
     (5, _m5_large_workspaces),
+    (6, _m6_experiment_counts),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
