@@ -10,7 +10,7 @@ an ordered index walk or a sort of the set, whichever the count says is cheaper.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from .filter import Comparison, Field, Logical, OrderKey
 from .core import Connection
@@ -59,27 +59,53 @@ def _as_text(v: Any) -> str:
     return str(v)
 
 
-def _kv_members(node: Comparison, args: list[Any]) -> str:
+def _kv_members(node: Comparison, args: list[Any], alias: str = "") -> str:
     """``SELECT run_id ...`` of the runs a metric/param/tag comparison holds for; served by
     the table's (key, value, run_id) index alone."""
     f = node.field
-    table = _KV_TABLE[f.entity]
+    source = _KV_TABLE[f.entity] + (f" {alias}" if alias else "")
     args.append(f.key)
     if node.op == "IS NOT NULL":
-        return f"SELECT run_id FROM {table} WHERE key = ?"
+        return f"SELECT run_id FROM {source} WHERE key = ?"
     pred = _predicate("value", node, args, numeric_text=f.entity != "metrics")
-    return f"SELECT run_id FROM {table} WHERE key = ? AND {pred}"
+    return f"SELECT run_id FROM {source} WHERE key = ? AND {pred}"
 
 
-def _all_members(nodes: Sequence[Comparison], args: list[Any]) -> str:
-    """``SELECT run_id ...`` of the runs every one of ``nodes`` holds for: the first
-    condition's index range, probed against the id lists of the others (cheaper in SQLite
-    than INTERSECT, and no run row is read)."""
-    first, *others = nodes
-    sql = _kv_members(first, args)
+def _all_members(nodes: Sequence[Comparison], args: list[Any],
+                 sizes: Mapping[Comparison, int] | None = None) -> str:
+    """``SELECT run_id ...`` of the runs every one of ``nodes`` holds for, reading no run row.
+
+    One condition's index range drives — the smallest by ``sizes`` when known, else a
+    range or pattern condition — and each other condition is one seek per candidate: an
+    equality into its (key, value, run_id) index, anything else into its (run_id, key)
+    key. Measured in SQLite, that beats INTERSECT and probing id lists built per query.
+    """
+    if sizes:
+        ordered = sorted(nodes, key=lambda n: sizes.get(n, 1 << 62))
+    else:
+        ordered = sorted(nodes, key=_is_exact)  # stable: a non-equality condition first
+    first, *others = ordered
+    sql = _kv_members(first, args, alias="d")
     for other in others:
-        sql += f" AND run_id IN ({_kv_members(other, args)})"
+        table = _KV_TABLE[other.field.entity]
+        args.append(other.field.key)
+        if _is_exact(other):
+            args.append(other.value)
+            sql += (f" AND EXISTS (SELECT 1 FROM {table} INDEXED BY idx_{table}_key_value_run_id"
+                    " WHERE key = ? AND value = ? AND run_id = d.run_id)")
+        elif other.op == "IS NOT NULL":
+            sql += f" AND EXISTS (SELECT 1 FROM {table} WHERE run_id = d.run_id AND key = ?)"
+        else:
+            pred = _predicate("value", other, args, numeric_text=other.field.entity != "metrics")
+            sql += (f" AND EXISTS (SELECT 1 FROM {table} WHERE run_id = d.run_id AND key = ?"
+                    f" AND {pred})")
     return sql
+
+
+def _is_exact(node: Comparison) -> bool:
+    """An equality whose value is compared as stored (so the index can seek on it)."""
+    return node.op == "=" and (isinstance(node.value, str) if node.field.entity != "metrics"
+                               else isinstance(node.value, float))
 
 
 def _is_member_test(node: Comparison | Logical) -> bool:
@@ -87,22 +113,24 @@ def _is_member_test(node: Comparison | Logical) -> bool:
             and node.op != "IS NULL")
 
 
-def compile_filter(node: Comparison | Logical, args: list[Any]) -> str:
+def compile_filter(node: Comparison | Logical, args: list[Any],
+                   sizes: Mapping[Comparison, int] | None = None) -> str:
     """SQL for a filter over ``runs r``.
 
     Metric, param and tag conditions test membership in an index-only subquery; the
-    conditions of one AND share a single subquery.
+    conditions of one AND share a single subquery (see :func:`_all_members`; ``sizes``,
+    how many runs each condition holds for, picks the one that drives).
     """
     if isinstance(node, Logical):
         if node.op == "AND":
             members = [item for item in node.items if _is_member_test(item)]
             if len(members) > 1:
-                parts = [f"r.id IN ({_all_members(members, args)})"]
-                parts += [compile_filter(item, args) for item in node.items
+                parts = [f"r.id IN ({_all_members(members, args, sizes)})"]
+                parts += [compile_filter(item, args, sizes) for item in node.items
                           if not _is_member_test(item)]
                 return "(" + " AND ".join(parts) + ")"
         joiner = f" {node.op} "
-        return "(" + joiner.join(compile_filter(item, args) for item in node.items) + ")"
+        return "(" + joiner.join(compile_filter(item, args, sizes) for item in node.items) + ")"
     f = node.field
     if f.entity == "attributes":
         column = _ATTRIBUTE_SQL[f.key]
@@ -176,8 +204,23 @@ _WALK_BUDGET = 2_000
 
 
 class SearchQueries(Connection):
-    @staticmethod
-    def _where(experiment_ids: Sequence[int] | None, node: Comparison | Logical | None,
+    def _member_sizes(self, node: Comparison | Logical | None) -> dict[Comparison, int]:
+        """How many runs each metric/param/tag condition of a multi-condition AND holds
+        for, counted from its index alone (a few ms at 100,000 runs)."""
+        sizes: dict[Comparison, int] = {}
+        if not isinstance(node, Logical):
+            return sizes
+        members = [i for i in node.items if _is_member_test(i)] if node.op == "AND" else []
+        if len(members) > 1:
+            for m in members:
+                args: list[Any] = []
+                sizes[m] = int(self.query(f"SELECT count(*) FROM ({_kv_members(m, args)})",
+                                          args)[0][0])
+        for item in node.items:
+            sizes.update(self._member_sizes(item))
+        return sizes
+
+    def _where(self, experiment_ids: Sequence[int] | None, node: Comparison | Logical | None,
                kinds: Sequence[str] | None, args: list[Any]) -> str:
         where = []
         # When a metric/param/tag subquery can drive the query, keep SQLite from walking
@@ -191,7 +234,7 @@ class SearchQueries(Connection):
             where.append(f"{plain}r.kind IN ({', '.join('?' * len(kinds))})")
             args.extend(kinds)
         if node is not None:
-            where.append(compile_filter(node, args))
+            where.append(compile_filter(node, args, self._member_sizes(node)))
         return " WHERE " + " AND ".join(where) if where else ""
 
     def search_run_rows(
@@ -226,14 +269,21 @@ class SearchQueries(Connection):
     ) -> tuple[list[dict[str, Any]], int]:
         """One page of matching runs and how many match — for tables over large workspaces.
 
-        Without a filter the count comes from an index and the page from an ordered index
-        walk. With one, the filter is evaluated once into a temporary id set; the count is
+        Without a filter the count comes from the experiments' run counts (or the kind
+        index) and the page from an ordered index walk. With one, the filter is evaluated once into a temporary id set; the count is
         its size, and the page is either an index walk in page order keeping the runs in
         the set (when, by the count, the page turns up within ``_WALK_BUDGET`` runs) or
         the set's runs sorted. Count and page see the same runs.
         """
         if node is None:
-            total = self.count_run_rows(experiment_ids, None, kinds)
+            if kinds:
+                total = self.count_run_rows(experiment_ids, None, kinds)
+            else:  # the experiments' run counts, kept by triggers (migration 6)
+                ids = list(experiment_ids) if experiment_ids is not None else None
+                total = int(self.query(
+                    "SELECT coalesce(sum(run_count), 0) FROM experiments"
+                    + ("" if ids is None else f" WHERE id IN ({', '.join('?' * len(ids))})"),
+                    ids or [])[0][0])
             if total == 0:
                 return [], 0
             if self._walk(total, limit, offset) and order and order[0].field.entity == "metrics":
@@ -251,7 +301,7 @@ class SearchQueries(Connection):
                 members = _only_members(node)
                 if members is not None and experiment_ids is None and not kinds:
                     # From the key/value indexes alone; no run row is read.
-                    source = _all_members(members, args)
+                    source = _all_members(members, args, self._member_sizes(node))
                 else:
                     where = self._where(experiment_ids, node, kinds, args)
                     source = ("SELECT r.id FROM runs r"
