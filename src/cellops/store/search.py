@@ -270,10 +270,11 @@ class SearchQueries(Connection):
         """One page of matching runs and how many match — for tables over large workspaces.
 
         Without a filter the count comes from the experiments' run counts (or the kind
-        index) and the page from an ordered index walk. With one, the filter is evaluated once into a temporary id set; the count is
-        its size, and the page is either an index walk in page order keeping the runs in
-        the set (when, by the count, the page turns up within ``_WALK_BUDGET`` runs) or
-        the set's runs sorted. Count and page see the same runs.
+        index) and the page from an ordered index walk. With one, the filter is evaluated
+        once into a temporary id set; the count is its size, and the page is either an
+        index walk in page order keeping the runs in the set (when, by the count, the page
+        turns up within ``_WALK_BUDGET`` runs) or the set's runs sorted. Count and page see
+        the same runs.
         """
         if node is None:
             if kinds:
