@@ -200,7 +200,7 @@ def _order_sql(keys: Sequence[OrderKey], joins: list[str], join_args: list[Any])
 # A page is read by walking runs in the order's index and keeping the matching ones
 # when, by the number of matching runs, the page should turn up within this many runs;
 # else the matching runs are sorted.
-_WALK_BUDGET = 2_000
+_WALK_BUDGET = 10_000
 
 
 class SearchQueries(Connection):
