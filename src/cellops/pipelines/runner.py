@@ -277,6 +277,8 @@ def run_pipeline(
             done = pool.wait_any(list(running), timeout=None if progress is None else 1.0)
             for handle in done:
                 what = running.pop(handle)
+                if progress is not None and not inline:  # its last cells, however fast it ran
+                    _show_cells({handle: what}, cells, say)
                 report = pool.result(handle)
                 if what[0] == "step":
                     _, step, srun, key, parts, _ = what
