@@ -60,7 +60,10 @@ def test_logging_the_same_name_again_replaces_it(ws):
         ("..\\win.txt", "'..'"),
         ("/etc/passwd", "absolute"),
         ("C:\\temp\\x", "absolute"),
-        ("bad\x00name", "NUL"),
+        ("bad\x00name", "control character"),
+        ("a\nb.txt", "control character '\\n'"),
+        ("tab\there", "control character"),
+        ("x\ud800.txt", "not valid Unicode"),
         ("", "non-empty"),
         ("./", "names no file"),
     ],
@@ -130,8 +133,10 @@ def test_memory_store_dedups_and_collects_garbage():
     a, _ = store.put(b"a")
     b, size = store.put(b"bb")
     assert store.put(b"a")[0] == a and sorted(store.blobs()) == sorted([a, b])
-    removed, freed = store.gc({a})
-    assert removed == [b] and freed == size == 2
+    kept = store.gc(lambda: {a})  # both are younger than the grace period
+    assert kept.blobs == [] and sorted(store.blobs()) == sorted([a, b])
+    found = store.gc(lambda: {a}, grace_s=0)
+    assert found.blobs == [b] and found.blob_bytes == size == 2
     assert list(store.blobs()) == [a]
 
 

@@ -82,10 +82,12 @@ def test_runs_delete_needs_confirmation_then_gc_frees_blobs(tmp_path, seeded):
     res = cli("runs", "delete", a, "--yes", cwd=tmp_path)
     assert res.returncode == 0 and "Deleted 1 run" in res.stdout
     assert cli("runs", "show", a, cwd=tmp_path).returncode == 1
-    dry = json.loads(cli("gc", "--dry-run", "--json", cwd=tmp_path).stdout)
-    assert len(dry["blobs"]) == 1 and dry["dry_run"] is True
     res = cli("gc", cwd=tmp_path)
-    assert "Deleted 1 unreferenced blob(s), 11 bytes" in res.stdout
+    assert "Deleted 0 unreferenced blob(s)" in res.stdout and "--grace 0" in res.stdout
+    dry = json.loads(cli("gc", "--dry-run", "--grace", "0", "--json", cwd=tmp_path).stdout)
+    assert len(dry["blobs"]) == 1 and dry["dry_run"] is True
+    res = cli("gc", "--grace", "0", cwd=tmp_path)
+    assert "Deleted 1 unreferenced blob(s) (11 bytes)" in res.stdout
 
 
 def test_experiments_lists_counts(tmp_path, seeded):

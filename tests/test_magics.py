@@ -124,10 +124,7 @@ def test_sklearn_estimators_fitted_in_the_cell_are_captured(ip):
     sig = json.loads(run.read_artifact("models/ridge.signature.json"))
     assert sig["n_features"] == 10
     assert sig["inputs"][0] == {"name": "age", "dtype": "float64"}
-    import skops.io as sio
-
-    data = run.read_artifact("models/ridge.skops")
-    model = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+    model = cellops.load_skops(run.read_artifact("models/ridge.skops"))
     assert abs(model.predict(ip.user_ns["X"].head(3)) - ip.user_ns["ridge"].predict(
         ip.user_ns["X"].head(3))).max() < 1e-9
     assert run.tags["estimator.ridge"] == "sklearn.linear_model._ridge.Ridge"

@@ -7,7 +7,7 @@ which :meth:`ArtifactStore.gc` removes. ``ROOT`` is any fsspec URL: a local fold
 (the default, ``.cellops/artifacts``), ``memory://…``, ``s3://bucket/prefix``, ….
 
 Logical artifact names (what a run calls the file) are checked by
-:func:`validate_name`: relative, ``/``-separated, no ``..``, no NUL.
+:func:`validate_name`: relative, ``/``-separated, no ``..``, no control characters.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import os
 import re
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 from .errors import ArtifactNameError, ArtifactNotFoundError
 
@@ -27,6 +28,9 @@ __all__ = ["ArtifactStore", "validate_name"]
 
 _CHUNK = 1 << 20
 _SHA = re.compile(r"^[0-9a-f]{64}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_NAME_LENGTH = 1024
+TMP_GRACE_S = 3600.0  # gc leaves younger temp files and unreferenced blobs alone
 
 
 def validate_name(name: str) -> str:
@@ -35,8 +39,25 @@ def validate_name(name: str) -> str:
         raise ArtifactNameError(
             f"An artifact name must be a non-empty string, not {name!r}: pass name='model.skops'."
         )
-    if "\x00" in name:
-        raise ArtifactNameError(f"Artifact name {name!r} contains a NUL character; remove it.")
+    bad = _CONTROL.search(name)
+    if bad:
+        raise ArtifactNameError(
+            f"Artifact name {name!r} contains the control character {bad.group()!r} at "
+            f"position {bad.start()}; names are shown in tables and sent as file names, so use "
+            "printable characters only, e.g. 'plots/roc.png'."
+        )
+    if len(name) > MAX_NAME_LENGTH:
+        raise ArtifactNameError(
+            f"Artifact name {name[:40]!r}... is {len(name)} characters; the limit is "
+            f"{MAX_NAME_LENGTH}."
+        )
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ArtifactNameError(
+            f"Artifact name {name!r} is not valid Unicode text (it holds a lone surrogate); "
+            "decode the name properly first."
+        ) from None
     unified = name.replace("\\", "/")
     if unified.startswith("/") or re.match(r"^[A-Za-z]:", unified):
         raise ArtifactNameError(
@@ -102,6 +123,8 @@ class ArtifactStore:
             final = self.path(sha)
             if self.fs.exists(final):
                 self.fs.rm(tmp)
+                if self._local:  # fresh again: gc's grace period keeps it while it is linked
+                    os.utime(final)
             else:
                 self.fs.makedirs(f"{self.root}/{sha[:2]}", exist_ok=True)
                 if self._local:
@@ -131,15 +154,35 @@ class ArtifactStore:
         with self.open(sha256) as fh:
             return fh.read()
 
-    def copy_to(self, sha256: str, dest: str | os.PathLike[str]) -> Path:
+    def copy_to(self, sha256: str, dest: str | os.PathLike[str], *, overwrite: bool = True) -> Path:
+        """Copy a blob to the local file ``dest``; return the path written.
+
+        With ``overwrite=False`` an existing file is never replaced: one with the same bytes
+        is reused as it is, and a different one makes the copy go to ``name-1.ext``,
+        ``name-2.ext``, ... (claimed atomically, so concurrent copies never clobber).
+        """
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
-        with self.open(sha256) as src, open(tmp, "wb") as out:
-            while chunk := src.read(_CHUNK):
-                out.write(chunk)
-        os.replace(tmp, dest)
-        return dest
+        try:
+            with self.open(sha256) as src, open(tmp, "wb") as out:
+                while chunk := src.read(_CHUNK):
+                    out.write(chunk)
+            if overwrite:
+                os.replace(tmp, dest)
+                return dest
+            for n in range(10_000):
+                target = dest if n == 0 else dest.with_name(f"{dest.stem}-{n}{dest.suffix}")
+                if target.exists() and _file_sha256(target) == sha256:
+                    return target
+                try:
+                    os.link(tmp, target)  # fails when the name exists: no overwrite, ever
+                    return target
+                except FileExistsError:
+                    continue
+            raise ArtifactNotFoundError(f"No free name for {dest} after 10,000 tries; clean the folder.")
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def blobs(self) -> Iterator[str]:
         """Every blob hash present under the root."""
@@ -161,31 +204,73 @@ class ArtifactStore:
             return 0
         return size
 
-    def gc(self, referenced: set[str], *, dry_run: bool = False,
-           tmp_age_s: float = 3600.0) -> tuple[list[str], int]:
-        """Delete blobs not in ``referenced`` and stale temp files; return (hashes, bytes)."""
-        removed, freed = [], 0
-        for sha in list(self.blobs()):
-            if sha in referenced:
-                continue
-            removed.append(sha)
-            freed += int(self.fs.size(self.path(sha)) or 0) if dry_run else self.delete(sha)
-        if not dry_run:
-            self._clean_tmp(tmp_age_s)
-        return removed, freed
+    def gc(self, referenced: Callable[[], set[str]], *, dry_run: bool = False,
+           grace_s: float = TMP_GRACE_S) -> GcResult:
+        """Delete blobs not in ``referenced()`` and temp files of interrupted writes.
 
-    def _clean_tmp(self, age_s: float) -> None:
+        Only what is older than ``grace_s`` goes: a write in progress (a temp file, or a
+        blob stored a moment before its row) is left alone. Blobs are listed before the
+        references are read, so a blob linked meanwhile is seen as referenced.
+        """
+        result = GcResult()
+        candidates = list(self.blobs())
+        keep = referenced()
+        cutoff = time.time() - grace_s
+        for sha in candidates:
+            if sha in keep:
+                continue
+            path = self.path(sha)
+            try:
+                info = self.fs.info(path)
+            except FileNotFoundError:
+                continue
+            if _mtime(info) > cutoff:
+                result.young += 1
+                continue
+            size = int(info.get("size") or 0)
+            if not dry_run:
+                size = self.delete(sha)
+            result.blobs.append(sha)
+            result.blob_bytes += size
         tmp_dir = f"{self.root}/.tmp"
         try:
             entries = self.fs.ls(tmp_dir, detail=True)
         except FileNotFoundError:
-            return
-        cutoff = time.time() - age_s
+            entries = []
         for entry in entries:
-            mtime = entry.get("mtime") or entry.get("created")
-            stamp = mtime.timestamp() if hasattr(mtime, "timestamp") else mtime
-            if stamp is None or float(stamp) < cutoff:
+            if _mtime(entry) > cutoff:
+                result.young += 1
+                continue
+            size = int(entry.get("size") or 0)
+            if not dry_run:
                 try:
                     self.fs.rm(entry["name"])
                 except FileNotFoundError:
-                    pass
+                    continue
+            result.temp_files.append(entry["name"].rstrip("/").rsplit("/", 1)[-1])
+            result.temp_bytes += size
+        return result
+
+
+@dataclass
+class GcResult:
+    blobs: list[str] = field(default_factory=list)
+    blob_bytes: int = 0
+    temp_files: list[str] = field(default_factory=list)
+    temp_bytes: int = 0
+    young: int = 0  # unreferenced blobs and temp files left for being within the grace period
+
+
+def _mtime(info: dict) -> float:
+    stamp = info.get("mtime") or info.get("created") or info.get("LastModified")
+    if hasattr(stamp, "timestamp"):
+        return float(stamp.timestamp())
+    return float(stamp) if stamp is not None else 0.0
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

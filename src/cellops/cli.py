@@ -19,6 +19,12 @@ import cellops
 from cellops.errors import CellopsError
 from cellops.jsonable import to_jsonable
 
+# Bounds on numeric options: anything beyond is a mistake, refused with click's message
+# (never an overflow deep inside SQLite or a process pool).
+INT64_MAX = 2**63 - 1
+MAX_WORKERS = 1024
+MAX_SECONDS = 10**7
+
 
 class _Group(click.Group):
     """Turns cellops errors into one-line messages and exit code 1."""
@@ -65,12 +71,32 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], max_width: int
 @click.group(cls=_Group)
 @click.version_option(cellops.__version__, prog_name="cellops")
 @click.option("-w", "--workspace", "workspace_path", metavar="PATH", envvar="CELLOPS_HOME",
-              help="Workspace folder to use (default: the .cellops/ found from the current "
-                   "directory; also $CELLOPS_HOME).")
-def cli(workspace_path: str | None) -> None:
+              help="Workspace to use: its .cellops folder, or a project folder holding one "
+                   "(default: the .cellops/ found from the current directory; also "
+                   "$CELLOPS_HOME). It must exist, except for `cellops init`.")
+@click.pass_context
+def cli(ctx: click.Context, workspace_path: str | None) -> None:
     """cellops: notebook-native MLOps on an embedded SQLite workspace."""
-    if workspace_path:
-        os.environ["CELLOPS_HOME"] = os.path.abspath(workspace_path)
+    if not workspace_path:
+        return
+    path = os.path.abspath(os.path.expanduser(workspace_path))
+    from_flag = ctx.get_parameter_source("workspace_path") == click.core.ParameterSource.COMMANDLINE
+    if from_flag and ctx.invoked_subcommand != "init":
+        path = _existing_workspace(path)
+    os.environ["CELLOPS_HOME"] = path
+
+
+def _existing_workspace(path: str) -> str:
+    """The workspace folder ``-w PATH`` names; a typo must not create a new, empty one."""
+    from cellops.workspaces import DB_NAME, DIRNAME
+
+    for candidate in (path, os.path.join(path, DIRNAME)):
+        if os.path.isfile(os.path.join(candidate, DB_NAME)):
+            return candidate
+    raise click.BadParameter(
+        f"no cellops workspace at {path} (no {DB_NAME} there or in {DIRNAME}/ inside it). "
+        f"Check the path, or create one with `cellops init {path}`.",
+        param_hint="'-w' / '--workspace'")
 
 
 @cli.command()
@@ -96,7 +122,8 @@ def runs() -> None:
               help="MLflow-style filter, e.g. \"metrics.acc > 0.9 and params.model = 'rf'\".")
 @click.option("-o", "--order-by", multiple=True, metavar="KEY",
               help="Sort key such as 'metrics.acc DESC' (repeatable).")
-@click.option("-n", "--limit", type=click.IntRange(min=0), default=50, show_default=True,
+@click.option("-n", "--limit", type=click.IntRange(min=0, max=INT64_MAX), default=50,
+              show_default=True,
               help="Show at most this many runs (0: all).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records.")
 def runs_list(experiment: tuple[str, ...], filter_: str | None, order_by: tuple[str, ...],
@@ -204,13 +231,19 @@ def runs_compare(run_ids: tuple[str, ...], show_all: bool, as_json: bool) -> Non
 @runs.command("delete")
 @click.argument("run_ids", nargs=-1, required=True)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-def runs_delete(run_ids: tuple[str, ...], yes: bool) -> None:
-    """Delete runs and their child runs (artifact blobs go at the next `cellops gc`)."""
+@click.option("--force", is_flag=True,
+              help="Delete RUNNING runs even when their process is alive (its later logging "
+                   "to them fails).")
+def runs_delete(run_ids: tuple[str, ...], yes: bool, force: bool) -> None:
+    """Delete runs and their child runs (artifact blobs go at the next `cellops gc`).
+
+    A run still RUNNING in a live process is refused, naming the process, unless --force.
+    """
     if not yes:
         if not sys.stdin.isatty():
             raise click.UsageError("Refusing to delete without confirmation; pass --yes.")
         click.confirm(f"Delete {len(run_ids)} run(s) and their child runs?", abort=True)
-    deleted = cellops.delete_runs(list(run_ids))
+    deleted = cellops.delete_runs(list(run_ids), force=force)
     click.echo(f"Deleted {len(deleted)} run(s). Run `cellops gc` to free artifact space.")
 
 
@@ -267,15 +300,37 @@ def artifacts_get(run_id: str, name: str, output: str) -> None:
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Only report what would be deleted.")
+@click.option("--grace", type=click.FloatRange(min=0, max=MAX_SECONDS), default=3600.0,
+              show_default=True, metavar="SECONDS",
+              help="Leave blobs and temp files younger than this (a write may be in progress "
+                   "in another process); 0 takes everything unreferenced now.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def gc(dry_run: bool, as_json: bool) -> None:
-    """Delete artifact blobs that no run refers to any more."""
-    report = cellops.garbage_collect(dry_run=dry_run)
+def gc(dry_run: bool, grace: float, as_json: bool) -> None:
+    """Delete artifact blobs no run refers to, and temp files of interrupted writes."""
+    report = cellops.garbage_collect(dry_run=dry_run, grace=grace)
     if as_json:
-        _echo_json(report.__dict__)
+        _echo_json({**report.__dict__, "freed": report.freed})
         return
     verb = "Would delete" if dry_run else "Deleted"
-    click.echo(f"{verb} {len(report.blobs)} unreferenced blob(s), {report.bytes} bytes.")
+    lines = [f"{verb} {len(report.blobs)} unreferenced blob(s) ({_bytes(report.bytes)}) and "
+             f"{len(report.temp_files)} temp file(s) of interrupted writes "
+             f"({_bytes(report.temp_bytes)}): {_bytes(report.freed)} "
+             + ("to free." if dry_run else "freed.")]
+    if report.kept:
+        lines.append(f"Kept {report.kept} younger than {report.grace_s:g} s (a write may be in "
+                     "progress); `cellops gc --grace 0` takes them too.")
+    click.echo("\n".join(lines))
+
+
+def _bytes(n: int) -> str:
+    """Human byte sizes (1,234 bytes; 1.2 MB)."""
+    if n < 1000:
+        return f"{n} byte{'s' if n != 1 else ''}"
+    for unit in ("kB", "MB", "GB", "TB"):
+        n /= 1000  # type: ignore[assignment]
+        if n < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}"
+    return str(n)
 
 
 @cli.command()
@@ -318,8 +373,8 @@ def pipeline() -> None:
               help="Override a parameter of one step (step.key=value) or of all (key=value).")
 @click.option("--force", is_flag=True, help="Re-run every step, cached or not.")
 @click.option("--only", multiple=True, metavar="STEP", help="Run only this step (repeatable).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Independent steps run in parallel up to this many.")
+@click.option("--workers", type=click.IntRange(min=1, max=MAX_WORKERS), default=1,
+              show_default=True, help="Independent steps run in parallel up to this many.")
 @click.option("--executor", default="local", show_default=True, metavar="local|dask://HOST:PORT",
               help="Where steps run.")
 def pipeline_run(file: str, params: tuple[str, ...], force: bool, only: tuple[str, ...],
@@ -365,16 +420,17 @@ def pipeline_status_cmd(file: str, params: tuple[str, ...], as_json: bool) -> No
 @click.argument("notebook", type=click.Path(dir_okay=False))
 @click.option("-p", "--param", "params", multiple=True, required=True, metavar="NAME=V1,V2,...",
               help="Values to sweep for one parameter (repeatable; the grid is their product).")
-@click.option("--random", "random_n", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Run N random combinations of the grid instead of all of it.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Trials run in parallel up to this many.")
+@click.option("--random", "random_n", type=click.IntRange(min=1, max=1_000_000), default=None,
+              metavar="N", help="Run N random combinations of the grid instead of all of it.")
+@click.option("--workers", type=click.IntRange(min=1, max=MAX_WORKERS), default=1,
+              show_default=True, help="Trials run in parallel up to this many.")
 @click.option("--executor", default="local", show_default=True, metavar="local|dask://HOST:PORT",
               help="Where trials run.")
 @click.option("--metric", default=None, help="Rank trials by this metric.")
 @click.option("--goal", type=click.Choice(["max", "min"]), default="max", show_default=True,
               help="Whether a higher or lower --metric is better.")
-@click.option("--timeout", type=float, default=None, help="Seconds any one cell may take.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True, max=MAX_SECONDS),
+              default=None, help="Seconds any one cell may take.")
 def sweep(notebook: str, params: tuple[str, ...], random_n: int | None, workers: int,
           executor: str, metric: str | None, goal: str, timeout: float | None) -> None:
     """Run NOTEBOOK over a grid of parameters as trials of one sweep run, ranked."""

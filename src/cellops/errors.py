@@ -14,10 +14,15 @@ what to do next. The tree::
     │   └── ArtifactNotFoundError
     ├── InvalidArgumentError (ValueError)
     │   ├── ParamConflictError    a param was logged again with a different value
-    │   ├── ArtifactNameError     a logical artifact name is unsafe (``..``, absolute, NUL)
-    │   └── FilterSyntaxError     a search filter or order_by string cannot be parsed
+    │   ├── ArtifactNameError     a logical artifact name is unsafe (``..``, absolute,
+    │   │                         control characters)
+    │   ├── FilterSyntaxError     a search filter or order_by string cannot be parsed
+    │   └── UntrustedTypesError   a model file needs types nobody said to trust
     └── RunStateError             the operation needs a run in another state
-                                  (e.g. logging to a run that has ended)
+                                  (e.g. logging to a run that has ended, deleting a live run)
+
+    CellopsWarning (UserWarning)  something was not stored or not done, and the work went on
+                                  (e.g. metric points of a deleted run dropped by a flush)
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ __all__ = [
     "ArtifactNameError",
     "ArtifactNotFoundError",
     "CellopsError",
+    "CellopsWarning",
     "ExperimentNotFoundError",
     "FilterSyntaxError",
     "InvalidArgumentError",
@@ -35,6 +41,7 @@ __all__ = [
     "RunStateError",
     "StoreBusyError",
     "StoreError",
+    "UntrustedTypesError",
     "WorkspaceError",
 ]
 
@@ -104,9 +111,26 @@ class FilterSyntaxError(InvalidArgumentError):
     def __init__(self, message: str, text: str = "", position: int | None = None) -> None:
         self.text, self.position = text, position
         if text and position is not None:
-            message = f"{message}\n  {text}\n  {' ' * position}^"
+            # A window of the text around the problem, so long filters give short messages.
+            start = max(0, position - 40)
+            end = min(len(text), position + 40)
+            excerpt = ("..." if start else "") + text[start:end] + ("..." if end < len(text) else "")
+            caret = position - start + (3 if start else 0)
+            message = f"{message}\n  {excerpt}\n  {' ' * caret}^"
         super().__init__(message)
 
 
 class RunStateError(CellopsError):
     """The operation needs the run to be in another state."""
+
+
+class UntrustedTypesError(InvalidArgumentError):
+    """A model file needs types outside the trusted list; ``types`` names them."""
+
+    def __init__(self, message: str, types: list[str]) -> None:
+        self.types = list(types)
+        super().__init__(message)
+
+
+class CellopsWarning(UserWarning):
+    """Something was not stored or not done, and the work went on; the message says what."""

@@ -23,7 +23,7 @@ from .errors import WorkspaceError
 if TYPE_CHECKING:
     from .artifacts import ArtifactStore
     from .store import Store
-    from .tracking.buffer import MetricBuffer
+    from .store.batch import BatchWriter
 
 __all__ = ["Workspace", "find_workspace", "init_workspace", "workspace"]
 
@@ -45,7 +45,7 @@ class Workspace:
         self.config: dict[str, Any] = _read_config(path)
         self._store: Store | None = None
         self._artifacts: ArtifactStore | None = None
-        self._buffer: MetricBuffer | None = None
+        self._buffer: BatchWriter | None = None
         self._lock = threading.RLock()
         # Per-process caches of things that never change once written.
         self.experiment_ids: dict[str, int] = {}
@@ -81,18 +81,14 @@ class Workspace:
         return self._artifacts
 
     @property
-    def buffer(self) -> MetricBuffer:
-        """The process-wide metric buffer that batches metric writes to this workspace."""
+    def buffer(self) -> BatchWriter:
+        """The process-wide writer that batches metric writes to this workspace."""
         if self._buffer is None:
             with self._lock:
                 if self._buffer is None:
-                    from .tracking.buffer import MetricBuffer
+                    from .tracking.buffer import metric_writer
 
-                    self._buffer = MetricBuffer(
-                        self,
-                        max_rows=int(self.config.get("metric_flush_rows", 5000)),
-                        max_age_s=float(self.config.get("metric_flush_seconds", 2.0)),
-                    )
+                    self._buffer = metric_writer(self)
         return self._buffer
 
     def flush(self) -> None:

@@ -5,6 +5,7 @@ Schema (see docs/pipelines.md)::
     name: churn                       # required
     parameters: {seed: 0}             # shared by every step, overridable per step
     kernel: python3                   # optional; default: each notebook's own kernel
+    allow_external_notebooks: false   # true lets steps run notebooks outside this folder
     steps:                            # required, at least one
       - name: prepare                 # required, unique: letters, digits, _ and -
         notebook: notebooks/prepare.ipynb   # required, relative to this file
@@ -20,7 +21,8 @@ Schema (see docs/pipelines.md)::
           metric: roc_auc             # optional: the best trial's metrics go to the step run
           goal: max                   # max (default) or min
 
-Every error names the file, the line and what was expected.
+Every error names the file, the line and what was expected. The file is read with the
+limits of :mod:`cellops.yamldoc` (size, depth, alias expansion, duplicate keys).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from ..errors import InvalidArgumentError
 STEP_KEYS = {"name", "notebook", "parameters", "needs", "inputs", "outputs", "timeout", "kernel",
              "sweep"}
 SWEEP_KEYS = {"parameters", "random", "metric", "goal"}
-TOP_KEYS = {"name", "parameters", "kernel", "steps"}
+TOP_KEYS = {"name", "parameters", "kernel", "steps", "allow_external_notebooks"}
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -100,47 +102,25 @@ class Pipeline:
         return out
 
 
-def _line_map(node: Any, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
-    """(key, index, ...) -> 1-based line of every node in a composed YAML tree."""
-    import yaml
-
-    out = {} if out is None else out
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            out[path + (k.value,) + ("__key__",)] = k.start_mark.line + 1
-            _line_map(v, path + (k.value,), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            _line_map(v, path + (i,), out)
-    return out
-
-
 def load_pipeline(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> Pipeline:
     """Read and validate a pipeline file. ``overrides`` maps step (or ``"*"``) to parameters."""
-    import yaml
+    from ..yamldoc import YamlError, load_yaml
 
     path = Path(path).absolute()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PipelineSpecError(path, None, "no such pipeline file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PipelineSpecError(path, None, f"cannot read it as UTF-8 text ({exc})") from None
     try:
-        data = yaml.safe_load(text)
-        lines = _line_map(yaml.compose(text)) if data is not None else {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise PipelineSpecError(path, mark.line + 1 if mark else None,
-                                f"not valid YAML ({problem})") from None
+        doc = load_yaml(text)
+    except YamlError as exc:
+        raise PipelineSpecError(path, exc.line, exc.message) from None
+    data = doc.data
 
     def fail(where: tuple, message: str) -> PipelineSpecError:
-        line = None
-        for i in range(len(where), -1, -1):
-            line = lines.get(where[:i])
-            if line:
-                break
-        return PipelineSpecError(path, line, message)
+        return PipelineSpecError(path, doc.line(where), message)
 
     if not isinstance(data, dict):
         raise fail((), "expected a mapping with 'name' and 'steps' at the top level")
@@ -157,6 +137,10 @@ def load_pipeline(path: str | Path, overrides: dict[str, dict[str, Any]] | None 
     steps_data = data.get("steps")
     if not isinstance(steps_data, list) or not steps_data:
         raise fail(("steps",), "'steps' must be a non-empty list of steps")
+    external = data.get("allow_external_notebooks", False)
+    if not isinstance(external, bool):
+        raise fail(("allow_external_notebooks",), "'allow_external_notebooks' must be true or false")
+    project = path.parent.resolve()
 
     steps: dict[str, Step] = {}
     for i, raw in enumerate(steps_data):
@@ -177,6 +161,11 @@ def load_pipeline(path: str | Path, overrides: dict[str, dict[str, Any]] | None 
         if not isinstance(nb, str) or not nb.endswith(".ipynb"):
             raise fail(where + ("notebook",), f"step {sname!r} needs 'notebook: path/to/file.ipynb'")
         nb_path = (path.parent / nb).resolve()
+        if not external and not nb_path.is_relative_to(project):
+            raise fail(where + ("notebook",),
+                       f"step {sname!r}: notebook {nb!r} is outside the pipeline's folder "
+                       f"{project} (it resolves to {nb_path}); move it into the folder, or add "
+                       "'allow_external_notebooks: true' at the top of the file if you trust it")
         if not nb_path.is_file():
             raise fail(where + ("notebook",), f"step {sname!r}: notebook {nb!r} not found "
                                               f"(looked for {nb_path})")
@@ -262,31 +251,49 @@ def _sweep(raw: Any, step: str, where: tuple, fail: Any) -> SweepSpec | None:
 
 
 def _topological(steps: dict[str, Step], fail: Any) -> dict[str, Step]:
-    order: list[str] = []
-    state: dict[str, int] = {}  # 1 visiting, 2 done
+    """Steps in dependency order (file order among independent ones), without recursion:
+    a chain of thousands of steps is as cheap as a short one."""
+    waiting = {name: len(set(step.needs)) for name, step in steps.items()}
+    dependents: dict[str, list[str]] = {name: [] for name in steps}
+    for name, step in steps.items():
+        for need in set(step.needs):
+            dependents[need].append(name)
     index = {name: i for i, name in enumerate(steps)}
+    import heapq
 
-    def visit(name: str, trail: list[str]) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            cycle = trail[trail.index(name):] + [name]
-            raise fail(("steps", index[name], "needs"),
-                       f"steps form a cycle: {' -> '.join(cycle)}; remove one of these needs")
-        state[name] = 1
-        for need in steps[name].needs:
-            visit(need, trail + [name])
-        state[name] = 2
+    ready = [index[n] for n, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    names = list(steps)
+    order: list[str] = []
+    while ready:
+        name = names[heapq.heappop(ready)]
         order.append(name)
-
-    for name in steps:
-        visit(name, [])
+        for dep in dependents[name]:
+            waiting[dep] -= 1
+            if waiting[dep] == 0:
+                heapq.heappush(ready, index[dep])
+    if len(order) < len(steps):
+        cycle = _a_cycle(steps, {n for n, count in waiting.items() if count > 0})
+        raise fail(("steps", index[cycle[0]], "needs"),
+                   f"steps form a cycle: {' -> '.join(cycle)}; remove one of these needs")
     return {name: steps[name] for name in order}
+
+
+def _a_cycle(steps: dict[str, Step], stuck: set[str]) -> list[str]:
+    """One cycle among the steps that could not be ordered (each needs another stuck one)."""
+    start = min(stuck, key=list(steps).index)
+    trail, seen = [start], {start: 0}
+    while True:
+        nxt = next(n for n in steps[trail[-1]].needs if n in stuck)
+        if nxt in seen:
+            return trail[seen[nxt]:] + [nxt]
+        seen[nxt] = len(trail)
+        trail.append(nxt)
 
 
 def parse_assignment(text: str) -> tuple[str | None, str, Any]:
     """``step.key=value`` or ``key=value`` -> (step or None, key, value parsed as YAML)."""
-    import yaml
+    from ..yamldoc import YamlError, load_yaml
 
     if "=" not in text:
         raise InvalidArgumentError(f"-p takes key=value or step.key=value, got {text!r}.")
@@ -295,7 +302,9 @@ def parse_assignment(text: str) -> tuple[str | None, str, Any]:
     if not key:
         raise InvalidArgumentError(f"-p {text!r} names no parameter.")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
+        value = load_yaml(raw).data if raw.strip() else ""
+    except YamlError as exc:
+        if not exc.syntax:
+            raise InvalidArgumentError(f"-p {key}: {exc.message}.") from None
+        value = raw  # not YAML: the text itself
     return (step or None), key, value

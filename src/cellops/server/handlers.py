@@ -7,22 +7,27 @@ Routes (see docs/rest-api.md):
     GET  runs?experiment=&filter=&order_by=&kind=&limit=&offset=     a page of runs
     GET  runs/{run_id}?max_points=                  one run: params, tags, metric histories,
                                                     artifacts, datasets, source
-    GET  runs/{run_id}/artifacts/{path}             download an artifact
+    GET  runs/{run_id}/artifacts/{path}             download an artifact (any name, ``dir/open``
+                                                    included)
     POST runs/{run_id}/artifacts/{path}/open        copy a notebook artifact under the server's
-                                                    root so JupyterLab can open it
+                                                    root so JupyterLab can open it (an edited
+                                                    copy is never overwritten)
     GET  pipelines?limit=&offset=                   pipeline runs with their steps
 
 Handlers parse the request, call the public API in a worker thread (SQLite work must not
-block the server's event loop) and write JSON; cellops errors become 4xx with a message
-that says what to do.
+block the server's event loop) and write JSON; cellops errors about the request become 4xx
+with a message that says what to do. Other failures are a 500 whose body names the error
+class only: the details (file paths included) go to the server log, not to the client.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any, Callable
 
 from jupyter_server.base.handlers import APIHandler
@@ -31,9 +36,11 @@ from tornado import web
 from tornado.ioloop import IOLoop
 
 import cellops
-from cellops.errors import CellopsError, InvalidArgumentError, NotFoundError
+from cellops.errors import InvalidArgumentError, NotFoundError, RunStateError
 from cellops.jsonable import to_jsonable
 from cellops.workspaces import DB_NAME
+
+_log = logging.getLogger("cellops.server")
 
 API = "cellops/api/v1"
 EXPORT_DIR = "cellops-notebooks"  # under the server root: where opened notebooks are copied
@@ -72,9 +79,13 @@ class _Handler(APIHandler):
             return await IOLoop.current().run_in_executor(None, lambda: fn(*args, **kwargs))
         except NotFoundError as exc:
             raise web.HTTPError(404, log_message=str(exc), reason="not found") from None
-        except (InvalidArgumentError, CellopsError) as exc:
-            status = 400 if isinstance(exc, InvalidArgumentError) else 500
-            raise web.HTTPError(status, log_message=str(exc), reason=type(exc).__name__) from None
+        except (InvalidArgumentError, RunStateError) as exc:
+            raise web.HTTPError(400, log_message=str(exc), reason=type(exc).__name__) from None
+        except Exception as exc:  # noqa: BLE001 - no traceback or file path to the client
+            _log.error("cellops: %s failed", self.request.path, exc_info=exc)
+            raise web.HTTPError(500, log_message=(
+                f"The cellops server failed ({type(exc).__name__}); the Jupyter server's log "
+                "has the details."), reason="server error") from None
 
     def reply(self, data: Any) -> None:
         self.finish(json.dumps(to_jsonable(data)))
@@ -139,6 +150,10 @@ class RunHandler(_Handler):
 
 
 class ArtifactHandler(_Handler):
+    """GET downloads artifact ``path``; POST to ``path/open`` copies a notebook artifact
+    under the server's root for JupyterLab to open. One route for both, so that an artifact
+    whose own name ends in ``/open`` still downloads."""
+
     @web.authenticated
     async def get(self, run_id: str, path: str) -> None:
         ws = self.workspace()
@@ -149,14 +164,15 @@ class ArtifactHandler(_Handler):
             return run.read_artifact(path), media
 
         data, media = await self.call(read)
-        self.set_header("Content-Disposition",
-                        f"attachment; filename=\"{Path(path).name.replace(chr(34), '')}\"")
+        self.set_header("Content-Disposition", _attachment(Path(path).name))
         self.finish(data, set_content_type=media or "application/octet-stream")
 
-
-class OpenArtifactHandler(_Handler):
     @web.authenticated
     async def post(self, run_id: str, path: str) -> None:
+        path, _, action = path.rpartition("/")
+        if action != "open" or not path:
+            raise web.HTTPError(405, log_message="POST an artifact's /open route, e.g. "
+                                                 "artifacts/output.ipynb/open.", reason="not allowed")
         if not path.endswith(".ipynb"):
             raise web.HTTPError(400, log_message=f"Only notebooks can be opened; {path!r} is not "
                                                  "one. Download it instead.", reason="not a notebook")
@@ -165,10 +181,19 @@ class OpenArtifactHandler(_Handler):
         def export() -> str:
             run = cellops.get_run(run_id, workspace=ws)
             label = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{run.name or 'run'}-{run.short_id}-{Path(path).name}")
-            written = run.download_artifact(path, Path(self.root_dir) / EXPORT_DIR / label)
+            # A copy the user opened and edited stays theirs: reuse it only when unchanged.
+            written = run.download_artifact(path, Path(self.root_dir) / EXPORT_DIR / label,
+                                            overwrite=False)
             return os.path.relpath(written, self.root_dir).replace(os.sep, "/")
 
         self.reply({"path": await self.call(export)})
+
+
+def _attachment(name: str) -> str:
+    """A Content-Disposition header for any file name: an ASCII fallback and RFC 5987's
+    UTF-8 form (control characters and quotes never reach the header)."""
+    fallback = re.sub(r'[^A-Za-z0-9 ._()-]+', "_", name) or "artifact"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 class PipelinesHandler(_Handler):
@@ -192,7 +217,6 @@ def setup_handlers(web_app: Any, root_dir: str | None = None) -> None:
         ("experiments", ExperimentsHandler),
         ("runs", RunsHandler),
         (f"runs/{_RUN_ID}", RunHandler),
-        (f"runs/{_RUN_ID}/artifacts/(?P<path>.+)/open", OpenArtifactHandler),
         (f"runs/{_RUN_ID}/artifacts/(?P<path>.+)", ArtifactHandler),
         ("pipelines", PipelinesHandler),
     ]

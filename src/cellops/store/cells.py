@@ -24,7 +24,7 @@ class CellQueries(Connection):
             )
             return seq
 
-        return self.write(tx)
+        return self.write_for_run(run_id, tx)
 
     def cells(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.query("SELECT * FROM cells WHERE run_id = ? ORDER BY seq", (run_id,))

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
-from ..errors import StoreBusyError, StoreError
+from ..errors import RunNotFoundError, StoreBusyError, StoreError
 from .schema import LATEST_VERSION, MIGRATIONS
 
 T = TypeVar("T")
@@ -197,6 +197,25 @@ class Connection:
                     raise
 
         return self._retry(attempt)
+
+    def write_for_run(self, run_ids: str | Iterable[str],
+                      fn: Callable[[sqlite3.Connection], T]) -> T:
+        """:meth:`write` of rows that belong to runs: when a run was deleted meanwhile (by
+        another process, say), a :class:`RunNotFoundError` that says so, not a constraint error."""
+        try:
+            return self.write(fn)
+        except StoreError as exc:
+            if not isinstance(exc.__cause__, sqlite3.IntegrityError):
+                raise
+            ids = [run_ids] if isinstance(run_ids, str) else sorted(set(run_ids))
+            gone = [i for i in ids if self.query_one("SELECT 1 FROM runs WHERE id = ?", (i,)) is None]
+            if not gone:
+                raise
+            raise RunNotFoundError(
+                f"Run {', '.join(i[:8] for i in gone)} no longer exists: it was deleted "
+                "(`cellops runs delete`, perhaps from another process) while this process was "
+                "logging to it"
+            ) from None
 
     def query(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         """Run a read-only statement and return all rows."""

@@ -11,7 +11,8 @@ The grammar (a superset of MLflow's)::
                 | field "IS" ["NOT"] "NULL"
     field      := entity "." key  |  attribute-name
     entity     := metrics | params | tags | attributes | datasets  (and MLflow's aliases:
-                  metric, param, parameter(s), tag, attribute, attr, run, dataset)
+                  metric, param, parameter(s), tag, attribute, attr, run, dataset), bare or
+                  in backticks as MLflow accepts them: `params`.my_param
     key        := name | `backticked` | "double quoted" | 'single quoted'
     op         := = | == | != | <> | > | >= | < | <= | LIKE | ILIKE | NOT LIKE | NOT ILIKE
     value      := number | 'string' | "string"
@@ -20,6 +21,12 @@ Metrics compare as numbers. Params and tags are stored as text: a quoted value
 compares as text, an unquoted number compares numerically (``params.alpha > 0.1``).
 The tree is turned into bound SQL by :mod:`cellops.store.search`; no text from
 the filter is ever interpolated into SQL.
+
+Limits keep hostile input cheap and the SQL within SQLite's expression depth: at most
+``MAX_FILTER_CHARS`` characters, ``MAX_DEPTH`` levels of parentheses, ``MAX_CONDITIONS``
+comparisons, ``MAX_IN_VALUES`` values in all IN lists together (each is a bound SQL
+parameter) and ``MAX_ORDER_KEYS`` order keys;
+past them the error says which limit and where.
 """
 
 from __future__ import annotations
@@ -57,6 +64,12 @@ DATASET_KEYS = {"name": "name", "digest": "fingerprint", "fingerprint": "fingerp
                 "context": "role", "role": "role", "source": "source"}
 KEYWORDS = {"AND", "OR", "NOT", "IN", "LIKE", "ILIKE", "IS", "NULL", "ASC", "DESC"}
 
+MAX_FILTER_CHARS = 100_000
+MAX_DEPTH = 50
+MAX_CONDITIONS = 250
+MAX_IN_VALUES = 1_000
+MAX_ORDER_KEYS = 20
+
 
 @dataclass(frozen=True)
 class Field:
@@ -92,7 +105,7 @@ class OrderKey:
 _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
-  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*\.(?:`[^`]*`|"[^"]*"|'[^']*'|[A-Za-z0-9_][A-Za-z0-9_.\-/:]*)?)
+  | (?P<ident>(?:[A-Za-z_][A-Za-z0-9_]*|`[A-Za-z_][A-Za-z0-9_]*`)\.(?:`[^`]*`|"[^"]*"|'[^']*'|[A-Za-z0-9_][A-Za-z0-9_.\-/:]*)?)
   | (?P<number>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")
   | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
@@ -135,6 +148,7 @@ def _unquote(s: str) -> str:
 def _field(tok: _Tok, text: str) -> Field:
     if tok.kind == "ident":
         entity_text, _, key = tok.text.partition(".")
+        entity_text = entity_text.strip("`")
         entity = ENTITIES.get(entity_text.lower())
         if entity is None:
             raise FilterSyntaxError(
@@ -170,9 +184,16 @@ def _field(tok: _Tok, text: str) -> Field:
 
 class _Parser:
     def __init__(self, text: str) -> None:
+        if len(text) > MAX_FILTER_CHARS:
+            raise FilterSyntaxError(
+                f"The filter is {len(text):,} characters; the limit is {MAX_FILTER_CHARS:,}. "
+                "Split the search, or select runs by experiment or tag instead of long lists.")
         self.text = text
         self.toks = _tokenize(text)
         self.i = 0
+        self.depth = 0
+        self.conditions = 0
+        self.in_values = 0
 
     def peek(self, offset: int = 0) -> _Tok:
         return self.toks[min(self.i + offset, len(self.toks) - 1)]
@@ -219,8 +240,13 @@ class _Parser:
     def term(self) -> Node:
         tok = self.peek()
         if tok.kind == "punct" and tok.text == "(":
+            if self.depth >= MAX_DEPTH:
+                raise self.error(f"Parentheses nest deeper than {MAX_DEPTH} levels; simplify "
+                                 "the filter", tok)
             self.next()
+            self.depth += 1
             node = self.or_expr()
+            self.depth -= 1
             close = self.next()
             if close.text != ")":
                 raise self.error(f"Expected ')', got {close.text or 'the end'!r}", close)
@@ -229,6 +255,10 @@ class _Parser:
 
     def comparison(self) -> Comparison:
         ftok = self.next()
+        self.conditions += 1
+        if self.conditions > MAX_CONDITIONS:
+            raise self.error(f"The filter has more than {MAX_CONDITIONS} conditions; use IN "
+                             "('a', 'b', ...) for lists of values, or split the search", ftok)
         field = _field(ftok, self.text)
         tok = self.peek()
         if self.is_word("IS"):
@@ -272,8 +302,12 @@ class _Parser:
             raise self.error("IN needs a parenthesised list such as ('a', 'b')", tok)
         values = [self.value(field)]
         while self.peek().text == ",":
-            self.next()
+            comma = self.next()
+            if self.in_values + len(values) >= MAX_IN_VALUES:
+                raise self.error(f"IN lists may hold at most {MAX_IN_VALUES:,} values in all",
+                                 comma)
             values.append(self.value(field))
+        self.in_values += len(values)
         close = self.next()
         if close.text != ")":
             raise self.error(f"Expected ',' or ')' in the IN list, got {close.text or 'the end'!r}",
@@ -327,10 +361,16 @@ def parse_order_by(items: list[str] | str | None) -> list[OrderKey]:
         return []
     if isinstance(items, str):
         items = [items]
+    if not isinstance(items, (list, tuple)):
+        raise FilterSyntaxError(f"order_by takes a string or a list of strings, not {items!r}.")
+    if len(items) > MAX_ORDER_KEYS:
+        raise FilterSyntaxError(f"order_by has {len(items)} keys; the limit is {MAX_ORDER_KEYS}.")
     keys = []
     for item in items:
         if not isinstance(item, str):
             raise FilterSyntaxError(f"order_by entries must be strings, not {item!r}.")
+        if len(item) > 1000:
+            raise FilterSyntaxError(f"order_by entry {item[:40]!r}... is too long.")
         p = _Parser(item)
         field = _field(p.next(), item)
         desc = False

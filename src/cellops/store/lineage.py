@@ -14,7 +14,8 @@ class LineageQueries(Connection):
     def put_artifact(
         self, run_id: str, path: str, sha256: str, size: int, media_type: str | None
     ) -> None:
-        self.write(
+        self.write_for_run(
+            run_id,
             lambda conn: conn.execute(
                 "INSERT INTO artifacts (run_id, path, sha256, size, media_type, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)"
@@ -80,7 +81,7 @@ class LineageQueries(Connection):
             )
             return dataset_id
 
-        return self.write(tx)
+        return self.write_for_run(run_id, tx)
 
     def run_datasets(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.query(

@@ -7,12 +7,38 @@ from typing import Any
 
 from .core import Connection
 
-# A metric row as buffered: (run_id, key, step, value_or_None_for_NaN, timestamp_ms)
-MetricRow = tuple[str, str, int, "float | None", int]
+# A metric row as buffered: (run_id, key, step or None for "the next one",
+# value or None for NaN, timestamp_ms)
+MetricRow = tuple[str, str, "int | None", "float | None", int]
+
+
+def _with_steps(conn: sqlite3.Connection, rows: list[MetricRow]) -> list[MetricRow]:
+    """Give rows logged without a step the next step of their key, in order.
+
+    Done inside the write transaction, which holds the database's write lock: two
+    processes logging one key of one run get distinct, increasing steps. The next step
+    follows the highest stored one (``latest_metrics`` holds it) and any explicit step
+    logged before it in the batch.
+    """
+    top: dict[tuple[str, str], int] = {}
+    out: list[MetricRow] = []
+    for run_id, key, step, value, ts in rows:
+        k = (run_id, key)
+        if k not in top:
+            found = conn.execute("SELECT step FROM latest_metrics WHERE run_id = ? AND key = ?",
+                                 k).fetchone()
+            top[k] = -1 if found is None else found[0]
+        if step is None:
+            step = top[k] + 1
+        top[k] = max(top[k], step)
+        out.append((run_id, key, step, value, ts))
+    return out
 
 
 def write_metric_rows(conn: sqlite3.Connection, rows: list[MetricRow]) -> None:
     """Insert history rows and move ``latest_metrics`` forward, inside the caller's transaction."""
+    if any(row[2] is None for row in rows):
+        rows = _with_steps(conn, rows)
     conn.executemany(
         "INSERT INTO metrics (run_id, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?)", rows
     )
@@ -35,7 +61,7 @@ def write_metric_rows(conn: sqlite3.Connection, rows: list[MetricRow]) -> None:
 class MetricQueries(Connection):
     def write_metrics(self, rows: list[MetricRow]) -> None:
         if rows:
-            self.write(lambda conn: write_metric_rows(conn, rows))
+            self.write_for_run({r[0] for r in rows}, lambda conn: write_metric_rows(conn, rows))
 
     def metric_history(self, run_id: str, key: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT key, step, value, timestamp FROM metrics WHERE run_id = ?"

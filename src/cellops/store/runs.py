@@ -6,14 +6,17 @@ import json
 import sqlite3
 from typing import Any, Iterable, Mapping
 
-from ..errors import ExperimentNotFoundError, ParamConflictError, RunNotFoundError
+from ..errors import ExperimentNotFoundError, ParamConflictError, RunNotFoundError, StoreError
 from .core import Connection, now_ms
 
 RUN_COLUMNS = (
     "id", "experiment_id", "parent_id", "kind", "name", "status", "start_time", "end_time",
     "user", "host", "pid", "proc_start", "notebook_path", "source_name", "source_sha",
     "git_commit", "git_branch", "git_dirty", "git_diff_sha", "environment_id", "error",
+    "heartbeat",
 )
+# Shortest run id prefix that get_run and the CLI accept.
+MIN_PREFIX = 4
 _RUN_SELECT = (
     "SELECT r.*, e.name AS experiment FROM runs r JOIN experiments e ON e.id = r.experiment_id"
 )
@@ -95,24 +98,32 @@ class RunQueries(Connection):
         self.write(tx)
 
     def resolve_run_id(self, run_id: str) -> str:
-        """Full id for an id or a unique prefix of at least 4 characters."""
+        """Full id for an id or a unique prefix of at least ``MIN_PREFIX`` characters.
+
+        A prefix matches literally (``_``, ``%`` and ``\\`` are plain characters): it is
+        an index range, never a LIKE pattern.
+        """
         if not isinstance(run_id, str) or not run_id:
             raise RunNotFoundError(f"A run id must be a non-empty string, not {run_id!r}.")
         row = self.query_one("SELECT id FROM runs WHERE id = ?", (run_id,))
         if row is not None:
             return row[0]
-        if len(run_id) >= 4:
-            pattern = run_id.replace("\\", "").replace("%", "").replace("_", "") + "%"
-            rows = self.query("SELECT id FROM runs WHERE id LIKE ? LIMIT 6", (pattern,))
-            if len(rows) == 1:
-                return rows[0][0]
-            if len(rows) > 1:
-                raise RunNotFoundError(
-                    f"Run id prefix {run_id!r} is ambiguous: it matches "
-                    + ", ".join(r[0][:12] for r in rows[:5])
-                    + (" and more" if len(rows) > 5 else "")
-                    + ". Give more characters."
-                )
+        if len(run_id) < MIN_PREFIX:
+            raise RunNotFoundError(
+                f"Run id prefix {run_id!r} is too short: give at least {MIN_PREFIX} characters "
+                "of the id (`cellops runs list` shows 8)."
+            )
+        rows = self.query("SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
+                          (run_id, run_id + "\U0010ffff"))
+        if len(rows) == 1:
+            return rows[0][0]
+        if len(rows) > 1:
+            raise RunNotFoundError(
+                f"Run id prefix {run_id!r} is ambiguous: it matches "
+                + ", ".join(r[0][:12] for r in rows[:5])
+                + (" and more" if len(rows) > 5 else "")
+                + ". Give more characters."
+            )
         raise RunNotFoundError(
             f"No run with id {run_id!r} in {self.path.parent}. "
             "List runs with `cellops runs list` or cellops.search_runs()."
@@ -157,12 +168,47 @@ class RunQueries(Connection):
                 sql += " AND status = 'RUNNING'"
             return conn.execute(sql, (status, end_time, error, run_id)).rowcount > 0
 
-        return self.write(tx)
+        return self.write_for_run(run_id, tx)
 
     def running_runs(self, host: str) -> list[dict[str, Any]]:
         rows = self.query(
-            "SELECT id, pid, proc_start, start_time FROM runs WHERE status = 'RUNNING' AND host = ?",
+            "SELECT id, pid, host, proc_start, start_time FROM runs"
+            " WHERE status = 'RUNNING' AND host = ?",
             (host,),
+        )
+        return [dict(r) for r in rows]
+
+    def reap_run(self, owner: Mapping[str, Any], end_time: int, error: str) -> bool:
+        """End ``owner['id']`` KILLED, but only while the process seen dead still owns it."""
+        return self.write(lambda conn: conn.execute(
+            "UPDATE runs SET status = 'KILLED', end_time = ?, error = ? WHERE id = ?"
+            " AND status = 'RUNNING' AND pid IS ? AND host IS ? AND proc_start IS ?",
+            (end_time, error, owner["id"], owner["pid"], owner["host"], owner["proc_start"]),
+        ).rowcount > 0)
+
+    def claim_run(self, run_id: str, owner: Mapping[str, Any]) -> None:
+        """Make the process described by ``owner`` (pid, host, proc_start, heartbeat) own a
+        run and mark it RUNNING again; its end time and error go with its previous end."""
+        self.write(lambda conn: conn.execute(
+            "UPDATE runs SET status = 'RUNNING', end_time = NULL, error = NULL, pid = ?,"
+            " host = ?, proc_start = ?, heartbeat = ? WHERE id = ?",
+            (owner["pid"], owner["host"], owner["proc_start"], owner["heartbeat"], run_id)))
+
+    def beat(self, run_ids: Iterable[str], when: int) -> None:
+        """Record that the process owning these runs is alive."""
+        self.write(lambda conn: conn.execute(
+            "UPDATE runs SET heartbeat = ? WHERE status = 'RUNNING'"
+            " AND id IN (SELECT value FROM json_each(?))", (when, ids_param(run_ids))))
+
+    def running_in_tree(self, run_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The RUNNING runs among ``run_ids`` and their descendants, with their owners."""
+        rows = self.query(
+            "WITH RECURSIVE tree(id) AS ("
+            " SELECT value FROM json_each(?)"
+            " UNION SELECT r.id FROM runs r JOIN tree t ON r.parent_id = t.id)"
+            " SELECT id, pid, host, proc_start, user, heartbeat, start_time FROM runs"
+            " WHERE status = 'RUNNING' AND id IN (SELECT id FROM tree)",
+            (ids_param(run_ids),),
         )
         return [dict(r) for r in rows]
 
@@ -195,10 +241,10 @@ class RunQueries(Connection):
 
     # -- params and tags ---------------------------------------------------
     def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
-        self.write(lambda conn: _insert_params(conn, run_id, params))
+        self.write_for_run(run_id, lambda conn: _insert_params(conn, run_id, params))
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
-        self.write(lambda conn: _upsert_tags(conn, run_id, tags))
+        self.write_for_run(run_id, lambda conn: _upsert_tags(conn, run_id, tags))
 
     def delete_tag(self, run_id: str, key: str) -> bool:
         return self.write(

@@ -230,6 +230,14 @@ def _m6_experiment_counts(db: Database) -> None:
         f"  last_run_time = {latest.format(which='NEW')} WHERE id = NEW.experiment_id; END")
 
 
+def _m7_heartbeats(db: Database) -> None:
+    """When the process that owns a RUNNING run last said it was alive (ms): how a run whose
+    process is on another host is told live from abandoned. Older runs start from their
+    start time."""
+    db.execute("ALTER TABLE runs ADD COLUMN heartbeat INTEGER")
+    db.execute("UPDATE runs SET heartbeat = start_time WHERE status = 'RUNNING'")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (1, _m1_tracking),
     (2, _m2_cells),
@@ -237,5 +245,6 @@ MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (4, _m4_run_listing),
     (5, _m5_large_workspaces),
     (6, _m6_experiment_counts),
+    (7, _m7_heartbeats),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]

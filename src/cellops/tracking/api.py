@@ -15,14 +15,15 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from ..errors import InvalidArgumentError, RunStateError
+from ..store.values import INT64_MAX, check_text
 from ..workspaces import Workspace, workspace
 from . import context
-from .run import Run, _ms_to_dt, check_key, format_error, ids_of, param_text, row_duration
+from .run import Run, _ms_to_dt, format_error, ids_of, param_values, row_duration, tag_values
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,11 +32,17 @@ if TYPE_CHECKING:
 
 DEFAULT_EXPERIMENT = "Default"
 RUN_KINDS = ("run", "cell", "notebook", "pipeline", "step", "trial", "sweep")
+# A process writes the heartbeat of the runs it owns this often; a run on another host
+# counts as live while its heartbeat is younger than LIVE_HEARTBEAT_S.
+HEARTBEAT_S = 30.0
+LIVE_HEARTBEAT_S = 120.0
 
 _local = threading.local()
 _all_active: list[Run] = []  # every thread's active runs, for interpreter exit
 _active_lock = threading.Lock()
 _experiment: str | None = None
+_owned: dict[str, Workspace] = {}  # runs this process started or resumed and has not ended
+_heartbeat: threading.Thread | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,33 @@ def _forget_active(run: Run) -> None:
             del stack[i]
     with _active_lock:
         _all_active[:] = [r for r in _all_active if r.id != run.id]
+        _owned.pop(run.id, None)
+
+
+def _own(run: Run) -> None:
+    """Keep the heartbeat of a run this process started or resumed until it ends."""
+    global _heartbeat
+    with _active_lock:
+        _owned[run.id] = run.workspace
+        if _heartbeat is None or not _heartbeat.is_alive():
+            _heartbeat = threading.Thread(target=_beat_forever, daemon=True,
+                                          name="cellops-heartbeat")
+            _heartbeat.start()
+
+
+def _beat_forever() -> None:
+    while True:
+        time.sleep(HEARTBEAT_S)
+        with _active_lock:
+            owned = list(_owned.items())
+        by_ws: dict[Workspace, list[str]] = {}
+        for run_id, ws in owned:
+            by_ws.setdefault(ws, []).append(run_id)
+        for ws, ids in by_ws.items():
+            try:
+                ws.store.beat(ids, int(time.time() * 1000))
+            except Exception:  # noqa: BLE001 - a missed beat is harmless; the next one retries
+                pass
 
 
 def _ws(ws: Workspace | str | os.PathLike[str] | None) -> Workspace:
@@ -76,6 +110,7 @@ def set_experiment(name: str) -> Experiment:
     global _experiment
     if not isinstance(name, str) or not name.strip():
         raise InvalidArgumentError(f"An experiment name must be a non-empty string, not {name!r}.")
+    check_text(name, "Experiment name")
     ws = workspace()
     _experiment_id(ws, name)
     _experiment = name
@@ -168,20 +203,27 @@ def start_run(
     ws = workspace()
     if run_id is not None:
         run = get_run(run_id)
-        if run.status != "RUNNING":
-            ws.store.set_run_status(run.id, "RUNNING", None)
-            run.refresh()
+        # This process owns it from now on (its pid, host and heartbeat): nobody reaps it
+        # while this process lives, and a stale KILLED error from a dead owner goes.
+        ws.store.claim_run(run.id, {**context.process_info(),
+                                    "heartbeat": int(time.time() * 1000)})
+        run.refresh()
         if params:
             run.log_params(params)
         if tags:
             run.set_tags(tags)
+        _own(run)
         return _push(run)
     if kind not in RUN_KINDS:
         raise InvalidArgumentError(f"kind must be one of {', '.join(RUN_KINDS)}, not {kind!r}.")
     if name is not None and not isinstance(name, str):
         raise InvalidArgumentError(f"A run name must be a string, not {type(name).__name__}.")
-    param_values = {check_key(k, "param"): param_text(v) for k, v in (params or {}).items()}
-    tag_values = {check_key(k, "tag"): param_text(v) for k, v in (tags or {}).items()}
+    if name is not None:
+        check_text(name, "Run name")
+    if experiment is not None:
+        check_text(str(experiment), "Experiment name")
+    params_text = param_values(ws, params or {})
+    tags_text = tag_values(tags or {})
     if parent is None:
         stack = _stack()
         parent_id = stack[-1].id if stack else os.environ.get(ENV_RUN_ID) or None
@@ -190,7 +232,7 @@ def start_run(
     token = os.environ.get("CELLOPS_PAPERMILL_TOKEN")
     if token and parent_id is None:
         # Lets cellops' papermill engine find this run and attach the executed notebook.
-        tag_values.setdefault("papermill.token", token)
+        tags_text.setdefault("papermill.token", token)
     exp_name = experiment or current_experiment()
     row: dict[str, Any] = {
         "id": uuid.uuid4().hex,
@@ -202,11 +244,13 @@ def start_run(
         "start_time": int(time.time() * 1000),
     }
     row.update(_context_columns(ws))
-    ws.store.insert_run(row, param_values, tag_values)
+    row["heartbeat"] = row["start_time"]
+    ws.store.insert_run(row, params_text, tags_text)
     from ..store.runs import RUN_COLUMNS
 
     run = Run(ws, {**dict.fromkeys(RUN_COLUMNS), **row, "experiment": exp_name})
     run._created_here = True
+    _own(run)
     return _push(run) if activate else run
 
 
@@ -264,21 +308,41 @@ def get_run(run_id: str, *, workspace: Workspace | None = None) -> Run:
     return Run(ws, ws.store.run_row(full))
 
 
-def delete_runs(run_ids: Iterable[Run | str]) -> list[str]:
+def delete_runs(run_ids: Iterable[Run | str], *, force: bool = False) -> list[str]:
     """Delete runs with their children, params, metrics and artifact links.
 
-    Blobs stay until :func:`garbage_collect`. Returns the ids deleted.
+    A RUNNING run whose process is alive (on this host: its pid runs; on another host:
+    its heartbeat is under ``LIVE_HEARTBEAT_S`` old) is refused, naming that process,
+    unless ``force=True``; the process's later logging to it then fails. Blobs stay until
+    :func:`garbage_collect`. Returns the ids deleted.
     """
     ws = workspace()
     ws.flush()
     full = [ws.store.resolve_run_id(r) for r in ids_of(run_ids)]
-    active = {r.id for r in _all_active}
-    busy = [r for r in full if r in active]
-    if busy:
-        raise RunStateError(
-            f"Run {busy[0][:8]} is active in this process; end it before deleting it."
-        )
+    if not force:
+        for row in ws.store.running_in_tree(full):
+            owner = _live_owner(row)
+            if owner:
+                raise RunStateError(
+                    f"Run {row['id'][:8]} is RUNNING in a live process ({owner}). End it there "
+                    "(or wait for it to finish), or delete it anyway with force=True "
+                    "(`cellops runs delete --force`); that process's later logging to it "
+                    "will then fail."
+                )
     return ws.store.delete_runs(full)
+
+
+def _live_owner(row: Mapping[str, Any]) -> str | None:
+    """Who runs a RUNNING run, when that process is alive; None when it is not."""
+    info = context.process_info()
+    who = f"pid {row['pid']} on {row['host']}" + (f", user {row['user']}" if row.get("user") else "")
+    if row["host"] == info["host"]:
+        if row["pid"] == info["pid"]:
+            return who + ": this process"
+        return who if context.process_alive(row["pid"], row["proc_start"]) else None
+    beat = row.get("heartbeat") or row.get("start_time") or 0
+    age = time.time() - beat / 1000
+    return f"{who}, heartbeat {age:.0f} s ago" if age < LIVE_HEARTBEAT_S else None
 
 
 def reap_dead_runs(ws: Workspace | None = None) -> list[str]:
@@ -291,7 +355,8 @@ def reap_dead_runs(ws: Workspace | None = None) -> list[str]:
             continue
         end = ws.store.last_activity(r["id"]) or r["start_time"]
         msg = f"The process (pid {r['pid']} on {info['host']}) that ran this run ended without ending it."
-        if ws.store.set_run_status(r["id"], "KILLED", end, msg, only_if_running=True):
+        # Only while that dead process still owns it: a resumed run has a new, live owner.
+        if ws.store.reap_run(r, end, msg):
             reaped.append(r["id"])
     return reaped
 
@@ -370,8 +435,9 @@ def search_runs(
     node = parse_filter(filter)
     order = parse_order_by(order_by)
     if max_results is not None and (isinstance(max_results, bool) or not isinstance(max_results, int)
-                                    or max_results < 0):
-        raise InvalidArgumentError(f"max_results must be a non-negative integer, not {max_results!r}.")
+                                    or not 0 <= max_results <= INT64_MAX):
+        raise InvalidArgumentError(
+            f"max_results must be an integer from 0 to {INT64_MAX}, not {max_results!r}.")
     ws = workspace()
     exp_ids = _searchable(ws, experiment)
     rows = ws.store.search_run_rows(exp_ids, node, order, max_results)
@@ -421,8 +487,9 @@ def list_runs(
     node = parse_filter(filter)
     order = parse_order_by(order_by)
     for name, value, low in (("limit", limit, 1), ("offset", offset, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise InvalidArgumentError(f"{name} must be an integer >= {low}, not {value!r}.")
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= INT64_MAX:
+            raise InvalidArgumentError(
+                f"{name} must be an integer from {low} to {INT64_MAX}, not {value!r}.")
     if limit > 1000:
         raise InvalidArgumentError(f"limit must be at most 1000, not {limit}; page with offset.")
     ws = _ws(workspace)
@@ -517,10 +584,15 @@ def _at_exit() -> None:
                 run.end(status, error=format_error(exc))
         except Exception:  # noqa: BLE001 - never fail interpreter shutdown
             pass
+    from .buffer import final_flush
+
     try:
-        flush()
-    except Exception:  # noqa: BLE001
-        pass
+        lost = final_flush()
+    except Exception as exc:  # noqa: BLE001 - never fail interpreter shutdown
+        lost = [f"the final flush failed: {exc}"]
+    if lost:
+        sys.stderr.write("cellops warning: data logged by this process was not stored:\n"
+                         + "".join(f"  {line}\n" for line in lost))
 
 
 atexit.register(_at_exit)
@@ -528,8 +600,11 @@ atexit.register(_at_exit)
 
 def _reset_after_fork() -> None:
     # Runs started by the parent belong to the parent; a forked worker starts clean.
+    global _heartbeat
     _local.__dict__.clear()
     _all_active.clear()
+    _owned.clear()
+    _heartbeat = None
 
 
 if hasattr(os, "register_at_fork"):
@@ -542,21 +617,47 @@ def _reset_for_tests() -> None:
     _local.__dict__.clear()
     with _active_lock:
         _all_active.clear()
+        _owned.clear()
 
 
 
 # -- maintenance -------------------------------------------------------------
 @dataclass(frozen=True)
 class GarbageReport:
+    """What :func:`garbage_collect` removed (or would remove, with ``dry_run``).
+
+    ``blobs``/``bytes``: artifact blobs no run refers to; ``temp_files``/``temp_bytes``:
+    leftovers of interrupted artifact writes; ``freed``: the two together; ``kept``: how
+    many of either were left because they are younger than ``grace_s``.
+    """
+
     blobs: list[str]
     bytes: int
     dry_run: bool
+    temp_files: list[str] = field(default_factory=list)
+    temp_bytes: int = 0
+    grace_s: float = 3600.0
+    kept: int = 0
+
+    @property
+    def freed(self) -> int:
+        return self.bytes + self.temp_bytes
 
 
-def garbage_collect(dry_run: bool = False) -> GarbageReport:
-    """Delete artifact blobs no run refers to any more (after ``delete_runs``)."""
+def garbage_collect(dry_run: bool = False, *, grace: float = 3600.0) -> GarbageReport:
+    """Delete artifact blobs no run refers to any more (after ``delete_runs``) and the
+    temporary files of interrupted artifact writes (a process killed mid-write).
+
+    Only blobs and temp files older than ``grace`` seconds (default: one hour) go, so a
+    write in progress in another process is never collected; ``grace=0`` takes
+    everything unreferenced now.
+    """
+    if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not 0 <= grace < math.inf:
+        raise InvalidArgumentError(f"grace must be a number of seconds >= 0, not {grace!r}.")
     ws = workspace()
     ws.flush()
-    removed, freed = ws.artifacts.gc(ws.store.referenced_blobs(), dry_run=dry_run)
-    ws.known_blobs.difference_update(removed)
-    return GarbageReport(removed, freed, dry_run)
+    found = ws.artifacts.gc(ws.store.referenced_blobs, dry_run=dry_run, grace_s=float(grace))
+    if not dry_run:
+        ws.known_blobs.difference_update(found.blobs)
+    return GarbageReport(found.blobs, found.blob_bytes, dry_run, found.temp_files,
+                         found.temp_bytes, float(grace), found.young)

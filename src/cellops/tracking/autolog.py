@@ -118,9 +118,9 @@ def log_estimators(run: Run, estimators: Mapping[str, Any], namespace: Mapping[s
         if clashes:
             notes.append(f"{var}: params {', '.join(clashes)} already logged with other values; kept")
         try:
-            import skops.io as sio
+            from ..models import dump_skops
 
-            run.log_artifact(sio.dumps(est), f"models/{var}.skops")
+            run.log_artifact(dump_skops(est), f"models/{var}.skops")
         except Exception as exc:  # noqa: BLE001 - a model skops cannot save must not fail the cell
             notes.append(f"{var}: not saved ({type(exc).__name__}: {exc})")
         sig = signature(est, namespace)

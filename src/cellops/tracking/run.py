@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ..artifacts import validate_name
-from ..errors import InvalidArgumentError, RunStateError
+from ..errors import CellopsError, InvalidArgumentError, RunNotFoundError, RunStateError, StoreBusyError
+from ..store.values import check_int64, check_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 MAX_KEY_LENGTH = 250
+DEFAULT_MAX_PARAM_BYTES = 64 * 1024  # workspace setting max_param_bytes
 _EXTRA_TYPES = {".ipynb": "application/x-ipynb+json", ".parquet": "application/vnd.apache.parquet",
                 ".skops": "application/octet-stream", ".md": "text/markdown"}
 
@@ -38,7 +40,8 @@ def media_type(name: str) -> str | None:
 # Callbacks per run id, called with the rows of every log_metrics (live charts).
 metric_listeners: dict[str, list] = {}
 
-# Next default step per (workspace, run, key) for runs logged from this process.
+# The step a live chart shows for a point logged without one, per (workspace, run, key).
+# The stored step is given when the point is written (see cellops.store.metrics).
 _steps: dict[tuple[int, str, str], int] = {}
 _steps_lock = threading.Lock()
 
@@ -53,7 +56,7 @@ def check_key(key: Any, what: str) -> str:
         )
     if any(ch in key for ch in "\x00\n\r"):
         raise InvalidArgumentError(f"{what.capitalize()} key {key!r} contains a NUL or newline.")
-    return key
+    return check_text(key, f"{what.capitalize()} key")
 
 
 def param_text(value: Any) -> str:
@@ -72,11 +75,51 @@ def param_text(value: Any) -> str:
     return str(value)
 
 
+def param_values(ws: Workspace, params: Mapping[str, Any]) -> dict[str, str]:
+    """Params as stored (text), checked: keys, valid text, and the size limit."""
+    limit = ws.config.get("max_param_bytes", DEFAULT_MAX_PARAM_BYTES)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise InvalidArgumentError(
+            f"max_param_bytes in {ws.path / 'config.json'} must be a positive integer, "
+            f"not {limit!r}.")
+    out = {}
+    for key, value in params.items():
+        key = check_key(key, "param")
+        text = check_text(param_text(value), f"Param {key!r}: the value")
+        size = len(text.encode("utf-8"))
+        if size > limit:
+            raise InvalidArgumentError(
+                f"Param {key!r} is {_size(size)}; params are limited to {_size(limit)} "
+                "(setting max_param_bytes in the workspace's config.json) because every runs "
+                f"table carries them. Store large values as a file: "
+                f"cellops.log_text(value, '{key}.txt') or cellops.log_artifact(path).")
+        out[key] = text
+    return out
+
+
+def tag_values(tags: Mapping[str, Any]) -> dict[str, str]:
+    return {check_key(k, "tag"): check_text(param_text(v), f"Tag {k!r}: the value")
+            for k, v in tags.items()}
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}".replace(".0 ", " ")
+        n /= 1024  # type: ignore[assignment]
+    return f"{n}"
+
+
 def metric_float(key: str, value: Any) -> float:
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, numbers.Real):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise InvalidArgumentError(
+                f"Metric {key!r} value {_short(value)} is too large for a 64-bit float "
+                "(about 1.8e308); log it scaled, or its logarithm.") from None
     if hasattr(value, "item") and type(value).__module__.startswith(("numpy", "torch")):
         try:
             return metric_float(key, value.item())
@@ -86,6 +129,11 @@ def metric_float(key: str, value: Any) -> float:
         f"Metric {key!r} must be a number, got {value!r} ({type(value).__name__}). "
         "Log text as a param or tag instead."
     )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:20] + "..." + text[-10:]
 
 
 def _ms_to_dt(ms: int | None) -> datetime | None:
@@ -309,6 +357,7 @@ class Run:
                 f"Run {self.short_id} has ended ({self.status}); nothing more can be logged to "
                 f"it. Start a new run, or resume this one with cellops.start_run(run_id={self.id!r})."
             )
+        self._ws.buffer.check(self.id)
 
     def log_param(self, key: str, value: Any) -> None:
         """Log one param. Logging the same value again is a no-op; another value is an error."""
@@ -318,8 +367,7 @@ class Run:
         if not isinstance(params, Mapping):
             raise InvalidArgumentError(f"log_params takes a dict, not {type(params).__name__}.")
         self._check_writable()
-        values = {check_key(k, "param"): param_text(v) for k, v in params.items()}
-        self._ws.store.log_params(self.id, values)
+        self._ws.store.log_params(self.id, param_values(self._ws, params))
         self._cache.pop("params", None)
 
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
@@ -327,31 +375,45 @@ class Run:
         self.log_metrics({key: value}, step=step)
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Log several metrics at one step (default: the next step of each key).
+
+        Points are buffered and written in batches; a step left out is given when the
+        point is written, so processes logging to one run never reuse a step.
+        """
         if not isinstance(metrics, Mapping):
             raise InvalidArgumentError(f"log_metrics takes a dict, not {type(metrics).__name__}.")
         self._check_writable()
-        if step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Integral)):
-            raise InvalidArgumentError(f"step must be an integer, not {step!r}.")
+        if step is not None:
+            if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+                raise InvalidArgumentError(f"step must be an integer, not {step!r}.")
+            step = check_int64(int(step), "step")
         ts = int(time.time() * 1000)
         rows = []
-        wsid = id(self._ws)
-        with _steps_lock:
-            for key, value in metrics.items():
-                check_key(key, "metric")
-                v = metric_float(key, value)
-                sk = (wsid, self.id, key)
-                if step is None:
-                    s = _steps.get(sk)
-                    if s is None:
-                        s = 0 if self._created_here else self._ws.store.next_step(self.id, key)
-                else:
-                    s = int(step)
-                _steps[sk] = max(s + 1, _steps.get(sk, 0))
-                rows.append((self.id, key, s, None if math.isnan(v) else v, ts))
+        for key, value in metrics.items():
+            v = metric_float(check_key(key, "metric"), value)
+            rows.append((self.id, key, step, None if math.isnan(v) else v, ts))
         self._ws.buffer.add(rows)
         self._cache.pop("latest_metrics", None)
-        for listener in metric_listeners.get(self.id, ()):
-            listener(rows)
+        listeners = metric_listeners.get(self.id)
+        if listeners:
+            shown = self._shown_steps(rows)
+            for listener in listeners:
+                listener(shown)
+
+    def _shown_steps(self, rows: list[tuple]) -> list[tuple]:
+        """The rows with the steps a live chart in this process shows for them."""
+        wsid = id(self._ws)
+        out = []
+        with _steps_lock:
+            for run_id, key, step, value, ts in rows:
+                sk = (wsid, run_id, key)
+                if step is None:
+                    step = _steps.get(sk)
+                    if step is None:
+                        step = 0 if self._created_here else self._ws.store.next_step(run_id, key)
+                _steps[sk] = max(step + 1, _steps.get(sk, 0))
+                out.append((run_id, key, step, value, ts))
+        return out
 
     def set_tag(self, key: str, value: Any) -> None:
         self.set_tags({key: value})
@@ -360,8 +422,7 @@ class Run:
         """Set tags (mutable, unlike params). Allowed on ended runs too."""
         if not isinstance(tags, Mapping):
             raise InvalidArgumentError(f"set_tags takes a dict, not {type(tags).__name__}.")
-        values = {check_key(k, "tag"): param_text(v) for k, v in tags.items()}
-        self._ws.store.set_tags(self.id, values)
+        self._ws.store.set_tags(self.id, tag_values(tags))
         self._cache.pop("tags", None)
 
     def delete_tag(self, key: str) -> None:
@@ -455,14 +516,19 @@ class Run:
         art = self._ws.store.get_artifact(self.id, validate_name(name))
         return self._ws.artifacts.read(art["sha256"])
 
-    def download_artifact(self, name: str, dest: str | os.PathLike[str] = ".") -> Path:
-        """Copy an artifact to ``dest`` (a folder, or a file path) and return the file's path."""
+    def download_artifact(self, name: str, dest: str | os.PathLike[str] = ".", *,
+                          overwrite: bool = True) -> Path:
+        """Copy an artifact to ``dest`` (a folder, or a file path) and return the file's path.
+
+        ``overwrite=False`` never replaces an existing file: an identical one is reused,
+        a different one (a user's edited copy, say) makes the copy go to ``name-1.ext``.
+        """
         name = validate_name(name)
         art = self._ws.store.get_artifact(self.id, name)
         target = Path(dest)
         if target.is_dir() or str(dest).endswith(("/", os.sep)):
             target = target / Path(name).name
-        return self._ws.artifacts.copy_to(art["sha256"], target)
+        return self._ws.artifacts.copy_to(art["sha256"], target, overwrite=overwrite)
 
     # -- ending ------------------------------------------------------------
     def end(self, status: str = "FINISHED", error: str | None = None) -> None:
@@ -478,16 +544,30 @@ class Run:
         if self._row["status"] != "RUNNING":
             return
         end_time = int(time.time() * 1000)
-        rows = self._ws.buffer.take()
+        rows = self._ws.buffer.take(self.id)
         try:
-            self._ws.store.set_run_status(self.id, status, end_time, error, metric_rows=rows)
-        except BaseException:
+            ended = self._ws.store.set_run_status(self.id, status, end_time, error,
+                                                  metric_rows=rows)
+        except StoreBusyError:
             self._ws.buffer.put_back(rows)
             raise
+        except CellopsError as exc:  # its points cannot be stored: end it without them
+            if not rows:
+                raise
+            self._ws.buffer.drop(self.id, rows, exc)
+            ended = self._ws.store.set_run_status(self.id, status, end_time, error)
         self._row.update(status=status, end_time=end_time)
         if error:
             self._row["error"] = error
         self._cache.clear()
+        if not ended:
+            failure = self._ws.buffer.failure(self.id)
+            lost = f"; {failure.count} metric point(s) logged to it were not stored" if failure else ""
+            raise RunNotFoundError(
+                f"Run {self.short_id} was deleted (by `cellops runs delete --force` or another "
+                f"process) while this process was using it, so its end ({status}) was not "
+                f"recorded{lost}. Start a new run."
+            )
 
     def __enter__(self) -> Run:
         return self

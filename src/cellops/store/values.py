@@ -1,0 +1,46 @@
+"""What SQLite can hold, checked where a value enters cellops.
+
+A value the database cannot store must be refused when it is logged, with an error
+that says what to do, never later in a background flush where it would take other
+rows down with it: integers beyond 64 bits, text that is not valid UTF-8 (Python
+strings with lone surrogates, e.g. ``"\\ud800"``), numbers that do not fit a double.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidArgumentError
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+def check_int64(value: int, what: str) -> int:
+    """``value`` when SQLite can store it as an INTEGER, else :class:`InvalidArgumentError`."""
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidArgumentError(
+            f"{what} {value} is outside the 64-bit integer range SQLite stores "
+            f"({INT64_MIN} to {INT64_MAX}); use a smaller number."
+        )
+    return value
+
+
+def check_text(value: str, what: str) -> str:
+    """``value`` when it encodes as UTF-8, else an error that shows where it does not."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = value[exc.start:exc.end]
+        raise InvalidArgumentError(
+            f"{what} {_preview(value)} is not valid Unicode text: it holds {bad!r} at position "
+            f"{exc.start} (a lone surrogate, e.g. from decoding bytes with 'surrogateescape'). "
+            "Decode the text properly or drop those characters, e.g. "
+            "text.encode('utf-8', 'replace').decode()."
+        ) from None
+    return value
+
+
+def _preview(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
