@@ -151,3 +151,70 @@ def test_a_lock_held_past_the_budget_gives_an_actionable_error_and_writes_nothin
     finally:
         blocker.execute("ROLLBACK")
     assert cellops.get_run(run.id).tags == {}
+
+
+OPENER = r"""
+import json, sys, time
+import cellops
+start_at = float(sys.argv[1])
+while time.time() < start_at:
+    time.sleep(0.0005)
+ws = cellops.workspace()
+ws.store.conn  # opening a brand-new file creates and migrates it
+print(json.dumps(ws.store.retries))
+"""
+
+
+def test_migrations_run_once_under_a_lock_while_processes_open_a_new_workspace(tmp_path):
+    """Each opener takes the write lock (BEGIN IMMEDIATE) before reading the schema version:
+    the others wait in SQLite's busy handler, then find it migrated. Without that lock they
+    would migrate concurrently and hit "already exists" or busy errors, seen as retries."""
+    home = tmp_path / "fresh"
+    env = {**os.environ, "CELLOPS_HOME": str(home)}
+    start_at = time.time() + 3.0
+    procs = [subprocess.Popen([sys.executable, "-c", OPENER, str(start_at)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(N_PROCESSES)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+        assert json.loads(out)["migrate"] == 0, out
+    con = sqlite3.connect(home / "cellops.db")
+    from cellops.store.schema import LATEST_VERSION
+
+    assert con.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
+    assert con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'runs'").fetchone() == (1,)
+
+
+APPENDER = r"""
+import json, sys, time
+import cellops
+run_id, start_at = sys.argv[1], float(sys.argv[2])
+store = cellops.workspace().store
+store.conn
+while time.time() < start_at:
+    time.sleep(0.0005)
+for i in range(50):
+    store.add_cell(run_id, {"source": f"x = {i}", "start_time": 0, "status": "ok"})
+print(json.dumps(store.retries))
+"""
+
+
+def test_read_then_write_transactions_never_need_a_retry_under_contention(ws, tmp_path):
+    """add_cell reads the next sequence number, then inserts. Started with BEGIN IMMEDIATE, the
+    transaction holds the write lock before it reads, so concurrent appenders queue in the busy
+    handler and get distinct numbers. With a deferred BEGIN, a reader whose snapshot went stale
+    fails with SQLITE_BUSY_SNAPSHOT at its first write (no busy handler): a retry."""
+    with cellops.start_run() as run:
+        pass
+    env = {**os.environ, "CELLOPS_HOME": str(ws.path)}
+    start_at = time.time() + 3.0
+    procs = [subprocess.Popen([sys.executable, "-c", APPENDER, run.id, str(start_at)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(N_PROCESSES)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+        assert json.loads(out)["write"] == 0, out
+    seqs = [c["seq"] for c in cellops.cell_history(run.id)]
+    assert sorted(seqs) == list(range(N_PROCESSES * 50))

@@ -74,6 +74,10 @@ class Connection:
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._pid: int | None = None
+        # How often each kind of statement had to be retried because the database was busy.
+        # With BEGIN IMMEDIATE and the busy timeout, writes and migrations should never need
+        # one; the tests hold the store to that.
+        self.retries: dict[str, int] = {"configure": 0, "migrate": 0, "write": 0, "read": 0}
 
     # -- opening -----------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -92,8 +96,8 @@ class Connection:
         conn.row_factory = sqlite3.Row
         conn.create_function("to_number", 1, _to_number, deterministic=True)
         try:
-            self._retry(lambda: self._configure(conn))
-            self._retry(lambda: self._migrate(conn))
+            self._retry(lambda: self._configure(conn), "configure")
+            self._retry(lambda: self._migrate(conn), "migrate")
         except BaseException:
             conn.close()
             raise
@@ -157,7 +161,7 @@ class Connection:
             self._conn = None
 
     # -- running statements ------------------------------------------------
-    def _retry(self, fn: Callable[[], T]) -> T:
+    def _retry(self, fn: Callable[[], T], what: str) -> T:
         deadline = time.monotonic() + self.retry_budget_s
         delay = 0.005
         while True:
@@ -172,6 +176,7 @@ class Connection:
                         f"for {self.retry_budget_s:.0f}s. Find the process holding it "
                         "(e.g. `fuser` on the file) or retry; nothing was written."
                     ) from exc
+                self.retries[what] += 1
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.25)
             except sqlite3.DatabaseError as exc:
@@ -196,7 +201,7 @@ class Connection:
                         conn.execute("ROLLBACK")
                     raise
 
-        return self._retry(attempt)
+        return self._retry(attempt, "write")
 
     def write_for_run(self, run_ids: str | Iterable[str],
                       fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -224,7 +229,7 @@ class Connection:
             with self._lock:
                 return self.conn.execute(sql, params).fetchall()
 
-        return self._retry(attempt)
+        return self._retry(attempt, "read")
 
     def query_one(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
         rows = self.query(sql, params)
