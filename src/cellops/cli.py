@@ -26,6 +26,22 @@ MAX_WORKERS = 1024
 MAX_SECONDS = 10**7
 
 
+class Seconds(click.FloatRange):
+    """A number of seconds from ``min`` to ``MAX_SECONDS``; NaN is refused (FloatRange lets
+    it through, since every comparison with NaN is false)."""
+
+    name = "seconds"
+
+    def __init__(self, min: float = 0, min_open: bool = False) -> None:  # noqa: A002
+        super().__init__(min=min, max=MAX_SECONDS, min_open=min_open)
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not in the range {self._describe_range()}.", param, ctx)
+        return number
+
+
 class _Group(click.Group):
     """Turns cellops errors into one-line messages and exit code 1."""
 
@@ -300,7 +316,7 @@ def artifacts_get(run_id: str, name: str, output: str) -> None:
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Only report what would be deleted.")
-@click.option("--grace", type=click.FloatRange(min=0, max=MAX_SECONDS), default=3600.0,
+@click.option("--grace", type=Seconds(), default=3600.0,
               show_default=True, metavar="SECONDS",
               help="Leave blobs and temp files younger than this (a write may be in progress "
                    "in another process); 0 takes everything unreferenced now.")
@@ -429,8 +445,8 @@ def pipeline_status_cmd(file: str, params: tuple[str, ...], as_json: bool) -> No
 @click.option("--metric", default=None, help="Rank trials by this metric.")
 @click.option("--goal", type=click.Choice(["max", "min"]), default="max", show_default=True,
               help="Whether a higher or lower --metric is better.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True, max=MAX_SECONDS),
-              default=None, help="Seconds any one cell may take.")
+@click.option("--timeout", type=Seconds(min_open=True), default=None,
+              help="Seconds any one cell may take.")
 def sweep(notebook: str, params: tuple[str, ...], random_n: int | None, workers: int,
           executor: str, metric: str | None, goal: str, timeout: float | None) -> None:
     """Run NOTEBOOK over a grid of parameters as trials of one sweep run, ranked."""

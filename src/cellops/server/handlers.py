@@ -44,7 +44,8 @@ _log = logging.getLogger("cellops.server")
 
 API = "cellops/api/v1"
 EXPORT_DIR = "cellops-notebooks"  # under the server root: where opened notebooks are copied
-_RUN_ID = r"(?P<run_id>[0-9a-fA-F-]{4,36})"
+# Any id-like segment reaches the API, which says what is wrong (too short, no such run).
+_RUN_ID = r"(?P<run_id>[^/]{1,100})"
 
 
 class NoWorkspace(web.HTTPError):

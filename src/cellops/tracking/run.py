@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ..artifacts import validate_name
-from ..errors import CellopsError, InvalidArgumentError, RunNotFoundError, RunStateError, StoreBusyError
+from ..errors import (
+    ArtifactNotFoundError,
+    CellopsError,
+    InvalidArgumentError,
+    RunNotFoundError,
+    RunStateError,
+    StoreBusyError,
+)
 from ..store.values import check_int64, check_text
 
 if TYPE_CHECKING:
@@ -512,9 +519,17 @@ class Run:
         return Dataset.from_row({**row, "id": dataset_id, "role": role})
 
     # -- artifacts back ----------------------------------------------------
+    def _artifact(self, name: str) -> dict[str, Any]:
+        # The name as stored first: names logged before today's checks still read back.
+        if isinstance(name, str) and name:
+            try:
+                return self._ws.store.get_artifact(self.id, name)
+            except ArtifactNotFoundError:
+                pass
+        return self._ws.store.get_artifact(self.id, validate_name(name))
+
     def read_artifact(self, name: str) -> bytes:
-        art = self._ws.store.get_artifact(self.id, validate_name(name))
-        return self._ws.artifacts.read(art["sha256"])
+        return self._ws.artifacts.read(self._artifact(name)["sha256"])
 
     def download_artifact(self, name: str, dest: str | os.PathLike[str] = ".", *,
                           overwrite: bool = True) -> Path:
@@ -523,11 +538,10 @@ class Run:
         ``overwrite=False`` never replaces an existing file: an identical one is reused,
         a different one (a user's edited copy, say) makes the copy go to ``name-1.ext``.
         """
-        name = validate_name(name)
-        art = self._ws.store.get_artifact(self.id, name)
+        art = self._artifact(name)
         target = Path(dest)
         if target.is_dir() or str(dest).endswith(("/", os.sep)):
-            target = target / Path(name).name
+            target = target / _file_name(art["path"])
         return self._ws.artifacts.copy_to(art["sha256"], target, overwrite=overwrite)
 
     # -- ending ------------------------------------------------------------
@@ -603,6 +617,14 @@ class Run:
             + (f"<pre>{html.escape(self.error)}</pre>" if self.error else "")
             + "</div>"
         )
+
+
+def _file_name(path: str) -> str:
+    """A safe local file name for an artifact's logical path (older names may hold
+    control characters)."""
+    import re
+
+    return re.sub(r"[\x00-\x1f\x7f]", "_", Path(path).name) or "artifact"
 
 
 def format_error(exc: BaseException) -> str:
