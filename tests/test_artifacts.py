@@ -42,7 +42,7 @@ def test_identical_content_is_stored_once(ws):
     with cellops.start_run() as b:
         b.log_artifact(b"same", "y.txt")
     assert a.artifacts[0]["sha256"] == b.artifacts[0]["sha256"]
-    assert sorted(ws.artifacts.blobs()) == sorted(ws.store.referenced_blobs())
+    assert sorted(ws.artifacts.blobs()) == sorted(ws.store.artifacts.referenced_blobs())
 
 
 def test_logging_the_same_name_again_replaces_it(ws):

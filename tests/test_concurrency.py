@@ -147,7 +147,7 @@ def test_a_lock_held_past_the_budget_gives_an_actionable_error_and_writes_nothin
     blocker.execute("BEGIN IMMEDIATE")
     try:
         with pytest.raises(cellops.StoreBusyError, match="nothing was written"):
-            ws.store.set_tags(run.id, {"k": "v"})
+            ws.store.tags.set(run.id, {"k": "v"})
     finally:
         blocker.execute("ROLLBACK")
     assert cellops.get_run(run.id).tags == {}
@@ -195,7 +195,7 @@ store.conn
 while time.time() < start_at:
     time.sleep(0.0005)
 for i in range(50):
-    store.add_cell(run_id, {"source": f"x = {i}", "start_time": 0, "status": "ok"})
+    store.cells.add(run_id, {"source": f"x = {i}", "start_time": 0, "status": "ok"})
 print(json.dumps(store.retries))
 """
 

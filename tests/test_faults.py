@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import cellops
-from cellops.tracking import api
+from cellops.tracking import active
 
 PY = sys.executable
 
@@ -129,7 +129,7 @@ def test_the_flusher_thread_survives_a_failing_write_and_keeps_flushing(ws, monk
     ws.config.update(metric_flush_seconds=0.05)
     writer = ws.buffer
     writer.max_age_s = 0.05
-    real = ws.store.write_metrics
+    real = ws.store.metrics.write
     calls = []
 
     def flaky(rows):
@@ -199,7 +199,7 @@ def test_a_run_of_another_host_is_live_while_its_heartbeat_is_fresh(home):
     con.commit()
     with pytest.raises(cellops.RunStateError, match=r"pid 1 on elsewhere.*heartbeat \d+ s ago"):
         cellops.delete_runs([run.id])
-    stale = now - int((api.LIVE_HEARTBEAT_S + 5) * 1000)
+    stale = now - int((active.LIVE_HEARTBEAT_S + 5) * 1000)
     con.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", (stale, run.id))
     con.commit()
     assert cellops.delete_runs([run.id]) == [run.id]
@@ -216,14 +216,14 @@ def test_a_child_running_in_a_live_process_protects_its_parent(ws):
 
 
 def test_heartbeats_move_forward_while_the_owner_lives(ws, monkeypatch):
-    monkeypatch.setattr(api, "HEARTBEAT_S", 0.05)
-    api._heartbeat = None  # a fresh beating thread with the short period
+    monkeypatch.setattr(active, "HEARTBEAT_S", 0.05)
+    monkeypatch.setattr(active, "_heartbeat", None)  # a fresh beating thread, short period
     run = cellops.start_run(activate=False)
-    first = ws.store.run_row(run.id)["heartbeat"]
+    first = ws.store.runs.get(run.id)["heartbeat"]
     deadline = time.time() + 10
-    while ws.store.run_row(run.id)["heartbeat"] == first and time.time() < deadline:
+    while ws.store.runs.get(run.id)["heartbeat"] == first and time.time() < deadline:
         time.sleep(0.02)
-    assert ws.store.run_row(run.id)["heartbeat"] > first
+    assert ws.store.runs.get(run.id)["heartbeat"] > first
     run.end()
 
 
@@ -275,8 +275,8 @@ def test_a_run_resumed_by_another_process_is_owned_by_it_and_never_reaped_while_
 
 def test_a_reader_that_saw_the_old_owner_dead_cannot_kill_the_new_owners_run(ws):
     run = cellops.start_run(activate=False)
-    seen_dead = {**ws.store.running_runs(run.info["host"])[0], "pid": 999_999_999}
-    assert ws.store.reap_run(seen_dead, 0, "stale") is False  # the row names another owner
+    seen_dead = {**ws.store.runs.running_on(run.info["host"])[0], "pid": 999_999_999}
+    assert ws.store.runs.reap(seen_dead, 0, "stale") is False  # the row names another owner
     assert cellops.get_run(run.id).status == "RUNNING"
     run.end()
 

@@ -111,7 +111,13 @@ def test_a_failing_step_skips_dependents_and_the_next_run_resumes_from_it(projec
     result = run_pipeline(project / "pipeline.yaml", ["train.fail=true"], progress=None)
     assert statuses(result) == {"prepare": "ran", "train": "failed", "report": "skipped"}
     failed = result.steps["train"]
-    assert "RuntimeError: training diverged" in failed.error and failed.error.startswith("Cell ")
+    error = failed.error  # structured, like papermill's PapermillExecutionError
+    assert isinstance(error, cellops.StepError) and error.kind == "failed" and error.step == "train"
+    assert (error.cell_index, error.ename, error.evalue) == (2, "RuntimeError", "training diverged")
+    assert str(error) == "Cell 2 raised RuntimeError: training diverged"
+    assert error.output_notebook == failed.output_notebook
+    with pytest.raises(cellops.StepError, match="training diverged"):
+        result.raise_for_failure()
     out = nbformat.read(failed.output_notebook, as_version=4)
     assert any(o.get("ename") == "RuntimeError" for c in out.cells for o in c.get("outputs", []))
     assert cellops.get_run(failed.run_id).status == "FAILED"
@@ -126,7 +132,8 @@ def test_a_step_past_its_timeout_is_reported_as_such(tmp_path):
                                      "    timeout: 2\n")
     result = run_pipeline(tmp_path / "p.yaml", progress=None)
     step = result.steps["slow"]
-    assert step.status == "failed" and "timeout of 2.0 s" in step.error
+    assert step.status == "failed" and step.error.kind == "timeout"
+    assert "timeout of 2.0 s" in str(step.error)
     assert step.duration < 40
     assert cellops.get_run(step.run_id).tags["pipeline.failure"] == "timeout"
 
@@ -136,7 +143,8 @@ def test_a_kernel_that_dies_is_reported_not_hung(tmp_path):
     (tmp_path / "p.yaml").write_text("name: die\nsteps:\n  - name: die\n    notebook: die.ipynb\n")
     result = run_pipeline(tmp_path / "p.yaml", progress=None)
     step = result.steps["die"]
-    assert step.status == "failed" and "kernel died" in step.error
+    assert step.status == "failed" and step.error.kind == "dead"
+    assert "kernel died" in str(step.error)
 
 
 def test_independent_steps_run_in_parallel(tmp_path):

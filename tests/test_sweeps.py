@@ -154,8 +154,9 @@ def test_a_failing_trial_fails_its_sweep_step_and_skips_dependents(swept):
     swept.write_text(swept.read_text().replace("[0.5, 2, 1]", "[0.5, -1]").replace("      random: 4\n", ""))
     result = run_pipeline(swept, workers=2, progress=None)
     step = result.steps["search"]
-    assert step.status == "failed" and "2 of 4 trials failed" in step.error
-    assert "alpha must be >= 0" in step.error and step.output_notebook.endswith(".ipynb")
+    assert step.status == "failed" and step.error.kind == "trials"
+    assert "2 of 4 trials failed" in str(step.error) and "alpha must be >= 0" in str(step.error)
+    assert step.output_notebook.endswith(".ipynb") and step.error.output_notebook == step.output_notebook
     assert result.steps["pick"].status == "skipped"
     assert cellops.get_run(step.run_id).status == "FAILED"
 

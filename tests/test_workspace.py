@@ -48,7 +48,7 @@ def test_the_database_uses_wal_foreign_keys_and_a_schema_version(ws):
 
 def test_rows_referring_to_missing_runs_are_refused(ws):
     with pytest.raises(cellops.RunNotFoundError, match="no-such- no longer exists"):
-        ws.store.log_params("no-such-run", {"a": "1"})
+        ws.store.params.log("no-such-run", {"a": "1"})
     assert ws.store.query("SELECT * FROM params") == []
 
 
@@ -136,6 +136,7 @@ def test_counts_are_filled_in_when_an_older_workspace_is_upgraded(tmp_path):
     con.execute("ALTER TABLE experiments DROP COLUMN run_count")
     con.execute("ALTER TABLE experiments DROP COLUMN last_run_time")
     con.execute("ALTER TABLE runs DROP COLUMN heartbeat")
+    con.execute("DROP TABLE pipeline_steps")
     con.execute("PRAGMA user_version = 5")
     con.commit()
     con.close()
@@ -144,3 +145,30 @@ def test_counts_are_filled_in_when_an_older_workspace_is_upgraded(tmp_path):
     with cellops.start_run(experiment="a"):
         pass
     assert experiment_counts()["a"][0] == 2
+
+
+def test_pipeline_step_tags_of_an_older_workspace_become_step_rows(tmp_path):
+    ws = cellops.init_workspace(tmp_path)
+    steps = [{"name": "prepare", "status": "ran", "run_id": None, "duration_s": 1.5,
+              "reason": "never ran", "error": None},
+             {"name": "train", "status": "failed", "run_id": None, "duration_s": 2.0,
+              "reason": "never ran", "error": "boom"}]
+    with cellops.start_run(name="p", kind="pipeline") as new_style:
+        pass
+    with cellops.start_run(name="q", kind="pipeline") as old_style:
+        pass
+    ws.close()
+    con = sqlite3.connect(ws.db_path)  # the schema-7 database, with steps in tags
+    con.execute("DROP TABLE pipeline_steps")
+    con.execute("INSERT INTO tags VALUES (?, 'pipeline.steps', ?)", (new_style.id, json.dumps(steps)))
+    con.executemany("INSERT INTO tags VALUES (?, ?, ?)",
+                    [(old_style.id, "step.a", "cached"), (old_style.id, "step.b", "skipped")])
+    con.execute("PRAGMA user_version = 7")
+    con.commit()
+    con.close()
+    page = cellops.pipeline_runs()  # reopening migrates
+    by_name = {r["name"]: r for r in page.runs}
+    assert [(s["name"], s["status"], s["error"]) for s in by_name["p"]["steps"]] == \
+        [("prepare", "ran", None), ("train", "failed", "boom")]
+    assert [(s["name"], s["status"]) for s in by_name["q"]["steps"]] == [("a", "cached"), ("b", "skipped")]
+    assert all(not k.startswith(("pipeline.steps", "step.")) for r in page.runs for k in r["tags"])

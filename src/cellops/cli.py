@@ -468,16 +468,28 @@ def sweep(notebook: str, params: tuple[str, ...], random_n: int | None, workers:
 
 @cli.command()
 @click.argument("run_id")
+@click.option("--allow-changed", is_flag=True,
+              help="Run even when a recorded input changed and cannot be restored (the verdict "
+                   "lists it).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def reproduce(run_id: str, as_json: bool) -> None:
-    """Re-execute a recorded step, trial or notebook run and compare its metrics."""
+def reproduce(run_id: str, allow_changed: bool, as_json: bool) -> None:
+    """Re-execute a recorded step, trial, notebook or %%track cell run and compare its metrics.
+
+    Inputs, git commit and environment are checked against the recorded ones first; a
+    changed input is restored from the workspace when its bytes are stored there, else the
+    reproduction is refused unless --allow-changed.
+    """
     from cellops.pipelines import reproduce as do_reproduce
 
-    result = do_reproduce(run_id, progress=lambda m: click.echo(m, err=True))
+    result = do_reproduce(run_id, allow_changed=allow_changed,
+                          progress=lambda m: click.echo(m, err=True))
     if as_json:
-        _echo_json(result.__dict__)
+        _echo_json({**result.__dict__, "error": str(result.error) if result.error else None})
     else:
         click.echo(f"reproduced {result.original_id[:8]} as {result.run_id[:8]}: {result.status}")
+        if result.changed:
+            click.echo(f"NOT a faithful reproduction: ran on changed input(s) "
+                       f"{', '.join(result.changed)}")
         if result.metrics:
             click.echo(_table(["metric", "original", "reproduced", "difference"],
                               [[m["key"], m["original"], m["reproduced"], m["difference"]]

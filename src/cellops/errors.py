@@ -18,8 +18,10 @@ what to do next. The tree::
     │   │                         control characters)
     │   ├── FilterSyntaxError     a search filter or order_by string cannot be parsed
     │   └── UntrustedTypesError   a model file needs types nobody said to trust
-    └── RunStateError             the operation needs a run in another state
-                                  (e.g. logging to a run that has ended, deleting a live run)
+    ├── RunStateError             the operation needs a run in another state
+    │                             (e.g. logging to a run that has ended, deleting a live run)
+    └── StepError                 a notebook step did not run through (a cell raised, a
+                                  timeout, a dead kernel): cell_index, ename, evalue, ...
 
     CellopsWarning (UserWarning)  something was not stored or not done, and the work went on
                                   (e.g. metric points of a deleted run dropped by a flush)
@@ -39,6 +41,7 @@ __all__ = [
     "ParamConflictError",
     "RunNotFoundError",
     "RunStateError",
+    "StepError",
     "StoreBusyError",
     "StoreError",
     "UntrustedTypesError",
@@ -122,6 +125,31 @@ class FilterSyntaxError(InvalidArgumentError):
 
 class RunStateError(CellopsError):
     """The operation needs the run to be in another state."""
+
+
+class StepError(CellopsError):
+    """A notebook step (pipeline step, sweep trial, reproduction) did not run through.
+
+    Like papermill's ``PapermillExecutionError``, it keeps what a caller needs:
+    ``kind`` (``failed``: a cell raised; ``timeout``; ``dead``: the kernel died;
+    ``error``: papermill itself failed; ``trials``: trials of a sweep step failed),
+    ``cell_index``, ``ename``, ``evalue`` (for a cell that raised), ``output_notebook``
+    (the executed notebook, failing cell marked) and ``step`` (its name, when known).
+    """
+
+    def __init__(self, message: str, *, kind: str = "failed", cell_index: int | None = None,
+                 ename: str | None = None, evalue: str | None = None,
+                 output_notebook: str | None = None, step: str | None = None) -> None:
+        self.kind, self.cell_index, self.ename, self.evalue = kind, cell_index, ename, evalue
+        self.output_notebook, self.step = output_notebook, step
+        super().__init__(message)
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (_step_error, (str(self), self.__dict__))
+
+
+def _step_error(message: str, fields: dict) -> StepError:
+    return StepError(message, **fields)
 
 
 class UntrustedTypesError(InvalidArgumentError):

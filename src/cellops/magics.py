@@ -179,8 +179,7 @@ class Cellops(Magics):
         except BaseException as exc:
             self._restore(publish, tee)
             self._after(run, args, ns, before, plt, figs_before, shown, tee)
-            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-            run.end(status, error=format_error(exc))
+            run.fail(exc)
             self._show(run, time.perf_counter() - t0)
             tb = exc.__traceback__
             raise exc.with_traceback(tb.tb_next if tb is not None and tb.tb_next else tb)

@@ -159,13 +159,15 @@ def _get(path: Path) -> Workspace:
         return ws
 
 
-def workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
+def workspace(path: Workspace | str | os.PathLike[str] | None = None) -> Workspace:
     """Return the workspace to use, creating it on first use.
 
     ``path`` names a workspace folder (the ``.cellops`` folder itself) or a project
-    folder that contains one. Without it, :func:`find_workspace` decides, and a
+    folder that contains one (a :class:`Workspace` is returned as it is). Without it, :func:`find_workspace` decides, and a
     ``.cellops/`` is created in the current directory when none is found.
     """
+    if isinstance(path, Workspace):
+        return path
     if path is not None:
         p = Path(path).expanduser().absolute()
         if p.name != DIRNAME and (p / DIRNAME).is_dir():

@@ -1,11 +1,18 @@
-"""Pipelines: parameterized notebooks run by papermill as cached, reproducible steps."""
+"""Pipelines: parameterized notebooks run by papermill as cached, reproducible steps.
 
-from .executors import register_executor
-from .reproduce import GateResult, ReproduceResult, gate, reproduce
+Executing a notebook (kernels, executors, cache keys) is :mod:`cellops.execution`;
+this package decides what to run: pipeline files (:mod:`.spec`), the runner and its
+cache (:mod:`.runner`), sweeps (:mod:`.sweep`), reproduction (:mod:`.reproduce`) and
+gates (:mod:`.gate`).
+"""
+
+from ..execution.executors import register_executor
+from .gate import GateResult, gate
+from .reproduce import ReproduceResult, reproduce
 from .runner import PipelineResult, StepResult, pipeline_runs, pipeline_status, run_pipeline
 from .spec import Pipeline, PipelineSpecError, Step, load_pipeline
 from .sweep import SweepResult, run_sweep
 
 __all__ = ["GateResult", "Pipeline", "PipelineResult", "PipelineSpecError", "ReproduceResult",
-           "Step", "StepResult", "SweepResult", "gate", "load_pipeline", "pipeline_runs", "pipeline_status",
-           "register_executor", "reproduce", "run_pipeline", "run_sweep"]
+           "Step", "StepResult", "SweepResult", "gate", "load_pipeline", "pipeline_runs",
+           "pipeline_status", "register_executor", "reproduce", "run_pipeline", "run_sweep"]

@@ -1,73 +1,39 @@
-"""Reproduce a recorded run, and gate on a run's metrics (for CI)."""
+"""Reproduce a recorded run: the same notebook, parameters and inputs, checked first.
+
+Before anything runs, :func:`reproduce` compares what the run recorded with what is
+there now:
+
+- **inputs**: the files a pipeline step declared (their sha256 is part of its cache key)
+  and the files it logged as datasets. A file whose bytes changed is restored from the
+  workspace when a blob with the recorded hash is stored there (an upstream step logged
+  it as an artifact, say); otherwise the reproduction is refused, or, with
+  ``allow_changed``, runs on the current file and says so;
+- **code**: the git commit of the project folder against the recorded one;
+- **environment**: Python and package versions against the recorded ones.
+
+It then runs in a temporary copy of the project folder: a step, trial or papermill run
+from its stored notebook and parameters; a ``%%track`` cell from its recorded source,
+after the cells recorded before it when its notebook ran with ``%track on``.
+"""
 
 from __future__ import annotations
 
-import math
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import InvalidArgumentError
-from ..store.filter import Comparison, Field, Logical, parse_filter
+from ..errors import InvalidArgumentError, StepError
+from ..execution.cachekey import hash_file
+from ..execution.environment import KernelEnv
+from ..execution.worker import Task, execute_step
 from ..tracking import context
 from ..tracking.api import get_run, start_run
+from ..tracking.run import Run
 from ..workspaces import workspace
-from .worker import execute_step
 
 _SKIP_COPY = {".cellops", "pipeline-outputs", ".git", "__pycache__", ".ipynb_checkpoints"}
-
-
-@dataclass
-class GateResult:
-    run_id: str
-    expression: str
-    passed: bool
-    checks: list[dict[str, Any]] = field(default_factory=list)  # condition, value, passed
-
-    def __str__(self) -> str:
-        lines = [f"{'PASS' if self.passed else 'FAIL'}: run {self.run_id[:8]} "
-                 f"{'meets' if self.passed else 'does not meet'} {self.expression!r}"]
-        for c in self.checks:
-            lines.append(f"  [{'ok' if c['passed'] else 'x '}] {c['condition']}   "
-                         f"(actual: {c['value']})")
-        return "\n".join(lines)
-
-
-def _leaves(node: Any) -> list[Comparison]:
-    if isinstance(node, Logical):
-        return [leaf for item in node.items for leaf in _leaves(item)]
-    return [node]
-
-
-def _describe(c: Comparison) -> str:
-    value = "(" + ", ".join(map(repr, c.value)) + ")" if isinstance(c.value, tuple) else \
-        ("" if c.value is None else repr(c.value))
-    return f"{c.field} {c.op} {value}".rstrip()
-
-
-def gate(run_id: str, expression: str) -> GateResult:
-    """Whether a run's metrics/params/tags satisfy ``expression`` (the search grammar)."""
-    node = parse_filter(expression)
-    if node is None:
-        raise InvalidArgumentError("gate needs a condition such as \"metrics.acc >= 0.9\".")
-    run = get_run(run_id)
-    store = run.workspace.store
-    this = Comparison(Field("attributes", "run_id"), "=", run.id)
-
-    def holds(n: Any) -> bool:
-        return bool(store.search_run_rows(None, Logical("AND", (this, n)), [], 1))
-
-    values = {"metrics": run.metrics, "params": run.params, "tags": run.tags}
-    checks = []
-    for leaf in _leaves(node):
-        actual = values.get(leaf.field.entity, {}).get(leaf.field.key, run.info.get(leaf.field.key))
-        if isinstance(actual, float) and math.isnan(actual):
-            actual = "NaN"
-        checks.append({"condition": _describe(leaf), "value": "missing" if actual is None else actual,
-                       "passed": holds(leaf)})
-    return GateResult(run.id, expression, holds(node), checks)
 
 
 @dataclass
@@ -77,7 +43,9 @@ class ReproduceResult:
     status: str
     metrics: list[dict[str, Any]]  # key, original, reproduced, difference
     environment_differs: bool
-    error: str | None = None
+    error: StepError | None = None
+    checks: list[dict[str, str]] = field(default_factory=list)  # what, status, detail
+    changed: list[str] = field(default_factory=list)  # inputs run on their current, changed bytes
 
 
 def _typed(text: str) -> Any:
@@ -89,59 +57,164 @@ def _typed(text: str) -> Any:
         return text
 
 
-def reproduce(run_id: str, progress: Callable[[str], None] | None = print) -> ReproduceResult:
-    """Re-execute a notebook or step run from its stored notebook and params, in a temporary
-    copy of its project folder, and compare the metrics with the original's."""
-    say = progress or (lambda _m: None)
-    original = get_run(run_id)
-    names = [a["path"] for a in original.artifacts]
-    snapshot = "notebook.ipynb" if "notebook.ipynb" in names else next(
-        (n for n in names if n.endswith(".ipynb")), None)
-    if snapshot is None:
-        raise InvalidArgumentError(
-            f"Run {original.short_id} has no stored notebook to reproduce; only pipeline steps, "
-            "sweep trials and papermill notebook runs can be reproduced.")
-    project = None
+def _project(original: Run) -> Path | None:
+    """The folder the run executed in: the pipeline's, the sweep's, or the notebook's."""
     if original.parent_id:
         parent = get_run(original.parent_id)
         if parent.tags.get("pipeline.file"):
-            project = Path(parent.tags["pipeline.file"]).parent
-        elif parent.tags.get("sweep.cwd"):
-            project = Path(parent.tags["sweep.cwd"])
-    if project is None and original.info.get("notebook_path"):
-        project = Path(original.info["notebook_path"]).parent
+            return Path(parent.tags["pipeline.file"]).parent
+        if parent.tags.get("sweep.cwd"):
+            return Path(parent.tags["sweep.cwd"])
+    if original.info.get("notebook_path"):
+        return Path(original.info["notebook_path"]).parent
+    return None
+
+
+def recorded_inputs(original: Run, project: Path | None) -> dict[str, str]:
+    """Relative path -> sha256 of the files the run recorded reading: a step's declared
+    inputs (from its cache key) and the single files it logged as input datasets."""
+    ws = original.workspace
+    inputs: dict[str, str] = {}
+    key = original.tags.get("cache.key")
+    hit = ws.store.pipelines.get_cache(key) if key else None
+    if hit is not None:
+        inputs.update({p: sha for p, sha in hit["parts"].get("inputs", {}).items() if sha})
+    for dataset in original.inputs:
+        if not dataset.source or dataset.format in (None, "dataframe", "folder") or project is None:
+            continue
+        try:
+            rel = Path(dataset.source).relative_to(project)
+        except ValueError:
+            continue  # outside the project: not part of what is copied
+        inputs.setdefault(rel.as_posix(), dataset.fingerprint)
+    return inputs
+
+
+def _notebook_for(original: Run) -> tuple[bytes, bool]:
+    """(the notebook to execute, whether it is a rebuilt %%track cell)."""
+    names = [a["path"] for a in original.artifacts]
+    snapshot = "notebook.ipynb" if "notebook.ipynb" in names else next(
+        (n for n in names if n.endswith(".ipynb")), None)
+    if snapshot is not None:
+        return original.read_artifact(snapshot), False
+    if original.kind == "cell" and original.source:
+        return _cell_notebook(original), True
+    raise InvalidArgumentError(
+        f"Run {original.short_id} has no stored notebook or cell source to reproduce; pipeline "
+        "steps, sweep trials, papermill notebook runs and %%track cells can be reproduced.")
+
+
+def _cell_notebook(original: Run) -> bytes:
+    """A notebook that replays the cells recorded before this one (``%track on``), then it."""
+    import nbformat
+
+    from ..tracking.notebook import cell_history
+
+    started = original.info["start_time"]
+    before: list[str] = []
+    if original.parent_id:
+        parent = get_run(original.parent_id)
+        if parent.kind == "notebook":
+            before = [c["source"] for c in cell_history(parent.id)
+                      if c["start_time"] < started and c["status"] == "ok"]
+    source = original.source or ""
+    cells = before + [source]
+    if not any(c.lstrip().startswith("%load_ext cellops") for c in before):
+        cells.insert(0, "%load_ext cellops")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    return nbformat.writes(nb).encode("utf-8")
+
+
+def reproduce(run_id: str, *, allow_changed: bool = False,
+              progress: Callable[[str], None] | None = print) -> ReproduceResult:
+    """Re-execute a recorded step, trial, notebook or ``%%track`` cell run in a temporary
+    copy of its project folder, after checking its inputs, code and environment (see the
+    module docstring); compare the metrics with the original's.
+
+    A changed input that cannot be restored refuses the reproduction with an
+    :class:`~cellops.errors.InvalidArgumentError` naming it, unless ``allow_changed``.
+    """
+    say = progress or (lambda _m: None)
+    original = get_run(run_id)
+    notebook, is_cell = _notebook_for(original)
+    project = _project(original)
     ws = workspace()
+    checks: list[dict[str, str]] = []
+    changed: list[str] = []
     env_differs = original.info.get("environment_id") != context.environment()["id"]
-    if env_differs:
-        say("warning: the environment differs from the original run's (Python or package "
-            "versions); compare `cellops runs show --json` environment ids.")
+    checks.append({"what": "environment", "status": "changed" if env_differs else "same",
+                   "detail": "Python or package versions differ from the run's" if env_differs
+                   else "same Python and packages"})
+    recorded = original.info.get("git_commit")
+    now = context.git_info(str(project)) if project is not None and project.is_dir() else None
+    if recorded or now:
+        current = (now or {}).get("commit")
+        same = recorded == current
+        checks.append({"what": "git commit", "status": "same" if same else "changed",
+                       "detail": f"recorded {(recorded or 'none')[:12]}, now {(current or 'none')[:12]}"
+                       + (" (uncommitted changes)" if now and now.get("dirty") else "")})
     with tempfile.TemporaryDirectory(prefix="cellops-reproduce-") as tmp:
         work = Path(tmp) / "project"
         if project is not None and project.is_dir():
             shutil.copytree(project, work, ignore=shutil.ignore_patterns(*_SKIP_COPY))
         else:
             work.mkdir()
+        for rel, sha in sorted(recorded_inputs(original, project).items()):
+            target = work / rel
+            if hash_file(target) == sha:
+                checks.append({"what": f"input {rel}", "status": "same", "detail": sha[:12]})
+            elif ws.artifacts.exists(sha):
+                ws.artifacts.copy_to(sha, target)
+                checks.append({"what": f"input {rel}", "status": "restored",
+                               "detail": f"the recorded bytes ({sha[:12]}) from the workspace"})
+            else:
+                state = "missing" if not target.exists() else "changed"
+                checks.append({"what": f"input {rel}", "status": state,
+                               "detail": f"recorded {sha[:12]}; not stored in the workspace"})
+                changed.append(rel)
+        for c in checks:
+            say(f"  {c['what']}: {c['status']} ({c['detail']})")
+        if changed and not allow_changed:
+            raise InvalidArgumentError(
+                f"Run {original.short_id} read {', '.join(changed)}, which changed since and is "
+                "not stored in the workspace, so the result would not be a reproduction. Restore "
+                "the file, or run it anyway with allow_changed=True (`cellops reproduce "
+                f"{original.short_id} --allow-changed`); the verdict then lists it.")
         nb_path = work / f"_reproduce_{original.short_id}.ipynb"
-        nb_path.write_bytes(original.read_artifact(snapshot))
-        params = {k: _typed(v) for k, v in original.params.items()}
-        new = start_run(name=f"reproduce-{original.name or original.short_id}", kind=original.kind,
-                        params=original.params, tags={"reproduces": original.id}, activate=False)
+        nb_path.write_bytes(notebook)
+        params = {} if is_cell else {k: _typed(v) for k, v in original.params.items()}
+        new = start_run(name=f"reproduce-{original.name or original.short_id}",
+                        kind="notebook" if is_cell else original.kind,
+                        params={} if is_cell else original.params,
+                        tags={"reproduces": original.id, **({"reproduce.changed_inputs":
+                                                             ", ".join(changed)} if changed else {})},
+                        activate=False)
         say(f"reproducing {original.short_id} as {new.short_id} in {work}")
-        report = execute_step({
-            "notebook": str(nb_path), "output": str(Path(tmp) / "output.ipynb"),
-            "parameters": params, "cwd": str(work), "kernel": None,
-            "env": {"CELLOPS_HOME": str(ws.path), "CELLOPS_RUN_ID": new.id},
-        })
-        out = Path(tmp) / "output.ipynb"
-        if out.is_file():
-            new._put(out.read_bytes(), "output.ipynb")
-    ok = report["status"] == "ok"
-    new.end("FINISHED" if ok else "FAILED", error=None if ok else report.get("error"))
-    before, after = original.metrics, get_run(new.id).metrics
+        report = execute_step(Task(str(nb_path), str(Path(tmp) / "output.ipynb"), params,
+                                   None, str(work), None,
+                                   KernelEnv(workspace=str(ws.path), run_id=new.id,
+                                             notebook_path=str(nb_path))))
+        if report.output:
+            new.attach(Path(report.output), "output.ipynb")
+    error = report.error()
+    new.end("FINISHED" if error is None else "FAILED", error=str(error) if error else None)
+    result_run = new
+    if is_cell:  # the %%track cell ran as a cell run under the reproduction
+        cells = [c for c in new.children() if c.kind == "cell"]
+        if cells:
+            result_run = cells[-1]
+            result_run.set_tags({"reproduces": original.id})
+    before, after = original.metrics, get_run(result_run.id).metrics
     rows = []
     for key in sorted(set(before) | set(after)):
         a, b = before.get(key), after.get(key)
         diff = None if a is None or b is None else b - a
         rows.append({"key": key, "original": a, "reproduced": b, "difference": diff})
-    return ReproduceResult(original.id, new.id, "FINISHED" if ok else "FAILED", rows, env_differs,
-                           report.get("error"))
+    status = result_run.status if is_cell and result_run is not new else new.status
+    if error is None and status != "FINISHED" and result_run.error:
+        error = StepError(result_run.error.strip().splitlines()[-1], kind="failed")
+    return ReproduceResult(original.id, result_run.id, status if error is None else "FAILED", rows,
+                           env_differs, error, checks, changed)

@@ -1,28 +1,29 @@
 """Run a pipeline: dependency order, parallel steps, caching, failure and resume.
 
-A step is skipped (its earlier run linked) when its cache key — the notebook's
-cells without outputs or metadata, its parameters, the hashes of its declared
-inputs and of its upstream steps' outputs, the kernel name — matches a finished
-step run whose outputs still exist with the same hashes.
+A step is skipped (its earlier run linked) when its cache key
+(:mod:`cellops.execution.cachekey`) matches a finished step run whose outputs still exist
+with the same hashes. Each step that runs is a child run of the pipeline run, executed
+by :mod:`cellops.execution` in a fresh kernel; its state is kept in the workspace as it
+changes (``store.pipelines``), which is what ``pipeline_runs`` and the sidebar read.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..errors import InvalidArgumentError
-from ..tracking.api import RunPage, start_run
+from ..errors import InvalidArgumentError, StepError
+from ..execution.cachekey import cache_key, hash_file, stale_reason
+from ..execution.executors import make_executor
+from ..execution.worker import Report, Task, cell_progress, execute_step, make_task
+from ..tracking.api import RunPage, get_run, list_runs, start_run
 from ..tracking.run import Run, param_text
 from ..workspaces import Workspace, workspace
-from .executors import make_executor
+from ..workspaces import workspace as workspace_of
 from .spec import Pipeline, Step, load_pipeline, parse_assignment
 from .sweep import SweepResult, expand, finish_trial, record_best
-from .worker import cell_progress, execute_step, make_task
 
 
 @dataclass
@@ -31,7 +32,7 @@ class StepResult:
     status: str  # ran | cached | failed | skipped
     run_id: str | None = None
     duration: float | None = None
-    error: str | None = None
+    error: StepError | None = None
     output_notebook: str | None = None
     reason: str | None = None  # why it ran (or why it was skipped)
     trials: list[dict[str, Any]] | None = None  # a sweep step's trials (params, run_id, metrics)
@@ -47,36 +48,40 @@ class PipelineResult:
     def ok(self) -> bool:
         return all(s.status in ("ran", "cached") for s in self.steps.values())
 
+    def raise_for_failure(self) -> None:
+        """Raise the first failed step's :class:`~cellops.errors.StepError`, if any."""
+        for step in self.steps.values():
+            if step.error is not None:
+                raise step.error
+
     def __repr__(self) -> str:
         states = ", ".join(f"{n}={s.status}" for n, s in self.steps.items())
         return f"<PipelineResult {self.name} {self.run_id[:8]} {states}>"
 
 
-def hash_file(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+@dataclass
+class Job:
+    """One notebook execution the scheduler waits for: a step, or one trial of a sweep step."""
+
+    step: Step
+    run: Run
+    task: Task
+    key: str = ""
+    parts: dict[str, Any] = field(default_factory=dict)
+    trial: int | None = None
+    combo: dict[str, Any] | None = None
 
 
-def notebook_fingerprint(path: Path) -> tuple[str, str | None]:
-    """(hash of the cells' types and sources, the notebook's kernel name).
+@dataclass
+class SweepState:
+    """A sweep step while its trials run."""
 
-    Outputs, execution counts and metadata are left out, so running a notebook (or
-    opening it in Jupyter) does not invalidate the cache. Read as plain JSON: importing
-    nbformat costs seconds, and a fully cached pipeline run should not.
-    """
-    try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidArgumentError(f"Cannot read notebook {path}: {exc}") from exc
-    cells = [[c.get("cell_type"), "".join(c.get("source", "")) if isinstance(c.get("source"), list)
-              else c.get("source", "")] for c in nb.get("cells", [])]
-    kernel = ((nb.get("metadata") or {}).get("kernelspec") or {}).get("name")
-    return hashlib.sha256(json.dumps(cells).encode()).hexdigest(), kernel
+    run: Run
+    key: str
+    parts: dict[str, Any]
+    left: int
+    result: SweepResult
+    started: float
 
 
 def _overrides(parameters: dict[str, Any] | Iterable[str] | None) -> dict[str, dict[str, Any]]:
@@ -92,50 +97,20 @@ def _overrides(parameters: dict[str, Any] | Iterable[str] | None) -> dict[str, d
     return out
 
 
-def step_key(pipeline: Pipeline, step: Step, upstream: dict[str, dict[str, str | None]]) -> tuple[str, dict]:
-    nb_hash, nb_kernel = notebook_fingerprint(step.notebook)
-    parts = {
-        "notebook": nb_hash,
-        "parameters": {k: param_text(v) for k, v in sorted(pipeline.step_parameters(step).items())},
-        "inputs": {p: hash_file(pipeline.root / p) for p in step.inputs},
-        "upstream": {n: upstream.get(n, {}) for n in step.needs},
-        "kernel": step.kernel or pipeline.kernel or nb_kernel or "python3",
-    }
-    if step.sweep is not None:
-        parts["sweep"] = step.sweep.key_part()
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest(), parts
-
-
-def _why(parts: dict, last: dict | None, outputs_ok: bool) -> str:
-    if last is None:
-        return "never ran"
-    old = last["parts"]
-    if old.get("notebook") != parts["notebook"]:
-        return "notebook changed"
-    if old.get("parameters") != parts["parameters"]:
-        diffs = [f"{k}: {old['parameters'].get(k)!r} -> {v!r}" for k, v in parts["parameters"].items()
-                 if old["parameters"].get(k) != v]
-        gone = [k for k in old["parameters"] if k not in parts["parameters"]]
-        return "parameters changed (" + ", ".join(diffs + [f"{k} removed" for k in gone]) + ")"
-    for path, sha in parts["inputs"].items():
-        if old.get("inputs", {}).get(path) != sha:
-            return f"input {path} {'is missing' if sha is None else 'changed'}"
-    for name, outs in parts["upstream"].items():
-        if old.get("upstream", {}).get(name) != outs:
-            return f"upstream step {name} produced new outputs"
-    if old.get("sweep") != parts.get("sweep"):
-        return "sweep changed"
-    if old.get("kernel") != parts["kernel"]:
-        return f"kernel changed ({old.get('kernel')} -> {parts['kernel']})"
-    if last.get("status") != "FINISHED":
-        return f"last run {last['run_id'][:8]} is {last.get('status')}"
-    if not outputs_ok:
-        return "outputs missing or changed since the last run"
-    return "up to date"
+def step_key(pipeline: Pipeline, step: Step, upstream: dict[str, Any]) -> tuple[str, dict]:
+    """The cache key of a step and its parts, given what its upstream steps produced."""
+    return cache_key(
+        notebook=step.notebook,
+        parameters={k: param_text(v) for k, v in pipeline.step_parameters(step).items()},
+        inputs={p: hash_file(pipeline.root / p) for p in step.inputs},
+        upstream={n: upstream.get(n, {}) for n in step.needs},
+        kernel=step.kernel or pipeline.kernel,
+        sweep=step.sweep.key_part() if step.sweep is not None else None,
+    )
 
 
 def _cached(ws: Workspace, pipeline: Pipeline, step: Step, key: str) -> dict | None:
-    hit = ws.store.get_step_cache(key)
+    hit = ws.store.pipelines.get_cache(key)
     if hit is None or hit.get("status") != "FINISHED" or set(hit["outputs"]) != set(step.outputs):
         return None
     for path, sha in hit["outputs"].items():
@@ -144,27 +119,69 @@ def _cached(ws: Workspace, pipeline: Pipeline, step: Step, key: str) -> dict | N
     return hit
 
 
+def _sweep_upstream(run_id: str | None) -> dict[str, str | None]:
+    """What a sweep step hands its dependents: its best trial (so a new best re-runs them)."""
+    if run_id is None:
+        return {}
+    return {"sweep.best_run": get_run(run_id).tags.get("sweep.best_run")}
+
+
 def pipeline_status(path: str | Path, parameters: Any = None) -> list[dict[str, Any]]:
-    """For every step: whether it is up to date, why not, and its cache key parts."""
+    """For every step: whether it is up to date, why not, and its cache key parts.
+
+    A step downstream of one that will run is stale too ("upstream train will re-run"),
+    even when its own inputs have not changed yet.
+    """
     pipeline = load_pipeline(path, _overrides(parameters))
     ws = workspace()
     upstream: dict[str, dict[str, str | None]] = {}
+    will_run: set[str] = set()
     out = []
     for step in pipeline.steps.values():
         key, parts = step_key(pipeline, step, upstream)
         hit = _cached(ws, pipeline, step, key)
-        last = ws.store.last_step_cache(pipeline.name, step.name)
+        last = ws.store.pipelines.last_cache(pipeline.name, step.name)
         outputs = {p: hash_file(pipeline.root / p) for p in step.outputs}
         if step.sweep is not None:
             upstream[step.name] = _sweep_upstream(hit["run_id"] if hit else (last or {}).get("run_id"))
         else:
             upstream[step.name] = hit["outputs"] if hit else outputs
-        reason = "up to date" if hit else _why(parts, last, outputs_ok=False)
-        if not hit and reason == "up to date":
-            reason = "outputs missing or changed since the last run"
-        out.append({"step": step.name, "up_to_date": hit is not None, "reason": reason,
+        rerun = [n for n in step.needs if n in will_run]
+        if hit and rerun:
+            reason = f"upstream {', '.join(rerun)} will re-run"
+        elif hit:
+            reason = "up to date"
+        else:
+            reason = stale_reason(parts, last)
+            if reason == "up to date":
+                reason = "outputs missing or changed since the last run"
+            if rerun and reason in ("outputs missing or changed since the last run",):
+                reason = f"upstream {', '.join(rerun)} will re-run"
+        up_to_date = hit is not None and not rerun
+        if not up_to_date:
+            will_run.add(step.name)
+        out.append({"step": step.name, "up_to_date": up_to_date, "reason": reason,
                     "key": key, "parts": parts, "run_id": hit["run_id"] if hit else None})
     return out
+
+
+def pipeline_runs(limit: int = 20, offset: int = 0, *,
+                  workspace: Workspace | str | Path | None = None) -> RunPage:
+    """Recent pipeline runs, newest first, each with a ``steps`` list (name, status, run_id,
+    duration_s, reason, error); step status is ran, cached, failed, skipped, running,
+    pending, or, for a pipeline run that ended before reaching a step, ``not run``
+    (``killed`` for one that was running then)."""
+    page = list_runs(kinds=["pipeline"], limit=limit, offset=offset, workspace=workspace)
+    if not page.runs:
+        return page
+    steps = workspace_of(workspace).store.pipelines.steps_of([r["run_id"] for r in page.runs])
+    for run in page.runs:
+        run["steps"] = steps.get(run["run_id"], [])
+        if run["status"] != "RUNNING":
+            for step in run["steps"]:
+                if step["status"] in ("running", "pending"):
+                    step["status"] = "not run" if step["status"] == "pending" else "killed"
+    return page
 
 
 def run_pipeline(
@@ -183,266 +200,257 @@ def run_pipeline(
     of step -> values, ``"*"`` for every step). Steps run in dependency order, up to
     ``workers`` at once; up-to-date steps are skipped unless ``force``. ``only`` runs
     just the named steps. A failing step's dependents are skipped; the next run
-    resumes from the failed step.
+    resumes from the failed step. ``result.raise_for_failure()`` raises the first
+    failure as a :class:`~cellops.errors.StepError`.
     """
     pipeline = load_pipeline(path, _overrides(parameters))
-    say = progress or (lambda _msg: None)
     only_set = {only} if isinstance(only, str) else set(only or [])
     unknown = only_set - set(pipeline.steps)
     if unknown:
         raise InvalidArgumentError(f"--only names unknown step(s) {', '.join(sorted(unknown))}; "
                                    f"steps: {', '.join(pipeline.steps)}")
-    if workers < 1:
-        raise InvalidArgumentError(f"workers must be at least 1, not {workers}.")
-    ws = workspace()
-    prun = start_run(name=pipeline.name, kind="pipeline", params=pipeline.parameters,
-                     tags={"pipeline.file": str(pipeline.path)}, activate=False)
-    result = PipelineResult(prun.id, pipeline.name)
-    out_dir = ws.path / "pipeline-outputs" / prun.id
-    out_dir.mkdir(parents=True, exist_ok=True)
-    upstream: dict[str, dict[str, str | None]] = {}
-    pending = [s for s in pipeline.steps.values() if not only_set or s.name in only_set]
-    queue: list[tuple[dict, tuple]] = []  # (task, what it is) waiting for a free worker
-    running: dict[Any, tuple] = {}  # handle -> ("step", step, run, key, parts) | ("trial", ...)
-    sweeps: dict[str, dict[str, Any]] = {}  # sweep step -> its run, key, trials left and done
-    cells: dict[str, tuple[int, int]] = {}  # step -> last cell progress shown
-    pool = None
-    inline = workers == 1 and (executor or "local") == "local"
-    order = [s.name for s in pending]
-    active: dict[str, str] = {}  # step -> its run id, while it runs
-    published: list[str] = []
-    say(f"pipeline {pipeline.name}: run {prun.short_id}, {len(pending)} step(s)")
-    _publish(prun, order, result, active, published)
-    try:
-        while pending or queue or running:
-            for step in list(pending):
-                needs = [n for n in step.needs if not only_set or n in only_set]
-                states = [result.steps[n].status if n in result.steps else None for n in needs]
-                if any(s in ("failed", "skipped") for s in states):
-                    pending.remove(step)
-                    bad = next(n for n, s in zip(needs, states) if s in ("failed", "skipped"))
-                    result.steps[step.name] = StepResult(step.name, "skipped",
-                                                         reason=f"upstream step {bad} did not finish")
-                    say(f"  {step.name}: SKIPPED (upstream {bad} did not finish)")
-                    continue
-                if any(s is None for s in states) or len(running) + len(queue) >= workers:
-                    continue
-                pending.remove(step)
-                key, parts = step_key(pipeline, step, upstream)
-                hit = None if force else _cached(ws, pipeline, step, key)
-                if hit is not None:
-                    upstream[step.name] = _sweep_upstream(hit["run_id"]) if step.sweep else hit["outputs"]
-                    result.steps[step.name] = StepResult(step.name, "cached", hit["run_id"], 0.0,
-                                                         reason="up to date")
-                    say(f"  {step.name}: cached (run {hit['run_id'][:8]})")
-                    continue
-                last = ws.store.last_step_cache(pipeline.name, step.name)
-                reason = "forced" if force else _why(parts, last, outputs_ok=False)
-                params = pipeline.step_parameters(step)
-                srun = start_run(name=step.name, kind="step", parent=prun, activate=False,
-                                 params=params, tags={"pipeline.step": step.name, "cache.key": key})
-                srun._put(step.notebook.read_bytes(), "notebook.ipynb")
-                active[step.name] = srun.id
-                common = {"kernel": parts["kernel"], "cwd": str(pipeline.root),
-                          "timeout": step.timeout, "workspace_path": ws.path,
-                          "progress_bar": inline and progress is not None}
-                if step.sweep is None:
-                    output = out_dir / f"{step.name}.ipynb"
-                    task = make_task(step.notebook, output, parameters=params, run_id=srun.id, **common)
-                    queue.append((task, ("step", step, srun, key, parts, output)))
-                    say(f"  {step.name}: running ({reason})")
-                    continue
-                combos = expand(step.sweep.grid, step.sweep.random)
-                sweeps[step.name] = {"run": srun, "key": key, "parts": parts, "left": len(combos),
-                                     "result": SweepResult(srun.id), "t0": time.time()}
-                srun.set_tags({"sweep.trials": len(combos)})
-                say(f"  {step.name}: sweeping {len(combos)} trial(s) ({reason})")
-                for i, combo in enumerate(combos):
-                    trial = start_run(name=f"trial-{i}", kind="trial", parent=srun, activate=False,
-                                      params={**params, **combo})
-                    output = out_dir / f"{step.name}-trial-{i}.ipynb"
-                    task = make_task(step.notebook, output, parameters={**params, **combo},
-                                     run_id=trial.id, **common)
-                    queue.append((task, ("trial", step, trial, i, combo, output)))
-            _publish(prun, order, result, active, published)
-            while queue and len(running) < workers:
-                task, what = queue.pop(0)
-                if pool is None:
-                    pool = make_executor(executor, workers)
-                running[pool.submit(execute_step, task)] = what
-            if not running:
-                if pending and not queue:  # cannot happen with a valid DAG
-                    raise RuntimeError(f"steps {', '.join(s.name for s in pending)} cannot be scheduled")
-                continue
-            done = pool.wait_any(list(running), timeout=None if progress is None else 1.0)
-            for handle in done:
-                what = running.pop(handle)
-                if progress is not None and not inline:  # its last cells, however fast it ran
-                    _show_cells({handle: what}, cells, say)
-                report = pool.result(handle)
-                if what[0] == "step":
-                    _, step, srun, key, parts, _ = what
-                    result.steps[step.name] = _finish(ws, pipeline, step, srun, key, parts,
-                                                      report, upstream, say)
-                else:
-                    _trial_done(ws, pipeline, what, report, sweeps, result, upstream, say)
-                if what[1].name in result.steps:
-                    active.pop(what[1].name, None)
-            _publish(prun, order, result, active, published)
-            if progress is not None and not inline:
-                _show_cells(running, cells, say)
-    except BaseException as exc:
-        for what in running.values():
-            what[2].end("KILLED", error=f"pipeline interrupted: {type(exc).__name__}")
-        for entry in sweeps.values():
-            if entry["left"]:
-                entry["run"].end("KILLED", error=f"pipeline interrupted: {type(exc).__name__}")
-        for _, what in queue:
-            what[2].end("KILLED", error="pipeline interrupted before it started")
-        prun.set_tags({f"step.{n}": s.status for n, s in result.steps.items()})
-        _publish(prun, order, result, active, published)  # running ones read as killed
-        prun.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED",
-                 error=f"{type(exc).__name__}: {exc}")
-        raise
-    finally:
-        if pool is not None:
-            pool.close()
-    prun.set_tags({f"step.{n}": s.status for n, s in result.steps.items()})
-    _publish(prun, order, result, active, published)
-    failed = [s for s in result.steps.values() if s.status == "failed"]
-    prun.end("FINISHED" if not failed else "FAILED",
-             error="; ".join(f"{s.name}: {s.error}" for s in failed) or None)
-    return result
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidArgumentError(f"workers must be an integer of at least 1, not {workers!r}.")
+    return _Scheduler(pipeline, only_set, force, workers, executor, progress).run()
 
 
-def _publish(prun: Run, order: list[str], result: PipelineResult, active: dict[str, str],
-             last: list[str]) -> None:
-    """Keep the pipeline run's ``pipeline.steps`` tag (what the sidebar shows) up to date."""
-    steps = []
-    for name in order:
-        r = result.steps.get(name)
-        if r is not None:
-            steps.append({"name": name, "status": r.status, "run_id": r.run_id,
-                          "duration_s": r.duration, "reason": r.reason,
-                          "error": (r.error or "")[:500] or None})
-        else:
-            steps.append({"name": name, "status": "running" if name in active else "pending",
-                          "run_id": active.get(name), "duration_s": None, "reason": None,
-                          "error": None})
-    text = json.dumps(steps)
-    if not last or last[0] != text:
-        prun.set_tags({"pipeline.steps": text})
-        last[:] = [text]
+class _Scheduler:
+    """The state of one pipeline run while its steps are scheduled, run and recorded."""
 
+    def __init__(self, pipeline: Pipeline, only: set[str], force: bool, workers: int,
+                 executor: str | None, progress: Callable[[str], None] | None) -> None:
+        self.pipeline, self.only, self.force = pipeline, only, force
+        self.workers, self.executor = workers, executor
+        self.progress = progress
+        self.say = progress or (lambda _msg: None)
+        self.ws = workspace()
+        self.pending = [s for s in pipeline.steps.values() if not only or s.name in only]
+        self.order = [s.name for s in self.pending]
+        self.queue: list[Job] = []  # waiting for a free worker
+        self.running: dict[Any, Job] = {}  # executor handle -> job
+        self.sweeps: dict[str, SweepState] = {}
+        self.upstream: dict[str, dict[str, str | None]] = {}  # what each step produced
+        self.active: dict[str, str] = {}  # step -> its run id, while it runs
+        self.cells_shown: dict[str, tuple[int, int]] = {}
+        self.published: list[dict[str, Any]] | None = None
+        self.inline = workers == 1 and (executor or "local") == "local"
+        self.pool: Any = None
+        self.prun = start_run(name=pipeline.name, kind="pipeline", params=pipeline.parameters,
+                              tags={"pipeline.file": str(pipeline.path)}, activate=False)
+        self.result = PipelineResult(self.prun.id, pipeline.name)
+        self.out_dir = self.ws.path / "pipeline-outputs" / self.prun.id
+        self.out_dir.mkdir(parents=True, exist_ok=True)
 
-def pipeline_runs(limit: int = 20, offset: int = 0, *,
-                  workspace: Workspace | str | Path | None = None) -> RunPage:
-    """Recent pipeline runs, newest first, each with a ``steps`` list (name, status, run_id,
-    duration_s, reason, error); step status is ran, cached, failed, skipped, running,
-    pending, or ``not run`` when the pipeline ended before reaching it."""
-    from ..tracking.api import list_runs
-
-    page = list_runs(kinds=["pipeline"], limit=limit, offset=offset, workspace=workspace)
-    for run in page.runs:
+    # -- the loop ----------------------------------------------------------------------
+    def run(self) -> PipelineResult:
+        self.say(f"pipeline {self.pipeline.name}: run {self.prun.short_id}, "
+                 f"{len(self.pending)} step(s)")
+        self.publish()
         try:
-            steps = json.loads(run["tags"].get("pipeline.steps") or "[]")
-        except ValueError:
-            steps = []
-        if not steps:  # recorded before the tag existed: the step.<name> tags
-            steps = [{"name": k[5:], "status": v, "run_id": None, "duration_s": None,
-                      "reason": None, "error": None}
-                     for k, v in run["tags"].items() if k.startswith("step.")]
-        if run["status"] != "RUNNING":
-            for step in steps:
-                if step["status"] in ("running", "pending"):
-                    step["status"] = "not run" if step["status"] == "pending" else "killed"
-        run["steps"] = steps
-    return page
+            while self.pending or self.queue or self.running:
+                self.schedule()
+                self.publish()
+                self.submit()
+                if not self.running:
+                    if self.pending and not self.queue:  # cannot happen with a valid DAG
+                        raise RuntimeError(f"steps {', '.join(s.name for s in self.pending)} "
+                                           "cannot be scheduled")
+                    continue
+                self.collect()
+                self.publish()
+        except BaseException as exc:
+            self.interrupt(exc)
+            raise
+        finally:
+            if self.pool is not None:
+                self.pool.close()
+        self.publish()
+        failed = [s for s in self.result.steps.values() if s.status == "failed"]
+        self.prun.end("FINISHED" if not failed else "FAILED",
+                      error="; ".join(f"{s.name}: {s.error}" for s in failed) or None)
+        return self.result
 
+    def schedule(self) -> None:
+        """Decide what each ready step does: skipped, cached, or a job (or a sweep's jobs)."""
+        for step in list(self.pending):
+            needs = [n for n in step.needs if not self.only or n in self.only]
+            states = [self.result.steps[n].status if n in self.result.steps else None
+                      for n in needs]
+            bad = next((n for n, s in zip(needs, states) if s in ("failed", "skipped")), None)
+            if bad is not None:
+                self.pending.remove(step)
+                self.result.steps[step.name] = StepResult(
+                    step.name, "skipped", reason=f"upstream step {bad} did not finish")
+                self.say(f"  {step.name}: SKIPPED (upstream {bad} did not finish)")
+                continue
+            if any(s is None for s in states) or len(self.running) + len(self.queue) >= self.workers:
+                continue
+            self.pending.remove(step)
+            self.start(step)
 
-def _show_cells(running: dict[Any, tuple], shown: dict[str, tuple[int, int]],
-                say: Callable[[str], None]) -> None:
-    """Report each running step's cell progress when it moved (read from its output notebook)."""
-    for what in running.values():
-        if what[0] != "step":
-            continue
-        step, output = what[1], what[5]
-        prog = cell_progress(output)
-        if prog and prog[0] and prog != shown.get(step.name):
-            shown[step.name] = prog
-            say(f"    {step.name}: cell {prog[0]}/{prog[1]}")
+    def start(self, step: Step) -> None:
+        pipeline, ws = self.pipeline, self.ws
+        key, parts = step_key(pipeline, step, self.upstream)
+        hit = None if self.force else _cached(ws, pipeline, step, key)
+        if hit is not None:
+            self.upstream[step.name] = _sweep_upstream(hit["run_id"]) if step.sweep else hit["outputs"]
+            self.result.steps[step.name] = StepResult(step.name, "cached", hit["run_id"], 0.0,
+                                                      reason="up to date")
+            self.say(f"  {step.name}: cached (run {hit['run_id'][:8]})")
+            return
+        last = ws.store.pipelines.last_cache(pipeline.name, step.name)
+        reason = "forced" if self.force else stale_reason(parts, last)
+        if reason == "up to date":
+            reason = "outputs missing or changed since the last run"
+        params = pipeline.step_parameters(step)
+        srun = start_run(name=step.name, kind="step", parent=self.prun, activate=False,
+                         params=params, tags={"pipeline.step": step.name, "cache.key": key})
+        srun.attach(step.notebook.read_bytes(), "notebook.ipynb")
+        self.active[step.name] = srun.id
+        common = {"kernel": parts["kernel"], "cwd": str(pipeline.root), "timeout": step.timeout,
+                  "workspace_path": ws.path,
+                  "progress_bar": self.inline and self.progress is not None}
+        if step.sweep is None:
+            task = make_task(step.notebook, self.out_dir / f"{step.name}.ipynb",
+                             parameters=params, run_id=srun.id, **common)
+            self.queue.append(Job(step, srun, task, key, parts))
+            self.say(f"  {step.name}: running ({reason})")
+            return
+        combos = expand(step.sweep.grid, step.sweep.random)
+        self.sweeps[step.name] = SweepState(srun, key, parts, len(combos), SweepResult(srun.id),
+                                            time.time())
+        srun.set_tags({"sweep.trials": len(combos)})
+        self.say(f"  {step.name}: sweeping {len(combos)} trial(s) ({reason})")
+        for i, combo in enumerate(combos):
+            trial = start_run(name=f"trial-{i}", kind="trial", parent=srun, activate=False,
+                              params={**params, **combo})
+            task = make_task(step.notebook, self.out_dir / f"{step.name}-trial-{i}.ipynb",
+                             parameters={**params, **combo}, run_id=trial.id, **common)
+            self.queue.append(Job(step, trial, task, trial=i, combo=combo))
 
+    def submit(self) -> None:
+        while self.queue and len(self.running) < self.workers:
+            job = self.queue.pop(0)
+            if self.pool is None:
+                self.pool = make_executor(self.executor, self.workers)
+            self.running[self.pool.submit(execute_step, job.task)] = job
 
-def _trial_done(ws: Workspace, pipeline: Pipeline, what: tuple, report: dict,
-                sweeps: dict[str, dict[str, Any]], result: PipelineResult,
-                upstream: dict[str, dict[str, str | None]], say: Callable[[str], None]) -> None:
-    """Record one finished trial of a sweep step; finish the step after its last trial."""
-    _, step, trial, i, combo, output = what
-    entry = sweeps[step.name]
-    record = finish_trial(trial, i, combo, report, output)
-    entry["result"].trials.append(record)
-    entry["left"] -= 1
-    say(f"    {step.name} trial-{i} {combo}: "
-        + ("ok" if record["status"] == "FINISHED" else f"FAILED: {record['error']}"))
-    if entry["left"]:
-        return
-    srun, sweep_result = entry["run"], entry["result"]
-    sweep_result.trials.sort(key=lambda t: t["trial"])
-    best = record_best(srun, sweep_result, step.sweep.metric, step.sweep.goal)
-    failed = [t for t in sweep_result.trials if t["status"] != "FINISHED"]
-    res = StepResult(step.name, "ran", srun.id, time.time() - entry["t0"],
-                     trials=sweep_result.trials)
-    if failed:
-        res.status = "failed"
-        res.error = f"{len(failed)} of {len(sweep_result.trials)} trials failed (first: " \
-                    f"trial-{failed[0]['trial']}: {failed[0]['error']})"
-        res.output_notebook = str(output.with_name(f"{step.name}-trial-{failed[0]['trial']}.ipynb"))
-        srun.set_tags({"pipeline.failure": "trials"})
-        srun.end("FAILED", error=res.error)
-        say(f"  {step.name}: FAILED: {res.error}\n    see {res.output_notebook}")
-        result.steps[step.name] = res
-        return
-    ws.store.put_step_cache(entry["key"], pipeline.name, step.name, srun.id, entry["parts"], {})
-    srun.end("FINISHED")
-    upstream[step.name] = _sweep_upstream(srun.id)
-    best_text = (f", best {step.sweep.metric}={best['metrics'][step.sweep.metric]:.4g} "
-                 f"({best['params']})") if best else ""
-    say(f"  {step.name}: {len(sweep_result.trials)} trials in {res.duration:.1f} s{best_text}")
-    result.steps[step.name] = res
+    def collect(self) -> None:
+        """Wait for jobs to finish (up to a second while progress is shown) and record them."""
+        done = self.pool.wait_any(list(self.running),
+                                  timeout=None if self.progress is None else 1.0)
+        show_cells = self.progress is not None and not self.inline
+        for handle in done:
+            job = self.running.pop(handle)
+            if show_cells:  # its last cells, however fast it ran
+                self.show_cells([job])
+            report: Report = self.pool.result(handle)
+            if job.trial is None:
+                self.result.steps[job.step.name] = self.finish_step(job, report)
+            else:
+                self.finish_trial(job, report)
+            if job.step.name in self.result.steps:
+                self.active.pop(job.step.name, None)
+        if show_cells:
+            self.show_cells(list(self.running.values()))
 
+    # -- recording ---------------------------------------------------------------------
+    def finish_step(self, job: Job, report: Report) -> StepResult:
+        step, srun = job.step, job.run
+        if report.output:
+            srun.attach(Path(report.output), "output.ipynb")
+        res = StepResult(step.name, "ran", srun.id, report.duration, output_notebook=report.output)
+        error = report.error(step.name)
+        if error is None:
+            outputs = {p: hash_file(self.pipeline.root / p) for p in step.outputs}
+            missing = [p for p, sha in outputs.items() if sha is None]
+            if not missing:
+                self.upstream[step.name] = outputs
+                self.ws.store.pipelines.put_cache(job.key, self.pipeline.name, step.name, srun.id,
+                                                  job.parts, outputs)
+                srun.end("FINISHED")
+                self.say(f"  {step.name}: ran in {report.duration:.1f} s")
+                return res
+            error = StepError(f"declared output(s) not written: {', '.join(missing)}",
+                              kind="outputs", output_notebook=report.output, step=step.name)
+        res.status, res.error = "failed", error
+        srun.set_tags({"pipeline.failure": error.kind})
+        srun.end("FAILED", error=str(error))
+        self.say(f"  {step.name}: FAILED ({error.kind}): {error}\n    see {res.output_notebook}")
+        return res
 
-def _sweep_upstream(run_id: str | None) -> dict[str, str | None]:
-    """What a sweep step hands its dependents: its best trial (so a new best re-runs them)."""
-    if run_id is None:
-        return {}
-    from ..tracking.api import get_run
+    def finish_trial(self, job: Job, report: Report) -> None:
+        """Record one finished trial of a sweep step; finish the step after its last trial."""
+        step = job.step
+        state = self.sweeps[step.name]
+        record = finish_trial(job.run, job.trial, job.combo or {}, report)
+        state.result.trials.append(record)
+        state.left -= 1
+        self.say(f"    {step.name} trial-{job.trial} {job.combo}: "
+                 + ("ok" if record["status"] == "FINISHED" else f"FAILED: {record['error']}"))
+        if state.left:
+            return
+        srun, trials = state.run, state.result.trials
+        trials.sort(key=lambda t: t["trial"])
+        best = record_best(srun, state.result, step.sweep.metric, step.sweep.goal)
+        failed = [t for t in trials if t["status"] != "FINISHED"]
+        res = StepResult(step.name, "ran", srun.id, time.time() - state.started, trials=trials)
+        if failed:
+            first = failed[0]
+            res.status = "failed"
+            res.output_notebook = str(self.out_dir / f"{step.name}-trial-{first['trial']}.ipynb")
+            res.error = StepError(f"{len(failed)} of {len(trials)} trials failed (first: "
+                                  f"trial-{first['trial']}: {first['error']})", kind="trials",
+                                  output_notebook=res.output_notebook, step=step.name)
+            srun.set_tags({"pipeline.failure": "trials"})
+            srun.end("FAILED", error=str(res.error))
+            self.say(f"  {step.name}: FAILED: {res.error}\n    see {res.output_notebook}")
+            self.result.steps[step.name] = res
+            return
+        self.ws.store.pipelines.put_cache(state.key, self.pipeline.name, step.name, srun.id,
+                                          state.parts, {})
+        srun.end("FINISHED")
+        self.upstream[step.name] = _sweep_upstream(srun.id)
+        best_text = (f", best {step.sweep.metric}={best['metrics'][step.sweep.metric]:.4g} "
+                     f"({best['params']})") if best else ""
+        self.say(f"  {step.name}: {len(trials)} trials in {res.duration:.1f} s{best_text}")
+        self.result.steps[step.name] = res
 
-    return {"sweep.best_run": get_run(run_id).tags.get("sweep.best_run")}
+    def show_cells(self, jobs: list[Job]) -> None:
+        """Report each step's cell progress when it moved (read from its output notebook)."""
+        for job in jobs:
+            if job.trial is not None:
+                continue
+            prog = cell_progress(job.task.output)
+            if prog and prog[0] and prog != self.cells_shown.get(job.step.name):
+                self.cells_shown[job.step.name] = prog
+                self.say(f"    {job.step.name}: cell {prog[0]}/{prog[1]}")
 
+    def publish(self) -> None:
+        """Write the steps' state to the workspace when it changed (the sidebar reads it)."""
+        steps = []
+        for name in self.order:
+            r = self.result.steps.get(name)
+            if r is not None:
+                steps.append({"name": name, "status": r.status, "run_id": r.run_id,
+                              "duration_s": r.duration, "reason": r.reason,
+                              "error": str(r.error)[:500] if r.error else None})
+            else:
+                steps.append({"name": name, "status": "running" if name in self.active else "pending",
+                              "run_id": self.active.get(name), "duration_s": None, "reason": None,
+                              "error": None})
+        if steps != self.published:
+            self.ws.store.pipelines.set_steps(self.prun.id, steps)
+            self.published = steps
 
-def _finish(ws: Workspace, pipeline: Pipeline, step: Step, srun: Run, key: str, parts: dict,
-            report: dict, upstream: dict, say: Callable[[str], None]) -> StepResult:
-    output = Path(ws.path / "pipeline-outputs" / srun.parent_id / f"{step.name}.ipynb") \
-        if srun.parent_id else None
-    if output is not None and output.is_file():
-        srun._put(output.read_bytes(), "output.ipynb")
-    res = StepResult(step.name, "ran", srun.id, report.get("duration"),
-                     output_notebook=str(output) if output else None)
-    if report["status"] == "ok":
-        outputs = {p: hash_file(pipeline.root / p) for p in step.outputs}
-        missing = [p for p, sha in outputs.items() if sha is None]
-        if missing:
-            report = {**report, "status": "failed",
-                      "error": f"declared output(s) not written: {', '.join(missing)}"}
-        else:
-            upstream[step.name] = outputs
-            ws.store.put_step_cache(key, pipeline.name, step.name, srun.id, parts, outputs)
-            srun.end("FINISHED")
-            say(f"  {step.name}: ran in {report.get('duration', 0):.1f} s")
-            return res
-    res.status, res.error = "failed", report.get("error")
-    srun.set_tags({"pipeline.failure": report["status"]})
-    srun.end("FAILED", error=report.get("error"))
-    say(f"  {step.name}: FAILED ({report['status']}): {report.get('error')}\n"
-        f"    see {res.output_notebook}")
-    return res
+    def interrupt(self, exc: BaseException) -> None:
+        """The pipeline itself was interrupted or broke: end what it started, say so."""
+        for job in self.running.values():
+            job.run.end("KILLED", error=f"pipeline interrupted: {type(exc).__name__}")
+        for state in self.sweeps.values():
+            if state.left:
+                state.run.end("KILLED", error=f"pipeline interrupted: {type(exc).__name__}")
+        for job in self.queue:
+            job.run.end("KILLED", error="pipeline interrupted before it started")
+        self.publish()  # running ones read as killed once the pipeline run has ended
+        self.prun.fail(exc)

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..errors import InvalidArgumentError
+from ..execution.cachekey import notebook_fingerprint
+from ..execution.executors import make_executor
+from ..execution.worker import Report, execute_step, make_task
 from ..tracking.api import get_run, start_run
+from ..tracking.run import Run
 from ..workspaces import workspace
-from .executors import make_executor
-from .worker import execute_step, make_task
 
 
 @dataclass
@@ -31,16 +33,38 @@ class SweepResult:
         return sorted(self.trials, key=key)
 
 
+@dataclass
+class Trial:
+    """One combination of a sweep, while it runs."""
+
+    index: int
+    run: Run
+    combo: dict[str, Any]
+
+
 def parse_grid(specs: Iterable[str]) -> dict[str, list[Any]]:
-    """``["alpha=0.1,0.5", "depth=3,5"]`` -> ``{"alpha": [0.1, 0.5], "depth": [3, 5]}``."""
-    import yaml
+    """``["alpha=0.1,0.5", "depth=3,5"]`` -> ``{"alpha": [0.1, 0.5], "depth": [3, 5]}``.
+
+    Each value is read as YAML (``3`` is a number, ``true`` a bool), with the limits of
+    :mod:`cellops.yamldoc`; text that is not YAML stays text."""
+    from ..yamldoc import YamlError, load_yaml
+
+    def value(text: str) -> Any:
+        if not text.strip():
+            return ""
+        try:
+            return load_yaml(text).data
+        except YamlError as exc:
+            if not exc.syntax:
+                raise InvalidArgumentError(f"-p {spec!r}: {exc.message}.") from None
+            return text
 
     grid: dict[str, list[Any]] = {}
     for spec in specs:
         if "=" not in spec:
             raise InvalidArgumentError(f"-p takes name=v1,v2,..., got {spec!r}.")
         name, raw = spec.split("=", 1)
-        values = [yaml.safe_load(v) if v.strip() else "" for v in raw.split(",")]
+        values = [value(v) for v in raw.split(",")]
         if not name.strip() or not values:
             raise InvalidArgumentError(f"-p {spec!r} names no parameter or no values.")
         grid[name.strip()] = values
@@ -57,16 +81,15 @@ def expand(grid: dict[str, list[Any]], random_n: int | None = None,
     return combos
 
 
-def finish_trial(trial: Any, index: int, combo: dict[str, Any], report: dict[str, Any],
-                 output: Path) -> dict[str, Any]:
+def finish_trial(trial: Run, index: int, combo: dict[str, Any], report: Report) -> dict[str, Any]:
     """End a trial's run from its worker report; return its record (params, status, metrics)."""
-    if output.is_file():
-        trial._put(output.read_bytes(), "output.ipynb")
-    ok = report["status"] == "ok"
-    trial.end("FINISHED" if ok else "FAILED", error=None if ok else report.get("error"))
+    if report.output:
+        trial.attach(Path(report.output), "output.ipynb")
+    error = report.error(f"trial-{index}")
+    trial.end("FINISHED" if error is None else "FAILED", error=str(error) if error else None)
     return {"trial": index, "run_id": trial.id, "params": combo,
-            "status": "FINISHED" if ok else "FAILED", "metrics": get_run(trial.id).metrics,
-            "error": report.get("error")}
+            "status": "FINISHED" if error is None else "FAILED",
+            "metrics": get_run(trial.id).metrics, "error": str(error) if error else None}
 
 
 def record_best(run: Any, result: SweepResult, metric: str | None, goal: str) -> dict | None:
@@ -105,8 +128,6 @@ def run_sweep(
     With ``metric``, the sweep run is tagged with the best trial (``goal`` max or min)
     and gets that trial's metrics.
     """
-    from .runner import notebook_fingerprint
-
     say = progress or (lambda _m: None)
     nb_path = Path(notebook).absolute()
     if not nb_path.is_file():
@@ -127,27 +148,27 @@ def run_sweep(
     result = SweepResult(sweep.id)
     say(f"sweep {sweep.short_id}: {len(combos)} trial(s) of {nb_path.name} on {workers} worker(s)")
     pool = make_executor(executor, workers)
-    running: dict[Any, tuple[int, Any, dict]] = {}
+    running: dict[Any, Trial] = {}
     try:
         for i, combo in enumerate(combos):
             params = {**(parameters or {}), **combo}
-            trial = start_run(name=f"trial-{i}", kind="trial", parent=sweep, params=params,
-                              activate=False)
+            run = start_run(name=f"trial-{i}", kind="trial", parent=sweep, params=params,
+                            activate=False)
             task = make_task(nb_path, out_dir / f"trial-{i}.ipynb", parameters=params,
                              kernel=kernel or "python3", cwd=workdir, timeout=timeout,
-                             workspace_path=ws.path, run_id=trial.id)
-            running[pool.submit(execute_step, task)] = (i, trial, combo)
+                             workspace_path=ws.path, run_id=run.id)
+            running[pool.submit(execute_step, task)] = Trial(i, run, combo)
         while running:
             for handle in pool.wait_any(list(running)):
-                i, trial, combo = running.pop(handle)
-                record = finish_trial(trial, i, combo, pool.result(handle), out_dir / f"trial-{i}.ipynb")
+                trial = running.pop(handle)
+                record = finish_trial(trial.run, trial.index, trial.combo, pool.result(handle))
                 result.trials.append(record)
-                say(f"  trial-{i} {combo}: "
+                say(f"  trial-{trial.index} {trial.combo}: "
                     + ("ok" if record["status"] == "FINISHED" else f"FAILED: {record['error']}"))
     except BaseException as exc:
-        for _, trial, _ in running.values():
-            trial.end("KILLED", error=f"sweep interrupted: {type(exc).__name__}")
-        sweep.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED", error=str(exc))
+        for trial in running.values():
+            trial.run.end("KILLED", error=f"sweep interrupted: {type(exc).__name__}")
+        sweep.fail(exc)
         raise
     finally:
         pool.close()

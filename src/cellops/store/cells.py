@@ -1,4 +1,4 @@
-"""Queries for the cell execution history of notebook runs (``%track on``)."""
+"""``store.cells``: the cell execution history of notebook runs (``%track on``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from typing import Any, Mapping
 from .core import Connection
 
 
-class CellQueries(Connection):
-    def add_cell(self, run_id: str, cell: Mapping[str, Any]) -> int:
+class CellTable:
+    def __init__(self, db: Connection) -> None:
+        self.db = db
+
+    def add(self, run_id: str, cell: Mapping[str, Any]) -> int:
         """Append one executed cell to a run's history; return its sequence number."""
 
         def tx(conn: sqlite3.Connection) -> int:
@@ -24,8 +27,8 @@ class CellQueries(Connection):
             )
             return seq
 
-        return self.write_for_run(run_id, tx)
+        return self.db.write_for_run(run_id, tx)
 
-    def cells(self, run_id: str) -> list[dict[str, Any]]:
-        rows = self.query("SELECT * FROM cells WHERE run_id = ? ORDER BY seq", (run_id,))
+    def of_run(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.db.query("SELECT * FROM cells WHERE run_id = ? ORDER BY seq", (run_id,))
         return [dict(r) for r in rows]

@@ -12,7 +12,6 @@ brand-new file being switched to WAL, WAL recovery). After ``retry_budget_s`` a
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import sqlite3
@@ -71,7 +70,7 @@ class Connection:
                 "fix it in the workspace's config.json."
             )
         self.synchronous = str(synchronous).upper()
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()  # one connection, shared by this process's threads
         self._conn: sqlite3.Connection | None = None
         self._pid: int | None = None
         # How often each kind of statement had to be retried because the database was busy.
@@ -147,7 +146,7 @@ class Connection:
     def conn(self) -> sqlite3.Connection:
         pid = os.getpid()
         if self._conn is None or self._pid != pid:
-            with self._lock:
+            with self.lock:
                 if self._conn is None or self._pid != pid:
                     # After fork the parent's connection must not be used (or closed) here.
                     self._conn = self._connect()
@@ -155,7 +154,7 @@ class Connection:
         return self._conn
 
     def close(self) -> None:
-        with self._lock:
+        with self.lock:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
             self._conn = None
@@ -189,7 +188,7 @@ class Connection:
         """
 
         def attempt() -> T:
-            with self._lock:
+            with self.lock:
                 conn = self.conn
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -226,7 +225,7 @@ class Connection:
         """Run a read-only statement and return all rows."""
 
         def attempt() -> list[sqlite3.Row]:
-            with self._lock:
+            with self.lock:
                 return self.conn.execute(sql, params).fetchall()
 
         return self._retry(attempt, "read")
@@ -238,12 +237,3 @@ class Connection:
     def integrity_check(self) -> list[str]:
         """Return SQLite's ``PRAGMA integrity_check`` lines (``['ok']`` when healthy)."""
         return [r[0] for r in self.query("PRAGMA integrity_check")]
-
-
-def metric_value_in(value: float) -> float | None:
-    """Python float -> column value (NaN is stored as NULL)."""
-    return None if math.isnan(value) else value
-
-
-def metric_value_out(value: float | None) -> float:
-    return math.nan if value is None else float(value)

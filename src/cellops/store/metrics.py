@@ -1,11 +1,13 @@
-"""Queries for metric history and the latest value of each metric."""
+"""``store.metrics``: every logged point, and the latest value of each metric."""
 
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, Iterable
 
 from .core import Connection
+from .runs import ids_param
+from .values import from_stored
 
 # A metric row as buffered: (run_id, key, step or None for "the next one",
 # value or None for NaN, timestamp_ms)
@@ -58,22 +60,43 @@ def write_metric_rows(conn: sqlite3.Connection, rows: list[MetricRow]) -> None:
     )
 
 
-class MetricQueries(Connection):
-    def write_metrics(self, rows: list[MetricRow]) -> None:
-        if rows:
-            self.write_for_run({r[0] for r in rows}, lambda conn: write_metric_rows(conn, rows))
+class MetricTable:
+    def __init__(self, db: Connection) -> None:
+        self.db = db
 
-    def metric_history(self, run_id: str, key: str | None = None) -> list[dict[str, Any]]:
+    def write(self, rows: list[MetricRow]) -> None:
+        """Store buffered points in one transaction (what the batched writer calls)."""
+        if rows:
+            self.db.write_for_run({r[0] for r in rows}, lambda conn: write_metric_rows(conn, rows))
+
+    def history(self, run_id: str, key: str | None = None) -> list[dict[str, Any]]:
+        """Points of a run (of one key), in key and step order; values NaN-restored."""
         sql = "SELECT key, step, value, timestamp FROM metrics WHERE run_id = ?"
         args: list[Any] = [run_id]
         if key is not None:
             sql += " AND key = ?"
             args.append(key)
         sql += " ORDER BY key, step, timestamp, rowid"
-        return [dict(r) for r in self.query(sql, args)]
+        out = []
+        for r in self.db.query(sql, args):
+            row = dict(r)
+            row["value"] = from_stored(row["value"])
+            out.append(row)
+        return out
+
+    def latest(self, run_ids: Iterable[str]) -> list[tuple[str, str, float]]:
+        """(run_id, key, latest value) of the given runs; NaN-restored."""
+        rows = self.db.query(
+            "SELECT run_id, key, value FROM latest_metrics"
+            " WHERE run_id IN (SELECT value FROM json_each(?))", (ids_param(run_ids),))
+        return [(r[0], r[1], from_stored(r[2])) for r in rows]
 
     def next_step(self, run_id: str, key: str) -> int:
-        row = self.query_one(
-            "SELECT MAX(step) FROM metrics WHERE run_id = ? AND key = ?", (run_id, key)
-        )
-        return 0 if row is None or row[0] is None else int(row[0]) + 1
+        row = self.db.query_one(
+            "SELECT step FROM latest_metrics WHERE run_id = ? AND key = ?", (run_id, key))
+        return 0 if row is None else int(row[0]) + 1
+
+    def last_activity(self, run_id: str) -> int | None:
+        """When the run last logged a point (ms), or None."""
+        row = self.db.query_one("SELECT MAX(timestamp) FROM metrics WHERE run_id = ?", (run_id,))
+        return row[0] if row else None

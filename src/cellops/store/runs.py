@@ -1,4 +1,4 @@
-"""Queries for experiments, environments, runs, params and tags."""
+"""``store.runs``, ``store.params`` and ``store.tags``: runs and what describes them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import sqlite3
 from typing import Any, Iterable, Mapping
 
-from ..errors import ExperimentNotFoundError, ParamConflictError, RunNotFoundError, StoreError
+from ..errors import ParamConflictError, RunNotFoundError
 from .core import Connection, now_ms
 
 RUN_COLUMNS = (
@@ -27,62 +27,13 @@ def ids_param(ids: Iterable[str]) -> str:
     return json.dumps(list(ids))
 
 
-class RunQueries(Connection):
-    # -- experiments -------------------------------------------------------
-    def ensure_experiment(self, name: str) -> int:
-        def tx(conn: sqlite3.Connection) -> int:
-            conn.execute(
-                "INSERT OR IGNORE INTO experiments (name, created_at) VALUES (?, ?)",
-                (name, now_ms()),
-            )
-            return conn.execute("SELECT id FROM experiments WHERE name = ?", (name,)).fetchone()[0]
+class RunTable:
+    """``store.runs``: the runs themselves, their owners and their tree."""
 
-        row = self.query_one("SELECT id FROM experiments WHERE name = ?", (name,))
-        return row[0] if row else self.write(tx)
+    def __init__(self, db: Connection) -> None:
+        self.db = db
 
-    def experiment_id(self, name: str) -> int:
-        row = self.query_one("SELECT id FROM experiments WHERE name = ?", (name,))
-        if row is None:
-            names = [r[0] for r in self.query("SELECT name FROM experiments ORDER BY name")]
-            raise ExperimentNotFoundError(
-                f"No experiment named {name!r}. Experiments: "
-                + (", ".join(repr(n) for n in names) if names else "none yet")
-                + ". Create one with cellops.set_experiment(name)."
-            )
-        return row[0]
-
-    def list_experiments(self, name: str | None = None) -> list[dict[str, Any]]:
-        # run_count and last_run_time are kept by triggers on runs (migration 6).
-        rows = self.query(
-            "SELECT id, name, created_at, description, run_count, last_run_time"
-            " FROM experiments" + (" WHERE name = ?" if name is not None else "")
-            + " ORDER BY name",
-            [name] if name is not None else [],
-        )
-        return [dict(r) for r in rows]
-
-    # -- environments ------------------------------------------------------
-    def ensure_environment(self, env: Mapping[str, Any]) -> None:
-        self.write(
-            lambda conn: conn.execute(
-                "INSERT OR IGNORE INTO environments"
-                " (id, python, implementation, platform, packages, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (env["id"], env["python"], env["implementation"], env["platform"],
-                 json.dumps(env["packages"], sort_keys=True), now_ms()),
-            )
-        )
-
-    def get_environment(self, env_id: str) -> dict[str, Any] | None:
-        row = self.query_one("SELECT * FROM environments WHERE id = ?", (env_id,))
-        if row is None:
-            return None
-        env = dict(row)
-        env["packages"] = json.loads(env["packages"] or "{}")
-        return env
-
-    # -- runs --------------------------------------------------------------
-    def insert_run(
+    def insert(
         self, run: Mapping[str, Any], params: Mapping[str, str], tags: Mapping[str, str]
     ) -> None:
         cols = [c for c in RUN_COLUMNS if c in run]
@@ -95,9 +46,9 @@ class RunQueries(Connection):
             _insert_params(conn, run["id"], params)
             _upsert_tags(conn, run["id"], tags)
 
-        self.write(tx)
+        self.db.write(tx)
 
-    def resolve_run_id(self, run_id: str) -> str:
+    def resolve_id(self, run_id: str) -> str:
         """Full id for an id or a unique prefix of at least ``MIN_PREFIX`` characters.
 
         A prefix matches literally (``_``, ``%`` and ``\\`` are plain characters): it is
@@ -105,7 +56,7 @@ class RunQueries(Connection):
         """
         if not isinstance(run_id, str) or not run_id:
             raise RunNotFoundError(f"A run id must be a non-empty string, not {run_id!r}.")
-        row = self.query_one("SELECT id FROM runs WHERE id = ?", (run_id,))
+        row = self.db.query_one("SELECT id FROM runs WHERE id = ?", (run_id,))
         if row is not None:
             return row[0]
         if len(run_id) < MIN_PREFIX:
@@ -113,8 +64,8 @@ class RunQueries(Connection):
                 f"Run id prefix {run_id!r} is too short: give at least {MIN_PREFIX} characters "
                 "of the id (`cellops runs list` shows 8)."
             )
-        rows = self.query("SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
-                          (run_id, run_id + "\U0010ffff"))
+        rows = self.db.query("SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
+                             (run_id, run_id + "\U0010ffff"))
         if len(rows) == 1:
             return rows[0][0]
         if len(rows) > 1:
@@ -125,29 +76,29 @@ class RunQueries(Connection):
                 + ". Give more characters."
             )
         raise RunNotFoundError(
-            f"No run with id {run_id!r} in {self.path.parent}. "
+            f"No run with id {run_id!r} in {self.db.path.parent}. "
             "List runs with `cellops runs list` or cellops.search_runs()."
         )
 
-    def run_row(self, run_id: str) -> dict[str, Any]:
-        row = self.query_one(f"{_RUN_SELECT} WHERE r.id = ?", (run_id,))
+    def get(self, run_id: str) -> dict[str, Any]:
+        row = self.db.query_one(f"{_RUN_SELECT} WHERE r.id = ?", (run_id,))
         if row is None:
             raise RunNotFoundError(f"No run with id {run_id!r}.")
         return dict(row)
 
-    def run_rows(self, run_ids: Iterable[str]) -> list[dict[str, Any]]:
-        rows = self.query(
+    def get_many(self, run_ids: Iterable[str]) -> list[dict[str, Any]]:
+        rows = self.db.query(
             f"{_RUN_SELECT} WHERE r.id IN (SELECT value FROM json_each(?))", (ids_param(run_ids),)
         )
         return [dict(r) for r in rows]
 
-    def child_run_ids(self, run_id: str) -> list[str]:
-        rows = self.query(
+    def children(self, run_id: str) -> list[str]:
+        rows = self.db.query(
             "SELECT id FROM runs WHERE parent_id = ? ORDER BY start_time, rowid", (run_id,)
         )
         return [r[0] for r in rows]
 
-    def set_run_status(
+    def set_status(
         self,
         run_id: str,
         status: str,
@@ -168,41 +119,41 @@ class RunQueries(Connection):
                 sql += " AND status = 'RUNNING'"
             return conn.execute(sql, (status, end_time, error, run_id)).rowcount > 0
 
-        return self.write_for_run(run_id, tx)
+        return self.db.write_for_run(run_id, tx)
 
-    def running_runs(self, host: str) -> list[dict[str, Any]]:
-        rows = self.query(
+    def running_on(self, host: str) -> list[dict[str, Any]]:
+        rows = self.db.query(
             "SELECT id, pid, host, proc_start, start_time FROM runs"
             " WHERE status = 'RUNNING' AND host = ?",
             (host,),
         )
         return [dict(r) for r in rows]
 
-    def reap_run(self, owner: Mapping[str, Any], end_time: int, error: str) -> bool:
+    def reap(self, owner: Mapping[str, Any], end_time: int, error: str) -> bool:
         """End ``owner['id']`` KILLED, but only while the process seen dead still owns it."""
-        return self.write(lambda conn: conn.execute(
+        return self.db.write(lambda conn: conn.execute(
             "UPDATE runs SET status = 'KILLED', end_time = ?, error = ? WHERE id = ?"
             " AND status = 'RUNNING' AND pid IS ? AND host IS ? AND proc_start IS ?",
             (end_time, error, owner["id"], owner["pid"], owner["host"], owner["proc_start"]),
         ).rowcount > 0)
 
-    def claim_run(self, run_id: str, owner: Mapping[str, Any]) -> None:
+    def claim(self, run_id: str, owner: Mapping[str, Any]) -> None:
         """Make the process described by ``owner`` (pid, host, proc_start, heartbeat) own a
         run and mark it RUNNING again; its end time and error go with its previous end."""
-        self.write(lambda conn: conn.execute(
+        self.db.write(lambda conn: conn.execute(
             "UPDATE runs SET status = 'RUNNING', end_time = NULL, error = NULL, pid = ?,"
             " host = ?, proc_start = ?, heartbeat = ? WHERE id = ?",
             (owner["pid"], owner["host"], owner["proc_start"], owner["heartbeat"], run_id)))
 
     def beat(self, run_ids: Iterable[str], when: int) -> None:
         """Record that the process owning these runs is alive."""
-        self.write(lambda conn: conn.execute(
+        self.db.write(lambda conn: conn.execute(
             "UPDATE runs SET heartbeat = ? WHERE status = 'RUNNING'"
             " AND id IN (SELECT value FROM json_each(?))", (when, ids_param(run_ids))))
 
     def running_in_tree(self, run_ids: Iterable[str]) -> list[dict[str, Any]]:
         """The RUNNING runs among ``run_ids`` and their descendants, with their owners."""
-        rows = self.query(
+        rows = self.db.query(
             "WITH RECURSIVE tree(id) AS ("
             " SELECT value FROM json_each(?)"
             " UNION SELECT r.id FROM runs r JOIN tree t ON r.parent_id = t.id)"
@@ -212,11 +163,7 @@ class RunQueries(Connection):
         )
         return [dict(r) for r in rows]
 
-    def last_activity(self, run_id: str) -> int | None:
-        row = self.query_one("SELECT MAX(timestamp) FROM metrics WHERE run_id = ?", (run_id,))
-        return row[0] if row else None
-
-    def delete_runs(self, run_ids: Iterable[str]) -> list[str]:
+    def delete(self, run_ids: Iterable[str]) -> list[str]:
         """Delete runs and all their descendants and rows; return every id deleted."""
 
         def tx(conn: sqlite3.Connection) -> list[str]:
@@ -234,34 +181,59 @@ class RunQueries(Connection):
                     f"DELETE FROM {table} WHERE run_id IN (SELECT value FROM json_each(?))",
                     (doomed,),
                 )
+            conn.execute("DELETE FROM pipeline_steps WHERE pipeline_run_id IN"
+                         " (SELECT value FROM json_each(?))", (doomed,))
+            # A pipeline run that outlives a deleted step run keeps the step, without its run.
+            conn.execute("UPDATE pipeline_steps SET run_id = NULL WHERE run_id IN"
+                         " (SELECT value FROM json_each(?))", (doomed,))
             conn.execute("DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?))", (doomed,))
             return [r[0] for r in rows]
 
-        return self.write(tx)
+        return self.db.write(tx)
 
-    # -- params and tags ---------------------------------------------------
-    def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
-        self.write_for_run(run_id, lambda conn: _insert_params(conn, run_id, params))
 
-    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
-        self.write_for_run(run_id, lambda conn: _upsert_tags(conn, run_id, tags))
+class ParamTable:
+    """``store.params``: immutable text values per (run, key)."""
 
-    def delete_tag(self, run_id: str, key: str) -> bool:
-        return self.write(
+    def __init__(self, db: Connection) -> None:
+        self.db = db
+
+    def log(self, run_id: str, params: Mapping[str, str]) -> None:
+        """Store params; the same value again is a no-op, another raises ParamConflictError."""
+        self.db.write_for_run(run_id, lambda conn: _insert_params(conn, run_id, params))
+
+    def of(self, run_ids: Iterable[str]) -> list[tuple[str, str, str]]:
+        """(run_id, key, value) of the given runs."""
+        return _key_values(self.db, "params", run_ids)
+
+
+class TagTable:
+    """``store.tags``: mutable text values per (run, key)."""
+
+    def __init__(self, db: Connection) -> None:
+        self.db = db
+
+    def set(self, run_id: str, tags: Mapping[str, str]) -> None:
+        self.db.write_for_run(run_id, lambda conn: _upsert_tags(conn, run_id, tags))
+
+    def delete(self, run_id: str, key: str) -> bool:
+        return self.db.write(
             lambda conn: conn.execute(
                 "DELETE FROM tags WHERE run_id = ? AND key = ?", (run_id, key)
             ).rowcount > 0
         )
 
-    def key_values(self, table: str, run_ids: Iterable[str]) -> list[tuple[str, str, Any]]:
-        """(run_id, key, value) rows of ``params``, ``tags`` or ``latest_metrics``."""
-        assert table in ("params", "tags", "latest_metrics")
-        rows = self.query(
-            f"SELECT run_id, key, value FROM {table}"
-            " WHERE run_id IN (SELECT value FROM json_each(?))",
-            (ids_param(run_ids),),
-        )
-        return [tuple(r) for r in rows]
+    def of(self, run_ids: Iterable[str]) -> list[tuple[str, str, str]]:
+        """(run_id, key, value) of the given runs."""
+        return _key_values(self.db, "tags", run_ids)
+
+
+def _key_values(db: Connection, table: str, run_ids: Iterable[str]) -> list[tuple[str, str, Any]]:
+    rows = db.query(
+        f"SELECT run_id, key, value FROM {table} WHERE run_id IN (SELECT value FROM json_each(?))",
+        (ids_param(run_ids),),
+    )
+    return [tuple(r) for r in rows]
 
 
 def _insert_params(conn: sqlite3.Connection, run_id: str, params: Mapping[str, str]) -> None:

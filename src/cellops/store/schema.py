@@ -238,6 +238,41 @@ def _m7_heartbeats(db: Database) -> None:
     db.execute("UPDATE runs SET heartbeat = start_time WHERE status = 'RUNNING'")
 
 
+def _m8_pipeline_steps(db: Database) -> None:
+    """The state of each step of a pipeline run as rows (it was a JSON tag,
+    ``pipeline.steps``, plus ``step.<name>`` tags): backfilled, then the tags go."""
+    import json
+
+    db["pipeline_steps"].create(
+        {"pipeline_run_id": str, "position": int, "name": str, "status": str, "run_id": str,
+         "duration_s": float, "reason": str, "error": str, "updated_at": int},
+        pk=("pipeline_run_id", "name"),
+        not_null={"position", "status", "updated_at"},
+        foreign_keys=[("pipeline_run_id", "runs", "id")],
+    )
+    db["pipeline_steps"].create_index(["run_id"])
+    rows = db.execute(
+        "SELECT r.id, r.start_time, t.value FROM runs r LEFT JOIN tags t"
+        " ON t.run_id = r.id AND t.key = 'pipeline.steps' WHERE r.kind = 'pipeline'").fetchall()
+    for run_id, started, text in rows:
+        try:
+            steps = json.loads(text) if text else []
+        except ValueError:
+            steps = []
+        if not steps:
+            steps = [{"name": key[5:], "status": value} for key, value in db.execute(
+                "SELECT key, value FROM tags WHERE run_id = ? AND key LIKE 'step.%'"
+                " ORDER BY rowid", (run_id,)).fetchall()]
+        for i, step in enumerate(steps):
+            db.execute(
+                "INSERT OR IGNORE INTO pipeline_steps (pipeline_run_id, position, name, status,"
+                " run_id, duration_s, reason, error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, i, step.get("name"), step.get("status") or "pending", step.get("run_id"),
+                 step.get("duration_s"), step.get("reason"), step.get("error"), started))
+    db.execute("DELETE FROM tags WHERE key = 'pipeline.steps'"
+               " OR (key LIKE 'step.%' AND run_id IN (SELECT id FROM runs WHERE kind = 'pipeline'))")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (1, _m1_tracking),
     (2, _m2_cells),
@@ -246,5 +281,6 @@ MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (5, _m5_large_workspaces),
     (6, _m6_experiment_counts),
     (7, _m7_heartbeats),
+    (8, _m8_pipeline_steps),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -1,9 +1,9 @@
-"""Compile a parsed filter (:mod:`cellops.tracking.filter`) into bound SQL and run it.
+"""Compile a parsed filter (:mod:`cellops.store.filter`) into bound SQL and run it.
 
 Every value travels as a bound parameter; keys too. Conditions on metrics,
 params, tags and datasets become ``r.id IN (subquery)`` served by the
 ``(key, value, run_id)`` indexes of ``latest_metrics``, ``params`` and ``tags``
-(the conditions of one AND combined in one subquery). ``run_page`` serves the
+(the conditions of one AND combined in one subquery). :meth:`RunSearch.page` serves the
 sidebar's paged tables: the filter evaluated once into a temporary id set, then
 an ordered index walk or a sort of the set, whichever the count says is cheaper.
 """
@@ -203,7 +203,12 @@ def _order_sql(keys: Sequence[OrderKey], joins: list[str], join_args: list[Any])
 _WALK_BUDGET = 10_000
 
 
-class SearchQueries(Connection):
+class RunSearch:
+    """Searches over runs (``store.search``): matching rows in order, counts and pages."""
+
+    def __init__(self, db: Connection) -> None:
+        self.db = db
+
     def _member_sizes(self, node: Comparison | Logical | None) -> dict[Comparison, int]:
         """How many runs each metric/param/tag condition of a multi-condition AND holds
         for, counted from its index alone (a few ms at 100,000 runs)."""
@@ -214,7 +219,7 @@ class SearchQueries(Connection):
         if len(members) > 1:
             for m in members:
                 args: list[Any] = []
-                sizes[m] = int(self.query(f"SELECT count(*) FROM ({_kv_members(m, args)})",
+                sizes[m] = int(self.db.query(f"SELECT count(*) FROM ({_kv_members(m, args)})",
                                           args)[0][0])
         for item in node.items:
             sizes.update(self._member_sizes(item))
@@ -237,7 +242,7 @@ class SearchQueries(Connection):
             where.append(compile_filter(node, args, self._member_sizes(node)))
         return " WHERE " + " AND ".join(where) if where else ""
 
-    def search_run_rows(
+    def rows(
         self,
         experiment_ids: Sequence[int] | None,
         node: Comparison | Logical | None,
@@ -251,14 +256,14 @@ class SearchQueries(Connection):
         where = self._where(experiment_ids, node, kinds, args)
         return self._select_rows("FROM runs r", where, args, order, limit, offset)
 
-    def count_run_rows(self, experiment_ids: Sequence[int] | None,
+    def count(self, experiment_ids: Sequence[int] | None,
                        node: Comparison | Logical | None, kinds: Sequence[str] | None = None) -> int:
         args: list[Any] = []
         where = self._where(experiment_ids, node, kinds, args)
         sql = "SELECT count(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id" + where
-        return int(self.query(sql, args)[0][0])
+        return int(self.db.query(sql, args)[0][0])
 
-    def run_page(
+    def page(
         self,
         experiment_ids: Sequence[int] | None,
         node: Comparison | Logical | None,
@@ -278,10 +283,10 @@ class SearchQueries(Connection):
         """
         if node is None:
             if kinds:
-                total = self.count_run_rows(experiment_ids, None, kinds)
+                total = self.count(experiment_ids, None, kinds)
             else:  # the experiments' run counts, kept by triggers (migration 6)
                 ids = list(experiment_ids) if experiment_ids is not None else None
-                total = int(self.query(
+                total = int(self.db.query(
                     "SELECT coalesce(sum(run_count), 0) FROM experiments"
                     + ("" if ids is None else f" WHERE id IN ({', '.join('?' * len(ids))})"),
                     ids or [])[0][0])
@@ -292,11 +297,11 @@ class SearchQueries(Connection):
                 scope = self._where(experiment_ids, None, kinds, args)
                 return self._rows_by_metric(order, limit, offset, "",
                                             scope.replace(" WHERE ", "", 1), args), total
-            return self.search_run_rows(experiment_ids, None, order, limit, kinds, offset), total
-        with self._lock:  # the id set is this connection's: keep other threads off it
-            self.query("CREATE TEMP TABLE IF NOT EXISTS page_match (id TEXT PRIMARY KEY)"
+            return self.rows(experiment_ids, None, order, limit, kinds, offset), total
+        with self.db.lock:  # the id set is this connection's: keep other threads off it
+            self.db.query("CREATE TEMP TABLE IF NOT EXISTS page_match (id TEXT PRIMARY KEY)"
                        " WITHOUT ROWID")
-            self.query("DELETE FROM temp.page_match")
+            self.db.query("DELETE FROM temp.page_match")
             try:
                 args = []
                 members = _only_members(node)
@@ -308,8 +313,8 @@ class SearchQueries(Connection):
                     source = ("SELECT r.id FROM runs r"
                               + (" JOIN experiments e ON e.id = r.experiment_id"
                                  if "e.name" in where else "") + where)
-                self.query("INSERT OR IGNORE INTO temp.page_match " + source, args)
-                total = int(self.query("SELECT count(*) FROM temp.page_match")[0][0])
+                self.db.query("INSERT OR IGNORE INTO temp.page_match " + source, args)
+                total = int(self.db.query("SELECT count(*) FROM temp.page_match")[0][0])
                 if total == 0:
                     return [], 0
                 in_set = "+r.id IN (SELECT id FROM temp.page_match)"
@@ -326,11 +331,11 @@ class SearchQueries(Connection):
                                              order, limit, offset)
                 return rows, total
             finally:
-                self.query("DELETE FROM temp.page_match")
+                self.db.query("DELETE FROM temp.page_match")
 
     def _walk(self, matching: int, limit: int, offset: int) -> bool:
         """Whether walking an index in page order should reach the page within the budget."""
-        newest = self.query("SELECT max(rowid) FROM runs")[0][0] or 0
+        newest = self.db.query("SELECT max(rowid) FROM runs")[0][0] or 0
         return (offset + limit) * newest <= _WALK_BUDGET * matching
 
     def _select_rows(self, source: str, where: str, args: list[Any],
@@ -348,16 +353,16 @@ class SearchQueries(Connection):
             if limit is not None or offset:
                 sql += " LIMIT ? OFFSET ?"
                 all_args += [-1 if limit is None else int(limit), int(offset)]
-            return [dict(r) for r in self.query(sql, all_args)]
+            return [dict(r) for r in self.db.query(sql, all_args)]
         # Find the page's row ids first, from indexes where the order and filter allow,
         # then read those rows: skipping `offset` runs never reads the runs skipped.
         needs_e = "e.name" in where or "e.name" in order_sql
         ids_sql = ("SELECT r.rowid " + source + (experiment_join if needs_e else " ")
                    + " ".join(joins) + where + f" ORDER BY {order_sql} LIMIT ? OFFSET ?")
-        ids = [r[0] for r in self.query(ids_sql, all_args + [int(limit), int(offset)])]
+        ids = [r[0] for r in self.db.query(ids_sql, all_args + [int(limit), int(offset)])]
         if not ids:
             return []
-        rows = self.query("SELECT r.rowid AS row_number_, " + head[len("SELECT "):]
+        rows = self.db.query("SELECT r.rowid AS row_number_, " + head[len("SELECT "):]
                           + "FROM runs r" + experiment_join
                           + f"WHERE r.rowid IN ({', '.join('?' * len(ids))})", ids)
         by_rowid = {}
@@ -388,7 +393,7 @@ class SearchQueries(Connection):
         if rows:
             have = offset + len(rows)
         else:
-            have = int(self.query(
+            have = int(self.db.query(
                 "SELECT count(*) FROM latest_metrics o CROSS JOIN runs r ON r.id = o.run_id"
                 " WHERE " + entry + run, [key, *run_args])[0][0])
         tail = (" WHERE NOT EXISTS (SELECT 1 FROM latest_metrics x WHERE x.run_id = r.id"

@@ -4,10 +4,14 @@ A value the database cannot store must be refused when it is logged, with an err
 that says what to do, never later in a background flush where it would take other
 rows down with it: integers beyond 64 bits, text that is not valid UTF-8 (Python
 strings with lone surrogates, e.g. ``"\\ud800"``), numbers that do not fit a double.
+
+It is also the one place where metric values cross into and out of the database
+(:func:`to_stored`, :func:`from_stored`: NaN is stored as NULL).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..errors import InvalidArgumentError
@@ -39,6 +43,17 @@ def check_text(value: str, what: str) -> str:
             "text.encode('utf-8', 'replace').decode()."
         ) from None
     return value
+
+
+def to_stored(value: float) -> float | None:
+    """A metric value as stored: NaN becomes NULL (SQLite would make it NULL anyway);
+    infinities are stored as they are."""
+    return None if math.isnan(value) else value
+
+
+def from_stored(value: float | None) -> float:
+    """A stored metric value back: NULL is NaN (no other NULL is ever written there)."""
+    return math.nan if value is None else float(value)
 
 
 def _preview(value: Any, limit: int = 40) -> str:

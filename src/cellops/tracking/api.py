@@ -12,7 +12,6 @@ import atexit
 import math
 import os
 import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -20,10 +19,22 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from ..errors import InvalidArgumentError, RunStateError
+from ..execution.environment import KernelEnv
+from ..store.batch import final_flush, flush_all
 from ..store.values import INT64_MAX, check_text
 from ..workspaces import Workspace, workspace
-from . import context
-from .run import Run, _ms_to_dt, format_error, ids_of, param_values, row_duration, tag_values
+from ..workspaces import workspace as workspace_of
+from . import active, context
+from .run import (
+    Run,
+    _ms_to_dt,
+    format_error,
+    ids_of,
+    param_values,
+    row_duration,
+    run_values,
+    tag_values,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,17 +43,8 @@ if TYPE_CHECKING:
 
 DEFAULT_EXPERIMENT = "Default"
 RUN_KINDS = ("run", "cell", "notebook", "pipeline", "step", "trial", "sweep")
-# A process writes the heartbeat of the runs it owns this often; a run on another host
-# counts as live while its heartbeat is younger than LIVE_HEARTBEAT_S.
-HEARTBEAT_S = 30.0
-LIVE_HEARTBEAT_S = 120.0
 
-_local = threading.local()
-_all_active: list[Run] = []  # every thread's active runs, for interpreter exit
-_active_lock = threading.Lock()
 _experiment: str | None = None
-_owned: dict[str, Workspace] = {}  # runs this process started or resumed and has not ended
-_heartbeat: threading.Thread | None = None
 
 
 @dataclass(frozen=True)
@@ -55,55 +57,6 @@ class Experiment:
     last_run_time: datetime | None = None
 
 
-def _stack() -> list[Run]:
-    stack = getattr(_local, "stack", None)
-    if stack is None:
-        stack = _local.stack = []
-    return stack
-
-
-def _forget_active(run: Run) -> None:
-    stack = _stack()
-    for i in range(len(stack) - 1, -1, -1):
-        if stack[i] is run or stack[i].id == run.id:
-            del stack[i]
-    with _active_lock:
-        _all_active[:] = [r for r in _all_active if r.id != run.id]
-        _owned.pop(run.id, None)
-
-
-def _own(run: Run) -> None:
-    """Keep the heartbeat of a run this process started or resumed until it ends."""
-    global _heartbeat
-    with _active_lock:
-        _owned[run.id] = run.workspace
-        if _heartbeat is None or not _heartbeat.is_alive():
-            _heartbeat = threading.Thread(target=_beat_forever, daemon=True,
-                                          name="cellops-heartbeat")
-            _heartbeat.start()
-
-
-def _beat_forever() -> None:
-    while True:
-        time.sleep(HEARTBEAT_S)
-        with _active_lock:
-            owned = list(_owned.items())
-        by_ws: dict[Workspace, list[str]] = {}
-        for run_id, ws in owned:
-            by_ws.setdefault(ws, []).append(run_id)
-        for ws, ids in by_ws.items():
-            try:
-                ws.store.beat(ids, int(time.time() * 1000))
-            except Exception:  # noqa: BLE001 - a missed beat is harmless; the next one retries
-                pass
-
-
-def _ws(ws: Workspace | str | os.PathLike[str] | None) -> Workspace:
-    if isinstance(ws, Workspace):
-        return ws
-    return workspace(ws)
-
-
 # -- experiments -----------------------------------------------------------
 def set_experiment(name: str) -> Experiment:
     """Make ``name`` the experiment new runs go to (created if missing)."""
@@ -114,25 +67,25 @@ def set_experiment(name: str) -> Experiment:
     ws = workspace()
     _experiment_id(ws, name)
     _experiment = name
-    return _experiment_of(ws.store.list_experiments(name)[0])
+    return _experiment_of(ws.store.experiments.list(name)[0])
 
 
 def current_experiment() -> str:
     """The experiment new runs go to: set_experiment's, else $CELLOPS_EXPERIMENT, else Default."""
-    return _experiment or os.environ.get("CELLOPS_EXPERIMENT") or DEFAULT_EXPERIMENT
+    return _experiment or KernelEnv.current().experiment or DEFAULT_EXPERIMENT
 
 
 def _experiment_id(ws: Workspace, name: str) -> int:
     eid = ws.experiment_ids.get(name)
     if eid is None:
-        eid = ws.experiment_ids[name] = ws.store.ensure_experiment(name)
+        eid = ws.experiment_ids[name] = ws.store.experiments.ensure(name)
     return eid
 
 
 def list_experiments(*, workspace: Workspace | str | os.PathLike[str] | None = None
                      ) -> list[Experiment]:
     """Every experiment of the workspace (default: the current one), with its number of runs."""
-    return [_experiment_of(r) for r in _ws(workspace).store.list_experiments()]
+    return [_experiment_of(r) for r in workspace_of(workspace).store.experiments.list()]
 
 
 def _experiment_of(row: Mapping[str, Any]) -> Experiment:
@@ -158,7 +111,7 @@ def _context_columns(ws: Workspace) -> dict[str, Any]:
     cols: dict[str, Any] = dict(context.process_info())
     env = context.environment()
     if env["id"] not in ws.stored_environments:
-        ws.store.ensure_environment(env)
+        ws.store.environments.ensure(env)
         ws.stored_environments.add(env["id"])
     cols["environment_id"] = env["id"]
     ip = context.ipython_info()
@@ -205,15 +158,15 @@ def start_run(
         run = get_run(run_id)
         # This process owns it from now on (its pid, host and heartbeat): nobody reaps it
         # while this process lives, and a stale KILLED error from a dead owner goes.
-        ws.store.claim_run(run.id, {**context.process_info(),
+        ws.store.runs.claim(run.id, {**context.process_info(),
                                     "heartbeat": int(time.time() * 1000)})
         run.refresh()
         if params:
             run.log_params(params)
         if tags:
             run.set_tags(tags)
-        _own(run)
-        return _push(run)
+        active.own(run)
+        return active.push(run)
     if kind not in RUN_KINDS:
         raise InvalidArgumentError(f"kind must be one of {', '.join(RUN_KINDS)}, not {kind!r}.")
     if name is not None and not isinstance(name, str):
@@ -225,11 +178,11 @@ def start_run(
     params_text = param_values(ws, params or {})
     tags_text = tag_values(tags or {})
     if parent is None:
-        stack = _stack()
-        parent_id = stack[-1].id if stack else os.environ.get(ENV_RUN_ID) or None
+        current = active.current()
+        parent_id = current.id if current else KernelEnv.current().run_id
     else:
-        parent_id = ws.store.resolve_run_id(parent.id if isinstance(parent, Run) else parent)
-    token = os.environ.get("CELLOPS_PAPERMILL_TOKEN")
+        parent_id = ws.store.runs.resolve_id(parent.id if isinstance(parent, Run) else parent)
+    token = KernelEnv.current().papermill_token
     if token and parent_id is None:
         # Lets cellops' papermill engine find this run and attach the executed notebook.
         tags_text.setdefault("papermill.token", token)
@@ -245,26 +198,18 @@ def start_run(
     }
     row.update(_context_columns(ws))
     row["heartbeat"] = row["start_time"]
-    ws.store.insert_run(row, params_text, tags_text)
+    ws.store.runs.insert(row, params_text, tags_text)
     from ..store.runs import RUN_COLUMNS
 
     run = Run(ws, {**dict.fromkeys(RUN_COLUMNS), **row, "experiment": exp_name})
     run._created_here = True
-    _own(run)
-    return _push(run) if activate else run
-
-
-def _push(run: Run) -> Run:
-    _stack().append(run)
-    with _active_lock:
-        _all_active.append(run)
-    return run
+    active.own(run)
+    return active.push(run) if activate else run
 
 
 def active_run() -> Run | None:
     """The innermost run started in this thread and not yet ended, or None."""
-    stack = _stack()
-    return stack[-1] if stack else None
+    return active.current()
 
 
 def end_run(status: str = "FINISHED") -> None:
@@ -274,24 +219,21 @@ def end_run(status: str = "FINISHED") -> None:
         run.end(status)
 
 
-ENV_RUN_ID = "CELLOPS_RUN_ID"
-
-
 def adopted_run() -> Run | None:
     """The run named by ``$CELLOPS_RUN_ID`` (set by pipelines for a step's kernel), made active.
 
     Logging in that process goes to it; runs started there nest under it. The
     process that created it (the pipeline runner) ends it, not this one.
     """
-    run_id = os.environ.get(ENV_RUN_ID)
+    run_id = KernelEnv.current().run_id
     if not run_id:
         return None
-    for run in _stack():
+    for run in active.stack():
         if run.id == run_id:
             return run
     run = get_run(run_id)
     run._owned = False
-    return _push(run)
+    return active.push(run)
 
 
 def _active_or_new() -> Run:
@@ -301,11 +243,11 @@ def _active_or_new() -> Run:
 
 def get_run(run_id: str, *, workspace: Workspace | None = None) -> Run:
     """Load a run by id or unique id prefix (at least 4 characters)."""
-    ws = _ws(workspace)
+    ws = workspace_of(workspace)
     ws.flush()
-    full = ws.store.resolve_run_id(run_id)
+    full = ws.store.runs.resolve_id(run_id)
     reap_dead_runs(ws)
-    return Run(ws, ws.store.run_row(full))
+    return Run(ws, ws.store.runs.get(full))
 
 
 def delete_runs(run_ids: Iterable[Run | str], *, force: bool = False) -> list[str]:
@@ -318,9 +260,9 @@ def delete_runs(run_ids: Iterable[Run | str], *, force: bool = False) -> list[st
     """
     ws = workspace()
     ws.flush()
-    full = [ws.store.resolve_run_id(r) for r in ids_of(run_ids)]
+    full = [ws.store.runs.resolve_id(r) for r in ids_of(run_ids)]
     if not force:
-        for row in ws.store.running_in_tree(full):
+        for row in ws.store.runs.running_in_tree(full):
             owner = _live_owner(row)
             if owner:
                 raise RunStateError(
@@ -329,7 +271,7 @@ def delete_runs(run_ids: Iterable[Run | str], *, force: bool = False) -> list[st
                     "(`cellops runs delete --force`); that process's later logging to it "
                     "will then fail."
                 )
-    return ws.store.delete_runs(full)
+    return ws.store.runs.delete(full)
 
 
 def _live_owner(row: Mapping[str, Any]) -> str | None:
@@ -342,21 +284,21 @@ def _live_owner(row: Mapping[str, Any]) -> str | None:
         return who if context.process_alive(row["pid"], row["proc_start"]) else None
     beat = row.get("heartbeat") or row.get("start_time") or 0
     age = time.time() - beat / 1000
-    return f"{who}, heartbeat {age:.0f} s ago" if age < LIVE_HEARTBEAT_S else None
+    return f"{who}, heartbeat {age:.0f} s ago" if age < active.LIVE_HEARTBEAT_S else None
 
 
 def reap_dead_runs(ws: Workspace | None = None) -> list[str]:
     """Mark runs left RUNNING by a process on this host that no longer exists as KILLED."""
-    ws = _ws(ws)
+    ws = workspace_of(ws)
     info = context.process_info()
     reaped = []
-    for r in ws.store.running_runs(info["host"]):
+    for r in ws.store.runs.running_on(info["host"]):
         if context.process_alive(r["pid"], r["proc_start"]):
             continue
-        end = ws.store.last_activity(r["id"]) or r["start_time"]
+        end = ws.store.metrics.last_activity(r["id"]) or r["start_time"]
         msg = f"The process (pid {r['pid']} on {info['host']}) that ran this run ended without ending it."
         # Only while that dead process still owns it: a resumed run has a new, live owner.
-        if ws.store.reap_run(r, end, msg):
+        if ws.store.runs.reap(r, end, msg):
             reaped.append(r["id"])
     return reaped
 
@@ -410,8 +352,6 @@ def log_dataset(data: Any, name: str | None = None, role: str = "input") -> Data
 
 def flush() -> None:
     """Write every buffered metric of this process now."""
-    from .buffer import flush_all
-
     flush_all()
 
 
@@ -440,7 +380,7 @@ def search_runs(
             f"max_results must be an integer from 0 to {INT64_MAX}, not {max_results!r}.")
     ws = workspace()
     exp_ids = _searchable(ws, experiment)
-    rows = ws.store.search_run_rows(exp_ids, node, order, max_results)
+    rows = ws.store.search.rows(exp_ids, node, order, max_results)
     return runs_frame(ws, rows, pd)
 
 
@@ -452,7 +392,7 @@ def _searchable(ws: Workspace, experiment: str | Sequence[str] | None) -> list[i
     if experiment is None:
         return None
     names = [experiment] if isinstance(experiment, str) else list(experiment)
-    return [ws.store.experiment_id(n) for n in names]
+    return [ws.store.experiments.id_of(n) for n in names]
 
 
 @dataclass
@@ -492,10 +432,10 @@ def list_runs(
                 f"{name} must be an integer from {low} to {INT64_MAX}, not {value!r}.")
     if limit > 1000:
         raise InvalidArgumentError(f"limit must be at most 1000, not {limit}; page with offset.")
-    ws = _ws(workspace)
+    ws = workspace_of(workspace)
     exp_ids = _searchable(ws, experiment)
     kinds = list(kinds) if kinds else None
-    rows, total = ws.store.run_page(exp_ids, node, order, limit, kinds, offset)
+    rows, total = ws.store.search.page(exp_ids, node, order, limit, kinds, offset)
     runs: dict[str, dict[str, Any]] = {}
     for r in rows:
         runs[r["id"]] = {
@@ -507,10 +447,8 @@ def list_runs(
             "params": {}, "metrics": {}, "tags": {},
         }
     if runs:
-        for field_, table in (("params", "params"), ("metrics", "latest_metrics"), ("tags", "tags")):
-            for run_id, key, value in ws.store.key_values(table, list(runs)):
-                runs[run_id][field_][key] = (math.nan if field_ == "metrics" and value is None
-                                             else value)
+        for kind, run_id, key, value in run_values(ws, list(runs)):
+            runs[run_id][kind][key] = value
     return RunPage(list(runs.values()), total, limit, offset)
 
 
@@ -526,11 +464,10 @@ def runs_frame(ws: Workspace, rows: list[dict[str, Any]], pd: Any) -> pd.DataFra
     }
     extra: dict[str, set[str]] = {"params": set(), "metrics": set(), "tags": set()}
     if ids:
-        for prefix, table in (("params", "params"), ("metrics", "latest_metrics"), ("tags", "tags")):
-            for run_id, key, value in ws.store.key_values(table, ids):
-                col = f"{prefix}.{key}"
-                extra[prefix].add(col)
-                records[run_id][col] = float("nan") if (prefix == "metrics" and value is None) else value
+        for kind, run_id, key, value in run_values(ws, ids):
+            col = f"{kind}.{key}"
+            extra[kind].add(col)
+            records[run_id][col] = value
     columns = base + sorted(extra["params"]) + sorted(extra["metrics"]) + sorted(extra["tags"])
     df = pd.DataFrame([records[i] for i in ids], columns=columns)
     for col in ("start_time", "end_time"):
@@ -549,17 +486,14 @@ def compare_runs(run_ids: Sequence[Run | str]) -> pd.DataFrame:
 
     ws = workspace()
     ws.flush()
-    full = [ws.store.resolve_run_id(r) for r in ids_of(run_ids)]
+    full = [ws.store.runs.resolve_id(r) for r in ids_of(run_ids)]
     if len(full) < 2:
         raise InvalidArgumentError("compare_runs needs at least two runs.")
-    rows = {r["id"]: r for r in ws.store.run_rows(full)}
+    rows = {r["id"]: r for r in ws.store.runs.get_many(full)}
     labels = [f"{(rows[i]['name'] or 'run')} ({i[:8]})" for i in full]
     data: dict[str, dict[str, Any]] = {}
-    for prefix, table in (("params", "params"), ("metrics", "latest_metrics")):
-        for run_id, key, value in ws.store.key_values(table, full):
-            if prefix == "metrics" and value is None:
-                value = float("nan")
-            data.setdefault(f"{prefix}.{key}", {})[run_id] = value
+    for kind, run_id, key, value in run_values(ws, full, ("params", "metrics")):
+        data.setdefault(f"{kind}.{key}", {})[run_id] = value
     index = sorted(data, key=lambda k: (not k.startswith("params."), k))
     df = pd.DataFrame(
         [[data[k].get(i) for i in full] for k in index], index=index, columns=labels, dtype=object
@@ -571,21 +505,16 @@ def compare_runs(run_ids: Sequence[Run | str]) -> pd.DataFrame:
 # -- interpreter exit --------------------------------------------------------
 def _at_exit() -> None:
     exc = getattr(sys, "last_value", None) if "IPython" not in sys.modules else None
-    with _active_lock:
-        runs = list(reversed(_all_active))
-    for run in runs:
+    for run in reversed(active.all_active()):
         if not run._owned:
             continue
         try:
             if exc is None:
                 run.end("FINISHED")
             else:
-                status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-                run.end(status, error=format_error(exc))
+                run.fail(exc)
         except Exception:  # noqa: BLE001 - never fail interpreter shutdown
             pass
-    from .buffer import final_flush
-
     try:
         lost = final_flush()
     except Exception as exc:  # noqa: BLE001 - never fail interpreter shutdown
@@ -598,27 +527,10 @@ def _at_exit() -> None:
 atexit.register(_at_exit)
 
 
-def _reset_after_fork() -> None:
-    # Runs started by the parent belong to the parent; a forked worker starts clean.
-    global _heartbeat
-    _local.__dict__.clear()
-    _all_active.clear()
-    _owned.clear()
-    _heartbeat = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)
-
-
 def _reset_for_tests() -> None:
     global _experiment
     _experiment = None
-    _local.__dict__.clear()
-    with _active_lock:
-        _all_active.clear()
-        _owned.clear()
-
+    active.reset()
 
 
 # -- maintenance -------------------------------------------------------------
@@ -656,7 +568,7 @@ def garbage_collect(dry_run: bool = False, *, grace: float = 3600.0) -> GarbageR
         raise InvalidArgumentError(f"grace must be a number of seconds >= 0, not {grace!r}.")
     ws = workspace()
     ws.flush()
-    found = ws.artifacts.gc(ws.store.referenced_blobs, dry_run=dry_run, grace_s=float(grace))
+    found = ws.artifacts.gc(ws.store.artifacts.referenced_blobs, dry_run=dry_run, grace_s=float(grace))
     if not dry_run:
         ws.known_blobs.difference_update(found.blobs)
     return GarbageReport(found.blobs, found.blob_bytes, dry_run, found.temp_files,

@@ -42,7 +42,7 @@ def _setting(ws: Workspace, name: str, default: float, cast: type) -> float:
 def metric_writer(ws: Workspace) -> BatchWriter:
     """The batched writer of metric points for ``ws`` (one per workspace and process)."""
     return BatchWriter(
-        ws.store.write_metrics,
+        ws.store.metrics.write,
         what="metric point(s)",
         refuse=_refuse,
         max_rows=int(_setting(ws, "metric_flush_rows", 5000, int)),

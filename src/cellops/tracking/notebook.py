@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidArgumentError
-from .api import get_run, start_run
+from ..execution.environment import KernelEnv
+from . import active
+from .api import adopted_run, get_run, start_run
 from .run import Run, format_error, param_text
 
-PAPERMILL_TOKEN_ENV = "CELLOPS_PAPERMILL_TOKEN"
 PAPERMILL_MARKER = "# Parameters"
 
 
@@ -70,7 +71,7 @@ class NotebookSession:
         self.shell = shell
         self.run_id: str | None = None
         self.recording = False
-        self.papermill_token = os.environ.get(PAPERMILL_TOKEN_ENV) or None
+        self.papermill_token = KernelEnv.current().papermill_token
         self._pending: dict[str, Any] | None = None
         self._cell_start: float | None = None
         self._registered = False
@@ -79,12 +80,10 @@ class NotebookSession:
     # -- the notebook run ----------------------------------------------------
     def notebook_run(self) -> Run:
         """The session's notebook run, started (and made active) when there is none."""
-        from . import api
-
-        for r in reversed(api._stack()):
+        for r in reversed(active.stack()):
             if r.id == self.run_id and r.status == "RUNNING":
                 return r
-        adopted = api.adopted_run()  # a pipeline step's kernel logs into the step's run
+        adopted = adopted_run()  # a pipeline step's kernel logs into the step's run
         if adopted is not None:
             self.run_id = adopted.id
             return adopted
@@ -169,7 +168,7 @@ class NotebookSession:
         status = "ok" if err is None else (
             "interrupted" if isinstance(err, KeyboardInterrupt) else "error")
         start = self._cell_start or time.time()
-        self.notebook_run()._ws.store.add_cell(self.run_id, {  # type: ignore[arg-type]
+        self.notebook_run()._ws.store.cells.add(self.run_id, {  # type: ignore[arg-type]
             "execution_count": result.execution_count,
             "source": raw,
             "start_time": int(start * 1000),
@@ -206,7 +205,7 @@ def export_history(run_id: str, path: str | os.PathLike[str]) -> Path:
     import nbformat
 
     run = get_run(run_id)
-    cells = run._ws.store.cells(run.id)
+    cells = run._ws.store.cells.of_run(run.id)
     if not cells:
         raise InvalidArgumentError(
             f"Run {run.short_id} has no recorded cells. Record them with `%track on` in a "
@@ -233,5 +232,5 @@ def export_history(run_id: str, path: str | os.PathLike[str]) -> Path:
 def cell_history(run_id: str) -> list[dict[str, Any]]:
     """The recorded cells of a notebook run (seq, execution_count, source, status, ...)."""
     run = get_run(run_id)
-    return run._ws.store.cells(run.id)
+    return run._ws.store.cells.of_run(run.id)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import mimetypes
 import numbers
 import os
@@ -13,7 +12,7 @@ import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from ..artifacts import validate_name
 from ..errors import (
@@ -24,7 +23,7 @@ from ..errors import (
     RunStateError,
     StoreBusyError,
 )
-from ..store.values import check_int64, check_text
+from ..store.values import check_int64, check_text, to_stored
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -138,6 +137,16 @@ def metric_float(key: str, value: Any) -> float:
     )
 
 
+def run_values(ws: Workspace, run_ids: list[str],
+               kinds: Iterable[str] = ("params", "metrics", "tags")) -> Iterator[tuple[str, str, str, Any]]:
+    """(kind, run_id, key, value) for the params, latest metrics and tags of runs."""
+    sources = {"params": ws.store.params.of, "metrics": ws.store.metrics.latest,
+               "tags": ws.store.tags.of}
+    for kind in kinds:
+        for run_id, key, value in sources[kind](run_ids):
+            yield kind, run_id, key, value
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:20] + "..." + text[-10:]
@@ -242,15 +251,15 @@ class Run:
     def refresh(self) -> Run:
         """Re-read the run from the workspace."""
         self._ws.flush()
-        self._row = self._ws.store.run_row(self.id)
+        self._row = self._ws.store.runs.get(self.id)
         self._cache.clear()
         return self
 
-    def _kv(self, table: str) -> dict[str, Any]:
-        if table not in self._cache:
+    def _kv(self, kind: str) -> dict[str, Any]:
+        if kind not in self._cache:
             self._ws.flush()
-            self._cache[table] = {k: v for _, k, v in self._ws.store.key_values(table, [self.id])}
-        return self._cache[table]
+            self._cache[kind] = {k: v for _, _, k, v in run_values(self._ws, [self.id], (kind,))}
+        return self._cache[kind]
 
     @property
     def params(self) -> dict[str, str]:
@@ -259,7 +268,7 @@ class Run:
     @property
     def metrics(self) -> dict[str, float]:
         """Latest value of each metric (NaN round-trips)."""
-        return {k: (math.nan if v is None else v) for k, v in self._kv("latest_metrics").items()}
+        return dict(self._kv("metrics"))
 
     @property
     def tags(self) -> dict[str, str]:
@@ -268,7 +277,7 @@ class Run:
     @property
     def artifacts(self) -> list[dict[str, Any]]:
         """Artifacts as dicts of path, sha256, size, media_type, created_at."""
-        return self._ws.store.list_artifacts(self.id)
+        return self._ws.store.artifacts.list(self.id)
 
     @property
     def inputs(self) -> list[Dataset]:
@@ -281,12 +290,12 @@ class Run:
     def _datasets(self) -> list[Dataset]:
         from ..datasets import Dataset
 
-        return [Dataset.from_row(r) for r in self._ws.store.run_datasets(self.id)]
+        return [Dataset.from_row(r) for r in self._ws.store.datasets.of_run(self.id)]
 
     @property
     def environment(self) -> dict[str, Any] | None:
         env_id = self._row.get("environment_id")
-        return self._ws.store.get_environment(env_id) if env_id else None
+        return self._ws.store.environments.get(env_id) if env_id else None
 
     @property
     def source(self) -> str | None:
@@ -300,18 +309,19 @@ class Run:
         return self._ws.artifacts.read(sha).decode("utf-8", "replace") if sha else None
 
     def children(self) -> list[Run]:
-        from .api import get_run
-
-        return [get_run(i, workspace=self._ws) for i in self._ws.store.child_run_ids(self.id)]
+        """The runs started under this one, oldest first."""
+        ids = self._ws.store.runs.children(self.id)
+        rows = {r["id"]: r for r in self._ws.store.runs.get_many(ids)}
+        return [Run(self._ws, rows[i]) for i in ids if i in rows]
 
     def metric_history(self, key: str | None = None) -> pd.DataFrame:
         """Every logged value, as a DataFrame of key, step, value, timestamp."""
         import pandas as pd
 
         self._ws.flush()
-        rows = self._ws.store.metric_history(self.id, key)
+        rows = self._ws.store.metrics.history(self.id, key)
         df = pd.DataFrame(rows, columns=["key", "step", "value", "timestamp"])
-        df["value"] = df["value"].astype(float)  # NULL (NaN) -> nan
+        df["value"] = df["value"].astype(float)
         df["timestamp"] = pd.to_datetime(df["timestamp"], unit="ms", utc=True)
         return df
 
@@ -337,15 +347,15 @@ class Run:
             "datasets": [{"name": d.name, "digest": d.digest, "role": d.role, "rows": d.num_rows,
                           "columns": d.num_columns, "source": d.source}
                          for d in self.inputs + self.outputs],
-            "children": self._ws.store.child_run_ids(self.id),
+            "children": self._ws.store.runs.children(self.id),
             "error": self.error,
         }
         if details:
             history: dict[str, list[dict[str, Any]]] = {}
             self._ws.flush()
-            for row in self._ws.store.metric_history(self.id):
+            for row in self._ws.store.metrics.history(self.id):
                 history.setdefault(row["key"], []).append(
-                    {"step": row["step"], "value": math.nan if row["value"] is None else row["value"],
+                    {"step": row["step"], "value": row["value"],
                      "timestamp": _ms_to_dt(row["timestamp"])})
             if max_points is not None and max_points > 0:
                 for key, points in history.items():
@@ -374,7 +384,7 @@ class Run:
         if not isinstance(params, Mapping):
             raise InvalidArgumentError(f"log_params takes a dict, not {type(params).__name__}.")
         self._check_writable()
-        self._ws.store.log_params(self.id, param_values(self._ws, params))
+        self._ws.store.params.log(self.id, param_values(self._ws, params))
         self._cache.pop("params", None)
 
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
@@ -398,9 +408,9 @@ class Run:
         rows = []
         for key, value in metrics.items():
             v = metric_float(check_key(key, "metric"), value)
-            rows.append((self.id, key, step, None if math.isnan(v) else v, ts))
+            rows.append((self.id, key, step, to_stored(v), ts))
         self._ws.buffer.add(rows)
-        self._cache.pop("latest_metrics", None)
+        self._cache.pop("metrics", None)
         listeners = metric_listeners.get(self.id)
         if listeners:
             shown = self._shown_steps(rows)
@@ -417,7 +427,7 @@ class Run:
                 if step is None:
                     step = _steps.get(sk)
                     if step is None:
-                        step = 0 if self._created_here else self._ws.store.next_step(run_id, key)
+                        step = 0 if self._created_here else self._ws.store.metrics.next_step(run_id, key)
                 _steps[sk] = max(step + 1, _steps.get(sk, 0))
                 out.append((run_id, key, step, value, ts))
         return out
@@ -429,11 +439,11 @@ class Run:
         """Set tags (mutable, unlike params). Allowed on ended runs too."""
         if not isinstance(tags, Mapping):
             raise InvalidArgumentError(f"set_tags takes a dict, not {type(tags).__name__}.")
-        self._ws.store.set_tags(self.id, tag_values(tags))
+        self._ws.store.tags.set(self.id, tag_values(tags))
         self._cache.pop("tags", None)
 
     def delete_tag(self, key: str) -> None:
-        self._ws.store.delete_tag(self.id, key)
+        self._ws.store.tags.delete(self.id, key)
         self._cache.pop("tags", None)
 
     def log_artifact(
@@ -474,8 +484,16 @@ class Run:
     def _put(self, data: bytes | Path, name: str) -> str:
         sha, size = self._ws.artifacts.put(data)
         media = media_type(name)
-        self._ws.store.put_artifact(self.id, name, sha, size, media)
+        self._ws.store.artifacts.put(self.id, name, sha, size, media)
         return name
+
+    def attach(self, data: bytes | str | os.PathLike[str], name: str) -> str:
+        """Store an output under ``name`` whatever the run's status — for tools that record
+        what a run produced after it ended (an executed notebook, say). Users log with
+        :meth:`log_artifact`, which refuses ended runs."""
+        if isinstance(data, (str, os.PathLike)):
+            data = Path(data)
+        return self._put(data, validate_name(name))
 
     def log_text(self, text: str, name: str) -> str:
         """Store a string as a UTF-8 text artifact."""
@@ -515,7 +533,7 @@ class Run:
         if role not in ("input", "output"):
             raise InvalidArgumentError(f"role must be 'input' or 'output', not {role!r}.")
         row = describe(data, name)
-        dataset_id = self._ws.store.link_dataset(self.id, row, role)
+        dataset_id = self._ws.store.datasets.link(self.id, row, role)
         return Dataset.from_row({**row, "id": dataset_id, "role": role})
 
     # -- artifacts back ----------------------------------------------------
@@ -523,10 +541,10 @@ class Run:
         # The name as stored first: names logged before today's checks still read back.
         if isinstance(name, str) and name:
             try:
-                return self._ws.store.get_artifact(self.id, name)
+                return self._ws.store.artifacts.get(self.id, name)
             except ArtifactNotFoundError:
                 pass
-        return self._ws.store.get_artifact(self.id, validate_name(name))
+        return self._ws.store.artifacts.get(self.id, validate_name(name))
 
     def read_artifact(self, name: str) -> bytes:
         return self._ws.artifacts.read(self._artifact(name)["sha256"])
@@ -545,23 +563,30 @@ class Run:
         return self._ws.artifacts.copy_to(art["sha256"], target, overwrite=overwrite)
 
     # -- ending ------------------------------------------------------------
-    def end(self, status: str = "FINISHED", error: str | None = None) -> None:
-        """End the run: buffered metrics and the status are written in one transaction."""
-        from .api import _forget_active
+    def end(self, status: str = "FINISHED", error: str | None = None, *,
+            amend: bool = False) -> None:
+        """End the run: its buffered metrics and the status are written in one transaction.
+
+        Ending an ended run does nothing, unless ``amend``: then its status and error are
+        replaced (a tool that learns afterwards that the notebook failed).
+        """
+        from . import active
 
         status = str(status).upper()
         if status not in STATUSES[1:]:
             raise InvalidArgumentError(
                 f"status must be one of FINISHED, FAILED, KILLED, not {status!r}."
             )
-        _forget_active(self)
-        if self._row["status"] != "RUNNING":
+        active.forget(self)
+        if self._row["status"] != "RUNNING" and not amend:
             return
         end_time = int(time.time() * 1000)
+        if self._row["status"] != "RUNNING":
+            end_time = self._row.get("end_time") or end_time
         rows = self._ws.buffer.take(self.id)
         try:
-            ended = self._ws.store.set_run_status(self.id, status, end_time, error,
-                                                  metric_rows=rows)
+            ended = self._ws.store.runs.set_status(self.id, status, end_time, error,
+                                                   metric_rows=rows)
         except StoreBusyError:
             self._ws.buffer.put_back(rows)
             raise
@@ -569,7 +594,7 @@ class Run:
             if not rows:
                 raise
             self._ws.buffer.drop(self.id, rows, exc)
-            ended = self._ws.store.set_run_status(self.id, status, end_time, error)
+            ended = self._ws.store.runs.set_status(self.id, status, end_time, error)
         self._row.update(status=status, end_time=end_time)
         if error:
             self._row["error"] = error
@@ -583,6 +608,12 @@ class Run:
                 f"recorded{lost}. Start a new run."
             )
 
+    def fail(self, exc: BaseException, *, amend: bool = False) -> None:
+        """End the run because of ``exc``: KILLED for an interrupt (KeyboardInterrupt),
+        FAILED otherwise, with the exception's type, message and traceback as its error."""
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        self.end(status, error=format_error(exc), amend=amend)
+
     def __enter__(self) -> Run:
         return self
 
@@ -590,8 +621,7 @@ class Run:
         if exc is None:
             self.end("FINISHED")
         else:
-            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-            self.end(status, error=format_error(exc))
+            self.fail(exc)
 
     # -- display -----------------------------------------------------------
     def __repr__(self) -> str:

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 import uuid
 from typing import Any
 
-ENV_TOKEN = "CELLOPS_PAPERMILL_TOKEN"
-ENV_PATH = "CELLOPS_NOTEBOOK_PATH"
+from .environment import KernelEnv, papermill_enabled
 
 
 def _delegate() -> Any:
@@ -50,16 +48,13 @@ def attach_executed_notebook(token: str, nb: Any, output_path: str | None,
     """Store the executed notebook on the runs tagged with ``token``; return the first id."""
     import nbformat
 
-    from .tracking.api import search_runs
-    from .workspaces import find_workspace
+    import cellops
 
-    if find_workspace() is None:
+    if cellops.find_workspace() is None:
         return None  # the notebook never used cellops: leave no trace
-    df = search_runs(filter=f"tags.`papermill.token` = '{token}'")
+    df = cellops.search_runs(filter=f"tags.`papermill.token` = '{token}'")
     if df.empty:
         return None
-    from .tracking.api import get_run
-
     name = os.path.basename(str(output_path)) if output_path and "://" not in str(output_path) \
         else "executed.ipynb"
     if not name.endswith(".ipynb"):
@@ -69,13 +64,12 @@ def attach_executed_notebook(token: str, nb: Any, output_path: str | None,
     if failure is None and error is not None:
         failure = f"{type(error).__name__}: {error}"
     for run_id in df["run_id"]:
-        run = get_run(run_id)
-        run._put(data, name)
-        now = int(time.time() * 1000)
+        run = cellops.get_run(run_id)
+        run.attach(data, name)
         if failure is not None:
-            run._ws.store.set_run_status(run.id, "FAILED", now, failure)
+            run.end("FAILED", error=failure, amend=True)
         elif run.status == "RUNNING":  # the kernel went away without ending it
-            run._ws.store.set_run_status(run.id, "FINISHED", now)
+            run.end("FINISHED")
     return str(df["run_id"].iloc[0])
 
 
@@ -86,27 +80,22 @@ class CellopsEngine:
     def execute_notebook(cls, nb: Any, kernel_name: str, output_path: str | None = None,
                          **kwargs: Any) -> Any:
         engine = _delegate()
-        if os.environ.get("CELLOPS_PAPERMILL", "1") == "0":
+        if not papermill_enabled():
             return engine.execute_notebook(nb, kernel_name, output_path=output_path, **kwargs)
         token = uuid.uuid4().hex
-        saved = {k: os.environ.get(k) for k in (ENV_TOKEN, ENV_PATH)}
-        os.environ[ENV_TOKEN] = token
         input_path = kwargs.get("input_path")
-        if input_path and "://" not in str(input_path):
-            os.environ[ENV_PATH] = os.path.abspath(str(input_path))
+        local = input_path and "://" not in str(input_path)
+        env = KernelEnv(papermill_token=token,
+                        notebook_path=os.path.abspath(str(input_path)) if local else None)
         result, error = nb, None
         try:
-            result = engine.execute_notebook(nb, kernel_name, output_path=output_path, **kwargs)
+            with env.applied():  # the kernel inherits them
+                result = engine.execute_notebook(nb, kernel_name, output_path=output_path, **kwargs)
             return result
         except BaseException as exc:
             error = exc
             raise
         finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
             try:
                 attach_executed_notebook(token, result, output_path, error)
             except Exception as exc:  # noqa: BLE001 - bookkeeping must not break papermill
