@@ -168,7 +168,7 @@ class NotebookSession:
         status = "ok" if err is None else (
             "interrupted" if isinstance(err, KeyboardInterrupt) else "error")
         start = self._cell_start or time.time()
-        self.notebook_run()._ws.store.cells.add(self.run_id, {  # type: ignore[arg-type]
+        self.notebook_run().workspace.store.cells.add(self.run_id, {  # type: ignore[arg-type]
             "execution_count": result.execution_count,
             "source": raw,
             "start_time": int(start * 1000),
@@ -179,10 +179,26 @@ class NotebookSession:
 
     # -- %track on|off|status ------------------------------------------------------
     def start_recording(self) -> Run:
+        """Record every following cell under the notebook run. The first time, the cells
+        the session ran before are taken from IPython's input history and recorded as
+        ``untracked`` (their outcome and timing were not seen)."""
         run = self.notebook_run()
+        if not self.recording and not run.workspace.store.cells.of_run(run.id):
+            for i, source in enumerate(self._earlier_cells(), start=1):
+                run.workspace.store.cells.add(run.id, {
+                    "execution_count": i, "source": source, "start_time": int(time.time() * 1000),
+                    "duration_ms": None, "status": "untracked", "error": None})
         self.recording = True
         self.register()
         return run
+
+    def _earlier_cells(self) -> list[str]:
+        """The sources of the cells this session ran before the current one."""
+        history = getattr(getattr(self.shell, "history_manager", None), "input_hist_raw", None)
+        count = getattr(self.shell, "execution_count", 0) or 0
+        if not history:
+            return []
+        return [c for c in list(history)[1:count] if c and c.strip()]
 
     def stop_recording(self) -> None:
         self.recording = False
@@ -195,17 +211,22 @@ class NotebookSession:
             pass
 
 
+CELLOPS_MAGICS = ("%%track", "%track", "%%params", "%experiment", "%runs", "%compare")
+
+
 def export_history(run_id: str, path: str | os.PathLike[str]) -> Path:
     """Write a notebook run's recorded cell history as a new notebook, in execution order.
 
-    Run top to bottom, it repeats what happened. Cells that raised are kept, tagged
-    ``raises-exception`` (so nbclient and papermill carry on past them) and marked in
-    their ``cellops`` metadata.
+    Run top to bottom (by Jupyter or papermill) it repeats what happened. Cells that
+    raised are kept, tagged ``raises-exception`` (so nbclient and papermill carry on past
+    them); cells that ran before ``%track on`` come from IPython's history and are marked
+    ``untracked``; a first ``%load_ext cellops`` cell is added when cells use cellops'
+    magics and none loads them.
     """
     import nbformat
 
     run = get_run(run_id)
-    cells = run._ws.store.cells.of_run(run.id)
+    cells = run.workspace.store.cells.of_run(run.id)
     if not cells:
         raise InvalidArgumentError(
             f"Run {run.short_id} has no recorded cells. Record them with `%track on` in a "
@@ -215,11 +236,22 @@ def export_history(run_id: str, path: str | os.PathLike[str]) -> Path:
     nb.metadata["cellops"] = {"run_id": run.id, "notebook_path": run.info.get("notebook_path")}
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
+    sources = [c["source"] for c in cells]
+    uses_magics = any(line.lstrip().startswith(CELLOPS_MAGICS)
+                      for src in sources for line in src.splitlines())
+    loads = any("%load_ext cellops" in src for src in sources)
+    if uses_magics and not loads:
+        first = nbformat.v4.new_code_cell("%load_ext cellops")
+        first.metadata["cellops"] = {"added": "the history uses cellops magics"}
+        nb.cells.append(first)
     for c in cells:
         cell = nbformat.v4.new_code_cell(c["source"])
         cell.metadata["cellops"] = {"seq": c["seq"], "execution_count": c["execution_count"],
                                     "status": c["status"], "duration_ms": c["duration_ms"]}
-        if c["status"] != "ok":
+        if c["status"] == "untracked":
+            cell.metadata["cellops"]["note"] = ("ran before %track on: taken from IPython's "
+                                                "history, outcome not recorded")
+        elif c["status"] != "ok":
             cell.metadata["tags"] = ["raises-exception"]
             cell.metadata["cellops"]["error"] = (c["error"] or "").strip().splitlines()[-1:]
         nb.cells.append(cell)
@@ -232,5 +264,5 @@ def export_history(run_id: str, path: str | os.PathLike[str]) -> Path:
 def cell_history(run_id: str) -> list[dict[str, Any]]:
     """The recorded cells of a notebook run (seq, execution_count, source, status, ...)."""
     run = get_run(run_id)
-    return run._ws.store.cells.of_run(run.id)
+    return run.workspace.store.cells.of_run(run.id)
 
