@@ -307,7 +307,7 @@ def test_compare_shows_differences_charts_and_source_diff(ip):
 
 
 def test_every_magic_has_argument_help(ip):
-    from cellops.magics import Cellops
+    from cellops.magics.tracking import Cellops
 
     for name in ("experiment", "track", "params", "runs", "compare"):
         doc = getattr(Cellops, name).__doc__

@@ -57,7 +57,7 @@ from .tracking import (
     set_tags,
     start_run,
 )
-from .workspaces import Workspace, find_workspace, init_workspace, workspace
+from .workspaces import Workspace, find_workspace, init_workspace, workspace, workspace_folder
 
 
 # Pipelines are imported on first use: they pull in multiprocessing and friends.
@@ -164,4 +164,5 @@ __all__ = [
     "start_run",
     "unload_ipython_extension",
     "workspace",
+    "workspace_folder",
 ]

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import click
 
 import cellops
+from cellops.display import format_bytes, format_duration, format_number
 from cellops.errors import CellopsError
 from cellops.jsonable import to_jsonable
 
@@ -57,18 +58,12 @@ def _echo_json(data: Any) -> None:
 
 
 def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        return f"{value:.4g}"
     if hasattr(value, "strftime"):
         try:
             return value.strftime("%Y-%m-%d %H:%M:%S")
         except ValueError:  # NaT
             return ""
-    return str(value)
+    return format_number(value)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], max_width: int = 40) -> str:
@@ -104,15 +99,13 @@ def cli(ctx: click.Context, workspace_path: str | None) -> None:
 
 def _existing_workspace(path: str) -> str:
     """The workspace folder ``-w PATH`` names; a typo must not create a new, empty one."""
-    from cellops.workspaces import DB_NAME, DIRNAME
-
-    for candidate in (path, os.path.join(path, DIRNAME)):
-        if os.path.isfile(os.path.join(candidate, DB_NAME)):
-            return candidate
-    raise click.BadParameter(
-        f"no cellops workspace at {path} (no {DB_NAME} there or in {DIRNAME}/ inside it). "
-        f"Check the path, or create one with `cellops init {path}`.",
-        param_hint="'-w' / '--workspace'")
+    found = cellops.workspace_folder(path)
+    if found is None:
+        raise click.BadParameter(
+            f"no cellops workspace at {path} (no database there or in .cellops/ inside it). "
+            f"Check the path, or create one with `cellops init {path}`.",
+            param_hint="'-w' / '--workspace'")
+    return str(found)
 
 
 @cli.command()
@@ -145,38 +138,30 @@ def runs() -> None:
 def runs_list(experiment: tuple[str, ...], filter_: str | None, order_by: tuple[str, ...],
               limit: int, as_json: bool) -> None:
     """List runs, newest first."""
-    df = cellops.search_runs(experiment=list(experiment) or None, filter=filter_,
-                             order_by=list(order_by) or None, max_results=limit or None)
+    runs: list[dict[str, Any]] = []
+    while limit == 0 or len(runs) < limit:
+        want = limit - len(runs) if limit else 1000
+        page = cellops.list_runs(list(experiment) or None, filter_, list(order_by) or None,
+                                 limit=min(1000, want), offset=len(runs))
+        runs += page.runs
+        if len(runs) >= page.total or not page.runs:
+            break
+    keys = {kind: sorted({k for r in runs for k in r[kind]}) for kind in ("params", "metrics", "tags")}
     if as_json:
-        _echo_json(df.to_dict(orient="records"))
+        # A key a run does not have is null; a metric it logged as NaN is "NaN".
+        _echo_json([{**{k: v for k, v in r.items() if k not in keys},
+                     **{f"{kind}.{k}": r[kind].get(k) for kind in keys for k in keys[kind]}}
+                    for r in runs])
         return
-    if df.empty:
+    if not runs:
         click.echo("No runs" + (" match the filter." if filter_ else " yet. Try `cellops demo`."))
         return
-    metric_cols = [c for c in df.columns if c.startswith("metrics.")][:5]
-    headers = ["run", "name", "experiment", "status", "started", "duration"] + [
-        c.removeprefix("metrics.") for c in metric_cols]
-    rows = []
-    for rec in df.to_dict(orient="records"):
-        dur = None
-        if rec["end_time"] is not None and not _isnat(rec["end_time"]):
-            dur = (rec["end_time"] - rec["start_time"]).total_seconds()
-        from cellops.tracking.run import format_duration
-
-        # NaN here almost always means "not logged by this run": leave the cell empty.
-        rows.append([rec["run_id"][:8], rec["name"], rec["experiment"], rec["status"],
-                     rec["start_time"], format_duration(dur)]
-                    + [None if _isnat(rec[c]) else rec[c] for c in metric_cols])
+    metric_keys = keys["metrics"][:5]
+    headers = ["run", "name", "experiment", "status", "started", "duration"] + metric_keys
+    rows = [[r["run_id"][:8], r["name"], r["experiment"], r["status"], r["start_time"],
+             format_duration(r["duration_s"])] + [r["metrics"].get(k) for k in metric_keys]
+            for r in runs]
     click.echo(_table(headers, rows))
-
-
-def _isnat(v: Any) -> bool:
-    try:
-        import pandas as pd
-
-        return v is pd.NaT or bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
 
 
 @runs.command("show")
@@ -188,8 +173,6 @@ def runs_show(run_id: str, as_json: bool) -> None:
     if as_json:
         _echo_json(d)
         return
-    from cellops.tracking.run import format_duration
-
     git = d["git"]
     lines = [
         f"Run {d['run_id']}  {d['name'] or ''}".rstrip(),
@@ -212,7 +195,7 @@ def runs_show(run_id: str, as_json: bool) -> None:
             lines += [f"  {k.ljust(width)}  {_fmt(v)}" for k, v in sorted(mapping.items())]
     if d["artifacts"]:
         lines.append("Artifacts:")
-        lines += [f"  {a['path']}  ({a['size']} bytes)" for a in d["artifacts"]]
+        lines += [f"  {a['path']}  ({format_bytes(a['size'])})" for a in d["artifacts"]]
     if d["datasets"]:
         lines.append("Datasets:")
         lines += [f"  {x['role']:<6} {x['name']}  {x['digest']}  {x['rows']}x{x['columns']}"
@@ -328,25 +311,14 @@ def gc(dry_run: bool, grace: float, as_json: bool) -> None:
         _echo_json({**report.__dict__, "freed": report.freed})
         return
     verb = "Would delete" if dry_run else "Deleted"
-    lines = [f"{verb} {len(report.blobs)} unreferenced blob(s) ({_bytes(report.bytes)}) and "
+    lines = [f"{verb} {len(report.blobs)} unreferenced blob(s) ({format_bytes(report.bytes)}) and "
              f"{len(report.temp_files)} temp file(s) of interrupted writes "
-             f"({_bytes(report.temp_bytes)}): {_bytes(report.freed)} "
+             f"({format_bytes(report.temp_bytes)}): {format_bytes(report.freed)} "
              + ("to free." if dry_run else "freed.")]
     if report.kept:
         lines.append(f"Kept {report.kept} younger than {report.grace_s:g} s (a write may be in "
                      "progress); `cellops gc --grace 0` takes them too.")
     click.echo("\n".join(lines))
-
-
-def _bytes(n: int) -> str:
-    """Human byte sizes (1,234 bytes; 1.2 MB)."""
-    if n < 1000:
-        return f"{n} byte{'s' if n != 1 else ''}"
-    for unit in ("kB", "MB", "GB", "TB"):
-        n /= 1000  # type: ignore[assignment]
-        if n < 1000 or unit == "TB":
-            return f"{n:.1f} {unit}"
-    return str(n)
 
 
 @cli.command()

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .store import Store
     from .store.batch import BatchWriter
 
-__all__ = ["Workspace", "find_workspace", "init_workspace", "workspace"]
+__all__ = ["Workspace", "find_workspace", "init_workspace", "workspace", "workspace_folder"]
 
 DIRNAME = ".cellops"
 DB_NAME = "cellops.db"
@@ -122,18 +122,31 @@ def _read_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def find_workspace(start: str | os.PathLike[str] | None = None) -> Path | None:
+def find_workspace(start: str | os.PathLike[str] | None = None, *,
+                   existing: bool = False) -> Path | None:
     """Return the workspace folder that applies to ``start`` (default: cwd), or None.
 
     ``CELLOPS_HOME`` wins when set; otherwise the first ``.cellops/`` found walking up.
+    With ``existing``, only a folder that holds a database counts. Nothing is created.
     """
     home = os.environ.get(ENV_HOME)
     if home:
-        return Path(home).expanduser().absolute()
-    here = Path(start if start is not None else os.getcwd()).absolute()
-    for folder in (here, *here.parents):
-        candidate = folder / DIRNAME
-        if candidate.is_dir():
+        found: Path | None = Path(home).expanduser().absolute()
+    else:
+        here = Path(start if start is not None else os.getcwd()).absolute()
+        found = next((f / DIRNAME for f in (here, *here.parents) if (f / DIRNAME).is_dir()), None)
+    if found is not None and existing and not (found / DB_NAME).is_file():
+        return None
+    return found
+
+
+def workspace_folder(path: str | os.PathLike[str]) -> Path | None:
+    """The existing workspace ``path`` names: ``path`` itself when it holds a database, or
+    the ``.cellops`` folder inside it; None otherwise. No search, no environment: what a
+    user names on purpose (``cellops -w PATH``)."""
+    here = Path(path).expanduser().absolute()
+    for candidate in (here, here / DIRNAME):
+        if (candidate / DB_NAME).is_file():
             return candidate
     return None
 

@@ -1,22 +1,46 @@
 """The Jupyter server extension: the workspace over authenticated REST for the sidebar.
 
-It only wires routes to handlers (:mod:`cellops.server.handlers`); what they return
-comes from cellops' public API. Enabled on install through
-``jupyter-config/jupyter_server_config.d/cellops.json``.
+It only wires routes to handlers. Each area has one module here (``runs``, ``pipelines``;
+``registry``, ``monitoring`` next) listing its ``ROUTES`` under
+``{base_url}cellops/api/v1/``; they are found when the extension loads, so a new area adds
+a module and edits none. What the handlers return comes from cellops' public API.
+Enabled on install through ``jupyter-config/jupyter_server_config.d/cellops.json``.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
+import pkgutil
+from pathlib import Path
 from typing import Any
+
+API = "cellops/api/v1"
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": "cellops.server"}]
 
 
-def _load_jupyter_server_extension(server_app: Any) -> None:
-    from .handlers import setup_handlers
+def routes() -> list[tuple[str, Any]]:
+    """(path under the API, handler class) of every area module."""
+    found: list[tuple[str, Any]] = []
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        found += getattr(importlib.import_module(f"{__name__}.{module.name}"), "ROUTES", [])
+    return found
 
+
+def setup_handlers(web_app: Any, root_dir: str | None = None) -> None:
+    """Add the cellops routes to a Jupyter server's tornado application."""
+    from jupyter_server.utils import url_path_join
+
+    base = url_path_join(web_app.settings.get("base_url", "/"), API)
+    args = {"root_dir": str(Path(root_dir or os.getcwd()).expanduser().absolute())}
+    web_app.add_handlers(".*$", [(url_path_join(base, path) + "/?$", handler, args)
+                                 for path, handler in routes()])
+
+
+def _load_jupyter_server_extension(server_app: Any) -> None:
     setup_handlers(server_app.web_app, root_dir=getattr(server_app, "root_dir", None))
-    server_app.log.info("cellops: REST API at %scellops/api/v1/",
-                        server_app.web_app.settings.get("base_url", "/"))
+    server_app.log.info("cellops: REST API at %s%s/",
+                        server_app.web_app.settings.get("base_url", "/"), API)

@@ -365,8 +365,8 @@ def search_runs(
     """Find runs with MLflow's filter grammar; return a DataFrame, one row per run.
 
     Columns: ``run_id, experiment, name, status, kind, parent_run_id, user,
-    start_time, end_time`` then ``params.*``, ``metrics.*`` (latest values) and
-    ``tags.*``. ``experiment`` is a name or list of names; None searches all.
+    start_time, end_time, duration_s`` (seconds; to now while running) then ``params.*``,
+    ``metrics.*`` (latest values) and ``tags.*``. ``experiment`` is a name or list of names; None searches all.
     """
     import pandas as pd
 
@@ -454,12 +454,13 @@ def list_runs(
 
 def runs_frame(ws: Workspace, rows: list[dict[str, Any]], pd: Any) -> pd.DataFrame:
     base = ["run_id", "experiment", "name", "status", "kind", "parent_run_id", "user",
-            "start_time", "end_time"]
+            "start_time", "end_time", "duration_s"]
     ids = [r["id"] for r in rows]
     records: dict[str, dict[str, Any]] = {
         r["id"]: {"run_id": r["id"], "experiment": r["experiment"], "name": r["name"],
                   "status": r["status"], "kind": r["kind"], "parent_run_id": r["parent_id"],
-                  "user": r["user"], "start_time": r["start_time"], "end_time": r["end_time"]}
+                  "user": r["user"], "start_time": r["start_time"], "end_time": r["end_time"],
+                  "duration_s": row_duration(r)}
         for r in rows
     }
     extra: dict[str, set[str]] = {"params": set(), "metrics": set(), "tags": set()}
@@ -472,7 +473,7 @@ def runs_frame(ws: Workspace, rows: list[dict[str, Any]], pd: Any) -> pd.DataFra
     df = pd.DataFrame([records[i] for i in ids], columns=columns)
     for col in ("start_time", "end_time"):
         df[col] = pd.to_datetime(df[col], unit="ms", utc=True)
-    for col in extra["metrics"]:
+    for col in ["duration_s", *extra["metrics"]]:
         df[col] = df[col].astype(float)
     return df
 

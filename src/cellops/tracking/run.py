@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import mimetypes
 import numbers
@@ -12,7 +11,7 @@ import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from ..artifacts import validate_name
 from ..errors import (
@@ -154,20 +153,6 @@ def _short(value: Any) -> str:
 
 def _ms_to_dt(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, sec = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def row_duration(row: Mapping[str, Any]) -> float | None:
@@ -417,6 +402,21 @@ class Run:
             for listener in listeners:
                 listener(shown)
 
+    def on_metrics(self, callback: Callable[[list[tuple]], None]) -> Callable[[], None]:
+        """Call ``callback(points)`` with every batch of points this process logs to the run
+        (``(run_id, key, step, value, timestamp_ms)`` tuples) — for live charts. Returns a
+        function that stops the calls."""
+        metric_listeners.setdefault(self.id, []).append(callback)
+
+        def stop() -> None:
+            listeners = metric_listeners.get(self.id, [])
+            if callback in listeners:
+                listeners.remove(callback)
+            if not listeners:
+                metric_listeners.pop(self.id, None)
+
+        return stop
+
     def _shown_steps(self, rows: list[tuple]) -> list[tuple]:
         """The rows with the steps a live chart in this process shows for them."""
         wsid = id(self._ws)
@@ -628,25 +628,9 @@ class Run:
         return f"<Run {self.short_id} {self.name or ''!s} {self.status}>".replace("  ", " ")
 
     def _repr_html_(self) -> str:
-        colour = {"RUNNING": "#1f77b4", "FINISHED": "#2ca02c", "FAILED": "#d62728",
-                  "KILLED": "#7f7f7f"}.get(self.status, "#333")
-        metrics = "".join(
-            f"<tr><td>{html.escape(k)}</td><td>{v:.6g}</td></tr>" for k, v in sorted(self.metrics.items())
-        )
-        params = "".join(
-            f"<tr><td>{html.escape(k)}</td><td>{html.escape(v[:80])}</td></tr>"
-            for k, v in sorted(self.params.items())
-        )
-        return (
-            "<div style='font-family:sans-serif'>"
-            f"<b>{html.escape(self.name or 'run')}</b> <code>{self.short_id}</code> "
-            f"<span style='color:{colour};font-weight:bold'>{self.status}</span> "
-            f"· {html.escape(self.experiment)} · {format_duration(self.duration)}"
-            + (f"<table><tr><th>metric</th><th>value</th></tr>{metrics}</table>" if metrics else "")
-            + (f"<table><tr><th>param</th><th>value</th></tr>{params}</table>" if params else "")
-            + (f"<pre>{html.escape(self.error)}</pre>" if self.error else "")
-            + "</div>"
-        )
+        from ..display import run_summary_html
+
+        return run_summary_html(self, details=True)
 
 
 def _file_name(path: str) -> str:

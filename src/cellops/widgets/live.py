@@ -12,7 +12,6 @@ import math
 import time
 from typing import Any
 
-from ..tracking.run import metric_listeners
 
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 MAX_POINTS = 300
@@ -66,24 +65,22 @@ def svg_chart(series: dict[str, list[tuple[int, float]]]) -> str:
 class LiveChart:
     """Collects a run's metrics as they are logged and redraws a display at most every ``interval`` s."""
 
-    def __init__(self, run_id: str, interval: float = 1.0) -> None:
-        self.run_id = run_id
+    def __init__(self, run: Any, interval: float = 1.0) -> None:
+        self.run = run
         self.interval = interval
+        self._stop: Any = None
         self.series: dict[str, list[tuple[int, float]]] = {}
         self._handle: Any = None
         self._last = 0.0
         self._dirty = False
 
     def __enter__(self) -> LiveChart:
-        metric_listeners.setdefault(self.run_id, []).append(self.on_rows)
+        self._stop = self.run.on_metrics(self.on_rows)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        listeners = metric_listeners.get(self.run_id, [])
-        if self.on_rows in listeners:
-            listeners.remove(self.on_rows)
-        if not listeners:
-            metric_listeners.pop(self.run_id, None)
+        if self._stop is not None:
+            self._stop()
         if self._dirty and self._handle is not None:
             self.draw()
 

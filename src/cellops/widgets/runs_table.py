@@ -6,13 +6,11 @@ import html
 from typing import Any
 
 import cellops
+from cellops.display import format_duration, format_number, status_badge
 from cellops.errors import CellopsError
-from cellops.tracking.run import format_duration
 
 from .compare import compare_html
 
-STATUS_COLOURS = {"RUNNING": "#1f77b4", "FINISHED": "#2ca02c", "FAILED": "#d62728",
-                  "KILLED": "#7f7f7f"}
 MAX_ROWS = 200
 
 
@@ -27,15 +25,14 @@ def runs_html(df: Any, max_metrics: int = 6, max_params: int = 4) -> str:
                    + [c.split(".", 1)[1] for c in metrics + params])
     rows = []
     for rec in df.to_dict(orient="records"):
-        end = rec["end_time"]
-        dur = (end - rec["start_time"]).total_seconds() if end is not None and end == end else None
-        colour = STATUS_COLOURS.get(rec["status"], "#333")
+        dur = rec["duration_s"]
         cells = [f"<code>{rec['run_id'][:8]}</code>", html.escape(str(rec["name"] or "")),
-                 f"<span style='color:{colour};font-weight:bold'>{rec['status']}</span>",
-                 rec["start_time"].strftime("%Y-%m-%d %H:%M:%S"), format_duration(dur)]
+                 status_badge(rec["status"]),
+                 rec["start_time"].strftime("%Y-%m-%d %H:%M:%S"),
+                 format_duration(None if dur != dur else dur)]
         for c in metrics:
             v = rec[c]
-            cells.append("" if v != v or v is None else f"{v:.4g}")
+            cells.append("" if v != v or v is None else format_number(v))
         for c in params:
             v = rec[c]
             cells.append("" if v is None or v != v else html.escape(str(v))[:40])
@@ -80,7 +77,7 @@ class RunsTable:
             df = cellops.search_runs(experiment=self.experiment, filter=self.filter_box.value or None,
                                      order_by=[order], max_results=MAX_ROWS)
         except CellopsError as exc:
-            self.message.value = f"<pre style='color:#d62728'>{html.escape(str(exc))}</pre>"
+            self.message.value = f"<pre style='color:var(--jp-error-color1, #d62728)'>{html.escape(str(exc))}</pre>"
             return
         self.df = df
         self.message.value = f"<small>{len(df)} runs{' (first 200)' if len(df) == MAX_ROWS else ''}</small>"
@@ -101,4 +98,4 @@ class RunsTable:
         try:
             self.comparison.value = compare_html(list(self.select.value))
         except CellopsError as exc:
-            self.comparison.value = f"<pre style='color:#d62728'>{html.escape(str(exc))}</pre>"
+            self.comparison.value = f"<pre style='color:var(--jp-error-color1, #d62728)'>{html.escape(str(exc))}</pre>"

@@ -1,9 +1,9 @@
-"""IPython magics: ``%experiment``, ``%%track`` / ``%track on|off|status``, ``%%params``,
-``%runs`` and ``%compare``. Load them with ``%load_ext cellops``.
+"""Magics of the tracking area: ``%experiment``, ``%%track`` / ``%track on|off|status``,
+``%%params``, ``%runs`` and ``%compare``.
 
-They are thin adapters over the public API and :mod:`cellops.tracking.notebook`;
-options users set once are traitlets of the ``Cellops`` class
-(``%config Cellops.autolog = False``).
+They are thin adapters over the public API (``cellops``, :mod:`cellops.tracking.notebook`,
+:mod:`cellops.tracking.autolog`, :mod:`cellops.display`); options users set once are
+traitlets of the ``Cellops`` class (``%config Cellops.autolog = False``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import ast
 import base64
 import io
 import sys
-import time
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -21,10 +20,10 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, Float
 
 import cellops
+from cellops.display import run_summary_html
 from cellops.errors import CellopsError
 from cellops.tracking import autolog
 from cellops.tracking.notebook import NotebookSession
-from cellops.tracking.run import format_duration, format_error
 
 
 class _Tee(io.TextIOBase):
@@ -165,11 +164,10 @@ class Cellops(Magics):
         if self.live_metrics:
             from cellops.widgets.live import LiveChart
 
-            live = LiveChart(run.id, self.live_interval)
+            live = LiveChart(run, self.live_interval)
         shell.display_pub.publish = spy
         if tee is not None:
             sys.stdout = tee  # type: ignore[assignment]
-        t0 = time.perf_counter()
         try:
             if live is not None:
                 with live:
@@ -180,13 +178,13 @@ class Cellops(Magics):
             self._restore(publish, tee)
             self._after(run, args, ns, before, plt, figs_before, shown, tee)
             run.fail(exc)
-            self._show(run, time.perf_counter() - t0)
+            self._show(run)
             tb = exc.__traceback__
             raise exc.with_traceback(tb.tb_next if tb is not None and tb.tb_next else tb)
         self._restore(publish, tee)
         notes = self._after(run, args, ns, before, plt, figs_before, shown, tee)
         run.end("FINISHED")
-        self._show(run, time.perf_counter() - t0, notes)
+        self._show(run, notes)
         return value
 
     def _restore(self, publish: Any, tee: _Tee | None) -> None:
@@ -250,23 +248,12 @@ class Cellops(Magics):
             run.log_text("".join(tee.parts), "stdout.txt")
         return notes
 
-    def _show(self, run: cellops.Run, seconds: float, notes: list[str] | None = None) -> None:
+    def _show(self, run: cellops.Run, notes: list[str] | None = None) -> None:
         if not self.show_run:
             return
         from IPython.display import HTML, display
 
-        import html as _html
-
-        metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(run.metrics.items())[:8])
-        colour = {"FINISHED": "#2ca02c", "FAILED": "#d62728", "KILLED": "#7f7f7f"}.get(run.status)
-        note = "".join(f"<br><i>{_html.escape(n)}</i>" for n in notes or [])
-        display(HTML(
-            f"<div style='font-size:12px;font-family:sans-serif'>"
-            f"<span style='color:{colour};font-weight:bold'>{run.status}</span> "
-            f"<b>{_html.escape(run.name or 'cell run')}</b> <code>{run.short_id}</code> "
-            f"· {_html.escape(run.experiment)} · {format_duration(seconds)}"
-            + (f" · {_html.escape(metrics)}" if metrics else "") + note + "</div>"
-        ))
+        display(HTML(run_summary_html(run, notes=notes or [])))
 
     # -- %%params -----------------------------------------------------------------
     @magic_arguments()
@@ -324,12 +311,11 @@ class Cellops(Magics):
             raise UsageError(str(exc)) from None
 
 
-def load_ipython_extension(ipython: Any) -> None:
-    """Register the cellops magics (``%load_ext cellops``)."""
-    ipython.register_magics(Cellops)
+MAGICS = [Cellops]
 
 
-def unload_ipython_extension(ipython: Any) -> None:
+def unload(ipython: Any) -> None:
+    """Stop the session's cell hooks (``%unload_ext cellops``)."""
     magics = ipython.magics_manager.registry.get("Cellops")
     if magics is not None:
         magics.session.unregister()

@@ -1,0 +1,86 @@
+"""What every cellops REST handler shares: authentication, the workspace, errors, JSON.
+
+Handlers parse the request, call the public API in a worker thread (SQLite work must not
+block the server's event loop) and write JSON; cellops errors about the request become
+4xx with a message that says what to do. Other failures are a 500 whose body names the
+error class only: the details (file paths included) go to the server log, not to the
+client. Every handler method is ``@web.authenticated``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+from tornado.ioloop import IOLoop
+
+import cellops
+from cellops.errors import InvalidArgumentError, NotFoundError, RunStateError
+from cellops.jsonable import to_jsonable
+
+__all__ = ["Handler", "NoWorkspace", "RUN_ID", "web"]
+
+_log = logging.getLogger("cellops.server")
+
+# Any id-like segment reaches the API, which says what is wrong (too short, no such run).
+RUN_ID = r"(?P<run_id>[^/]{1,100})"
+
+
+class NoWorkspace(web.HTTPError):
+    def __init__(self, root: str) -> None:
+        super().__init__(404, log_message=(
+            f"No cellops workspace for {root}. Log a run from a notebook in this folder "
+            "(%%track) or run 'cellops init' here, or start Jupyter with CELLOPS_HOME set."),
+            reason="no workspace")
+
+
+class Handler(APIHandler):
+    """Runs the API call off the event loop and maps cellops errors to HTTP errors."""
+
+    root_dir: str = "."
+
+    def initialize(self, root_dir: str) -> None:  # type: ignore[override]
+        self.root_dir = root_dir
+
+    def found(self) -> Path | None:
+        """The workspace folder for the server's root, if it has a database (never creates one)."""
+        return cellops.find_workspace(self.root_dir, existing=True)
+
+    def workspace(self) -> cellops.Workspace:
+        found = self.found()
+        if found is None:
+            raise NoWorkspace(self.root_dir)
+        return cellops.workspace(found)
+
+    async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await IOLoop.current().run_in_executor(None, lambda: fn(*args, **kwargs))
+        except NotFoundError as exc:
+            raise web.HTTPError(404, log_message=str(exc), reason="not found") from None
+        except (InvalidArgumentError, RunStateError) as exc:
+            raise web.HTTPError(400, log_message=str(exc), reason=type(exc).__name__) from None
+        except Exception as exc:  # noqa: BLE001 - no traceback or file path to the client
+            _log.error("cellops: %s failed", self.request.path, exc_info=exc)
+            raise web.HTTPError(500, log_message=(
+                f"The cellops server failed ({type(exc).__name__}); the Jupyter server's log "
+                "has the details."), reason="server error") from None
+
+    def reply(self, data: Any) -> None:
+        self.finish(json.dumps(to_jsonable(data)))
+
+    def int_arg(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.get_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise web.HTTPError(400, log_message=f"'{name}' must be an integer from {low} to {high}, "
+                                                 f"not {raw!r}.", reason="bad parameter")
+        return value
