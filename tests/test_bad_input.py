@@ -9,7 +9,6 @@ import re
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 

@@ -18,8 +18,8 @@ from .errors import (
     ParamConflictError,
     RunNotFoundError,
     RunStateError,
-    StoreBusyError,
     StepError,
+    StoreBusyError,
     StoreError,
     UntrustedTypesError,
     WorkspaceError,
@@ -57,8 +57,13 @@ from .tracking import (
     set_tags,
     start_run,
 )
-from .workspaces import Workspace, find_workspace, init_workspace, workspace, workspace_folder
-
+from .workspaces import (
+    Workspace,
+    find_workspace,
+    init_workspace,
+    workspace,
+    workspace_folder,
+)
 
 # Pipelines are imported on first use: they pull in multiprocessing and friends.
 _LAZY = {name: "pipelines" for name in (

@@ -12,6 +12,8 @@ import sys
 from datetime import datetime
 from typing import Any
 
+__all__ = ["to_jsonable"]
+
 
 def to_jsonable(value: Any) -> Any:
     """Return ``value`` with every part made JSON-safe (see the module docstring)."""

@@ -82,14 +82,25 @@ class Workspace:
 
     @property
     def buffer(self) -> BatchWriter:
-        """The process-wide writer that batches metric writes to this workspace."""
+        """The process-wide writer that batches metric writes to this workspace.
+
+        Its thresholds are the settings ``metric_flush_rows`` (default 5,000 points) and
+        ``metric_flush_seconds`` (default 2 s after the oldest buffered point).
+        """
         if self._buffer is None:
             with self._lock:
                 if self._buffer is None:
-                    from .tracking.buffer import metric_writer
-
-                    self._buffer = metric_writer(self)
+                    self._buffer = self.store.metrics.writer(
+                        max_rows=int(self._positive("metric_flush_rows", 5000)),
+                        max_age_s=float(self._positive("metric_flush_seconds", 2.0)))
         return self._buffer
+
+    def _positive(self, name: str, default: float) -> float:
+        value = self.config.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise WorkspaceError(
+                f"{name} in {self.path / CONFIG_NAME} must be a positive number, not {value!r}.")
+        return value
 
     def flush(self) -> None:
         """Write buffered metrics to the database."""

@@ -15,14 +15,20 @@ import sys
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
+from IPython.core.magic import (
+    Magics,
+    cell_magic,
+    line_cell_magic,
+    line_magic,
+    magics_class,
+)
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Float
 
 import cellops
 from cellops.display import run_summary_html
 from cellops.errors import CellopsError
-from cellops.tracking import autolog
+from cellops.tracking.autolog import fitted_since, log_estimators, snapshot
 from cellops.tracking.notebook import NotebookSession
 
 
@@ -142,7 +148,7 @@ class Cellops(Magics):
         shell = self.shell
         ns = shell.user_ns
         tags = _split_kv(args.tags, "--tags")
-        before = autolog.snapshot(ns) if self.autolog and not args.no_autolog else None
+        before = snapshot(ns) if self.autolog and not args.no_autolog else None
         plt = sys.modules.get("matplotlib.pyplot") if self.capture_figures else None
         figs_before = set(plt.get_fignums()) if plt is not None else set()
         try:
@@ -230,9 +236,9 @@ class Cellops(Magics):
             except CellopsError as exc:
                 notes.append(f"--params: {exc}")
         if before is not None:
-            fitted = autolog.fitted_since(before, ns)
+            fitted = fitted_since(before, ns)
             if fitted:
-                notes += autolog.log_estimators(run, fitted, ns)
+                notes += log_estimators(run, fitted, ns)
         for i, png in enumerate(shown):
             run.log_artifact(png, f"figures/figure-{i + 1}.png")
         if plt is not None:
@@ -301,9 +307,9 @@ class Cellops(Magics):
     def compare(self, line: str) -> Any:
         """Compare runs: params side by side, metric histories as charts, cell-source diff."""
         args = parse_argstring(self.compare, line)
-        from cellops.widgets.compare import compare_html
-
         from IPython.display import HTML
+
+        from cellops.widgets.compare import compare_html
 
         try:
             return HTML(compare_html(args.run_ids))

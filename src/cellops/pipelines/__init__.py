@@ -9,7 +9,13 @@ gates (:mod:`.gate`).
 from ..execution.executors import register_executor
 from .gate import GateResult, gate
 from .reproduce import ReproduceResult, reproduce
-from .runner import PipelineResult, StepResult, pipeline_runs, pipeline_status, run_pipeline
+from .runner import (
+           PipelineResult,
+           StepResult,
+           pipeline_runs,
+           pipeline_status,
+           run_pipeline,
+)
 from .spec import Pipeline, PipelineSpecError, Step, load_pipeline
 from .sweep import SweepResult, run_sweep
 

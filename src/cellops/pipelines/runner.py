@@ -19,7 +19,8 @@ from ..execution.cachekey import cache_key, hash_file, stale_reason
 from ..execution.executors import make_executor
 from ..execution.worker import Report, Task, cell_progress, execute_step, make_task
 from ..tracking.api import RunPage, get_run, list_runs, start_run
-from ..tracking.run import Run, param_text
+from ..tracking.run import Run
+from ..tracking.values import param_text
 from ..workspaces import Workspace, workspace
 from ..workspaces import workspace as workspace_of
 from .spec import Pipeline, Step, load_pipeline, parse_assignment

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Iterable
 
+from ..errors import RunStateError
+from .batch import BatchWriter, Dropped
 from .core import Connection
 from .runs import ids_param
 from .values import from_stored
@@ -64,6 +66,13 @@ class MetricTable:
     def __init__(self, db: Connection) -> None:
         self.db = db
 
+    def writer(self, *, max_rows: int = 5000, max_age_s: float = 2.0) -> BatchWriter:
+        """A batched writer of metric points into this table (see :mod:`.batch`): a point
+        logged in a loop costs a list append; a run whose points the database refuses loses
+        only its own, and logging more to it raises."""
+        return BatchWriter(self.write, what="metric point(s)", refuse=_refuse,
+                           max_rows=max_rows, max_age_s=max_age_s, name="cellops-metric-flush")
+
     def write(self, rows: list[MetricRow]) -> None:
         """Store buffered points in one transaction (what the batched writer calls)."""
         if rows:
@@ -100,3 +109,11 @@ class MetricTable:
         """When the run last logged a point (ms), or None."""
         row = self.db.query_one("SELECT MAX(timestamp) FROM metrics WHERE run_id = ?", (run_id,))
         return row[0] if row else None
+
+
+def _refuse(run_id: str, failure: Dropped) -> Exception:
+    return RunStateError(
+        f"Run {run_id[:8]} can take no more logging from this process: {failure.count} metric "
+        f"point(s) logged to it could not be stored ({failure.cause}) and were dropped. "
+        "Start a new run with cellops.start_run()."
+    )

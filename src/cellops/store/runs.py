@@ -7,7 +7,7 @@ import sqlite3
 from typing import Any, Iterable, Mapping
 
 from ..errors import ParamConflictError, RunNotFoundError
-from .core import Connection, now_ms
+from .core import Connection
 
 RUN_COLUMNS = (
     "id", "experiment_id", "parent_id", "kind", "name", "status", "start_time", "end_time",

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from .filter import Comparison, Field, Logical, OrderKey
 from .core import Connection
+from .filter import Comparison, Field, Logical, OrderKey
 
 _ATTRIBUTE_SQL = {
     "run_id": "r.id", "run_name": "r.name", "status": "r.status", "start_time": "r.start_time",

@@ -25,16 +25,8 @@ from ..store.values import INT64_MAX, check_text
 from ..workspaces import Workspace, workspace
 from ..workspaces import workspace as workspace_of
 from . import active, context
-from .run import (
-    Run,
-    _ms_to_dt,
-    format_error,
-    ids_of,
-    param_values,
-    row_duration,
-    run_values,
-    tag_values,
-)
+from .run import Run, ids_of
+from .values import _ms_to_dt, param_values, row_duration, run_values, tag_values
 
 if TYPE_CHECKING:
     import pandas as pd

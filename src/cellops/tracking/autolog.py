@@ -14,10 +14,12 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any, Mapping
 
-from .run import param_text
+from .values import param_text
 
 if TYPE_CHECKING:
     from .run import Run
+
+__all__ = ["estimator_params", "fitted_since", "log_estimators", "signature", "snapshot"]
 
 Token = frozenset
 

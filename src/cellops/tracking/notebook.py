@@ -22,7 +22,10 @@ from ..errors import InvalidArgumentError
 from ..execution.environment import KernelEnv
 from . import active
 from .api import adopted_run, get_run, start_run
-from .run import Run, format_error, param_text
+from .run import Run
+from .values import format_error, param_text
+
+__all__ = ["NotebookSession", "assigned_names", "cell_history", "export_history", "is_simple"]
 
 PAPERMILL_MARKER = "# Parameters"
 

@@ -12,7 +12,6 @@ import math
 import time
 from typing import Any
 
-
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 MAX_POINTS = 300
 
