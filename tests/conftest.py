@@ -44,3 +44,14 @@ def run_python(code: str, cwd: Path, env: dict[str, str] | None = None,
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory) -> dict:
+    """``cellops demo`` run once per session, as a user runs it (the installed script)."""
+    where = tmp_path_factory.mktemp("demo")
+    env = {k: v for k, v in os.environ.items() if k != "CELLOPS_HOME"}
+    res = subprocess.run(["cellops", "demo"], cwd=where, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr
+    return {"folder": where / "cellops-demo", "stdout": res.stdout, "stderr": res.stderr}

@@ -119,3 +119,26 @@ def test_every_rest_route_is_in_the_rest_reference():
                 assert f"{parts[0]} /cellops/api/v1/{route}" in doc, \
                     f"{parts[0]} {route} is not documented"
     assert listed >= len(cellops.server.routes())  # every route is in its module's docstring
+
+
+def test_links_point_at_files_in_the_repository():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if target.startswith(("http://", "https://", "mailto:", "#")):
+                continue
+            path = (page.parent / target.split("#", 1)[0]).resolve()
+            assert ROOT in path.parents and path.exists(), f"{page.name} links to {target}"
+
+
+def test_no_page_claims_a_feature_that_is_not_built_yet():
+    """Registry, serving and monitoring are being built: until then, no page may say cellops
+    does them (the architecture page says where they will go, marked as planned)."""
+    claims = re.compile(r"(register|serve|monitor)(s|ing)? (and \w+ )?models", re.I)
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        if page.name in ("architecture.md", "changelog.md"):
+            continue
+        for line in page.read_text().splitlines():
+            if claims.search(line):
+                assert "not in this version" in line or "being built" in line, \
+                    f"{page.name}: {line.strip()}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -54,15 +55,15 @@ def test_02_papermill_batch_fails_clearly_on_a_bad_parameter(tmp_path):
     assert run.status == "FAILED" and "model must be one of" in run.error
 
 
-def test_the_example_pipeline_runs_then_is_fully_cached(tmp_path, monkeypatch):
-    shutil.copytree(EXAMPLES / "pipeline", tmp_path / "pipeline")
+def test_the_example_pipeline_ran_in_the_demo_and_a_second_run_is_fully_cached(demo):
+    """`cellops demo` ran the shipped example pipeline (session fixture); again, nothing runs."""
+    assert "evaluate: ran" in demo["stdout"] or "evaluate: cached" in demo["stdout"]
     cli = [sys.executable, "-m", "cellops.cli", "pipeline", "run", "pipeline.yaml"]
-    first = subprocess.run(cli, cwd=tmp_path / "pipeline", capture_output=True, text=True, timeout=600)
-    assert first.returncode == 0, first.stderr
-    assert "3 ran" in first.stdout
-    second = subprocess.run(cli, cwd=tmp_path / "pipeline", capture_output=True, text=True,
-                            timeout=600)
-    assert "3 cached" in second.stdout
-    monkeypatch.chdir(tmp_path / "pipeline")  # the CLI made its workspace beside pipeline.yaml
-    df = cellops.search_runs(filter="attributes.run_name = 'evaluate'")
-    assert df["metrics.roc_auc"].iloc[0] > 0.9
+    env = {k: v for k, v in os.environ.items() if k != "CELLOPS_HOME"}
+    again = subprocess.run(cli, cwd=demo["folder"] / "pipeline", env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "3 cached" in again.stdout
+    ws = cellops.workspace(demo["folder"] / ".cellops")
+    evaluate = cellops.list_runs(filter="attributes.run_name = 'evaluate'", workspace=ws).runs
+    assert evaluate[0]["metrics"]["roc_auc"] > 0.9

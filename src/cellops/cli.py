@@ -11,6 +11,7 @@ import json
 import math
 import os
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 import click
@@ -487,11 +488,22 @@ def gate(run_id: str, expression: str) -> None:
 
 
 @cli.command()
-def demo() -> None:
-    """Train a few scikit-learn models, log them as runs here, and compare them."""
-    from cellops.demo import run_demo
+@click.argument("folder", required=False, default="cellops-demo", type=click.Path(file_okay=False))
+def demo(folder: str) -> None:
+    """Train a few scikit-learn models and run the example pipeline, all in FOLDER.
 
+    FOLDER (default: ./cellops-demo) gets its own workspace, the example pipeline and its
+    outputs, and a .gitignore that keeps it out of git.
+    """
+    from cellops.demo import prepare_folder, run_demo
+
+    target = prepare_folder(Path(folder).absolute())
+    os.chdir(target)  # the demo's workspace and files live in its folder
+    if not os.environ.get("CELLOPS_HOME"):
+        cellops.init_workspace(target)
     run_demo(click.echo)
+    click.echo(f"\nDone: everything is in {target} (git ignores it). Look around with "
+               f"`cd {folder} && cellops runs list`, or open JupyterLab there.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

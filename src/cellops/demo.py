@@ -1,7 +1,9 @@
-"""``cellops demo``: a few real scikit-learn models tracked as runs, then compared.
+"""``cellops demo``: a few real scikit-learn models tracked as runs, then compared, then
+the example pipeline.
 
-Uses the breast-cancer dataset that ships with scikit-learn (no download), logs
-into the workspace of the current folder, and prints a comparison table.
+Uses the breast-cancer dataset that ships with scikit-learn (no download). Everything
+goes into one folder (``cellops-demo`` by default): its workspace, the copied example
+pipeline and what the pipeline writes; a ``.gitignore`` in it keeps it out of git.
 """
 
 from __future__ import annotations
@@ -43,8 +45,18 @@ def example_pipeline() -> Path:
     return Path(__file__).resolve().parents[2] / "example_notebooks" / "pipeline"
 
 
+def prepare_folder(folder: Path) -> Path:
+    """Create the demo folder with a ``.gitignore`` that ignores all of it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n")
+    return folder
+
+
 def run_demo(echo: Callable[[str], None] = print, pipeline: bool = True) -> list[str]:
-    """Train, log and compare models, then run the example pipeline; return the run ids."""
+    """Train, log and compare models in the current workspace, then run the example
+    pipeline in ``./pipeline``; return the run ids."""
     from sklearn.datasets import load_breast_cancer
     from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
     from sklearn.model_selection import train_test_split
@@ -98,7 +110,8 @@ def run_demo(echo: Callable[[str], None] = print, pipeline: bool = True) -> list
     echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     echo("")
     echo("Next: `cellops runs list`, `cellops runs show <run>`, "
-         f"`cellops runs compare {table['run'].iloc[0]} {table['run'].iloc[-1]}`")
+         f"`cellops runs compare {table['run'].iloc[0]} {table['run'].iloc[-1]}` "
+         "(in the demo folder)")
     if pipeline:
         run_ids.append(_demo_pipeline(echo))
     return run_ids
@@ -108,7 +121,7 @@ def _demo_pipeline(echo: Callable[[str], None]) -> str:
     """Copy the example pipeline here (once) and run it: prepare -> train -> evaluate."""
     from cellops.pipelines import run_pipeline
 
-    target = Path.cwd() / "cellops-demo-pipeline"
+    target = Path.cwd() / "pipeline"
     if not target.exists():
         shutil.copytree(example_pipeline(), target,
                         ignore=shutil.ignore_patterns("data", "models", ".ipynb_checkpoints"))

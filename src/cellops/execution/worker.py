@@ -93,6 +93,25 @@ def cell_progress(output: str | os.PathLike[str]) -> tuple[int, int] | None:
     return started, len(cells)
 
 
+_ipc_manager: type | None = None
+
+
+def kernel_manager_class() -> type:
+    """jupyter_client's kernel manager, talking to the kernel over IPC (Unix sockets in
+    the runtime folder) instead of TCP ports on localhost: no port is opened, and the
+    kernel has no "running over TCP without encryption" warning to print over our output."""
+    global _ipc_manager
+    if _ipc_manager is None:
+        from jupyter_client.manager import AsyncKernelManager
+        from traitlets import CaselessStrEnum
+
+        class IPCKernelManager(AsyncKernelManager):
+            transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        _ipc_manager = IPCKernelManager
+    return _ipc_manager
+
+
 def execute_step(task: Task) -> Report:
     """Run ``task.notebook`` into ``task.output``; never raises: everything is in the report."""
     with task.env.applied():  # the kernel inherits these
@@ -109,11 +128,13 @@ def _execute(task: Task) -> Report:
 
     t0 = time.time()
     report = Report("ok", t0, output=task.output)
+    ipc = {"kernel_manager_class": kernel_manager_class()} if os.name == "posix" else {}
     try:
         pm.execute_notebook(
             task.notebook, task.output, parameters=task.parameters or {},
             kernel_name=task.kernel, cwd=task.cwd, execution_timeout=task.timeout,
             progress_bar=task.progress_bar, log_output=False, request_save_on_cell_execute=True,
+            **ipc,
         )
     except pm.PapermillExecutionError as exc:
         report.status, report.cell_index = "failed", exc.cell_index

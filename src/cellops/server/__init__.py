@@ -40,7 +40,23 @@ def setup_handlers(web_app: Any, root_dir: str | None = None) -> None:
                                  for path, handler in routes()])
 
 
+def _labextension_dirs() -> list[Path]:
+    from jupyter_core.paths import jupyter_path
+
+    return [Path(p) for p in jupyter_path("labextensions")]
+
+
+def _warn_without_sidebar(warn: Any) -> None:
+    """Say once, in the server's log, how to get the sidebar when this install has none
+    (a source install on a machine without Node.js)."""
+    if not any((d / "cellops" / "package.json").is_file() for d in _labextension_dirs()):
+        warn("cellops: the JupyterLab sidebar is not installed (cellops was installed from "
+             "source without Node.js). Install Node.js 18+ and reinstall cellops, or install a "
+             "cellops wheel, which carries it prebuilt. The REST API works without it.")
+
+
 def _load_jupyter_server_extension(server_app: Any) -> None:
     setup_handlers(server_app.web_app, root_dir=getattr(server_app, "root_dir", None))
     server_app.log.info("cellops: REST API at %s%s/",
                         server_app.web_app.settings.get("base_url", "/"), API)
+    _warn_without_sidebar(server_app.log.warning)
