@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 import cellops
+from cellops.display import format_number
 
 EXPERIMENT = "demo"
 
@@ -107,7 +108,7 @@ def run_demo(echo: Callable[[str], None] = print, pipeline: bool = True) -> list
     table.columns = ["run", "name", "accuracy", "f1", "roc_auc", "fit_s"]
     echo("")
     echo(f"Runs in experiment {EXPERIMENT!r}, best ROC AUC first:")
-    echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    echo(table.to_string(index=False, float_format=format_number))
     echo("")
     echo("Next: `cellops runs list`, `cellops runs show <run>`, "
          f"`cellops runs compare {table['run'].iloc[0]} {table['run'].iloc[-1]}` "
@@ -131,7 +132,8 @@ def _demo_pipeline(echo: Callable[[str], None]) -> str:
     rows = []
     for name, step in result.steps.items():
         run = cellops.get_run(step.run_id) if step.run_id else None
-        metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(run.metrics.items())) if run else ""
+        metrics = ", ".join(f"{k}={format_number(v)}" for k, v in sorted(run.metrics.items())) \
+            if run else ""
         rows.append(f"  {name:<10} {step.status:<8} {(step.run_id or '')[:8]}  {metrics}")
     echo(f"Pipeline run {result.run_id[:8]}:")
     for row in rows:

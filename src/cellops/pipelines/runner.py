@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ..display import format_number
 from ..errors import InvalidArgumentError, StepError
 from ..execution.cachekey import cache_key, hash_file, stale_reason
 from ..execution.executors import make_executor
@@ -412,7 +413,7 @@ class _Scheduler:
                                           state.parts, {})
         srun.end("FINISHED")
         self.upstream[step.name] = _sweep_upstream(srun.id)
-        best_text = (f", best {step.sweep.metric}={best['metrics'][step.sweep.metric]:.4g} "
+        best_text = (f", best {step.sweep.metric}={format_number(best['metrics'][step.sweep.metric])} "
                      f"({best['params']})") if best else ""
         self.say(f"  {step.name}: {len(trials)} trials in {res.duration:.1f} s{best_text}")
         self.result.steps[step.name] = res

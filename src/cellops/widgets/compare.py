@@ -8,6 +8,7 @@ import html
 from typing import Sequence
 
 import cellops
+from cellops.display import format_number
 from cellops.errors import InvalidArgumentError
 
 from .live import svg_lines
@@ -29,7 +30,7 @@ def _kv_table(title: str, runs: list[cellops.Run], values: list[dict]) -> str:
         vals = [v.get(k) for v in values]
         differs = len({repr(v) for v in vals}) > 1
         cells = "".join(
-            f"<td>{'' if v is None else html.escape(f'{v:.6g}' if isinstance(v, float) else str(v))}</td>"
+            f"<td>{'' if v is None else html.escape(format_number(v))}</td>"
             for v in vals)
         rows.append(f"<tr style='{_DIFF if differs else ''}' class='{'differs' if differs else ''}'>"
                     f"<td><b>{html.escape(k)}</b></td>{cells}</tr>")
