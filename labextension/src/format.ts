@@ -1,32 +1,66 @@
 /**
- * Pure helpers for the sidebar: formatting, query strings, chart geometry and the
- * polling backoff. No JupyterLab imports, so the unit tests run under plain Node.
+ * Pure helpers for the sidebar: formatting (the same rules as cellops.display in Python),
+ * query strings, column choice, chart data and the polling backoff. No JupyterLab
+ * imports, so the unit tests run under plain Node.
  */
 
 /** A metric value as the REST API sends it: a number, or "NaN" / "Infinity" / "-Infinity". */
 export type MetricValue = number | string | null | undefined;
 
-export function formatMetric(value: MetricValue): string {
+/**
+ * A number for people: 4 significant digits, thousands separators, whole numbers without
+ * decimals, exponents only when huge or tiny; NaN and infinities readable.
+ */
+export function formatMetric(value: MetricValue, digits = 4): string {
   if (value === null || value === undefined || value === '') {
     return '';
   }
   if (typeof value === 'string') {
     return value === 'Infinity' ? '∞' : value === '-Infinity' ? '-∞' : value;
   }
-  if (Number.isInteger(value)) {
-    return String(value);
+  if (!isFinite(value)) {
+    return isNaN(value) ? 'NaN' : value > 0 ? '∞' : '-∞';
+  }
+  if (Number.isInteger(value) && Math.abs(value) < 1e15) {
+    return value.toLocaleString('en-US');
   }
   const abs = Math.abs(value);
-  if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) {
-    return value.toExponential(3);
+  if (abs >= 1e15 || abs < 1e-4) {
+    return value.toExponential(digits - 1);
   }
-  return String(Number(value.toPrecision(4)));
+  const decimals = Math.max(0, digits - 1 - Math.floor(Math.log10(abs)));
+  const text = value.toLocaleString('en-US', {
+    minimumFractionDigits: 0,
+    maximumFractionDigits: Math.min(20, decimals)
+  });
+  return text;
 }
 
-/** Seconds as "0.4 s", "12.3 s", "4m 05s", "2h 03m". */
+/** Bytes as people read them: "812 bytes", "2.0 MB" (powers of 1000, as cellops' CLI). */
+export function formatBytes(n: number | null | undefined): string {
+  if (n === null || n === undefined || !isFinite(n)) {
+    return '';
+  }
+  if (n < 1000) {
+    return `${n} byte${n === 1 ? '' : 's'}`;
+  }
+  let size = n;
+  for (const unit of ['kB', 'MB', 'GB', 'TB', 'PB']) {
+    size /= 1000;
+    if (size < 1000 || unit === 'PB') {
+      return `${size.toFixed(1)} ${unit}`;
+    }
+  }
+  return `${n} bytes`;
+}
+
+/** Seconds as "850 ms", "12.3 s", "4m 05s", "2h 03m" (as the CLI prints them). */
 export function formatDuration(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined || !isFinite(seconds)) {
     return '';
+  }
+  if (seconds < 1) {
+    return `${Math.round(seconds * 1000)} ms`;
   }
   if (seconds < 60) {
     return `${seconds.toFixed(1)} s`;
@@ -135,6 +169,45 @@ export function keyMetrics(runs: { metrics: Record<string, MetricValue> }[], n =
     .map(([key]) => key);
 }
 
+/**
+ * The one metric a narrow list shows: the one it is sorted by, else the most common on
+ * the page; null when the page has none.
+ */
+export function keyMetric(runs: { metrics: Record<string, MetricValue> }[], orderBy: string | null): string | null {
+  const sorted = /^metrics\.(?:`([^`]+)`|(\S+))/.exec(orderBy || '');
+  if (sorted) {
+    return sorted[1] || sorted[2];
+  }
+  return keyMetrics(runs, 1)[0] || null;
+}
+
+/** The param keys whose values differ across the runs (a key some runs lack counts as
+ * differing only when at least two runs have it), most-varied first, then the rest. */
+export function varyingParams(runs: { params: Record<string, string> }[]): { varying: string[]; same: string[] } {
+  const values = new Map<string, Set<string>>();
+  for (const run of runs) {
+    for (const [key, value] of Object.entries(run.params || {})) {
+      if (!values.has(key)) {
+        values.set(key, new Set());
+      }
+      values.get(key)!.add(value);
+    }
+  }
+  const varying: string[] = [];
+  const same: string[] = [];
+  for (const [key, set] of [...values.entries()].sort((a, b) => b[1].size - a[1].size || a[0].localeCompare(b[0]))) {
+    (set.size > 1 ? varying : same).push(key);
+  }
+  return { varying, same };
+}
+
+/** Whether a row of a compare table is a real difference: the runs that have the key
+ * disagree. A key only some runs have is shown as missing there, not as a difference. */
+export function differs(values: (string | MetricValue)[]): boolean {
+  const present = values.filter(v => v !== undefined && v !== null && v !== '');
+  return new Set(present.map(v => String(v))).size > 1;
+}
+
 /** "1–50 of 1,234" for a page of results. */
 export function pageLabel(offset: number, count: number, total: number): string {
   if (total === 0) {
@@ -149,26 +222,53 @@ export interface IPoint {
 }
 
 /**
- * An SVG path ("M x y L x y ...") drawing the finite values of `points` in a `width` x
- * `height` box with `pad` pixels of margin; null when fewer than one finite point.
+ * Several series of points as one table uPlot can draw: the union of their steps on x
+ * (sorted), one y array per series with null where a series has no finite point.
  */
-export function chartPath(points: IPoint[], width: number, height: number, pad = 4): string | null {
-  const finite = points.filter(p => typeof p.value === 'number' && isFinite(p.value)) as {
-    step: number;
-    value: number;
-  }[];
-  if (finite.length === 0) {
-    return null;
+export function alignSeries(series: IPoint[][]): [number[], ...(number | null)[][]] {
+  const steps = [...new Set(series.flatMap(points => points.map(p => p.step)))].sort((a, b) => a - b);
+  const index = new Map(steps.map((s, i) => [s, i]));
+  const ys = series.map(points => {
+    const y: (number | null)[] = new Array(steps.length).fill(null);
+    for (const p of points) {
+      if (typeof p.value === 'number' && isFinite(p.value)) {
+        y[index.get(p.step)!] = p.value;
+      }
+    }
+    return y;
+  });
+  return [steps, ...ys];
+}
+
+/** Exponential smoothing (as TensorBoard's slider): weight 0 is the raw values. */
+export function smooth(values: (number | null)[], weight: number): (number | null)[] {
+  if (weight <= 0) {
+    return values;
   }
-  const xs = finite.map(p => p.step);
-  const ys = finite.map(p => p.value);
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
-  const [y0, y1] = [Math.min(...ys), Math.max(...ys)];
-  const sx = (x: number) => pad + (x1 === x0 ? (width - 2 * pad) / 2 : ((x - x0) / (x1 - x0)) * (width - 2 * pad));
-  const sy = (y: number) => height - pad - (y1 === y0 ? (height - 2 * pad) / 2 : ((y - y0) / (y1 - y0)) * (height - 2 * pad));
-  return finite
-    .map((p, i) => `${i === 0 ? 'M' : 'L'}${sx(p.step).toFixed(1)} ${sy(p.value).toFixed(1)}`)
-    .join(' ');
+  let last: number | null = null;
+  return values.map(v => {
+    if (v === null) {
+      return null;
+    }
+    last = last === null ? v : last * weight + (1 - weight) * v;
+    return last;
+  });
+}
+
+/** Metric keys grouped for overlaying: `train_loss`, `val_loss` and `loss` share the chart
+ * "loss"; `loss/train` and `loss/val` share "loss". Keys in no group stand alone. */
+export function metricGroups(keys: string[]): Map<string, string[]> {
+  const stem = (key: string): string => {
+    const m = /^(?:train|training|val|valid|validation|test|eval)[_./-](.+)$/.exec(key) ||
+      /^(.+?)[_./-](?:train|training|val|valid|validation|test|eval)$/.exec(key);
+    return m ? m[1] : key;
+  };
+  const groups = new Map<string, string[]>();
+  for (const key of [...keys].sort()) {
+    const s = stem(key);
+    groups.set(s, [...(groups.get(s) || []), key]);
+  }
+  return groups;
 }
 
 /**

@@ -2,31 +2,51 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 
 import {
+  alignSeries,
   Backoff,
-  chartPath,
+  differs,
+  formatBytes,
   formatDuration,
   formatMetric,
   formatWhen,
+  keyMetric,
   keyMetrics,
+  metricGroups,
   pageLabel,
   runsQuery,
+  smooth,
   statusClass,
-  toggleOrder
+  toggleOrder,
+  varyingParams
 } from '../src/format';
 
-test('metrics print compactly and keep NaN and infinities readable', () => {
+test('numbers read as cellops.display writes them in Python', () => {
+  // The same cases as tests/test_display.py: one format everywhere.
   assert.equal(formatMetric(0.912345), '0.9123');
+  assert.equal(formatMetric(0.972028), '0.972');
   assert.equal(formatMetric(42), '42');
+  assert.equal(formatMetric(143.0), '143');
+  assert.equal(formatMetric(1234.5678), '1,235');
+  assert.equal(formatMetric(12345678.9), '12,345,679');
   assert.equal(formatMetric(0.00001234), '1.234e-5');
-  assert.equal(formatMetric(12345678.9), '1.235e+7');
+  assert.equal(formatMetric(1e20), '1.000e+20');
+  assert.equal(formatMetric(-0.5), '-0.5');
   assert.equal(formatMetric('NaN'), 'NaN');
   assert.equal(formatMetric('Infinity'), '∞');
   assert.equal(formatMetric(null), '');
   assert.equal(formatMetric(undefined), '');
 });
 
+test('byte sizes are human', () => {
+  assert.equal(formatBytes(812), '812 bytes');
+  assert.equal(formatBytes(1), '1 byte');
+  assert.equal(formatBytes(2_003_651), '2.0 MB');
+  assert.equal(formatBytes(null), '');
+});
+
 test('durations read like the CLI prints them', () => {
-  assert.equal(formatDuration(0.44), '0.4 s');
+  assert.equal(formatDuration(0.44), '440 ms');
+  assert.equal(formatDuration(12.34), '12.3 s');
   assert.equal(formatDuration(245), '4m 05s');
   assert.equal(formatDuration(7380), '2h 03m');
   assert.equal(formatDuration(null), '');
@@ -81,11 +101,39 @@ test('page labels count from one', () => {
   assert.equal(pageLabel(0, 0, 0), '0 runs');
 });
 
-test('chart paths fit the box and skip NaN points', () => {
-  const d = chartPath([{ step: 0, value: 0 }, { step: 1, value: 'NaN' }, { step: 2, value: 10 }], 100, 50, 0);
-  assert.equal(d, 'M0.0 50.0 L100.0 0.0');
-  assert.equal(chartPath([{ step: 0, value: 'NaN' }], 100, 50), null);
-  assert.equal(chartPath([{ step: 3, value: 1 }], 100, 50, 0), 'M50.0 25.0'); // one point: centred
+test('the narrow list shows the sorted-by metric, else the most common one', () => {
+  const runs = [{ metrics: { acc: 1, f1: 2 } }, { metrics: { acc: 1 } }];
+  assert.equal(keyMetric(runs, 'metrics.`f1` DESC'), 'f1');
+  assert.equal(keyMetric(runs, 'metrics.f1 ASC'), 'f1');
+  assert.equal(keyMetric(runs, 'attributes.start_time DESC'), 'acc');
+  assert.equal(keyMetric([{ metrics: {} }], null), null);
+});
+
+test('params that vary come first; a key some runs lack is not a difference', () => {
+  const runs: { params: Record<string, string> }[] = [{ params: { lr: '0.1', seed: '0' } }, { params: { lr: '0.2', seed: '0' } }, { params: {} }];
+  assert.deepEqual(varyingParams(runs), { varying: ['lr'], same: ['seed'] });
+  assert.equal(differs(['0.1', undefined, '0.1']), false);
+  assert.equal(differs(['0.1', '0.2']), true);
+  assert.equal(differs([undefined, undefined]), false);
+});
+
+test('series are aligned on the union of steps, NaN as gaps', () => {
+  const [xs, a, b] = alignSeries([[{ step: 0, value: 1 }, { step: 2, value: 'NaN' }], [{ step: 1, value: 5 }]]);
+  assert.deepEqual(xs, [0, 1, 2]);
+  assert.deepEqual(a, [1, null, null]);
+  assert.deepEqual(b, [null, 5, null]);
+});
+
+test('smoothing is exponential and keeps gaps', () => {
+  assert.deepEqual(smooth([1, null, 3], 0), [1, null, 3]);
+  assert.deepEqual(smooth([0, 10, null, 10], 0.5), [0, 5, null, 7.5]);
+});
+
+test('train_/val_ variants of a metric share one chart', () => {
+  const groups = metricGroups(['train_loss', 'val_loss', 'accuracy', 'loss/train', 'lr']);
+  assert.deepEqual(groups.get('loss'), ['loss/train', 'train_loss', 'val_loss']);
+  assert.deepEqual(groups.get('accuracy'), ['accuracy']);
+  assert.deepEqual(groups.get('lr'), ['lr']);
 });
 
 test('polling backs off while nothing changes and resets on change', () => {

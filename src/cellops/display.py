@@ -51,7 +51,8 @@ def format_number(value: Any, digits: int = 4) -> str:
         return f"{int(value):,}"
     magnitude = abs(value)
     if magnitude >= 1e15 or magnitude < 1e-4:
-        return f"{value:.{digits - 1}e}"
+        mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+        return f"{mantissa}e{int(exponent):+d}"  # 1.234e-5, as the sidebar writes it
     text = f"{value:,.{max(0, digits - 1 - int(math.floor(math.log10(magnitude))))}f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")

@@ -1,0 +1,170 @@
+/**
+ * The runs view in JupyterLab's main area: the whole table (every key metric, the params
+ * that vary, the experiment when several are shown), rows ticked to compare, and the
+ * comparison: params and metrics side by side (only real differences marked) and each
+ * metric's history overlaid across the runs.
+ */
+
+import { Widget } from '@lumino/widgets';
+
+import { metricChart } from '../chart';
+import { badge, button, el } from '../dom';
+import {
+  differs,
+  formatDuration,
+  formatMetric,
+  formatWhen,
+  keyMetrics,
+  metricGroups,
+  pageLabel,
+  toggleOrder,
+  varyingParams
+} from '../format';
+import { IRunDetail, IRunSummary, RunsModel } from './model';
+import { errorBox, toolbar } from './parts';
+
+export class RunsMainView extends Widget {
+  constructor(readonly model: RunsModel, private readonly openRun: (runId: string) => void) {
+    super();
+    this.id = 'cellops-runs-view';
+    this.addClass('jp-cellops-main');
+    this.title.label = 'cellops runs';
+    this.title.closable = true;
+    model.changed.connect(() => this.render(), this);
+    this.render();
+  }
+
+  protected onAfterShow(): void {
+    this.model.poller.setActive(true);
+  }
+
+  protected onAfterHide(): void {
+    this.model.poller.setActive(false);
+  }
+
+  protected onAfterAttach(): void {
+    this.model.poller.setActive(this.isVisible);
+  }
+
+  protected onBeforeDetach(): void {
+    this.model.poller.setActive(false);
+  }
+
+  dispose(): void {
+    this.model.dispose();
+    super.dispose();
+  }
+
+  render(): void {
+    const m = this.model;
+    const focused = document.activeElement as HTMLElement | null;
+    const refocus = focused && this.node.contains(focused) ? focused.dataset.focusKey : undefined;
+    const compare = button(`Compare (${m.selected.size})`, () => this.node.querySelector('.jp-cellops-compare')
+      ?.scrollIntoView({ behavior: 'smooth' }), { class: 'jp-cellops-compare-button' }, 'accept');
+    compare.disabled = m.selected.size < 2;
+    const clear = button('Clear', () => m.clearSelection(), { class: 'jp-cellops-clear' });
+    clear.disabled = m.selected.size === 0;
+    this.node.replaceChildren(
+      toolbar(m, [compare, clear]),
+      errorBox(m) || el('span'),
+      this.table(),
+      m.selected.size >= 2 ? this.comparison([...m.selected.values()].filter(Boolean) as IRunDetail[]) :
+        el('p', { class: 'jp-cellops-hint' }, 'Tick two or more runs to compare them.'));
+    if (refocus) {
+      (this.node.querySelector(`[data-focus-key="${refocus}"]`) as HTMLInputElement | null)?.focus();
+    }
+  }
+
+  private table(): HTMLElement {
+    const m = this.model;
+    const runs: IRunSummary[] = m.runs.flatMap(r => [r, ...(m.children.get(r.run_id) || [])]);
+    if (runs.length === 0) {
+      return el('p', { class: 'jp-cellops-empty' }, m.filter ? 'No run matches this filter.' : 'No runs yet.');
+    }
+    const metrics = keyMetrics(runs, 8);
+    const { varying } = varyingParams(runs);
+    const params = varying.slice(0, 6);
+    const showExperiment = !m.experiment;
+    const current = m.orderBy || 'attributes.start_time DESC';
+    const [orderCol, orderDir] = current.split(/\s+/);
+    const th = (label: string, column: string | null, cls = '') => {
+      const arrow = column && column === orderCol ? (orderDir === 'ASC' ? ' ▲' : ' ▼') : '';
+      const cell = el('th', { class: `${column ? 'jp-cellops-sortable' : ''} ${cls}`.trim() }, label, arrow);
+      if (column) {
+        cell.title = `Sort by ${label}`;
+        cell.onclick = () => m.setOrder(toggleOrder(current, column));
+      }
+      return cell;
+    };
+    const head = el('tr', {},
+      th('', null, 'jp-cellops-sticky jp-cellops-check'),
+      th('run', 'attributes.run_name', 'jp-cellops-sticky jp-cellops-first'),
+      th('status', 'attributes.status'),
+      showExperiment ? th('experiment', 'attributes.experiment') : null,
+      th('kind', 'attributes.kind'),
+      th('started', 'attributes.start_time'),
+      th('duration', null),
+      ...metrics.map(k => th(k, `metrics.\`${k}\``, 'jp-cellops-num')),
+      ...params.map(k => th(k, `params.\`${k}\``)));
+    const rows = runs.map(run => {
+      const box = el('input', { type: 'checkbox', 'aria-label': `Compare ${run.name || run.run_id.slice(0, 8)}` });
+      box.checked = m.selected.has(run.run_id);
+      box.onclick = e => e.stopPropagation();
+      box.onchange = () => void m.toggleSelected(run.run_id);
+      const tr = el('tr', { class: `jp-cellops-run${run.parent_run_id ? ' jp-cellops-child' : ''}`, 'data-run-id': run.run_id },
+        el('td', { class: 'jp-cellops-sticky jp-cellops-check' }, box),
+        el('td', { class: 'jp-cellops-sticky jp-cellops-first', title: run.run_id },
+           run.name || run.run_id.slice(0, 8), el('small', {}, ` ${run.run_id.slice(0, 8)}`)),
+        el('td', {}, badge(run.status)),
+        showExperiment ? el('td', {}, run.experiment) : null,
+        el('td', {}, run.kind),
+        el('td', { title: run.start_time }, formatWhen(run.start_time)),
+        el('td', { class: 'jp-cellops-num' }, formatDuration(run.duration_s)),
+        ...metrics.map(k => el('td', { class: 'jp-cellops-num' }, formatMetric(run.metrics[k]))),
+        ...params.map(k => el('td', {}, run.params[k] ?? '—')));
+      tr.ondblclick = () => this.openRun(run.run_id);
+      return tr;
+    });
+    const prev = button('‹ Newer', () => m.setOffset(m.offset - m.pageSize), { class: 'jp-cellops-prev' });
+    prev.disabled = m.offset === 0;
+    const next = button('Older ›', () => m.setOffset(m.offset + m.pageSize), { class: 'jp-cellops-next' });
+    next.disabled = m.offset + m.runs.length >= m.total;
+    return el('div', { class: `jp-cellops-results${m.stale ? ' jp-mod-stale' : ''}` },
+      el('div', { class: 'jp-cellops-scroll' },
+         el('table', { class: 'jp-cellops-table jp-cellops-wide' }, el('thead', {}, head), el('tbody', {}, ...rows))),
+      el('div', { class: 'jp-cellops-pager' }, prev, el('span', {}, pageLabel(m.offset, m.runs.length, m.total)), next));
+  }
+
+  private comparison(runs: IRunDetail[]): HTMLElement {
+    const label = (r: IRunDetail) => `${r.name || 'run'} ${r.run_id.slice(0, 8)}`;
+    const table = (title: string, kind: 'params' | 'metrics') => {
+      const keys = [...new Set(runs.flatMap(r => Object.keys(r[kind] || {})))].sort();
+      if (keys.length === 0) {
+        return null;
+      }
+      const rows = keys.map(k => {
+        const values = runs.map(r => (r[kind] as Record<string, any>)[k]);
+        const diff = differs(values);
+        return el('tr', { class: diff ? 'jp-cellops-differs' : '' }, el('th', {}, k),
+          ...values.map(v => el('td', { class: kind === 'metrics' ? 'jp-cellops-num' : '' },
+                                v === undefined ? el('span', { class: 'jp-cellops-missing' }, '—') :
+                                  kind === 'metrics' ? formatMetric(v) : String(v))));
+      });
+      return el('section', {}, el('h3', {}, title),
+        el('table', { class: 'jp-cellops-table jp-cellops-kv' },
+           el('thead', {}, el('tr', {}, el('th', {}), ...runs.map(r => el('th', {}, label(r))))),
+           el('tbody', {}, ...rows)));
+    };
+    const keys = [...new Set(runs.flatMap(r => Object.keys(r.metric_history || {})))]
+      .filter(k => runs.some(r => (r.metric_history[k] || []).length > 1));
+    const charts = [...metricGroups(keys).entries()].map(([group, members]) => metricChart(
+      group, runs.flatMap(r => members.filter(k => r.metric_history[k]).map(k => ({
+        label: members.length > 1 ? `${label(r)} ${k}` : label(r), points: r.metric_history[k] })))));
+    return el('div', { class: 'jp-cellops-compare' },
+      el('h2', {}, `Comparing ${runs.length} runs`),
+      table('Parameters', 'params'),
+      table('Metrics', 'metrics'),
+      charts.length ? el('section', {}, el('h3', {}, 'Metric histories'),
+                         el('div', { class: 'jp-cellops-chart-grid' }, ...charts)) : null);
+  }
+}

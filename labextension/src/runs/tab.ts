@@ -1,0 +1,129 @@
+/**
+ * The Runs tab of the sidebar, made for its default width: status, name (with when and how
+ * long under it), the key metric, and step runs folded under their pipeline run. "Open in
+ * main area" shows every column, charts and the compare view.
+ */
+
+import { Widget } from '@lumino/widgets';
+
+import { badge, button, el } from '../dom';
+import { formatDuration, formatMetric, formatWhen, keyMetric, pageLabel, toggleOrder } from '../format';
+import { ISidebarTab } from '../tokens';
+import { IRunSummary, PARENT_KINDS, RunsModel } from './model';
+import { errorBox, runDetail, toolbar } from './parts';
+
+export class RunsTab extends Widget implements ISidebarTab {
+  readonly key = 'runs';
+  readonly label = 'Runs';
+  readonly rank = 100;
+
+  constructor(
+    readonly model: RunsModel,
+    private readonly openMain: () => void,
+    private readonly openArtifact: (runId: string, path: string) => Promise<void>
+  ) {
+    super();
+    this.addClass('jp-cellops-runs-tab');
+    model.changed.connect(() => this.render(), this);
+    this.render();
+  }
+
+  get widget(): Widget {
+    return this;
+  }
+
+  setActive(active: boolean): void {
+    this.model.poller.setActive(active);
+  }
+
+  render(): void {
+    const m = this.model;
+    const focused = document.activeElement as HTMLElement | null;
+    const refocus = focused && this.node.contains(focused) ? focused.dataset.focusKey : undefined;
+    let body: HTMLElement;
+    const error = m.error;
+    if (error && error.noWorkspace) {
+      body = el('div', { class: 'jp-cellops-empty' }, el('p', {}, el('b', {}, 'No runs yet.')), el('p', {}, error.message));
+    } else if (m.detail) {
+      body = runDetail(m.detail, () => void m.openRun(null), (id, path) => void this.openArtifact(id, path));
+    } else {
+      body = el('div', {},
+        toolbar(m, [button('Open in main area', () => this.openMain(),
+                           { class: 'jp-cellops-open-main', title: 'Every column, charts and a compare view, full width' })]),
+        error && error.status === 0 ? el('p', { class: 'jp-cellops-error' }, error.message, ' Retrying…') : errorBox(m),
+        this.table());
+    }
+    this.node.replaceChildren(body);
+    if (refocus) {
+      const again = this.node.querySelector(`[data-focus-key="${refocus}"]`) as HTMLInputElement | null;
+      again?.focus();
+      again?.setSelectionRange?.(again.value.length, again.value.length);
+    }
+  }
+
+  private table(): HTMLElement {
+    const m = this.model;
+    if (m.runs.length === 0) {
+      return el('p', { class: 'jp-cellops-empty' },
+                m.filter ? 'No run matches this filter.' : 'No runs yet. Log one with %%track in a notebook.');
+    }
+    const metric = keyMetric(m.runs, m.orderBy);
+    const current = m.orderBy || 'attributes.start_time DESC';
+    const [orderCol, orderDir] = current.split(/\s+/);
+    const sortable = (label: string, column: string, cls = '') => {
+      const arrow = column === orderCol ? (orderDir === 'ASC' ? ' ▲' : ' ▼') : '';
+      const th = el('th', { class: `jp-cellops-sortable ${cls}`.trim(), title: `Sort by ${label}`, 'aria-sort':
+                            column === orderCol ? (orderDir === 'ASC' ? 'ascending' : 'descending') : 'none' },
+                    label, arrow);
+      th.onclick = () => m.setOrder(toggleOrder(current, column));
+      return th;
+    };
+    const head = el('tr', {},
+      sortable('status', 'attributes.status'),
+      sortable('run', 'attributes.start_time'),
+      metric ? sortable(metric, `metrics.\`${metric}\``, 'jp-cellops-num') : null);
+    const rows: HTMLElement[] = [];
+    for (const run of m.runs) {
+      rows.push(this.row(run, metric, 0));
+      for (const child of m.children.get(run.run_id) || []) {
+        rows.push(this.row(child, metric, 1));
+      }
+    }
+    const prev = button('‹ Newer', () => m.setOffset(m.offset - m.pageSize), { class: 'jp-cellops-prev' });
+    prev.disabled = m.offset === 0;
+    const next = button('Older ›', () => m.setOffset(m.offset + m.pageSize), { class: 'jp-cellops-next' });
+    next.disabled = m.offset + m.runs.length >= m.total;
+    return el('div', { class: `jp-cellops-results${m.stale ? ' jp-mod-stale' : ''}`, 'aria-busy': String(m.stale) },
+      m.stale ? el('p', { class: 'jp-cellops-stale' }, 'Showing the previous results.') : null,
+      el('table', { class: 'jp-cellops-table jp-cellops-compact' }, el('thead', {}, head), el('tbody', {}, ...rows)),
+      el('div', { class: 'jp-cellops-pager' }, prev, el('span', {}, pageLabel(m.offset, m.runs.length, m.total)), next));
+  }
+
+  private row(run: IRunSummary, metric: string | null, depth: number): HTMLElement {
+    const m = this.model;
+    const expandable = depth === 0 && PARENT_KINDS.has(run.kind);
+    const open = m.children.has(run.run_id);
+    let toggle: HTMLButtonElement | null = null;
+    if (expandable) {
+      toggle = el('button', { class: 'jp-cellops-expand', type: 'button', 'aria-expanded': String(open),
+                              'aria-label': `${open ? 'Hide' : 'Show'} the runs of ${run.name || run.kind}` },
+                  open ? '▾' : '▸');
+      toggle.onclick = e => {
+        e.stopPropagation();
+        m.toggleExpanded(run.run_id);
+      };
+    }
+    const meta = [run.kind !== 'run' ? run.kind : '', formatWhen(run.start_time), formatDuration(run.duration_s)]
+      .filter(Boolean).join(' · ');
+    const tr = el('tr', { class: `jp-cellops-run${depth ? ' jp-cellops-child' : ''}`, 'data-run-id': run.run_id,
+                          'data-kind': run.kind, tabindex: '0' },
+      el('td', {}, badge(run.status)),
+      el('td', { class: 'jp-cellops-name', title: `${run.run_id}\n${run.experiment}` },
+         toggle, el('span', { class: 'jp-cellops-run-name' }, run.name || run.run_id.slice(0, 8)),
+         el('small', { class: 'jp-cellops-sub' }, meta)),
+      metric ? el('td', { class: 'jp-cellops-num' }, formatMetric(run.metrics[metric])) : null);
+    tr.onclick = () => void m.openRun(run.run_id);
+    tr.onkeydown = (e: KeyboardEvent) => e.key === 'Enter' && void m.openRun(run.run_id);
+    return tr;
+  }
+}

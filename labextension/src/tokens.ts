@@ -1,0 +1,39 @@
+import { Token } from '@lumino/coreutils';
+import { Widget } from '@lumino/widgets';
+
+/** A tab of the cellops sidebar, added by the plugin of its area. */
+export interface ISidebarTab {
+  /** Unique key (also the tab button's `data-tab`). */
+  readonly key: string;
+  /** The button label. */
+  readonly label: string;
+  /** Order in the tab bar: Runs 100, Pipelines 200, Registry 300, Monitoring 400. */
+  readonly rank: number;
+  /** What the tab shows. */
+  readonly widget: Widget;
+  /** Called when the tab is shown or hidden: a tab polls the server only while shown. */
+  setActive(active: boolean): void;
+}
+
+/** The sidebar panel: areas add their tabs to it (the jupyterlab-git / JupyterLab token pattern). */
+export interface ICellopsSidebar {
+  /** Add a tab; tabs are ordered by rank. */
+  addTab(tab: ISidebarTab): void;
+  /** Show the sidebar with this tab selected. */
+  activate(tabId: string): void;
+}
+
+export const ICellopsSidebar = new Token<ICellopsSidebar>(
+  'cellops:ICellopsSidebar',
+  'The cellops sidebar: each area (runs, pipelines, registry, monitoring) adds a tab.'
+);
+
+/** Commands areas use to reach each other without importing each other. */
+export namespace CommandIDs {
+  /** Show a run's detail in the Runs tab: args `{ runId: string }`. */
+  export const openRun = 'cellops:open-run';
+  /** Open the full-width runs view in the main area. */
+  export const openRunsView = 'cellops:open-runs-view';
+  /** Copy a run's notebook artifact under the server root and open it: `{ runId, artifact }`. */
+  export const openArtifact = 'cellops:open-artifact';
+}

@@ -1,0 +1,55 @@
+"""One way to show values, in the CLI, the notebook and (the same cases in
+labextension/test/format.test.ts) the sidebar."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import cellops
+from cellops.display import (
+    STATUS_COLOURS,
+    format_bytes,
+    format_duration,
+    format_number,
+    run_summary_html,
+    status_badge,
+)
+
+
+@pytest.mark.parametrize("value, text", [
+    (0.912345, "0.9123"), (0.972028, "0.972"), (42, "42"), (143.0, "143"), (1234.5678, "1,235"),
+    (12345678.9, "12,345,679"), (1.234e-5, "1.234e-5"), (1e20, "1.000e+20"), (-0.5, "-0.5"),
+    (math.nan, "NaN"), (math.inf, "∞"), (None, ""), ("rf", "rf"), (True, "True"), (10**6, "1,000,000"),
+])
+def test_numbers_have_one_format(value, text):
+    assert format_number(value) == text
+
+
+@pytest.mark.parametrize("seconds, text", [(0.44, "440 ms"), (12.34, "12.3 s"), (245, "4m 05s"),
+                                           (7380, "2h 03m"), (None, ""), (math.nan, "")])
+def test_durations(seconds, text):
+    assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize("n, text", [(812, "812 bytes"), (1, "1 byte"), (2_003_651, "2.0 MB"),
+                                     (None, "")])
+def test_byte_sizes(n, text):
+    assert format_bytes(n) == text
+
+
+def test_statuses_are_coloured_with_theme_variables_that_have_fallbacks():
+    for status, (fg, bg) in STATUS_COLOURS.items():
+        assert fg.startswith("var(--jp-") and "#" in fg and bg.startswith("var(--jp-")
+        assert status in status_badge(status)
+    assert "var(--jp-" in status_badge("SOMETHING NEW")
+
+
+def test_a_run_summary_uses_the_stored_duration_and_escapes_text(ws):
+    with cellops.start_run(name="<b>bold</b>") as run:
+        run.log_metric("acc", 143.0)
+    html = run_summary_html(run, notes=["a <note>"])
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html and "&lt;note&gt;" in html
+    assert "acc=143" in html and "143.0000" not in html
+    assert format_duration(run.duration) in html
