@@ -97,16 +97,25 @@ _ipc_manager: type | None = None
 
 
 def kernel_manager_class() -> type:
-    """jupyter_client's kernel manager, talking to the kernel over IPC (Unix sockets in
-    the runtime folder) instead of TCP ports on localhost: no port is opened, and the
-    kernel has no "running over TCP without encryption" warning to print over our output."""
+    """jupyter_client's kernel manager, talking to the kernel over IPC (Unix sockets)
+    instead of TCP ports on localhost: no port is opened, and the kernel has no "running
+    over TCP without encryption" warning to print over our output. Each kernel's sockets
+    get a unique, short name in the temp folder (jupyter_client's default, ``kernel-ipc``
+    in the working directory, would be shared by kernels started side by side there)."""
     global _ipc_manager
     if _ipc_manager is None:
+        import tempfile
+        import uuid
+
         from jupyter_client.manager import AsyncKernelManager
-        from traitlets import CaselessStrEnum
+        from traitlets import CaselessStrEnum, default
 
         class IPCKernelManager(AsyncKernelManager):
             transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+            @default("ip")
+            def _unique_ipc_prefix(self) -> str:
+                return os.path.join(tempfile.gettempdir(), f"cellops-{uuid.uuid4().hex[:16]}")
 
         _ipc_manager = IPCKernelManager
     return _ipc_manager
