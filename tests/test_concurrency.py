@@ -152,10 +152,23 @@ def test_a_lock_held_past_the_budget_gives_an_actionable_error_and_writes_nothin
     assert cellops.get_run(run.id).tags == {}
 
 
+def run_together(code: str, *args: str, env: dict[str, str]) -> list[str]:
+    """Run ``code`` in N_PROCESSES processes that start working at the same moment (each
+    gets ``start_at`` as its last argument); each must succeed; return their outputs."""
+    start_at = time.time() + 3.0  # every process is imported and waiting by then
+    procs = [subprocess.Popen([sys.executable, "-c", code, *args, str(start_at)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(N_PROCESSES)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    return [out for out, _ in outs]
+
+
 OPENER = r"""
 import json, sys, time
 import cellops
-start_at = float(sys.argv[1])
+start_at = float(sys.argv[-1])
 while time.time() < start_at:
     time.sleep(0.0005)
 ws = cellops.workspace()
@@ -169,14 +182,7 @@ def test_migrations_run_once_under_a_lock_while_processes_open_a_new_workspace(t
     the others wait in SQLite's busy handler, then find it migrated. Without that lock they
     would migrate concurrently and hit "already exists" or busy errors, seen as retries."""
     home = tmp_path / "fresh"
-    env = {**os.environ, "CELLOPS_HOME": str(home)}
-    start_at = time.time() + 3.0
-    procs = [subprocess.Popen([sys.executable, "-c", OPENER, str(start_at)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(N_PROCESSES)]
-    outs = [p.communicate(timeout=120) for p in procs]
-    for p, (out, err) in zip(procs, outs):
-        assert p.returncode == 0, err
+    for out in run_together(OPENER, env={**os.environ, "CELLOPS_HOME": str(home)}):
         assert json.loads(out)["migrate"] == 0, out
     con = sqlite3.connect(home / "cellops.db")
     from cellops.store.schema import LATEST_VERSION
@@ -188,7 +194,7 @@ def test_migrations_run_once_under_a_lock_while_processes_open_a_new_workspace(t
 APPENDER = r"""
 import json, sys, time
 import cellops
-run_id, start_at = sys.argv[1], float(sys.argv[2])
+run_id, start_at = sys.argv[1], float(sys.argv[-1])
 store = cellops.workspace().store
 store.conn
 while time.time() < start_at:
@@ -206,14 +212,7 @@ def test_read_then_write_transactions_never_need_a_retry_under_contention(ws, tm
     fails with SQLITE_BUSY_SNAPSHOT at its first write (no busy handler): a retry."""
     with cellops.start_run() as run:
         pass
-    env = {**os.environ, "CELLOPS_HOME": str(ws.path)}
-    start_at = time.time() + 3.0
-    procs = [subprocess.Popen([sys.executable, "-c", APPENDER, run.id, str(start_at)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(N_PROCESSES)]
-    outs = [p.communicate(timeout=120) for p in procs]
-    for p, (out, err) in zip(procs, outs):
-        assert p.returncode == 0, err
+    for out in run_together(APPENDER, run.id, env={**os.environ, "CELLOPS_HOME": str(ws.path)}):
         assert json.loads(out)["write"] == 0, out
     seqs = [c["seq"] for c in cellops.cell_history(run.id)]
     assert sorted(seqs) == list(range(N_PROCESSES * 50))

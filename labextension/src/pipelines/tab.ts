@@ -3,13 +3,13 @@
 
 import { CommandRegistry } from '@lumino/commands';
 import { ISignal, Signal } from '@lumino/signaling';
-import { Widget } from '@lumino/widgets';
 
 import { badge, button, el } from '../dom';
 import { formatDuration, formatWhen, statusClass } from '../format';
 import { requestAPI } from '../handler';
 import { Poller } from '../poller';
-import { CommandIDs, ISidebarTab } from '../tokens';
+import { PollingTab } from '../tab';
+import { CommandIDs } from '../tokens';
 
 export interface IStep {
   name: string;
@@ -48,24 +48,15 @@ export class PipelinesModel {
   private _changed = new Signal<this, void>(this);
 }
 
-export class PipelinesTab extends Widget implements ISidebarTab {
+export class PipelinesTab extends PollingTab<PipelinesModel> {
   readonly key = 'pipelines';
   readonly label = 'Pipelines';
   readonly rank = 200;
 
-  constructor(readonly model: PipelinesModel, private readonly commands: CommandRegistry) {
-    super();
+  constructor(model: PipelinesModel, private readonly commands: CommandRegistry) {
+    super(model);
     this.addClass('jp-cellops-pipelines-tab');
-    model.changed.connect(() => this.render(), this);
     this.render();
-  }
-
-  get widget(): Widget {
-    return this;
-  }
-
-  setActive(active: boolean): void {
-    this.model.poller.setActive(active);
   }
 
   render(): void {

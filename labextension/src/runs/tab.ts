@@ -4,36 +4,25 @@
  * main area" shows every column, charts and the compare view.
  */
 
-import { Widget } from '@lumino/widgets';
-
 import { badge, button, el } from '../dom';
 import { formatDuration, formatMetric, formatWhen, keyMetric, pageLabel, toggleOrder } from '../format';
-import { ISidebarTab } from '../tokens';
+import { PollingTab } from '../tab';
 import { IRunSummary, PARENT_KINDS, RunsModel } from './model';
 import { errorBox, runDetail, toolbar } from './parts';
 
-export class RunsTab extends Widget implements ISidebarTab {
+export class RunsTab extends PollingTab<RunsModel> {
   readonly key = 'runs';
   readonly label = 'Runs';
   readonly rank = 100;
 
   constructor(
-    readonly model: RunsModel,
+    model: RunsModel,
     private readonly openMain: () => void,
     private readonly openArtifact: (runId: string, path: string) => Promise<void>
   ) {
-    super();
+    super(model);
     this.addClass('jp-cellops-runs-tab');
-    model.changed.connect(() => this.render(), this);
     this.render();
-  }
-
-  get widget(): Widget {
-    return this;
-  }
-
-  setActive(active: boolean): void {
-    this.model.poller.setActive(active);
   }
 
   render(): void {

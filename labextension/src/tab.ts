@@ -1,0 +1,33 @@
+import { ISignal } from '@lumino/signaling';
+import { Widget } from '@lumino/widgets';
+
+import { Poller } from './poller';
+import { ISidebarTab } from './tokens';
+
+/** What a tab shows: polled data that signals when it changed. */
+export interface ITabModel {
+  readonly poller: Poller;
+  readonly changed: ISignal<any, void>;
+}
+
+/** A sidebar tab that renders its model whenever it changes and polls only while shown. */
+export abstract class PollingTab<M extends ITabModel> extends Widget implements ISidebarTab {
+  abstract readonly key: string;
+  abstract readonly label: string;
+  abstract readonly rank: number;
+
+  constructor(readonly model: M) {
+    super();
+    model.changed.connect(() => this.render(), this);
+  }
+
+  get widget(): Widget {
+    return this;
+  }
+
+  setActive(active: boolean): void {
+    this.model.poller.setActive(active);
+  }
+
+  abstract render(): void;
+}
