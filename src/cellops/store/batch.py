@@ -85,9 +85,7 @@ class BatchWriter:
         with self._lock:
             if self.dropped:
                 for row in rows:
-                    failure = self.dropped.get(row[0])
-                    if failure is not None:
-                        raise self._refusal(row[0], failure)
+                    self.check(row[0])
             if not self._rows:
                 self._first = time.monotonic()
                 self._start_flusher()
