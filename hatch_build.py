@@ -2,7 +2,7 @@
 
 - A prebuilt sidebar that is newer than its sources (an sdist, a previous build) is used
   as it is: no Node.js needed.
-- Otherwise, with npm on PATH, ``npm ci`` (once) and ``npm run build:prod`` build it into
+- Otherwise, with npm on PATH, ``npm install`` (once) and ``npm run build:prod`` build it into
   ``src/cellops/labextension``.
 - Without npm, the package installs without the sidebar, and this prints one line saying
   how to get it (``pip install -v`` shows it; the server extension says it again in
@@ -55,5 +55,5 @@ class SidebarBuildHook(BuildHookInterface):
 
     def _build(self, npm: str, source: Path) -> None:
         if not (source / "node_modules").is_dir():
-            subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=source, check=True)
+            subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=source, check=True)
         subprocess.run([npm, "run", "build:prod"], cwd=source, check=True)
