@@ -77,6 +77,7 @@ class NotebookSession:
         self.papermill_token = KernelEnv.current().papermill_token
         self._pending: dict[str, Any] | None = None
         self._cell_start: float | None = None
+        self._running: str | None = None  # the source of the cell running now, if any
         self._registered = False
         atexit.register(self.close)
 
@@ -152,6 +153,7 @@ class NotebookSession:
 
     def pre_run_cell(self, info: Any) -> None:
         raw = getattr(info, "raw_cell", "") or ""
+        self._running = raw
         if self._pending is not None and not raw.lstrip().startswith(PAPERMILL_MARKER):
             self.flush_params()
         self._cell_start = time.time() if self.recording else None
@@ -165,6 +167,7 @@ class NotebookSession:
         if self.recording and self._cell_start is not None:
             self._record(result, raw)
         self._cell_start = None
+        self._running = None
 
     def _record(self, result: Any, raw: str) -> None:
         err = result.error_before_exec or result.error_in_exec
@@ -198,10 +201,12 @@ class NotebookSession:
     def _earlier_cells(self) -> list[str]:
         """The sources of the cells this session ran before the current one."""
         history = getattr(getattr(self.shell, "history_manager", None), "input_hist_raw", None)
-        count = getattr(self.shell, "execution_count", 0) or 0
-        if not history:
-            return []
-        return [c for c in list(history)[1:count] if c and c.strip()]
+        cells = [c for c in list(history or [])[1:] if c and c.strip()]
+        # IPython stores a cell in its history before running it: the cell running
+        # `%track on` now is the last entry (when there is one; not after a plain call).
+        if self._running is not None and cells and cells[-1] == self._running:
+            cells.pop()
+        return cells
 
     def stop_recording(self) -> None:
         self.recording = False
