@@ -11,7 +11,8 @@ what to do next. The tree::
     ├── NotFoundError (LookupError)
     │   ├── RunNotFoundError
     │   ├── ExperimentNotFoundError
-    │   └── ArtifactNotFoundError
+    │   ├── ArtifactNotFoundError
+    │   └── ModelNotFoundError    no such registered model, version, alias or request
     ├── InvalidArgumentError (ValueError)
     │   ├── ParamConflictError    a param was logged again with a different value
     │   ├── ArtifactNameError     a logical artifact name is unsafe (``..``, absolute,
@@ -20,6 +21,10 @@ what to do next. The tree::
     │   └── UntrustedTypesError   a model file needs types nobody said to trust
     ├── RunStateError             the operation needs a run in another state
     │                             (e.g. logging to a run that has ended, deleting a live run)
+    ├── ModelStateError           the registry is not in a state that allows it (deleting a
+    │                             version an alias points at, deciding a decided request)
+    ├── GovernanceError           the acting user may not do this (approving one's own
+    │                             request, approving without being an approver)
     └── StepError                 a notebook step did not run through (a cell raised, a
                                   timeout, a dead kernel): cell_index, ename, evalue, ...
 
@@ -36,7 +41,10 @@ __all__ = [
     "CellopsWarning",
     "ExperimentNotFoundError",
     "FilterSyntaxError",
+    "GovernanceError",
     "InvalidArgumentError",
+    "ModelNotFoundError",
+    "ModelStateError",
     "NotFoundError",
     "ParamConflictError",
     "RunNotFoundError",
@@ -79,6 +87,18 @@ class ExperimentNotFoundError(NotFoundError):
 
 class ArtifactNotFoundError(NotFoundError):
     """A run has no artifact under the given name, or its blob is missing."""
+
+
+class ModelNotFoundError(NotFoundError):
+    """No registered model, version, alias or promotion request matches."""
+
+
+class ModelStateError(CellopsError):
+    """The registry is not in a state that allows the operation."""
+
+
+class GovernanceError(CellopsError):
+    """The acting user may not do this; the message says who may."""
 
 
 class InvalidArgumentError(CellopsError, ValueError):

@@ -6,7 +6,7 @@ the way sqlite-utils' ``Database`` hands out ``Table`` objects::
 
     store.experiments   store.environments   store.runs   store.params   store.tags
     store.metrics       store.artifacts      store.datasets   store.cells
-    store.pipelines     store.search
+    store.pipelines     store.search     store.registry   store.audit
 
 Each owns its SQL and returns plain values. A new area (the registry, the prediction
 log, monitors, features) adds a sibling module and attribute. The schema and its
@@ -26,6 +26,7 @@ from .datasets import DatasetTable
 from .experiments import EnvironmentTable, ExperimentTable
 from .metrics import MetricTable
 from .pipelines import PipelineTable
+from .registry import AuditTable, RegistryTable
 from .runs import ParamTable, RunTable, TagTable
 from .search import RunSearch
 
@@ -48,3 +49,5 @@ class Store(Connection):
         self.cells = CellTable(self)
         self.pipelines = PipelineTable(self)
         self.search = RunSearch(self)
+        self.registry = RegistryTable(self)
+        self.audit = AuditTable(self)

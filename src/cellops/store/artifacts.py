@@ -50,10 +50,12 @@ class ArtifactTable:
         return dict(row)
 
     def referenced_blobs(self) -> set[str]:
-        """Every blob hash the database points at (artifacts, sources, git diffs)."""
+        """Every blob hash the database points at (artifacts, sources, git diffs, registered
+        model versions — which outlive the runs that made them)."""
         rows = self.db.query(
             "SELECT sha256 FROM artifacts"
             " UNION SELECT source_sha FROM runs WHERE source_sha IS NOT NULL"
             " UNION SELECT git_diff_sha FROM runs WHERE git_diff_sha IS NOT NULL"
+            " UNION SELECT sha256 FROM model_versions"
         )
         return {r[0] for r in rows}

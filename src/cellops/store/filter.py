@@ -38,7 +38,8 @@ from typing import Union
 
 from ..errors import FilterSyntaxError
 
-__all__ = ["ATTRIBUTES", "Comparison", "Field", "Logical", "OrderKey", "parse_filter",
+__all__ = ["ATTRIBUTES", "MODEL_VERSIONS", "RUNS", "Comparison", "Field", "Logical", "OrderKey",
+           "Schema", "parse_filter",
            "parse_order_by"]
 
 ENTITIES = {
@@ -63,6 +64,27 @@ ATTRIBUTE_ALIASES = {
 DATASET_KEYS = {"name": "name", "digest": "fingerprint", "fingerprint": "fingerprint",
                 "context": "role", "role": "role", "source": "source"}
 KEYWORDS = {"AND", "OR", "NOT", "IN", "LIKE", "ILIKE", "IS", "NULL", "ASC", "DESC"}
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What a filter may name: its entities, and its attributes (name -> ``text``, ``time``
+    or ``number``) with their aliases. ``RUNS`` for runs, ``MODEL_VERSIONS`` for the registry."""
+
+    what: str
+    entities: frozenset
+    attributes: dict
+    aliases: dict
+
+
+RUNS = Schema("runs", frozenset({"metrics", "params", "tags", "attributes", "datasets"}),
+              ATTRIBUTES, ATTRIBUTE_ALIASES)
+# Model versions: their own attributes; metrics. and params. are those of the source run.
+MODEL_VERSIONS = Schema(
+    "model versions", frozenset({"metrics", "params", "tags", "attributes"}),
+    {"name": "text", "version": "number", "alias": "text", "run_id": "text", "flavor": "text",
+     "created_by": "text", "created_at": "time", "description": "text"},
+    {"model": "name", "user": "created_by", "created": "created_at", "run": "run_id"})
 
 MAX_FILTER_CHARS = 100_000
 MAX_DEPTH = 50
@@ -145,15 +167,15 @@ def _unquote(s: str) -> str:
     return body
 
 
-def _field(tok: _Tok, text: str) -> Field:
+def _field(tok: _Tok, text: str, schema: Schema = RUNS) -> Field:
     if tok.kind == "ident":
         entity_text, _, key = tok.text.partition(".")
         entity_text = entity_text.strip("`")
         entity = ENTITIES.get(entity_text.lower())
-        if entity is None:
+        if entity is None or entity not in schema.entities:
             raise FilterSyntaxError(
-                f"Unknown entity {entity_text!r}; use metrics., params., tags., attributes. "
-                "or datasets.", text, tok.pos)
+                f"Unknown entity {entity_text!r} for {schema.what}; use "
+                + ", ".join(f"{e}." for e in sorted(schema.entities)), text, tok.pos)
         if key[:1] in "`\"'":
             key = key[1:-1]
         if not key:
@@ -166,10 +188,11 @@ def _field(tok: _Tok, text: str) -> Field:
             f"Expected a field such as metrics.acc or params.model, got {tok.text or 'the end'!r}",
             text, tok.pos)
     if entity == "attributes":
-        name = ATTRIBUTE_ALIASES.get(key, key)
-        if name not in ATTRIBUTES:
+        name = schema.aliases.get(key, key)
+        if name not in schema.attributes:
             raise FilterSyntaxError(
-                f"Unknown attribute {key!r}. Attributes: {', '.join(sorted(ATTRIBUTES))}. "
+                f"Unknown attribute {key!r}. Attributes of {schema.what}: "
+                f"{', '.join(sorted(schema.attributes))}. "
                 "For a param, metric or tag write params.KEY, metrics.KEY or tags.KEY.",
                 text, tok.pos)
         key = name
@@ -183,7 +206,8 @@ def _field(tok: _Tok, text: str) -> Field:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, schema: Schema = RUNS) -> None:
+        self.schema = schema
         if len(text) > MAX_FILTER_CHARS:
             raise FilterSyntaxError(
                 f"The filter is {len(text):,} characters; the limit is {MAX_FILTER_CHARS:,}. "
@@ -259,7 +283,7 @@ class _Parser:
         if self.conditions > MAX_CONDITIONS:
             raise self.error(f"The filter has more than {MAX_CONDITIONS} conditions; use IN "
                              "('a', 'b', ...) for lists of values, or split the search", ftok)
-        field = _field(ftok, self.text)
+        field = _field(ftok, self.text, self.schema)
         tok = self.peek()
         if self.is_word("IS"):
             self.next()
@@ -282,8 +306,8 @@ class _Parser:
             value = self.value(field)
             if not isinstance(value, str):
                 raise self.error(f"{op} needs a quoted pattern such as '%rf%'", vtok)
-            if field.entity == "metrics" or ATTRIBUTES.get(field.key) == "time" and \
-                    field.entity == "attributes":
+            if field.entity == "metrics" or field.entity == "attributes" and \
+                    self.schema.attributes.get(field.key) in ("time", "number"):
                 raise self.error(f"{op} compares text; {field} is a number", vtok)
             return Comparison(field, ("NOT " if negate else "") + op, value)
         if negate:
@@ -326,9 +350,14 @@ class _Parser:
                 f"got {tok.text or 'the end'!r}", tok)
         if field.entity == "metrics" and not isinstance(value, float):
             raise self.error(f"{field} is a metric and compares with numbers, not {tok.text}", tok)
-        if field.entity == "attributes" and ATTRIBUTES[field.key] == "time" and \
-                isinstance(value, str):
+        kind = self.schema.attributes.get(field.key) if field.entity == "attributes" else None
+        if kind == "time" and isinstance(value, str):
             value = _time_ms(value, self, tok)
+        elif kind == "number" and isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise self.error(f"{field} is a number, not {tok.text}", tok) from None
         return value
 
 
@@ -344,19 +373,19 @@ def _time_ms(value: str, parser: _Parser, tok: _Tok) -> float:
     return float(int(dt.timestamp() * 1000))
 
 
-def parse_filter(text: str | None) -> Node | None:
-    """Parse a filter string; ``None`` or blank means no filter."""
+def parse_filter(text: str | None, schema: Schema = RUNS) -> Node | None:
+    """Parse a filter string over ``schema`` (runs by default); blank means no filter."""
     if text is None:
         return None
     if not isinstance(text, str):
         raise FilterSyntaxError(f"A filter must be a string, not {type(text).__name__}.")
     if not text.strip():
         return None
-    return _Parser(text).parse()
+    return _Parser(text, schema).parse()
 
 
-def parse_order_by(items: list[str] | str | None) -> list[OrderKey]:
-    """Parse ``["metrics.acc DESC", "start_time"]`` into order keys."""
+def parse_order_by(items: list[str] | str | None, schema: Schema = RUNS) -> list[OrderKey]:
+    """Parse ``["metrics.acc DESC", "start_time"]`` into order keys over ``schema``."""
     if items is None:
         return []
     if isinstance(items, str):
@@ -371,8 +400,8 @@ def parse_order_by(items: list[str] | str | None) -> list[OrderKey]:
             raise FilterSyntaxError(f"order_by entries must be strings, not {item!r}.")
         if len(item) > 1000:
             raise FilterSyntaxError(f"order_by entry {item[:40]!r}... is too long.")
-        p = _Parser(item)
-        field = _field(p.next(), item)
+        p = _Parser(item, schema)
+        field = _field(p.next(), item, schema)
         desc = False
         if p.is_word("DESC") or p.is_word("ASC"):
             desc = p.next().text.upper() == "DESC"

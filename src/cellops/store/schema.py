@@ -273,6 +273,53 @@ def _m8_pipeline_steps(db: Database) -> None:
                " OR (key LIKE 'step.%' AND run_id IN (SELECT id FROM runs WHERE kind = 'pipeline'))")
 
 
+def _m9_registry(db: Database) -> None:
+    """The model registry and its governance: registered models, numbered versions (each
+    tied to its run, blob and lineage), tags, aliases, protected aliases, promotion
+    requests with their approvals, and the hash-chained audit log."""
+    db["registered_models"].create(
+        {"name": str, "description": str, "created_at": int, "created_by": str, "updated_at": int},
+        pk="name", not_null={"created_at", "updated_at"})
+    db["model_versions"].create(
+        {"name": str, "version": int, "run_id": str, "artifact_path": str, "sha256": str,
+         "size": int, "flavor": str, "signature": str, "environment_id": str, "lineage": str,
+         "description": str, "created_at": int, "created_by": str},
+        pk=("name", "version"), not_null={"sha256", "size", "flavor", "created_at"},
+        foreign_keys=[("name", "registered_models", "name")])
+    db["model_versions"].create_index(["run_id"])
+    db["model_versions"].create_index(["sha256"])
+    db["model_tags"].create(  # version 0: a tag of the registered model itself
+        {"name": str, "version": int, "key": str, "value": str},
+        pk=("name", "version", "key"), not_null={"value"},
+        foreign_keys=[("name", "registered_models", "name")])
+    db["model_tags"].create_index(["key", "value"])
+    db["model_aliases"].create(
+        {"name": str, "alias": str, "version": int, "updated_at": int, "updated_by": str},
+        pk=("name", "alias"), not_null={"version", "updated_at"},
+        foreign_keys=[("name", "registered_models", "name")])
+    db["alias_protections"].create(
+        {"name": str, "alias": str, "approvers": str, "min_approvals": int, "gate": str,
+         "created_at": int, "created_by": str},
+        pk=("name", "alias"), not_null={"approvers", "min_approvals", "created_at"},
+        foreign_keys=[("name", "registered_models", "name")])
+    db["promotion_requests"].create(
+        {"id": int, "name": str, "alias": str, "version": int, "status": str,
+         "requested_by": str, "requested_at": int, "gate": str, "gate_passed": int,
+         "gate_result": str, "decided_at": int, "previous_version": int},
+        pk="id", not_null={"name", "alias", "version", "status", "requested_at"},
+        foreign_keys=[("name", "registered_models", "name")])
+    db["promotion_requests"].create_index(["status", "name"])
+    db["approvals"].create(
+        {"request_id": int, "approver": str, "decision": str, "comment": str, "at": int},
+        pk=("request_id", "approver"), not_null={"decision", "at"},
+        foreign_keys=[("request_id", "promotion_requests", "id")])
+    # Append-only; each row's hash covers its content and the previous row's hash.
+    db["audit_log"].create(
+        {"seq": int, "at": int, "actor": str, "action": str, "object": str, "details": str,
+         "prev_hash": str, "hash": str},
+        pk="seq", not_null={"at", "action", "object", "details", "prev_hash", "hash"})
+
+
 MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (1, _m1_tracking),
     (2, _m2_cells),
@@ -282,5 +329,6 @@ MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (6, _m6_experiment_counts),
     (7, _m7_heartbeats),
     (8, _m8_pipeline_steps),
+    (9, _m9_registry),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -26,6 +26,7 @@ _lock = threading.Lock()
 _all_active: list[Run] = []  # every thread's active runs, for interpreter exit
 _owned: dict[str, Workspace] = {}  # run id -> workspace, for the heartbeat
 _heartbeat: threading.Thread | None = None
+_last: Run | None = None  # the run this process ended last
 
 
 def stack() -> list[Run]:
@@ -50,6 +51,8 @@ def push(run: Run) -> Run:
 
 def forget(run: Run) -> None:
     """The run ended: it is no longer active, owned or beating."""
+    global _last
+    _last = run
     runs = stack()
     for i in range(len(runs) - 1, -1, -1):
         if runs[i] is run or runs[i].id == run.id:
@@ -57,6 +60,11 @@ def forget(run: Run) -> None:
     with _lock:
         _all_active[:] = [r for r in _all_active if r.id != run.id]
         _owned.pop(run.id, None)
+
+
+def last() -> Run | None:
+    """The active run, else the run this process ended last."""
+    return current() or _last
 
 
 def all_active() -> list[Run]:
@@ -93,7 +101,8 @@ def _beat_forever() -> None:
 
 def reset() -> None:
     """Forget everything (after fork: the parent's runs are the parent's; and in tests)."""
-    global _heartbeat
+    global _heartbeat, _last
+    _last = None
     _local.__dict__.clear()
     with _lock:
         _all_active.clear()
@@ -101,7 +110,8 @@ def reset() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _heartbeat
+    global _heartbeat, _last
+    _last = None
     _local.__dict__.clear()
     _all_active.clear()
     _owned.clear()

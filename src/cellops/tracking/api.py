@@ -204,6 +204,12 @@ def active_run() -> Run | None:
     return active.current()
 
 
+def last_active_run() -> Run | None:
+    """The active run, else the run this process ended last (what ``%register`` registers
+    from, as MLflow's ``last_active_run``)."""
+    return active.last()
+
+
 def end_run(status: str = "FINISHED") -> None:
     """End the active run (no-op when there is none)."""
     run = active_run()

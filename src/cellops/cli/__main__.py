@@ -1,0 +1,7 @@
+"""``python -m cellops.cli``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,40 @@
+"""The model registry and its governance.
+
+Registered models with numbered versions tied to the runs that made them
+(:mod:`.versions`), ``models:/`` URIs and safe loading; aliases, protected aliases and
+promotion requests (:mod:`.governance`); the hash-chained audit log (:mod:`.audit`);
+model cards written from lineage (:mod:`.card`); who is acting (:mod:`.identity`).
+"""
+
+from .audit import AuditEntry, AuditReport, audit_head, audit_log, verify_audit
+from .card import ModelCard, model_card, register_card_section
+from .governance import (
+    PromotionRequest,
+    approve,
+    delete_alias,
+    promotion_requests,
+    protect_alias,
+    reject,
+    set_alias,
+    unprotect_alias,
+)
+from .identity import acting_as, current_user
+from .versions import (
+    ModelVersion,
+    RegisteredModel,
+    delete_model_version,
+    get_model_version,
+    list_models,
+    load_model,
+    parse_model_uri,
+    register_model,
+    search_model_versions,
+    set_model_tags,
+)
+
+__all__ = ["AuditEntry", "AuditReport", "ModelCard", "ModelVersion", "PromotionRequest",
+           "RegisteredModel", "acting_as", "approve", "audit_head", "audit_log", "current_user",
+           "delete_alias", "delete_model_version", "get_model_version", "list_models",
+           "load_model", "model_card", "parse_model_uri", "promotion_requests", "protect_alias",
+           "register_card_section", "register_model", "reject", "search_model_versions",
+           "set_alias", "set_model_tags", "unprotect_alias", "verify_audit"]

@@ -1,0 +1,180 @@
+"""Aliases, protected aliases and promotion requests.
+
+An alias (``champion``, ``production``) points at one version and moves atomically. A
+*protected* alias does not move when someone sets it: a promotion request is opened
+instead (with the result of the protection's gate, evaluated on the version's run), and
+the alias moves in the transaction that records the last approval it needs. Approvers
+are named users; nobody decides their own request. Every step is in the audit log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable
+
+from ..errors import GovernanceError, InvalidArgumentError
+from ..store.values import check_text
+from ..tracking.values import _ms_to_dt
+from ..workspaces import workspace
+from .identity import current_user
+from .versions import ModelVersion, _check_name, get_model_version
+
+__all__ = ["PromotionRequest", "approve", "delete_alias", "promotion_requests", "protect_alias",
+           "reject", "set_alias", "unprotect_alias"]
+
+
+@dataclass
+class PromotionRequest:
+    """A request to move a protected alias to a version, and its approvals."""
+
+    id: int
+    name: str
+    alias: str
+    version: int
+    status: str  # PENDING | APPROVED | REJECTED
+    requested_by: str | None
+    requested_at: datetime
+    previous_version: int | None
+    gate: str | None
+    gate_passed: bool | None
+    gate_result: dict[str, Any] | None
+    approvals: list[dict[str, Any]] = field(default_factory=list)
+    decided_at: datetime | None = None
+    approvers: list[str] = field(default_factory=list)
+    min_approvals: int = 1
+
+    @property
+    def approvals_needed(self) -> int:
+        got = sum(a["decision"] == "approve" for a in self.approvals)
+        return max(0, self.min_approvals - got) if self.status == "PENDING" else 0
+
+    def __str__(self) -> str:
+        gate = "" if self.gate_passed is None else (" gate passed" if self.gate_passed else
+                                                    " GATE FAILED")
+        return (f"request #{self.id}: {self.name}@{self.alias} -> v{self.version} {self.status}"
+                f"{gate}" + (f", {self.approvals_needed} more approval(s) needed from "
+                             f"{', '.join(self.approvers)}" if self.status == "PENDING" else ""))
+
+
+def _request(row: dict[str, Any]) -> PromotionRequest:
+    rule = workspace().store.registry.protection(row["name"], row["alias"]) or {}
+    return PromotionRequest(
+        row["id"], row["name"], row["alias"], row["version"], row["status"], row["requested_by"],
+        _ms_to_dt(row["requested_at"]), row["previous_version"], row["gate"],
+        None if row["gate_passed"] is None else bool(row["gate_passed"]), row["gate_result"],
+        [{**a, "at": _ms_to_dt(a["at"])} for a in row["approvals"]], _ms_to_dt(row["decided_at"]),
+        list(rule.get("approvers", [])), int(rule.get("min_approvals", 1)))
+
+
+def _check_alias(alias: Any) -> str:
+    if not isinstance(alias, str) or not alias or alias.isdigit() or alias == "latest" \
+            or any(c in alias for c in "/@ \t\n") or len(alias) > 100:
+        raise InvalidArgumentError(
+            f"An alias is a word such as 'champion' (no '/', '@', spaces; not a number or "
+            f"'latest'), not {alias!r}.")
+    return check_text(alias, "Alias")
+
+
+def set_alias(name: str, alias: str, version: int | str) -> ModelVersion | PromotionRequest:
+    """Point ``alias`` at ``version`` (a number or ``"latest"``) — at once, or, for a protected
+    alias, by opening a promotion request that approvers decide. Returns the version the alias
+    now points at, or the request."""
+    ws = workspace()
+    name, alias = _check_name(name), _check_alias(alias)
+    number = ws.store.registry.resolve(name, version if version == "latest" else int(version))
+    rule = ws.store.registry.protection(name, alias)
+    if rule is None:
+        ws.store.registry.set_alias(name, alias, number, current_user())
+        return get_model_version(name, number)
+    gate_result = None
+    if rule["gate"]:
+        gate_result = _evaluate_gate(ws.store.registry.version(name, number)["run_id"], rule["gate"])
+    request_id = ws.store.registry.create_request(name, alias, number, current_user(),
+                                                  rule["gate"], gate_result)
+    return _request(ws.store.registry.request(request_id))
+
+
+def _evaluate_gate(run_id: str | None, expression: str) -> dict[str, Any]:
+    from ..pipelines.gate import gate
+
+    if run_id is None:
+        return {"passed": False, "expression": expression,
+                "checks": [], "reason": "the version has no source run to check"}
+    try:
+        result = gate(run_id, expression)
+    except Exception as exc:  # noqa: BLE001 - a gate that cannot run is a failed gate, said why
+        return {"passed": False, "expression": expression, "checks": [], "reason": str(exc)}
+    return {"passed": result.passed, "expression": expression, "checks": result.checks,
+            "verdict": str(result)}
+
+
+def delete_alias(name: str, alias: str) -> None:
+    """Remove an alias (a protected one must lose its protection first)."""
+    ws = workspace()
+    if ws.store.registry.protection(name, alias) is not None:
+        raise GovernanceError(
+            f"{name}@{alias} is protected; an approver must remove the protection first "
+            f"(cellops.unprotect_alias({name!r}, {alias!r})).")
+    ws.store.registry.delete_alias(name, alias, current_user())
+
+
+def protect_alias(name: str, alias: str, approvers: Iterable[str], min_approvals: int = 1, *,
+                  gate: str | None = None) -> None:
+    """Make moving ``alias`` need ``min_approvals`` approvals from ``approvers`` (users;
+    nobody approves their own request). With ``gate`` (a condition in the search grammar,
+    e.g. ``"metrics.auc >= 0.95"``) each request records whether the version's run passes
+    it, and a failing request cannot be approved."""
+    from ..store.filter import parse_filter
+
+    ws = workspace()
+    name, alias = _check_name(name), _check_alias(alias)
+    ws.store.registry.model(name)
+    if isinstance(approvers, str):
+        approvers = [approvers]
+    people = list(dict.fromkeys(check_text(str(a), "Approver") for a in approvers))
+    if not people or not all(p.strip() for p in people):
+        raise InvalidArgumentError("protect_alias needs at least one approver (a user name).")
+    if isinstance(min_approvals, bool) or not isinstance(min_approvals, int) \
+            or not 1 <= min_approvals <= len(people):
+        raise InvalidArgumentError(
+            f"min_approvals must be from 1 to the number of approvers ({len(people)}), "
+            f"not {min_approvals!r}.")
+    if gate is not None:
+        if parse_filter(gate) is None:
+            raise InvalidArgumentError("gate must be a condition such as \"metrics.auc >= 0.95\".")
+    ws.store.registry.protect(name, alias, people, min_approvals, gate, current_user())
+
+
+def unprotect_alias(name: str, alias: str) -> None:
+    """Remove an alias's protection (an approver only)."""
+    workspace().store.registry.unprotect(name, alias, current_user())
+
+
+def _decide(request_id: int, approve_it: bool, comment: str | None) -> PromotionRequest:
+    if isinstance(request_id, bool) or not isinstance(request_id, int):
+        raise InvalidArgumentError(f"A request id is a number, not {request_id!r}.")
+    if comment is not None:
+        comment = check_text(str(comment), "Comment")[:2000]
+    ws = workspace()
+    ws.store.registry.decide(request_id, current_user(), approve_it, comment)
+    return _request(ws.store.registry.request(request_id))
+
+
+def approve(request_id: int, comment: str | None = None) -> PromotionRequest:
+    """Approve a promotion request as the current user (an approver who did not request it);
+    the alias moves on the last approval needed."""
+    return _decide(request_id, True, comment)
+
+
+def reject(request_id: int, comment: str | None = None) -> PromotionRequest:
+    """Reject a promotion request as the current user (an approver who did not request it)."""
+    return _decide(request_id, False, comment)
+
+
+def promotion_requests(status: str | None = None, name: str | None = None) -> list[PromotionRequest]:
+    """Promotion requests, newest first (``status``: PENDING, APPROVED or REJECTED)."""
+    if status is not None and status.upper() not in ("PENDING", "APPROVED", "REJECTED"):
+        raise InvalidArgumentError(f"status must be PENDING, APPROVED or REJECTED, not {status!r}.")
+    rows = workspace().store.registry.requests(status=status.upper() if status else None, name=name)
+    return [_request(r) for r in rows]

@@ -1,0 +1,507 @@
+"""``store.registry`` and ``store.audit``: registered models, versions, tags, aliases,
+protected aliases and promotion requests — and the hash-chained audit log every change
+writes in the same transaction.
+
+Every mutating method takes the ``actor`` (who is doing it) and appends one audit entry
+(who, when, what, on what, before/after) chained to the previous one by sha256, inside
+the transaction that makes the change: a change without its entry, or an entry without
+its change, cannot happen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from typing import Any, Iterable, Mapping, Sequence
+
+from ..errors import GovernanceError, ModelNotFoundError, ModelStateError
+from .core import Connection, now_ms
+from .filter import Comparison, Logical, OrderKey
+
+GENESIS = "0" * 64
+_VERSION_COLUMNS = ("name", "version", "run_id", "artifact_path", "sha256", "size", "flavor",
+                    "signature", "environment_id", "lineage", "description", "created_at",
+                    "created_by")
+
+
+def entry_hash(seq: int, at: int, actor: str, action: str, obj: str, details: str,
+               prev_hash: str) -> str:
+    """The sha256 an audit entry must carry: of its content and the previous entry's hash."""
+    blob = json.dumps([seq, at, actor, action, obj, details, prev_hash], ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def append_audit(conn: sqlite3.Connection, actor: str, action: str, obj: str,
+                 details: Mapping[str, Any]) -> dict[str, Any]:
+    """Append one entry inside the caller's write transaction (which serialises appends)."""
+    last = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    at = now_ms()
+    text = json.dumps(details, sort_keys=True, ensure_ascii=False, default=str)
+    digest = entry_hash(seq, at, actor, action, obj, text, prev)
+    conn.execute("INSERT INTO audit_log (seq, at, actor, action, object, details, prev_hash, hash)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (seq, at, actor, action, obj, text, prev, digest))
+    return {"seq": seq, "hash": digest}
+
+
+def _no_model(name: str, known: list[str]) -> ModelNotFoundError:
+    shown = ", ".join(repr(n) for n in known[:10]) if known else "none yet"
+    return ModelNotFoundError(f"No registered model named {name!r}. Models: {shown}. Register one "
+                              "with cellops.register_model(run_or_estimator, name).")
+
+
+class RegistryTable:
+    def __init__(self, db: Connection) -> None:
+        self.db = db
+
+    # -- reading -------------------------------------------------------------------------
+    def model_names(self) -> list[str]:
+        return [r[0] for r in self.db.query("SELECT name FROM registered_models ORDER BY name")]
+
+    def model(self, name: str) -> dict[str, Any]:
+        row = self.db.query_one("SELECT * FROM registered_models WHERE name = ?", (name,))
+        if row is None:
+            raise _no_model(name, self.model_names())
+        return dict(row)
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every registered model with its latest version number and version count."""
+        rows = self.db.query(
+            "SELECT m.*, (SELECT max(version) FROM model_versions v WHERE v.name = m.name)"
+            " AS latest_version, (SELECT count(*) FROM model_versions v WHERE v.name = m.name)"
+            " AS version_count FROM registered_models m ORDER BY m.name")
+        return [dict(r) for r in rows]
+
+    def versions(self, name: str | None = None, *, where: str = "", args: Sequence[Any] = (),
+                 order: str = "v.name, v.version DESC", limit: int | None = None
+                 ) -> list[dict[str, Any]]:
+        """Version rows, optionally of one model or matching a compiled filter."""
+        sql = "SELECT v.* FROM model_versions v"
+        clauses, params = [], list(args)
+        if name is not None:
+            clauses.append("v.name = ?")
+            params.insert(0, name)
+        if where:
+            clauses.append(where)
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += f" ORDER BY {order}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [dict(r) for r in self.db.query(sql, params)]
+
+    def version(self, name: str, version: int) -> dict[str, Any]:
+        row = self.db.query_one("SELECT * FROM model_versions WHERE name = ? AND version = ?",
+                                (name, version))
+        if row is None:
+            self.model(name)  # says which models exist when the name is wrong
+            known = [r["version"] for r in self.versions(name)]
+            raise ModelNotFoundError(
+                f"Model {name!r} has no version {version}. Versions: "
+                + (", ".join(map(str, sorted(known))) if known else "none") + ".")
+        return dict(row)
+
+    def resolve(self, name: str, ref: int | str) -> int:
+        """The version number of ``ref``: a number, ``latest``, or an alias."""
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            return self.version(name, int(ref))["version"]
+        if ref == "latest":
+            row = self.db.query_one("SELECT max(version) FROM model_versions WHERE name = ?", (name,))
+            if row is None or row[0] is None:
+                self.model(name)
+                raise ModelNotFoundError(f"Model {name!r} has no versions yet.")
+            return int(row[0])
+        row = self.db.query_one("SELECT version FROM model_aliases WHERE name = ? AND alias = ?",
+                                (name, ref))
+        if row is None:
+            self.model(name)
+            aliases = self.aliases(name)
+            raise ModelNotFoundError(
+                f"Model {name!r} has no alias {ref!r}. Aliases: "
+                + (", ".join(f"{a}->v{v}" for a, v in aliases.items()) if aliases else "none")
+                + ". Set one with cellops.set_alias(name, alias, version).")
+        return int(row[0])
+
+    def tags(self, name: str, version: int = 0) -> dict[str, str]:
+        rows = self.db.query("SELECT key, value FROM model_tags WHERE name = ? AND version = ?",
+                             (name, version))
+        return {r[0]: r[1] for r in rows}
+
+    def tags_of(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], dict[str, str]]:
+        want = json.dumps([list(k) for k in keys])
+        rows = self.db.query(
+            "SELECT t.name, t.version, t.key, t.value FROM model_tags t JOIN json_each(?) j"
+            " ON t.name = json_extract(j.value, '$[0]') AND t.version = json_extract(j.value, '$[1]')",
+            (want,))
+        out: dict[tuple[str, int], dict[str, str]] = {}
+        for name, version, key, value in rows:
+            out.setdefault((name, version), {})[key] = value
+        return out
+
+    def aliases(self, name: str | None = None) -> dict[str, int]:
+        """alias -> version of one model (or ``name@alias`` -> version of all)."""
+        if name is not None:
+            rows = self.db.query("SELECT alias, version FROM model_aliases WHERE name = ?"
+                                 " ORDER BY alias", (name,))
+            return {r[0]: r[1] for r in rows}
+        rows = self.db.query("SELECT name, alias, version FROM model_aliases ORDER BY name, alias")
+        return {f"{r[0]}@{r[1]}": r[2] for r in rows}
+
+    def protection(self, name: str, alias: str) -> dict[str, Any] | None:
+        row = self.db.query_one("SELECT * FROM alias_protections WHERE name = ? AND alias = ?",
+                                (name, alias))
+        return _protection(row)
+
+    def protections(self, name: str | None = None) -> list[dict[str, Any]]:
+        rows = self.db.query("SELECT * FROM alias_protections"
+                             + (" WHERE name = ?" if name else "") + " ORDER BY name, alias",
+                             (name,) if name else ())
+        return [p for p in (_protection(r) for r in rows) if p]
+
+    def requests(self, status: str | None = None, name: str | None = None,
+                 request_id: int | None = None) -> list[dict[str, Any]]:
+        """Promotion requests (newest first) with their approvals."""
+        clauses, args = [], []
+        for column, value in (("status", status), ("name", name), ("id", request_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        rows = self.db.query("SELECT * FROM promotion_requests"
+                             + (" WHERE " + " AND ".join(clauses) if clauses else "")
+                             + " ORDER BY id DESC", args)
+        out = [dict(r) for r in rows]
+        if out:
+            ids = json.dumps([r["id"] for r in out])
+            votes: dict[int, list[dict[str, Any]]] = {}
+            for a in self.db.query("SELECT * FROM approvals WHERE request_id IN"
+                                   " (SELECT value FROM json_each(?)) ORDER BY at", (ids,)):
+                votes.setdefault(a["request_id"], []).append(dict(a))
+            for r in out:
+                r["approvals"] = votes.get(r["id"], [])
+                r["gate_result"] = json.loads(r["gate_result"]) if r["gate_result"] else None
+        return out
+
+    def request(self, request_id: int) -> dict[str, Any]:
+        found = self.requests(request_id=request_id)
+        if not found:
+            raise ModelNotFoundError(f"No promotion request {request_id}. List them with "
+                                     "`cellops models requests`.")
+        return found[0]
+
+    def referenced_blobs(self) -> set[str]:
+        return {r[0] for r in self.db.query("SELECT DISTINCT sha256 FROM model_versions")}
+
+    # -- changing (each change writes its audit entry in the same transaction) ------------
+    def create_version(self, name: str, row: Mapping[str, Any], actor: str, *,
+                       description: str | None = None, tags: Mapping[str, str] | None = None
+                       ) -> int:
+        """Register ``row`` as the next version of ``name`` (created if new); return its number."""
+
+        def tx(conn: sqlite3.Connection) -> int:
+            now = now_ms()
+            created = conn.execute(
+                "INSERT OR IGNORE INTO registered_models (name, description, created_at, created_by,"
+                " updated_at) VALUES (?, NULL, ?, ?, ?)", (name, now, actor, now)).rowcount
+            if created:
+                append_audit(conn, actor, "create_model", name, {"after": {"name": name}})
+            version = conn.execute("SELECT coalesce(max(version), 0) + 1 FROM model_versions"
+                                   " WHERE name = ?", (name,)).fetchone()[0]
+            values = {**row, "name": name, "version": version, "description": description,
+                      "created_at": now, "created_by": actor}
+            conn.execute(f"INSERT INTO model_versions ({', '.join(_VERSION_COLUMNS)}) VALUES"
+                         f" ({', '.join('?' * len(_VERSION_COLUMNS))})",
+                         [values.get(c) for c in _VERSION_COLUMNS])
+            conn.executemany("INSERT INTO model_tags (name, version, key, value) VALUES (?, ?, ?, ?)",
+                             [(name, version, k, v) for k, v in (tags or {}).items()])
+            conn.execute("UPDATE registered_models SET updated_at = ? WHERE name = ?", (now, name))
+            append_audit(conn, actor, "register_version", f"{name}/{version}", {"after": {
+                "run_id": row.get("run_id"), "artifact": row.get("artifact_path"),
+                "sha256": row.get("sha256"), "tags": dict(tags or {})}})
+            return version
+
+        return self.db.write(tx)
+
+    def set_tags(self, name: str, version: int, tags: Mapping[str, str], actor: str) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            before = {r[0]: r[1] for r in conn.execute(
+                "SELECT key, value FROM model_tags WHERE name = ? AND version = ?", (name, version))}
+            conn.executemany(
+                "INSERT INTO model_tags (name, version, key, value) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value",
+                [(name, version, k, v) for k, v in tags.items()])
+            append_audit(conn, actor, "set_tags", f"{name}/{version}" if version else name,
+                         {"before": {k: before.get(k) for k in tags}, "after": dict(tags)})
+
+        self.db.write(tx)
+
+    def set_description(self, name: str, version: int, description: str, actor: str) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            table, where, args = (("model_versions", "name = ? AND version = ?", (name, version))
+                                  if version else ("registered_models", "name = ?", (name,)))
+            before = conn.execute(f"SELECT description FROM {table} WHERE {where}", args).fetchone()
+            conn.execute(f"UPDATE {table} SET description = ? WHERE {where}", (description, *args))
+            append_audit(conn, actor, "set_description", f"{name}/{version}" if version else name,
+                         {"before": before[0] if before else None, "after": description})
+
+        self.db.write(tx)
+
+    def delete_version(self, name: str, version: int, actor: str) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            pointing = [r[0] for r in conn.execute(
+                "SELECT alias FROM model_aliases WHERE name = ? AND version = ?", (name, version))]
+            if pointing:
+                raise ModelStateError(
+                    f"{name} version {version} is what alias(es) {', '.join(pointing)} point at; "
+                    "move or delete them first (cellops.set_alias / delete_alias).")
+            pending = conn.execute("SELECT id FROM promotion_requests WHERE name = ? AND version = ?"
+                                   " AND status = 'PENDING'", (name, version)).fetchall()
+            if pending:
+                raise ModelStateError(
+                    f"{name} version {version} has a pending promotion request "
+                    f"(#{pending[0][0]}); reject it first.")
+            row = conn.execute("SELECT run_id, sha256 FROM model_versions WHERE name = ? AND"
+                               " version = ?", (name, version)).fetchone()
+            conn.execute("DELETE FROM model_tags WHERE name = ? AND version = ?", (name, version))
+            conn.execute("DELETE FROM model_versions WHERE name = ? AND version = ?", (name, version))
+            append_audit(conn, actor, "delete_version", f"{name}/{version}",
+                         {"before": {"run_id": row[0], "sha256": row[1]} if row else None})
+
+        self.db.write(tx)
+
+    def set_alias(self, name: str, alias: str, version: int, actor: str,
+                  request_id: int | None = None) -> int | None:
+        """Point ``alias`` at ``version`` (atomically); return the version it pointed at."""
+
+        def tx(conn: sqlite3.Connection) -> int | None:
+            return _move_alias(conn, name, alias, version, actor, request_id)
+
+        return self.db.write(tx)
+
+    def delete_alias(self, name: str, alias: str, actor: str) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT version FROM model_aliases WHERE name = ? AND alias = ?",
+                               (name, alias)).fetchone()
+            if row is None:
+                raise ModelNotFoundError(f"Model {name!r} has no alias {alias!r}.")
+            conn.execute("DELETE FROM model_aliases WHERE name = ? AND alias = ?", (name, alias))
+            append_audit(conn, actor, "delete_alias", f"{name}@{alias}",
+                         {"before": {"version": row[0]}, "after": None})
+
+        self.db.write(tx)
+
+    def protect(self, name: str, alias: str, approvers: Sequence[str], min_approvals: int,
+                gate: str | None, actor: str) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            before = _protection(conn.execute("SELECT * FROM alias_protections WHERE name = ? AND"
+                                              " alias = ?", (name, alias)).fetchone())
+            conn.execute(
+                "INSERT INTO alias_protections (name, alias, approvers, min_approvals, gate,"
+                " created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name, alias)"
+                " DO UPDATE SET approvers = excluded.approvers, min_approvals ="
+                " excluded.min_approvals, gate = excluded.gate",
+                (name, alias, json.dumps(list(approvers)), min_approvals, gate, now_ms(), actor))
+            append_audit(conn, actor, "protect_alias", f"{name}@{alias}", {
+                "before": _brief(before),
+                "after": {"approvers": list(approvers), "min_approvals": min_approvals, "gate": gate}})
+
+        self.db.write(tx)
+
+    def unprotect(self, name: str, alias: str, actor: str) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            before = _protection(conn.execute("SELECT * FROM alias_protections WHERE name = ? AND"
+                                              " alias = ?", (name, alias)).fetchone())
+            if before is None:
+                raise ModelNotFoundError(f"{name}@{alias} is not protected.")
+            if actor not in before["approvers"]:
+                raise GovernanceError(
+                    f"Only an approver of {name}@{alias} ({', '.join(before['approvers'])}) may "
+                    f"remove its protection; you are {actor!r}.")
+            conn.execute("DELETE FROM alias_protections WHERE name = ? AND alias = ?", (name, alias))
+            append_audit(conn, actor, "unprotect_alias", f"{name}@{alias}",
+                         {"before": _brief(before), "after": None})
+
+        self.db.write(tx)
+
+    def create_request(self, name: str, alias: str, version: int, actor: str, gate: str | None,
+                       gate_result: Mapping[str, Any] | None) -> int:
+        def tx(conn: sqlite3.Connection) -> int:
+            current = conn.execute("SELECT version FROM model_aliases WHERE name = ? AND alias = ?",
+                                   (name, alias)).fetchone()
+            passed = None if gate_result is None else int(bool(gate_result.get("passed")))
+            cur = conn.execute(
+                "INSERT INTO promotion_requests (name, alias, version, status, requested_by,"
+                " requested_at, gate, gate_passed, gate_result, previous_version) VALUES"
+                " (?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?)",
+                (name, alias, version, actor, now_ms(), gate, passed,
+                 json.dumps(gate_result) if gate_result is not None else None,
+                 current[0] if current else None))
+            request_id = int(cur.lastrowid)
+            append_audit(conn, actor, "request_promotion", f"{name}@{alias}", {
+                "request": request_id, "before": {"version": current[0] if current else None},
+                "after": {"version": version}, "gate_passed": passed})
+            return request_id
+
+        return self.db.write(tx)
+
+    def decide(self, request_id: int, actor: str, approve: bool, comment: str | None
+               ) -> dict[str, Any]:
+        """Record an approver's decision; on the last required approval the alias moves, in
+        the same transaction (two approvals racing move it once)."""
+
+        def tx(conn: sqlite3.Connection) -> dict[str, Any]:
+            req = conn.execute("SELECT * FROM promotion_requests WHERE id = ?", (request_id,)).fetchone()
+            if req is None:
+                raise ModelNotFoundError(f"No promotion request {request_id}.")
+            if req["status"] != "PENDING":
+                raise ModelStateError(f"Promotion request {request_id} is already {req['status']}.")
+            rule = _protection(conn.execute("SELECT * FROM alias_protections WHERE name = ? AND"
+                                            " alias = ?", (req["name"], req["alias"])).fetchone())
+            approvers = rule["approvers"] if rule else []
+            if actor == req["requested_by"]:
+                raise GovernanceError(
+                    f"{actor!r} requested promotion {request_id} and cannot decide it; one of "
+                    f"{', '.join(a for a in approvers if a != actor) or 'the other approvers'} must.")
+            if actor not in approvers:
+                raise GovernanceError(
+                    f"{actor!r} is not an approver of {req['name']}@{req['alias']}; approvers: "
+                    f"{', '.join(approvers) or 'none'}.")
+            if conn.execute("SELECT 1 FROM approvals WHERE request_id = ? AND approver = ?",
+                            (request_id, actor)).fetchone():
+                raise ModelStateError(f"{actor!r} has already decided request {request_id}.")
+            if approve and req["gate_passed"] == 0:
+                raise ModelStateError(
+                    f"Request {request_id} failed its gate ({req['gate']}), so it cannot be "
+                    "approved; reject it, and register a version that passes.")
+            conn.execute("INSERT INTO approvals (request_id, approver, decision, comment, at)"
+                         " VALUES (?, ?, ?, ?, ?)",
+                         (request_id, actor, "approve" if approve else "reject", comment, now_ms()))
+            append_audit(conn, actor, "approve" if approve else "reject",
+                         f"{req['name']}@{req['alias']}", {"request": request_id,
+                                                           "version": req["version"],
+                                                           "comment": comment})
+            status = "PENDING"
+            if not approve:
+                status = "REJECTED"
+            else:
+                count = conn.execute("SELECT count(*) FROM approvals WHERE request_id = ? AND"
+                                     " decision = 'approve'", (request_id,)).fetchone()[0]
+                if count >= (rule["min_approvals"] if rule else 1):
+                    status = "APPROVED"
+                    _move_alias(conn, req["name"], req["alias"], req["version"], actor, request_id)
+            if status != "PENDING":
+                conn.execute("UPDATE promotion_requests SET status = ?, decided_at = ? WHERE id = ?",
+                             (status, now_ms(), request_id))
+            return {"status": status}
+
+        return self.db.write(tx)
+
+
+def _move_alias(conn: sqlite3.Connection, name: str, alias: str, version: int, actor: str,
+                request_id: int | None) -> int | None:
+    exists = conn.execute("SELECT 1 FROM model_versions WHERE name = ? AND version = ?",
+                          (name, version)).fetchone()
+    if exists is None:
+        raise ModelNotFoundError(f"Model {name!r} has no version {version}; an alias must point at "
+                                 "a registered version.")
+    before = conn.execute("SELECT version FROM model_aliases WHERE name = ? AND alias = ?",
+                          (name, alias)).fetchone()
+    conn.execute(
+        "INSERT INTO model_aliases (name, alias, version, updated_at, updated_by) VALUES"
+        " (?, ?, ?, ?, ?) ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version,"
+        " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        (name, alias, version, now_ms(), actor))
+    append_audit(conn, actor, "set_alias", f"{name}@{alias}", {
+        "before": {"version": before[0] if before else None}, "after": {"version": version},
+        **({"request": request_id} if request_id is not None else {})})
+    return before[0] if before else None
+
+
+def _protection(row: Any) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    out = dict(row)
+    out["approvers"] = json.loads(out["approvers"])
+    return out
+
+
+def _brief(protection: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if protection is None:
+        return None
+    return {k: protection[k] for k in ("approvers", "min_approvals", "gate")}
+
+
+class AuditTable:
+    """``store.audit``: the append-only, hash-chained log of registry and governance changes."""
+
+    def __init__(self, db: Connection) -> None:
+        self.db = db
+
+    def entries(self, *, limit: int = 100, offset: int = 0, obj: str | None = None,
+                newest_first: bool = True) -> list[dict[str, Any]]:
+        where, args = ("", []) if obj is None else (" WHERE object = ? OR object LIKE ?",
+                                                    [obj, f"{obj}/%"])
+        rows = self.db.query(f"SELECT * FROM audit_log{where} ORDER BY seq"
+                             f"{' DESC' if newest_first else ''} LIMIT ? OFFSET ?",
+                             [*args, limit, offset])
+        out = []
+        for r in rows:
+            entry = dict(r)
+            entry["details"] = json.loads(entry["details"])
+            out.append(entry)
+        return out
+
+    def head(self) -> dict[str, Any] | None:
+        row = self.db.query_one("SELECT seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1")
+        return dict(row) if row else None
+
+    def rows_in_order(self) -> Iterable[sqlite3.Row]:
+        """Every entry in stored order (as written), for verification."""
+        return self.db.query("SELECT * FROM audit_log ORDER BY rowid")
+
+
+def compile_version_filter(node: Comparison | Logical | None, args: list[Any]) -> str:
+    """SQL over ``model_versions v`` for a filter parsed with ``MODEL_VERSIONS``; values bound."""
+    from .search import _predicate
+
+    if node is None:
+        return ""
+    if isinstance(node, Logical):
+        return "(" + f" {node.op} ".join(compile_version_filter(i, args) for i in node.items) + ")"
+    f = node.field
+    if f.entity == "attributes":
+        if f.key == "alias":
+            if node.op in ("IS NULL", "IS NOT NULL"):
+                neg = "NOT " if node.op == "IS NULL" else ""
+                return (f"{neg}EXISTS (SELECT 1 FROM model_aliases a WHERE a.name = v.name AND"
+                        " a.version = v.version)")
+            sub = "SELECT 1 FROM model_aliases a WHERE a.name = v.name AND a.version = v.version AND "
+            return f"EXISTS ({sub}{_predicate('a.alias', node, args, numeric_text=False)})"
+        column = f"v.{f.key}"
+        if node.op in ("IS NULL", "IS NOT NULL"):
+            return f"{column} {node.op}"
+        return _predicate(column, node, args, numeric_text=False)
+    table, owner = {"tags": ("model_tags t", "t.name = v.name AND t.version = v.version"),
+                    "metrics": ("latest_metrics t", "t.run_id = v.run_id"),
+                    "params": ("params t", "t.run_id = v.run_id")}[f.entity]
+    args.append(f.key)
+    head = f"SELECT 1 FROM {table} WHERE {owner} AND t.key = ?"
+    if node.op == "IS NULL":
+        return f"NOT EXISTS ({head})"
+    if node.op == "IS NOT NULL":
+        return f"EXISTS ({head})"
+    return f"EXISTS ({head} AND {_predicate('t.value', node, args, numeric_text=f.entity != 'metrics')})"
+
+
+def order_versions(order: Sequence[OrderKey]) -> str:
+    """ORDER BY for model versions: their attributes only (default newest first)."""
+    parts = []
+    for key in order:
+        if key.field.entity != "attributes" or key.field.key == "alias":
+            from ..errors import FilterSyntaxError
+
+            raise FilterSyntaxError(f"Model versions sort by name, version, created_at, ...; not "
+                                    f"{key.field}.")
+        parts.append(f"v.{key.field.key} {'DESC' if key.descending else 'ASC'}")
+    return ", ".join(parts + ["v.created_at DESC", "v.version DESC"])
