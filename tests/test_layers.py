@@ -22,7 +22,8 @@ ROOT = SRC.parents[1]
 
 # Documented in docs/architecture.md ("Public modules").
 PUBLIC = ["cellops", "cellops.display", "cellops.errors", "cellops.execution", "cellops.jsonable",
-          "cellops.pipelines", "cellops.tracking.autolog", "cellops.tracking.notebook"]
+          "cellops.pipelines", "cellops.registry", "cellops.tracking.autolog",
+          "cellops.tracking.notebook"]
 
 # Each front end: the modules it is made of (it may import its own freely).
 FRONT_ENDS = {

@@ -75,10 +75,11 @@ _LAZY = {name: "pipelines" for name in (
     "gate", "pipeline_runs", "pipeline_status", "reproduce", "run_pipeline", "run_sweep")}
 _LAZY.update({name: "registry" for name in (
     "AuditEntry", "AuditReport", "ModelCard", "ModelVersion", "PromotionRequest",
-    "RegisteredModel", "acting_as", "approve", "audit_head", "audit_log", "current_user",
-    "delete_alias", "delete_model_version", "get_model_version", "list_models", "load_model",
-    "model_card", "promotion_requests", "protect_alias", "register_model", "reject",
-    "search_model_versions", "set_alias", "set_model_tags", "unprotect_alias", "verify_audit")})
+    "RegisteredModel", "acting_as", "alias_protection", "alias_protections", "approve",
+    "audit_head", "audit_log", "current_user", "delete_alias", "delete_model_version",
+    "get_model_version", "list_models", "load_model", "model_card", "promotion_requests",
+    "protect_alias", "register_model", "reject", "search_model_versions", "set_alias",
+    "set_model_tags", "unprotect_alias", "verify_audit")})
 
 
 def __getattr__(name: str):  # type: ignore[no-untyped-def]
@@ -151,6 +152,8 @@ __all__ = [
     "__version__",
     "acting_as",
     "active_run",
+    "alias_protection",
+    "alias_protections",
     "approve",
     "audit_head",
     "audit_log",
@@ -207,6 +210,7 @@ __all__ = [
     "start_run",
     "unload_ipython_extension",
     "unprotect_alias",
+    "use_workspace",
     "verify_audit",
     "workspace",
     "workspace_folder",

@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 import os
 import threading
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import WorkspaceError
 
@@ -25,7 +27,8 @@ if TYPE_CHECKING:
     from .store import Store
     from .store.batch import BatchWriter
 
-__all__ = ["Workspace", "find_workspace", "init_workspace", "workspace", "workspace_folder"]
+__all__ = ["Workspace", "find_workspace", "init_workspace", "use_workspace", "workspace",
+           "workspace_folder"]
 
 DIRNAME = ".cellops"
 DB_NAME = "cellops.db"
@@ -34,6 +37,7 @@ ENV_HOME = "CELLOPS_HOME"
 
 _lock = threading.RLock()
 _open: dict[Path, Workspace] = {}
+_using: ContextVar[Workspace | None] = ContextVar("cellops_workspace", default=None)
 
 
 class Workspace:
@@ -192,6 +196,8 @@ def workspace(path: Workspace | str | os.PathLike[str] | None = None) -> Workspa
     """
     if isinstance(path, Workspace):
         return path
+    if path is None and _using.get() is not None:
+        return _using.get()  # type: ignore[return-value]
     if path is not None:
         p = Path(path).expanduser().absolute()
         if p.name != DIRNAME and (p / DIRNAME).is_dir():
@@ -202,6 +208,19 @@ def workspace(path: Workspace | str | os.PathLike[str] | None = None) -> Workspa
     if not (p / DB_NAME).exists():
         _create(p)
     return _get(p)
+
+
+@contextmanager
+def use_workspace(path: Workspace | str | os.PathLike[str]) -> Iterator[Workspace]:
+    """Make ``path`` the workspace every cellops call in this block (and this thread or
+    task) uses, whatever the current directory or ``CELLOPS_HOME`` say — what the Jupyter
+    server does for each request."""
+    ws = workspace(path)
+    token = _using.set(ws)
+    try:
+        yield ws
+    finally:
+        _using.reset(token)
 
 
 def init_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:

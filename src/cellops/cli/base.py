@@ -114,4 +114,13 @@ def init(path: str | None) -> None:
     click.echo(f"Workspace ready at {ws.path}")
 
 
-# -- runs --------------------------------------------------------------------
+def run_ref(text: str) -> str:
+    """A run id, a ``runs:/`` URI (kept), or ``pipeline:NAME/STEP`` resolved to its run id."""
+    if text.startswith("pipeline:"):
+        from cellops.pipelines import step_run
+
+        pipeline, _, step = text[len("pipeline:"):].rpartition("/")
+        if not pipeline or not step:
+            raise click.BadParameter(f"{text!r}: write pipeline:PIPELINE/STEP.")
+        return step_run(pipeline, step)
+    return text

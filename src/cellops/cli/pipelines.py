@@ -10,7 +10,7 @@ import click
 
 import cellops
 
-from .base import MAX_WORKERS, Seconds, cli, echo_json, table
+from .base import MAX_WORKERS, Seconds, cli, echo_json, run_ref, table
 
 
 @cli.group()
@@ -139,11 +139,12 @@ def reproduce(run_id: str, allow_changed: bool, as_json: bool) -> None:
 def gate(run_id: str, expression: str) -> None:
     """Exit 0 when a run satisfies EXPRESSION (search grammar), 1 when it does not (for CI).
 
+    RUN_ID is a run id (or prefix) or pipeline:PIPELINE/STEP (that step's newest run).
     Example: cellops gate 3f2a "metrics.acc >= 0.9 and metrics.f1 >= 0.8"
     """
     from cellops.pipelines import gate as do_gate
 
-    result = do_gate(run_id, expression)
+    result = do_gate(run_ref(run_id), expression)
     click.echo(str(result))
     if not result.passed:
         raise SystemExit(1)

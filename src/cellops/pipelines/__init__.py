@@ -10,15 +10,17 @@ from ..execution.executors import register_executor
 from .gate import GateResult, gate
 from .reproduce import ReproduceResult, reproduce
 from .runner import (
-           PipelineResult,
-           StepResult,
-           pipeline_runs,
-           pipeline_status,
-           run_pipeline,
+    PipelineResult,
+    StepResult,
+    pipeline_runs,
+    pipeline_status,
+    run_pipeline,
+    step_run,
 )
 from .spec import Pipeline, PipelineSpecError, Step, load_pipeline
 from .sweep import SweepResult, run_sweep
 
 __all__ = ["GateResult", "Pipeline", "PipelineResult", "PipelineSpecError", "ReproduceResult",
            "Step", "StepResult", "SweepResult", "gate", "load_pipeline", "pipeline_runs",
-           "pipeline_status", "register_executor", "reproduce", "run_pipeline", "run_sweep"]
+           "pipeline_status", "register_executor", "reproduce", "run_pipeline", "run_sweep",
+           "step_run"]

@@ -186,6 +186,17 @@ def pipeline_runs(limit: int = 20, offset: int = 0, *,
     return page
 
 
+def step_run(pipeline: str, step: str, *, workspace: Workspace | str | Path | None = None) -> str:
+    """The run id of ``step`` in the newest run of the pipeline named ``pipeline`` that ran
+    or reused it (what ``pipeline:NAME/STEP`` means on the command line)."""
+    run_id = workspace_of(workspace).store.pipelines.latest_step_run(pipeline, step)
+    if run_id is None:
+        raise InvalidArgumentError(
+            f"No run of step {step!r} of a pipeline named {pipeline!r} that ran or was cached; "
+            f"run it with `cellops pipeline run` first.")
+    return run_id
+
+
 def run_pipeline(
     path: str | Path,
     parameters: dict[str, Any] | Iterable[str] | None = None,

@@ -3,13 +3,17 @@
 Registered models with numbered versions tied to the runs that made them
 (:mod:`.versions`), ``models:/`` URIs and safe loading; aliases, protected aliases and
 promotion requests (:mod:`.governance`); the hash-chained audit log (:mod:`.audit`);
-model cards written from lineage (:mod:`.card`); who is acting (:mod:`.identity`).
+model cards written from lineage (:mod:`.card`); who is acting (:mod:`.identity`); a CI
+workflow that runs, gates, registers and requests promotion (:mod:`.ci`).
 """
 
 from .audit import AuditEntry, AuditReport, audit_head, audit_log, verify_audit
 from .card import ModelCard, model_card, register_card_section
+from .ci import CiSettings, github_workflow
 from .governance import (
     PromotionRequest,
+    alias_protection,
+    alias_protections,
     approve,
     delete_alias,
     promotion_requests,
@@ -32,9 +36,9 @@ from .versions import (
     set_model_tags,
 )
 
-__all__ = ["AuditEntry", "AuditReport", "ModelCard", "ModelVersion", "PromotionRequest",
-           "RegisteredModel", "acting_as", "approve", "audit_head", "audit_log", "current_user",
-           "delete_alias", "delete_model_version", "get_model_version", "list_models",
+__all__ = ["AuditEntry", "AuditReport", "CiSettings", "ModelCard", "ModelVersion", "PromotionRequest",
+           "RegisteredModel", "acting_as", "alias_protection", "alias_protections", "approve", "audit_head", "audit_log", "current_user",
+           "delete_alias", "delete_model_version", "get_model_version", "github_workflow", "list_models",
            "load_model", "model_card", "parse_model_uri", "promotion_requests", "protect_alias",
            "register_card_section", "register_model", "reject", "search_model_versions",
            "set_alias", "set_model_tags", "unprotect_alias", "verify_audit"]

@@ -49,7 +49,8 @@ class ModelCard:
         try:
             import mistune
 
-            body = mistune.html(self.markdown)
+            # escape=True: names, descriptions and params are user text, never markup.
+            body = mistune.create_markdown(escape=True, plugins=["table"])(self.markdown)
         except ImportError:  # pragma: no cover - mistune comes with JupyterLab's nbconvert
             body = f"<pre>{html.escape(self.markdown)}</pre>"
         return f"<div class='cellops-model-card'>{body}</div>"

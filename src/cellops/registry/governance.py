@@ -20,7 +20,7 @@ from ..workspaces import workspace
 from .identity import current_user
 from .versions import ModelVersion, _check_name, get_model_version
 
-__all__ = ["PromotionRequest", "approve", "delete_alias", "promotion_requests", "protect_alias",
+__all__ = ["PromotionRequest", "alias_protection", "alias_protections", "approve", "delete_alias", "promotion_requests", "protect_alias",
            "reject", "set_alias", "unprotect_alias"]
 
 
@@ -82,7 +82,11 @@ def set_alias(name: str, alias: str, version: int | str) -> ModelVersion | Promo
     now points at, or the request."""
     ws = workspace()
     name, alias = _check_name(name), _check_alias(alias)
-    number = ws.store.registry.resolve(name, version if version == "latest" else int(version))
+    if isinstance(version, str) and version.isdigit():
+        version = int(version)
+    if isinstance(version, bool) or not (isinstance(version, int) or version == "latest"):
+        raise InvalidArgumentError(f"version must be a version number or 'latest', not {version!r}.")
+    number = ws.store.registry.resolve(name, version)
     rule = ws.store.registry.protection(name, alias)
     if rule is None:
         ws.store.registry.set_alias(name, alias, number, current_user())
@@ -144,6 +148,18 @@ def protect_alias(name: str, alias: str, approvers: Iterable[str], min_approvals
         if parse_filter(gate) is None:
             raise InvalidArgumentError("gate must be a condition such as \"metrics.auc >= 0.95\".")
     ws.store.registry.protect(name, alias, people, min_approvals, gate, current_user())
+
+
+def alias_protection(name: str, alias: str) -> dict[str, Any] | None:
+    """How ``name@alias`` is protected (approvers, min_approvals, gate), or None."""
+    rule = workspace().store.registry.protection(name, alias)
+    return None if rule is None else {k: rule[k] for k in ("approvers", "min_approvals", "gate")}
+
+
+def alias_protections(name: str | None = None) -> list[dict[str, Any]]:
+    """Every protected alias (of one model): name, alias, approvers, min_approvals, gate."""
+    return [{k: rule[k] for k in ("name", "alias", "approvers", "min_approvals", "gate")}
+            for rule in workspace().store.registry.protections(name)]
 
 
 def unprotect_alias(name: str, alias: str) -> None:

@@ -19,7 +19,13 @@ from tornado import web
 from tornado.ioloop import IOLoop
 
 import cellops
-from cellops.errors import InvalidArgumentError, NotFoundError, RunStateError
+from cellops.errors import (
+    GovernanceError,
+    InvalidArgumentError,
+    ModelStateError,
+    NotFoundError,
+    RunStateError,
+)
 from cellops.jsonable import to_jsonable
 
 __all__ = ["Handler", "NoWorkspace", "RUN_ID", "web"]
@@ -54,13 +60,36 @@ class Handler(APIHandler):
         found = self.found()
         if found is None:
             raise NoWorkspace(self.root_dir)
-        return cellops.workspace(found)
+        self._workspace = cellops.workspace(found)
+        return self._workspace
+
+    @property
+    def actor(self) -> str:
+        """Who is asking: Jupyter's authenticated user (what governance records and checks)."""
+        user = self.current_user
+        name = getattr(user, "username", None) or getattr(user, "name", None) or str(user)
+        return str(name)
 
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn`` off the event loop as the authenticated user, in the server's workspace."""
+        ws = getattr(self, "_workspace", None)
+        actor = self.actor
+
+        def run() -> Any:
+            with cellops.acting_as(actor):
+                if ws is None:
+                    return fn(*args, **kwargs)
+                with cellops.use_workspace(ws):
+                    return fn(*args, **kwargs)
+
         try:
-            return await IOLoop.current().run_in_executor(None, lambda: fn(*args, **kwargs))
+            return await IOLoop.current().run_in_executor(None, run)
         except NotFoundError as exc:
             raise web.HTTPError(404, log_message=str(exc), reason="not found") from None
+        except GovernanceError as exc:
+            raise web.HTTPError(403, log_message=str(exc), reason="not allowed") from None
+        except ModelStateError as exc:
+            raise web.HTTPError(409, log_message=str(exc), reason="conflict") from None
         except (InvalidArgumentError, RunStateError) as exc:
             raise web.HTTPError(400, log_message=str(exc), reason=type(exc).__name__) from None
         except Exception as exc:  # noqa: BLE001 - no traceback or file path to the client

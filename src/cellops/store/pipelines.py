@@ -55,6 +55,16 @@ class PipelineTable:
 
         self.db.write_for_run(pipeline_run_id, tx)
 
+    def latest_step_run(self, pipeline: str, step: str) -> str | None:
+        """The run of ``step`` (ran or reused) in the newest pipeline run named ``pipeline``
+        that got that far."""
+        row = self.db.query_one(
+            "SELECT s.run_id FROM pipeline_steps s JOIN runs p ON p.id = s.pipeline_run_id"
+            " WHERE p.kind = 'pipeline' AND p.name = ? AND s.name = ? AND s.run_id IS NOT NULL"
+            " AND s.status IN ('ran', 'cached') ORDER BY p.start_time DESC, p.rowid DESC LIMIT 1",
+            (pipeline, step))
+        return row[0] if row else None
+
     def steps_of(self, pipeline_run_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
         """The steps of each pipeline run, in pipeline order."""
         rows = self.db.query(

@@ -1,0 +1,81 @@
+"""A CI/CD workflow for a project's pipeline: on every push, install, run the pipeline,
+gate its result, register the model and ask for promotion of a protected alias.
+
+:func:`github_workflow` writes GitHub Actions YAML; every step that is not a GitHub
+action (checkout, setup-python) is one ``cellops`` command, so the same sequence runs
+anywhere (a test executes it). The workspace the steps write to is ``CELLOPS_HOME``:
+point it at a shared folder (or a workspace whose artifact root is object storage) so
+that approvers see the request; by default it is ``.cellops`` in the checkout.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InvalidArgumentError
+
+__all__ = ["CiSettings", "github_workflow"]
+
+
+@dataclass
+class CiSettings:
+    pipeline: str = "pipeline.yaml"  # relative to the repository root
+    pipeline_name: str = ""  # the `name:` in the pipeline file
+    train_step: str = "train"  # the step whose run logged the model
+    eval_step: str = "evaluate"  # the step whose metrics the gate checks
+    gate: str = "metrics.roc_auc >= 0.9"
+    model: str = "model"
+    alias: str = "production"
+    approvers: list[str] = field(default_factory=list)
+    install: str = "pip install cellops"
+    python: str = "3.11"
+
+
+def workflow_steps(s: CiSettings) -> list[dict[str, Any]]:
+    """The steps, in order: GitHub actions (``uses``) and shell commands (``run``)."""
+    q = shlex.quote
+    ref_train = f"pipeline:{s.pipeline_name}/{s.train_step}"
+    ref_eval = f"pipeline:{s.pipeline_name}/{s.eval_step}"
+    approvers = " ".join(f"--approver {q(a)}" for a in s.approvers)
+    return [
+        {"name": "Check out", "uses": "actions/checkout@v4"},
+        {"name": "Set up Python", "uses": "actions/setup-python@v5",
+         "with": {"python-version": s.python}},
+        {"name": "Install", "run": s.install},
+        {"name": "Run the pipeline", "run": f"cellops pipeline run {q(s.pipeline)}"},
+        {"name": "Gate the result", "run": f"cellops gate {q(ref_eval)} {q(s.gate)}"},
+        {"name": "Register the model",
+         "run": f"cellops models register {q(ref_train)} {q(s.model)} "
+                f"--tag git_sha=${{GITHUB_SHA:-local}}"},
+        {"name": "Protect the alias (once)",
+         "run": f"cellops models protect {q(s.model)} {q(s.alias)} {approvers} "
+                f"--gate {q(s.gate)} --if-missing"},
+        {"name": "Request promotion",
+         "run": f"cellops models alias {q(s.model)} {q(s.alias)} latest"},
+    ]
+
+
+def github_workflow(s: CiSettings) -> str:
+    """The GitHub Actions workflow YAML for these settings."""
+    import yaml
+
+    if not s.approvers:
+        raise InvalidArgumentError("The workflow needs at least one approver for the protected "
+                                   "alias: --approver NAME (a user who may approve promotions).")
+    doc = {
+        "name": f"cellops: {s.pipeline_name}",
+        "on": {"push": {"branches": ["main"]}, "workflow_dispatch": {}},
+        "jobs": {"pipeline": {
+            "runs-on": "ubuntu-latest",
+            "env": {"CELLOPS_HOME": "${{ vars.CELLOPS_HOME || '.cellops' }}",
+                    "CELLOPS_USER": "ci-${{ github.actor }}"},
+            "steps": workflow_steps(s),
+        }},
+    }
+    header = ("# Written by `cellops ci init`. Each step after the two GitHub actions is a cellops\n"
+              "# command: run the pipeline, gate its result, register the model, ask for\n"
+              "# promotion. Set the repository variable CELLOPS_HOME to a shared workspace so\n"
+              "# that approvers see the request (`cellops models requests`).\n")
+    return header + yaml.safe_dump(doc, sort_keys=False, width=100)
