@@ -1,12 +1,13 @@
 import { JupyterFrontEndPlugin } from '@jupyterlab/application';
 
 import { pipelinesPlugin } from './pipelines/plugin';
+import { registryPlugin } from './registry/plugin';
 import { runsPlugin } from './runs/plugin';
 import { sidebarPlugin } from './sidebar';
 
 export * from './tokens';
 
-/** The sidebar, then one plugin per tab (registry and monitoring add theirs the same way). */
-const plugins: JupyterFrontEndPlugin<any>[] = [sidebarPlugin, runsPlugin, pipelinesPlugin];
+/** The sidebar, then one plugin per tab (monitoring adds its own the same way). */
+const plugins: JupyterFrontEndPlugin<any>[] = [sidebarPlugin, runsPlugin, pipelinesPlugin, registryPlugin];
 
 export default plugins;

@@ -36,4 +36,6 @@ export namespace CommandIDs {
   export const openRunsView = 'cellops:open-runs-view';
   /** Copy a run's notebook artifact under the server root and open it: `{ runId, artifact }`. */
   export const openArtifact = 'cellops:open-artifact';
+  /** Open a version's model card in the main area: `{ name, version }`. */
+  export const openModelCard = 'cellops:open-model-card';
 }

@@ -206,8 +206,11 @@ class RegistryTable:
                 " updated_at) VALUES (?, NULL, ?, ?, ?)", (name, now, actor, now)).rowcount
             if created:
                 append_audit(conn, actor, "create_model", name, {"after": {"name": name}})
-            version = conn.execute("SELECT coalesce(max(version), 0) + 1 FROM model_versions"
-                                   " WHERE name = ?", (name,)).fetchone()[0]
+            # last_version only grows, so a deleted version's number is never handed out again.
+            conn.execute("UPDATE registered_models SET last_version = last_version + 1,"
+                         " updated_at = ? WHERE name = ?", (now, name))
+            version = conn.execute("SELECT last_version FROM registered_models WHERE name = ?",
+                                   (name,)).fetchone()[0]
             values = {**row, "name": name, "version": version, "description": description,
                       "created_at": now, "created_by": actor}
             conn.execute(f"INSERT INTO model_versions ({', '.join(_VERSION_COLUMNS)}) VALUES"
@@ -215,7 +218,6 @@ class RegistryTable:
                          [values.get(c) for c in _VERSION_COLUMNS])
             conn.executemany("INSERT INTO model_tags (name, version, key, value) VALUES (?, ?, ?, ?)",
                              [(name, version, k, v) for k, v in (tags or {}).items()])
-            conn.execute("UPDATE registered_models SET updated_at = ? WHERE name = ?", (now, name))
             append_audit(conn, actor, "register_version", f"{name}/{version}", {"after": {
                 "run_id": row.get("run_id"), "artifact": row.get("artifact_path"),
                 "sha256": row.get("sha256"), "tags": dict(tags or {})}})

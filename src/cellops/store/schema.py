@@ -278,8 +278,9 @@ def _m9_registry(db: Database) -> None:
     tied to its run, blob and lineage), tags, aliases, protected aliases, promotion
     requests with their approvals, and the hash-chained audit log."""
     db["registered_models"].create(
-        {"name": str, "description": str, "created_at": int, "created_by": str, "updated_at": int},
-        pk="name", not_null={"created_at", "updated_at"})
+        {"name": str, "description": str, "created_at": int, "created_by": str, "updated_at": int,
+         "last_version": int},  # only grows: a deleted version's number is never reused
+        pk="name", not_null={"created_at", "updated_at", "last_version"}, defaults={"last_version": 0})
     db["model_versions"].create(
         {"name": str, "version": int, "run_id": str, "artifact_path": str, "sha256": str,
          "size": int, "flavor": str, "signature": str, "environment_id": str, "lineage": str,

@@ -1,0 +1,118 @@
+/**
+ * The Registry tab: pending promotion requests first (Approve / Reject for those who may
+ * decide), then each model with its aliases (protected ones marked) and versions, a link
+ * to each version's model card, and whether the audit log's hash chain is intact.
+ */
+
+import { CommandRegistry } from '@lumino/commands';
+
+import { button, el } from '../dom';
+import { formatBytes, formatWhen } from '../format';
+import { PollingTab } from '../tab';
+import { CommandIDs } from '../tokens';
+import { IModel, IRequest, RegistryModel } from './model';
+
+export class RegistryTab extends PollingTab<RegistryModel> {
+  readonly key = 'registry';
+  readonly label = 'Registry';
+  readonly rank = 300;
+
+  constructor(model: RegistryModel, private readonly commands: CommandRegistry) {
+    super(model);
+    this.addClass('jp-cellops-registry-tab');
+    this.render();
+  }
+
+  render(): void {
+    const m = this.model;
+    const error = m.poller.error;
+    if (error && error.noWorkspace) {
+      this.node.replaceChildren(el('div', { class: 'jp-cellops-empty' }, el('p', {}, error.message)));
+      return;
+    }
+    this.node.replaceChildren(
+      error ? el('pre', { class: 'jp-cellops-error-box', role: 'alert' }, error.message) : el('span'),
+      this.auditLine(),
+      this.requests(),
+      m.models.length === 0
+        ? el('p', { class: 'jp-cellops-empty' }, 'No registered models yet. Register one with %register NAME after a %%track cell, or cellops models register RUN NAME.')
+        : el('div', { class: 'jp-cellops-models' }, ...m.models.map(model => this.modelView(model))));
+  }
+
+  private auditLine(): HTMLElement {
+    const audit = this.model.audit;
+    if (!audit) {
+      return el('span');
+    }
+    return audit.ok
+      ? el('p', { class: 'jp-cellops-audit jp-mod-ok', title: `head ${audit.head || ''}` },
+           `Audit log intact: ${audit.entries.toLocaleString('en-US')} entries, hash chain verified.`)
+      : el('p', { class: 'jp-cellops-audit jp-mod-broken', role: 'alert' },
+           `Audit log broken at entry ${audit.first_bad}: ${audit.problem}`);
+  }
+
+  private requests(): HTMLElement {
+    const m = this.model;
+    if (m.requests.length === 0 && !m.decisionError) {
+      return el('span');
+    }
+    return el('section', { class: 'jp-cellops-requests' },
+      el('h3', {}, `Pending promotions (${m.requests.length})`),
+      m.decisionError ? el('pre', { class: 'jp-cellops-error-box', role: 'alert' }, m.decisionError) : null,
+      ...m.requests.map(r => this.request(r)));
+  }
+
+  private request(r: IRequest): HTMLElement {
+    const gate = r.gate_passed === null ? null :
+      el('span', { class: `jp-cellops-badge jp-cellops-badge-${r.gate_passed ? 'ok' : 'failed'}`, title: r.gate || '' },
+         r.gate_passed ? 'gate passed' : 'gate failed');
+    const comment = el('input', { class: 'jp-cellops-comment jp-mod-styled', placeholder: 'comment (optional)',
+                                  'aria-label': `Comment on request ${r.id}` });
+    let actions: HTMLElement;
+    if (r.can_decide) {
+      actions = el('div', { class: 'jp-cellops-decide' }, comment,
+        button('Approve', () => void this.model.decide(r.id, true, comment.value),
+               { class: 'jp-cellops-approve' }, 'accept'),
+        button('Reject', () => void this.model.decide(r.id, false, comment.value),
+               { class: 'jp-cellops-reject' }, 'reject'));
+    } else {
+      const why = r.requested_by === this.model.user ? 'you requested it'
+        : r.approvers.includes(this.model.user) ? 'you have decided' : `approvers: ${r.approvers.join(', ')}`;
+      actions = el('p', { class: 'jp-cellops-note' }, `You (${this.model.user}) cannot decide this: ${why}.`);
+    }
+    return el('article', { class: 'jp-cellops-request', 'data-request': String(r.id) },
+      el('header', {}, el('b', {}, `${r.name}@${r.alias}`), ` → v${r.version}`,
+         r.previous_version !== null ? el('small', {}, ` (now v${r.previous_version})`) : null, ' ', gate),
+      el('p', { class: 'jp-cellops-meta' },
+         `#${r.id} by ${r.requested_by} ${formatWhen(r.requested_at)} · needs ${r.approvals_needed} more of ${r.approvers.join(', ')}`),
+      actions);
+  }
+
+  private modelView(model: IModel): HTMLElement {
+    const protectedAliases = new Map(model.protections.map(p => [p.alias, p]));
+    const aliasChips = Object.entries(model.aliases).map(([alias, version]) => {
+      const p = protectedAliases.get(alias);
+      return el('span', { class: `jp-cellops-alias${p ? ' jp-mod-protected' : ''}`,
+                          title: p ? `protected: ${p.min_approvals} of ${p.approvers.join(', ')}${p.gate ? `; gate ${p.gate}` : ''}` : 'alias' },
+                `${p ? '🔒 ' : ''}@${alias} → v${version}`);
+    });
+    const rows = model.versions.map(v => {
+      const card = button('card', () => void this.commands.execute(CommandIDs.openModelCard, { name: model.name, version: v.version }),
+                          { class: 'jp-cellops-card-link', title: 'Open the model card' });
+      const run = v.run_id ? button(v.run_id.slice(0, 8), () => void this.commands.execute(CommandIDs.openRun, { runId: v.run_id! }),
+                                    { class: 'jp-cellops-step-run', title: 'The run that made it' }) : el('span', {}, '—');
+      return el('tr', { 'data-version': String(v.version) },
+        el('td', { class: 'jp-cellops-num' }, `v${v.version}`),
+        el('td', {}, v.aliases.map(a => `@${a}`).join(' ')),
+        el('td', {}, run),
+        el('td', { title: v.created_at }, formatWhen(v.created_at)),
+        el('td', { class: 'jp-cellops-num' }, formatBytes(v.size)),
+        el('td', {}, card));
+    });
+    return el('article', { class: 'jp-cellops-model', 'data-model': model.name },
+      el('header', {}, el('b', {}, model.name), el('small', {}, ` ${model.version_count} version(s)`)),
+      model.description ? el('p', { class: 'jp-cellops-meta' }, model.description) : null,
+      aliasChips.length ? el('div', { class: 'jp-cellops-aliases' }, ...aliasChips) : null,
+      el('table', { class: 'jp-cellops-table jp-cellops-versions' }, el('tbody', {}, ...rows)));
+  }
+}
