@@ -192,7 +192,7 @@ def models_protect(name: str, alias: str, approvers: tuple[str, ...], min_approv
 
 @models.command("requests")
 @click.argument("name", required=False)
-@click.option("--status", type=click.Choice(["pending", "approved", "rejected", "all"]),
+@click.option("--status", type=click.Choice(["pending", "approved", "rejected", "cancelled", "all"]),
               default="pending", show_default=True, help="Which requests.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def models_requests(name: str | None, status: str, as_json: bool) -> None:

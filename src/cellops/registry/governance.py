@@ -24,6 +24,9 @@ __all__ = ["PromotionRequest", "alias_protection", "alias_protections", "approve
            "reject", "set_alias", "unprotect_alias"]
 
 
+REQUEST_STATES = ("PENDING", "APPROVED", "REJECTED", "CANCELLED")
+
+
 @dataclass
 class PromotionRequest:
     """A request to move a protected alias to a version, and its approvals."""
@@ -32,7 +35,7 @@ class PromotionRequest:
     name: str
     alias: str
     version: int
-    status: str  # PENDING | APPROVED | REJECTED
+    status: str  # PENDING | APPROVED | REJECTED | CANCELLED (its protection was removed)
     requested_by: str | None
     requested_at: datetime
     previous_version: int | None
@@ -128,7 +131,8 @@ def protect_alias(name: str, alias: str, approvers: Iterable[str], min_approvals
     """Make moving ``alias`` need ``min_approvals`` approvals from ``approvers`` (users;
     nobody approves their own request). With ``gate`` (a condition in the search grammar,
     e.g. ``"metrics.auc >= 0.95"``) each request records whether the version's run passes
-    it, and a failing request cannot be approved."""
+    it, and a failing request cannot be approved. Once protected, only its approvers may
+    change or remove the protection."""
     from ..store.filter import parse_filter
 
     ws = workspace()
@@ -163,7 +167,7 @@ def alias_protections(name: str | None = None) -> list[dict[str, Any]]:
 
 
 def unprotect_alias(name: str, alias: str) -> None:
-    """Remove an alias's protection (an approver only)."""
+    """Remove an alias's protection (an approver only); its pending requests are cancelled."""
     workspace().store.registry.unprotect(name, alias, current_user())
 
 
@@ -189,8 +193,10 @@ def reject(request_id: int, comment: str | None = None) -> PromotionRequest:
 
 
 def promotion_requests(status: str | None = None, name: str | None = None) -> list[PromotionRequest]:
-    """Promotion requests, newest first (``status``: PENDING, APPROVED or REJECTED)."""
-    if status is not None and status.upper() not in ("PENDING", "APPROVED", "REJECTED"):
-        raise InvalidArgumentError(f"status must be PENDING, APPROVED or REJECTED, not {status!r}.")
+    """Promotion requests, newest first (``status``: PENDING, APPROVED, REJECTED or
+    CANCELLED)."""
+    if status is not None and status.upper() not in REQUEST_STATES:
+        raise InvalidArgumentError(
+            f"status must be one of {', '.join(REQUEST_STATES)}, not {status!r}.")
     rows = workspace().store.registry.requests(status=status.upper() if status else None, name=name)
     return [_request(r) for r in rows]

@@ -21,7 +21,7 @@ import cellops
 
 from .base import Handler, web
 
-STATUSES = ("pending", "approved", "rejected", "all")
+STATUSES = ("pending", "approved", "rejected", "cancelled", "all")
 
 
 def _models_summary() -> dict[str, Any]:

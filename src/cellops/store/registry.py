@@ -298,6 +298,11 @@ class RegistryTable:
         def tx(conn: sqlite3.Connection) -> None:
             before = _protection(conn.execute("SELECT * FROM alias_protections WHERE name = ? AND"
                                               " alias = ?", (name, alias)).fetchone())
+            if before is not None and actor not in before["approvers"]:
+                raise GovernanceError(
+                    f"{name}@{alias} is already protected; only its approvers "
+                    f"({', '.join(before['approvers'])}) may change the protection, and you are "
+                    f"{actor!r}.")
             conn.execute(
                 "INSERT INTO alias_protections (name, alias, approvers, min_approvals, gate,"
                 " created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name, alias)"
@@ -321,8 +326,14 @@ class RegistryTable:
                     f"Only an approver of {name}@{alias} ({', '.join(before['approvers'])}) may "
                     f"remove its protection; you are {actor!r}.")
             conn.execute("DELETE FROM alias_protections WHERE name = ? AND alias = ?", (name, alias))
+            # Nobody is left to decide its pending requests: they are cancelled, not approved.
+            cancelled = [r[0] for r in conn.execute(
+                "SELECT id FROM promotion_requests WHERE name = ? AND alias = ? AND status ="
+                " 'PENDING'", (name, alias))]
+            conn.execute("UPDATE promotion_requests SET status = 'CANCELLED', decided_at = ? WHERE"
+                         " name = ? AND alias = ? AND status = 'PENDING'", (now_ms(), name, alias))
             append_audit(conn, actor, "unprotect_alias", f"{name}@{alias}",
-                         {"before": _brief(before), "after": None})
+                         {"before": _brief(before), "after": None, "cancelled_requests": cancelled})
 
         self.db.write(tx)
 
