@@ -230,3 +230,41 @@ def test_registry_rows_are_refused_for_hostile_values_and_nothing_changes(traine
         with pytest.raises(cellops.InvalidArgumentError):
             call()
     assert sqlite3.connect(ws.db_path).execute("SELECT count(*) FROM audit_log").fetchone() == before
+
+
+def test_the_model_card_is_written_from_lineage(trained, ws):
+    run, _ = trained
+    with cellops.acting_as("alice"):
+        cellops.register_model(run, "my_model", description="Flags <b>suspicious</b> biopsies")
+        cellops.protect_alias("my_model", "prod", approvers=["bob"])
+        req = cellops.set_alias("my_model", "prod", 1)
+    with cellops.acting_as("bob"):
+        cellops.approve(req.id, comment="validated on the holdout")
+    card = cellops.model_card("my_model", "prod")
+    md = card.markdown
+    assert md.startswith("# my_model — version 1\n\nAliases: `prod`")
+    assert "## Intended use\n\nFlags <b>suspicious</b> biopsies" in md
+    assert f"- Run `{run.id[:8]}` train in experiment `Default`" in md
+    assert "| C | 1.0 |" in md and "| auc | 0.97 |" in md
+    assert "| train | input | 569 × 31 |" in md
+    assert "| mean radius | float64 |" in md and "## Environment\n\nPython " in md
+    assert "| scikit-learn |" in md
+    history = md.split("## Approvals and alias history")[1]
+    assert "| alice | request promotion | request #1 for v1 |" in history
+    assert "| bob | approve | approved #1: validated on the holdout |" in history
+    assert "| bob | set alias | my_model@prod: unset -> v1 |" in history
+    html = card.html()
+    assert "&lt;b&gt;suspicious&lt;/b&gt;" in html and "<b>suspicious" not in html  # user text escaped
+    assert "<table>" in html and card._repr_html_() == html
+    assert card.save(ws.path.parent / "cards" / "card.md").read_text() == md
+
+
+def test_other_areas_add_card_sections_only_when_they_have_data(trained, monkeypatch):
+    from cellops.registry import card as card_mod
+
+    monkeypatch.setattr(card_mod, "_SECTIONS", [])
+    cellops.register_model(trained[0], "m")
+    cellops.register_model(trained[0], "m")
+    cellops.registry.register_card_section("Monitoring", lambda v: "no drift" if v.version == 2 else None)
+    assert "## Monitoring\n\nno drift" in cellops.model_card("m", 2).markdown
+    assert "## Monitoring" not in cellops.model_card("m", 1).markdown

@@ -65,6 +65,7 @@ from .workspaces import (
     Workspace,
     find_workspace,
     init_workspace,
+    use_workspace,
     workspace,
     workspace_folder,
 )

@@ -333,9 +333,12 @@ def ci() -> None:
               help="Who may approve the promotion (repeatable).")
 @click.option("-o", "--output", default=".github/workflows/cellops.yml", show_default=True,
               type=click.Path(dir_okay=False), help="Where to write the workflow.")
+@click.option("--install", default="pip install cellops", show_default=True, metavar="CMD",
+              help="How the job installs the project, e.g. 'pip install -r requirements.txt'.")
 @click.option("--force", is_flag=True, help="Replace an existing workflow file.")
 def ci_init(github: bool, pipeline_file: str, train_step: str, eval_step: str, gate: str,
-            model: str | None, alias: str, approvers: tuple[str, ...], output: str, force: bool) -> None:
+            model: str | None, alias: str, approvers: tuple[str, ...], output: str, install: str,
+            force: bool) -> None:
     """Write a CI workflow for the pipeline: run it, gate it, register, request promotion."""
     from cellops.pipelines import load_pipeline
     from cellops.registry import CiSettings, github_workflow
@@ -351,7 +354,7 @@ def ci_init(github: bool, pipeline_file: str, train_step: str, eval_step: str, g
     text = github_workflow(CiSettings(
         pipeline=pipeline_file, pipeline_name=pipeline.name, train_step=train_step,
         eval_step=eval_step, gate=gate, model=model or pipeline.name, alias=alias,
-        approvers=list(approvers)))
+        approvers=list(approvers), install=install))
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text)
     click.echo(f"Wrote {target}. Set the repository variable CELLOPS_HOME to your shared "

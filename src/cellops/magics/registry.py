@@ -12,6 +12,13 @@ import cellops
 from cellops.errors import CellopsError
 
 
+def _unquote(text: str | None) -> str | None:
+    """IPython's argument parser keeps quotes: 'first try' arrives with them."""
+    if text and len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
 @magics_class
 class Registry(Magics):
     """cellops registry magics."""
@@ -33,13 +40,14 @@ class Registry(Magics):
             run = cellops.get_run(args.run) if args.run else cellops.last_active_run()
             if run is None:
                 raise UsageError("No tracked cell yet: fit a model in a %%track cell, or pass --run RUN.")
-            version = cellops.register_model(run, args.name.strip("'\""), artifact=args.artifact,
-                                             description=args.description)
-            display(HTML(cellops.model_card(version.name, version.version).summary_html()))
+            version = cellops.register_model(run, _unquote(args.name), artifact=_unquote(args.artifact),
+                                             description=_unquote(args.description))
             if args.alias:
-                moved = cellops.set_alias(version.name, args.alias, version.version)
-                print(str(moved) if isinstance(moved, cellops.PromotionRequest)
+                moved = cellops.set_alias(version.name, _unquote(args.alias), version.version)
+                print(f"{version.name}@{args.alias} is protected: opened {moved}"
+                      if isinstance(moved, cellops.PromotionRequest)
                       else f"{version.name}@{args.alias} -> version {version.version}")
+            display(HTML(cellops.model_card(version.name, version.version).summary_html()))
         except CellopsError as exc:
             raise UsageError(str(exc)) from None
         return None

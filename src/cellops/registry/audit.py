@@ -55,7 +55,8 @@ class AuditReport:
 
 
 def audit_log(limit: int = 100, *, object: str | None = None) -> list[AuditEntry]:  # noqa: A002
-    """The latest entries, newest first (``object``: a model name or ``name@alias``)."""
+    """The latest entries, newest first. ``object``: a model name (with its versions and
+    aliases), or one version or alias (``name/3``, ``name@champion``)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
         raise InvalidArgumentError(f"limit must be an integer from 1 to 100,000, not {limit!r}.")
     rows = workspace().store.audit.entries(limit=limit, obj=object)

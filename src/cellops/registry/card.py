@@ -64,7 +64,9 @@ class ModelCard:
                 f"<b>{html.escape(v.name)}</b> version {v.version} {aliases} · "
                 f"<code>{html.escape(v.uri)}</code>"
                 + (f" · run <code>{v.run_id[:8]}</code>" if v.run_id else "")
-                + (f"<br>{shown}" if shown else "") + "</div>")
+                + (f"<br>{shown}" if shown else "")
+                + f"<br><span style='opacity:0.7'>Full card: <code>cellops.model_card("
+                  f"{html.escape(repr(v.name))}, {v.version})</code></span></div>")
 
     def _repr_markdown_(self) -> str:
         return self.markdown
@@ -104,7 +106,8 @@ def _event(e: Any) -> str:
     before, after = (d.get("before") or {}), (d.get("after") or {})
     comment = f": {d['comment']}" if d.get("comment") else ""
     if e.action == "set_alias":
-        return f"{e.object}: v{before.get('version')} -> v{after.get('version')}"
+        was = before.get("version")
+        return f"{e.object}: {'unset' if was is None else f'v{was}'} -> v{after.get('version')}"
     if e.action == "request_promotion":
         return f"request #{d.get('request')} for v{after.get('version')}"
     if e.action in ("approve", "reject"):

@@ -49,9 +49,11 @@ def workflow_steps(s: CiSettings) -> list[dict[str, Any]]:
         {"name": "Register the model",
          "run": f"cellops models register {q(ref_train)} {q(s.model)} "
                 f"--tag git_sha=${{GITHUB_SHA:-local}}"},
+        # No --gate on the protection: the gate above already checked the evaluation step's
+        # run (the job stops there when it fails), while a protection's gate reads the
+        # metrics of the version's own run, the training step's.
         {"name": "Protect the alias (once)",
-         "run": f"cellops models protect {q(s.model)} {q(s.alias)} {approvers} "
-                f"--gate {q(s.gate)} --if-missing"},
+         "run": f"cellops models protect {q(s.model)} {q(s.alias)} {approvers} --if-missing"},
         {"name": "Request promotion",
          "run": f"cellops models alias {q(s.model)} {q(s.alias)} latest"},
     ]
@@ -61,6 +63,9 @@ def github_workflow(s: CiSettings) -> str:
     """The GitHub Actions workflow YAML for these settings."""
     import yaml
 
+    from ..store.filter import parse_filter
+
+    parse_filter(s.gate)  # a typo fails here, not in the first CI job
     if not s.approvers:
         raise InvalidArgumentError("The workflow needs at least one approver for the protected "
                                    "alias: --approver NAME (a user who may approve promotions).")

@@ -453,8 +453,11 @@ class AuditTable:
 
     def entries(self, *, limit: int = 100, offset: int = 0, obj: str | None = None,
                 newest_first: bool = True) -> list[dict[str, Any]]:
-        where, args = ("", []) if obj is None else (" WHERE object = ? OR object LIKE ?",
-                                                    [obj, f"{obj}/%"])
+        # A model's entries: the model itself, its versions (name/N) and aliases (name@A).
+        # No LIKE: '_' and '%' are legal in model names.
+        where, args = ("", []) if obj is None else (
+            " WHERE object = ? OR substr(object, 1, ?) IN (?, ?)",
+            [obj, len(obj) + 1, f"{obj}/", f"{obj}@"])
         rows = self.db.query(f"SELECT * FROM audit_log{where} ORDER BY seq"
                              f"{' DESC' if newest_first else ''} LIMIT ? OFFSET ?",
                              [*args, limit, offset])
