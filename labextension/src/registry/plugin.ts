@@ -16,26 +16,41 @@ export const registryPlugin: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   requires: [ICellopsSidebar],
   activate: (app: JupyterFrontEnd, sidebar: ICellopsSidebar) => {
-    sidebar.addTab(new RegistryTab(new RegistryModel(), app.commands));
+    const model = new RegistryModel();
+    const tab = new RegistryTab(model, app.commands);
+    sidebar.addTab(tab);
+    const open = new Map<string, MainAreaWidget>();
     app.commands.addCommand(CommandIDs.openModelCard, {
       label: 'Open a model card',
       execute: async args => {
         const name = String(args.name);
         const version = String(args.version ?? 'latest');
-        const card = await requestAPI<{ name: string; version: number; html: string }>(
-          `models/${encodeURIComponent(name)}/card?version=${encodeURIComponent(version)}`);
-        const content = new Widget();
-        content.addClass('jp-cellops-card');
+        let card: { name: string; version: number; html: string };
+        try {
+          card = await requestAPI(`models/${encodeURIComponent(name)}/card?version=${encodeURIComponent(version)}`);
+        } catch (error) {
+          model.decisionError = `Could not open the card of ${name} ${version}: ${(error as Error).message}`;
+          tab.render();
+          return;
+        }
+        const id = `cellops-card-${card.name}-${card.version}`.replace(/[^A-Za-z0-9_-]/g, '-');
+        let widget = open.get(id);
+        if (!widget || widget.isDisposed) {
+          const content = new Widget();
+          content.addClass('jp-cellops-card');
+          widget = new MainAreaWidget({ content });
+          widget.id = id;
+          widget.title.label = `${card.name} v${card.version} card`;
+          widget.title.icon = cellopsIcon;
+          widget.title.closable = true;
+          open.set(id, widget);
+          app.shell.add(widget, 'main');
+        }
         // The server renders the card's Markdown with raw HTML escaped: user text stays text.
+        // Opening it again shows the card as it is now (new approvals, aliases).
         const body = el('div', { class: 'jp-RenderedHTMLCommon' });
         body.innerHTML = card.html;
-        content.node.append(body);
-        const widget = new MainAreaWidget({ content });
-        widget.id = `cellops-card-${card.name}-${card.version}`.replace(/[^A-Za-z0-9_-]/g, '-');
-        widget.title.label = `${card.name} v${card.version} card`;
-        widget.title.icon = cellopsIcon;
-        widget.title.closable = true;
-        app.shell.add(widget, 'main');
+        widget.content.node.replaceChildren(body);
         app.shell.activateById(widget.id);
       }
     });

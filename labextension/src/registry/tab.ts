@@ -17,6 +17,9 @@ export class RegistryTab extends PollingTab<RegistryModel> {
   readonly label = 'Registry';
   readonly rank = 300;
 
+  /** Comments typed but not yet sent, by request id: a poll that re-renders keeps them. */
+  private readonly drafts = new Map<number, string>();
+
   constructor(model: RegistryModel, private readonly commands: CommandRegistry) {
     super(model);
     this.addClass('jp-cellops-registry-tab');
@@ -26,6 +29,12 @@ export class RegistryTab extends PollingTab<RegistryModel> {
   render(): void {
     const m = this.model;
     const error = m.poller.error;
+    const pending = new Set(m.requests.map(r => r.id));
+    for (const id of [...this.drafts.keys()]) {
+      if (!pending.has(id)) {
+        this.drafts.delete(id);
+      }
+    }
     if (error && error.noWorkspace) {
       this.node.replaceChildren(el('div', { class: 'jp-cellops-empty' }, el('p', {}, error.message)));
       return;
@@ -62,57 +71,80 @@ export class RegistryTab extends PollingTab<RegistryModel> {
       ...m.requests.map(r => this.request(r)));
   }
 
+  /** A user as the tab shows them: "you" for the person looking. */
+  private who(user: string | null): string {
+    return user === null ? 'unknown' : user === this.model.user ? 'you' : user;
+  }
+
   private request(r: IRequest): HTMLElement {
     const gate = r.gate_passed === null ? null :
       el('span', { class: `jp-cellops-badge jp-cellops-badge-${r.gate_passed ? 'ok' : 'failed'}`, title: r.gate || '' },
          r.gate_passed ? 'gate passed' : 'gate failed');
     const comment = el('input', { class: 'jp-cellops-comment jp-mod-styled', placeholder: 'comment (optional)',
                                   'aria-label': `Comment on request ${r.id}` });
+    comment.value = this.drafts.get(r.id) || '';
+    comment.oninput = () => this.drafts.set(r.id, comment.value);
+    const decide = (approve: boolean) => {
+      this.drafts.delete(r.id);
+      void this.model.decide(r.id, approve, comment.value);
+    };
     let actions: HTMLElement;
     if (r.can_decide) {
       actions = el('div', { class: 'jp-cellops-decide' }, comment,
-        button('Approve', () => void this.model.decide(r.id, true, comment.value),
-               { class: 'jp-cellops-approve' }, 'accept'),
-        button('Reject', () => void this.model.decide(r.id, false, comment.value),
-               { class: 'jp-cellops-reject' }, 'reject'));
+        el('div', { class: 'jp-cellops-buttons' },
+          button('Approve', () => decide(true), { class: 'jp-cellops-approve' }, 'accept'),
+          button('Reject', () => decide(false), { class: 'jp-cellops-reject' }, 'reject')));
     } else {
       const why = r.requested_by === this.model.user ? 'you requested it'
-        : r.approvers.includes(this.model.user) ? 'you have decided' : `approvers: ${r.approvers.join(', ')}`;
-      actions = el('p', { class: 'jp-cellops-note' }, `You (${this.model.user}) cannot decide this: ${why}.`);
+        : r.approvers.includes(this.model.user) ? 'you have decided it' : 'you are not an approver';
+      actions = el('p', { class: 'jp-cellops-note' }, `You cannot decide this: ${why}.`);
     }
+    const approvers = r.approvers.map(a => this.who(a)).join(', ');
     return el('article', { class: 'jp-cellops-request', 'data-request': String(r.id) },
       el('header', {}, el('b', {}, `${r.name}@${r.alias}`), ` → v${r.version}`,
          r.previous_version !== null ? el('small', {}, ` (now v${r.previous_version})`) : null, ' ', gate),
+      el('p', { class: 'jp-cellops-meta', title: `requested by ${r.requested_by} at ${r.requested_at}` },
+         `#${r.id} by ${this.who(r.requested_by)}, ${formatWhen(r.requested_at)}`),
       el('p', { class: 'jp-cellops-meta' },
-         `#${r.id} by ${r.requested_by} ${formatWhen(r.requested_at)} · needs ${r.approvals_needed} more of ${r.approvers.join(', ')}`),
+         `Needs ${r.approvals_needed} more approval${r.approvals_needed === 1 ? '' : 's'} from ${approvers}`),
       actions);
   }
 
   private modelView(model: IModel): HTMLElement {
     const protectedAliases = new Map(model.protections.map(p => [p.alias, p]));
-    const aliasChips = Object.entries(model.aliases).map(([alias, version]) => {
+    const chip = (alias: string, version: number | undefined) => {
       const p = protectedAliases.get(alias);
+      const target = version === undefined ? 'unset' : `v${version}`;
       return el('span', { class: `jp-cellops-alias${p ? ' jp-mod-protected' : ''}`,
-                          title: p ? `protected: ${p.min_approvals} of ${p.approvers.join(', ')}${p.gate ? `; gate ${p.gate}` : ''}` : 'alias' },
-                `${p ? '🔒 ' : ''}@${alias} → v${version}`);
-    });
+                          title: p ? `protected: moves after ${p.min_approvals} approval(s) from ${p.approvers.join(', ')}${p.gate ? `; gate ${p.gate}` : ''}` : 'alias' },
+                `@${alias} → ${target}${p ? ' (protected)' : ''}`);
+    };
+    const aliasChips = [
+      ...Object.entries(model.aliases).map(([alias, version]) => chip(alias, version)),
+      ...model.protections.filter(p => !(p.alias in model.aliases)).map(p => chip(p.alias, undefined))
+    ];
     const rows = model.versions.map(v => {
       const card = button('card', () => void this.commands.execute(CommandIDs.openModelCard, { name: model.name, version: v.version }),
                           { class: 'jp-cellops-card-link', title: 'Open the model card' });
-      const run = v.run_id ? button(v.run_id.slice(0, 8), () => void this.commands.execute(CommandIDs.openRun, { runId: v.run_id! }),
-                                    { class: 'jp-cellops-step-run', title: 'The run that made it' }) : el('span', {}, '—');
-      return el('tr', { 'data-version': String(v.version) },
-        el('td', { class: 'jp-cellops-num' }, `v${v.version}`),
-        el('td', {}, v.aliases.map(a => `@${a}`).join(' ')),
-        el('td', {}, run),
-        el('td', { title: v.created_at }, formatWhen(v.created_at)),
-        el('td', { class: 'jp-cellops-num' }, formatBytes(v.size)),
-        el('td', {}, card));
+      const run = v.run_id
+        ? button(`run ${v.run_id.slice(0, 8)}`, () => void this.commands.execute(CommandIDs.openRun, { runId: v.run_id! }),
+                 { class: 'jp-cellops-step-run', title: 'The run that made it' })
+        : el('span', {}, 'no run');
+      return el('li', { class: 'jp-cellops-version', 'data-version': String(v.version) },
+        el('div', { class: 'jp-cellops-version-head' },
+          el('b', { class: 'jp-cellops-num' }, `v${v.version}`),
+          ...v.aliases.map(a => el('span', { class: `jp-cellops-alias${protectedAliases.has(a) ? ' jp-mod-protected' : ''}` }, `@${a}`)),
+          el('span', { class: 'jp-cellops-spacer' }), card),
+        el('div', { class: 'jp-cellops-meta' }, run,
+           el('span', { title: `${v.created_at} by ${v.created_by}` }, ` · ${formatWhen(v.created_at)} by ${this.who(v.created_by)} · ${formatBytes(v.size)}`)));
     });
     return el('article', { class: 'jp-cellops-model', 'data-model': model.name },
       el('header', {}, el('b', {}, model.name), el('small', {}, ` ${model.version_count} version(s)`)),
       model.description ? el('p', { class: 'jp-cellops-meta' }, model.description) : null,
       aliasChips.length ? el('div', { class: 'jp-cellops-aliases' }, ...aliasChips) : null,
-      el('table', { class: 'jp-cellops-table jp-cellops-versions' }, el('tbody', {}, ...rows)));
+      el('ul', { class: 'jp-cellops-versions' }, ...rows),
+      model.version_count > model.versions.length
+        ? el('p', { class: 'jp-cellops-note' }, `Newest ${model.versions.length} of ${model.version_count}; all: cellops models versions ${model.name}`)
+        : null);
   }
 }
