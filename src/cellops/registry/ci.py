@@ -75,7 +75,7 @@ def github_workflow(s: CiSettings) -> str:
         "jobs": {"pipeline": {
             "runs-on": "ubuntu-latest",
             "env": {"CELLOPS_HOME": "${{ vars.CELLOPS_HOME || '.cellops' }}",
-                    "CELLOPS_USER": "ci-${{ github.actor }}"},
+                    "CELLOPS_USER": "${{ github.actor }}"},
             "steps": workflow_steps(s),
         }},
     }
