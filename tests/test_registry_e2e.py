@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
@@ -37,7 +36,7 @@ def seed_registry(me: str) -> dict[str, int]:
     return {"theirs": theirs.id, "mine": mine.id}
 
 
-def test_an_approver_approves_from_the_registry_tab(lab):
+def test_an_approver_approves_from_the_registry_tab(lab):  # noqa: F811 - the imported fixture
     from playwright.sync_api import expect, sync_playwright
 
     base, token, root = lab
