@@ -46,26 +46,44 @@ class ModelVersion:
     sha256: str
     size: int
     flavor: str
-    signature: dict[str, Any] | None
     environment_id: str | None
-    lineage: list[dict[str, Any]]
     description: str | None
     created_at: datetime
     created_by: str | None
     tags: dict[str, str] = field(default_factory=dict)
     aliases: list[str] = field(default_factory=list)
     workspace: Workspace | None = field(default=None, repr=False, compare=False)
+    # Stored JSON, decoded on first use: a search over thousands of versions need not parse
+    # every signature.
+    signature_json: str | None = field(default=None, repr=False)
+    lineage_json: str | None = field(default=None, repr=False)
 
     @property
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
+
+    @property
+    def signature(self) -> dict[str, Any] | None:
+        """The input signature: ``{"inputs": [{"name", "dtype"}...], "n_features"}``."""
+        if "_signature" not in self.__dict__:
+            self.__dict__["_signature"] = json.loads(self.signature_json) if self.signature_json else None
+        return self.__dict__["_signature"]
+
+    @property
+    def lineage(self) -> list[dict[str, Any]]:
+        """The source run's datasets: name, role, fingerprint, rows, columns, source."""
+        if "_lineage" not in self.__dict__:
+            self.__dict__["_lineage"] = json.loads(self.lineage_json or "[]")
+        return self.__dict__["_lineage"]
 
     def load(self, *, trusted: Iterable[str] = ()) -> Any:
         """The model, loaded safely (see :func:`load_model`)."""
         return _load_blob(self.workspace or workspace(), self.sha256, self.uri, trusted)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "workspace"} | {"uri": self.uri}
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__
+               if f not in ("workspace", "signature_json", "lineage_json")}
+        return out | {"signature": self.signature, "lineage": self.lineage, "uri": self.uri}
 
     def _repr_html_(self) -> str:
         from .card import model_card
@@ -93,9 +111,8 @@ def _version(ws: Workspace, row: Mapping[str, Any], tags: dict[str, str] | None 
         aliases = [a for a, v in ws.store.registry.aliases(row["name"]).items() if v == row["version"]]
     return ModelVersion(
         row["name"], row["version"], row["run_id"], row["artifact_path"], row["sha256"], row["size"],
-        row["flavor"], json.loads(row["signature"]) if row["signature"] else None,
-        row["environment_id"], json.loads(row["lineage"] or "[]"), row["description"],
-        _ms_to_dt(row["created_at"]), row["created_by"], tags, aliases, ws)
+        row["flavor"], row["environment_id"], row["description"], _ms_to_dt(row["created_at"]),
+        row["created_by"], tags, aliases, ws, row["signature"], row["lineage"])
 
 
 def _check_name(name: Any) -> str:

@@ -130,14 +130,17 @@ class RegistryTable:
         return {r[0]: r[1] for r in rows}
 
     def tags_of(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], dict[str, str]]:
-        want = json.dumps([list(k) for k in keys])
-        rows = self.db.query(
-            "SELECT t.name, t.version, t.key, t.value FROM model_tags t JOIN json_each(?) j"
-            " ON t.name = json_extract(j.value, '$[0]') AND t.version = json_extract(j.value, '$[1]')",
-            (want,))
+        """Tags of many versions: one indexed range read per model name."""
+        wanted: dict[str, set[int]] = {}
+        for name, version in keys:
+            wanted.setdefault(name, set()).add(version)
         out: dict[tuple[str, int], dict[str, str]] = {}
-        for name, version, key, value in rows:
-            out.setdefault((name, version), {})[key] = value
+        for name, versions in wanted.items():
+            rows = self.db.query("SELECT version, key, value FROM model_tags WHERE name = ? AND"
+                                 " version BETWEEN ? AND ?", (name, min(versions), max(versions)))
+            for version, key, value in rows:
+                if version in versions:
+                    out.setdefault((name, version), {})[key] = value
         return out
 
     def aliases(self, name: str | None = None) -> dict[str, int]:
