@@ -67,10 +67,12 @@ def test_an_estimator_registers_with_its_signature_and_joins_the_active_run(ws):
 @pytest.mark.parametrize("source, message", [
     (42, "takes a run, a run id"),
     ("runs:/abcd", "names no artifact"),
+    (LogisticRegression(), "LogisticRegression is not fitted: call .fit"),
 ])
 def test_bad_sources_say_what_is_accepted(ws, source, message):
     with pytest.raises(cellops.InvalidArgumentError, match=message):
         cellops.register_model(source, "m")
+    assert cellops.list_models() == [] and cellops.audit_head()["seq"] == 0
 
 
 def test_a_run_without_a_model_file_says_how_to_get_one(ws):

@@ -124,6 +124,20 @@ def _check_name(name: Any) -> str:
 
 
 # -- registering -------------------------------------------------------------------------
+def _check_fitted(estimator: Any) -> None:
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        raise InvalidArgumentError(
+            f"The {type(estimator).__name__} is not fitted: call .fit(X, y) before registering "
+            "it.") from None
+    except TypeError:  # not a scikit-learn estimator: skops decides whether it can be saved
+        pass
+
+
 def _model_artifact(run: Run, path: str | None) -> dict[str, Any]:
     """The model file of a run: ``path``, else the one ``%%track`` captured, else its only
     ``.skops`` file."""
@@ -193,6 +207,7 @@ def register_model(source: Run | str | Any, name: str, *, tags: Mapping[str, Any
     elif isinstance(source, (str, Run)):
         run = source if isinstance(source, Run) else get_run(source)
     elif hasattr(source, "fit") and hasattr(source, "predict"):
+        _check_fitted(source)
         data = dump_skops(source)
         sha, size = ws.artifacts.put(data)
         signature = estimator_signature(source, {} if X_sample is None else {"X": X_sample})
@@ -202,11 +217,15 @@ def register_model(source: Run | str | Any, name: str, *, tags: Mapping[str, Any
             path = f"models/{name}.skops"
             run.log_artifact(data, path)
             run.log_text(json.dumps(signature, indent=2), f"models/{name}.signature.json")
-        env = context.environment()
-        ws.store.environments.ensure(env)
+        if run is not None:
+            environment_id = run.info.get("environment_id")
+        else:  # no run to take it from: this process's environment
+            env = context.environment()
+            ws.store.environments.ensure(env)
+            environment_id = env["id"]
         row = {"run_id": run.id if run else None, "artifact_path": path, "sha256": sha,
                "size": size, "flavor": FLAVOR, "signature": json.dumps(signature),
-               "environment_id": run.info.get("environment_id") if run else env["id"],
+               "environment_id": environment_id,
                "lineage": json.dumps(_lineage(run))}
         version = ws.store.registry.create_version(name, row, current_user(),
                                                    description=description, tags=tag_values)
