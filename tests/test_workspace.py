@@ -124,6 +124,13 @@ def test_experiment_run_counts_follow_inserts_deletes_and_moves(ws):
     assert experiment_counts() == {"a": (0, None), "b": (2, runs[2].start_time)}
 
 
+def _drop_registry(con: sqlite3.Connection) -> None:
+    """Remove what migration 9 added: the database as an older cellops left it."""
+    for table in ("approvals", "promotion_requests", "alias_protections", "model_aliases",
+                  "model_tags", "model_versions", "registered_models", "audit_log"):
+        con.execute(f"DROP TABLE {table}")
+
+
 def test_counts_are_filled_in_when_an_older_workspace_is_upgraded(tmp_path):
     ws = cellops.init_workspace(tmp_path)
     for exp in ("a", "b", "b"):
@@ -137,6 +144,7 @@ def test_counts_are_filled_in_when_an_older_workspace_is_upgraded(tmp_path):
     con.execute("ALTER TABLE experiments DROP COLUMN last_run_time")
     con.execute("ALTER TABLE runs DROP COLUMN heartbeat")
     con.execute("DROP TABLE pipeline_steps")
+    _drop_registry(con)
     con.execute("PRAGMA user_version = 5")
     con.commit()
     con.close()
@@ -163,6 +171,7 @@ def test_pipeline_step_tags_of_an_older_workspace_become_step_rows(tmp_path):
     con.execute("INSERT INTO tags VALUES (?, 'pipeline.steps', ?)", (new_style.id, json.dumps(steps)))
     con.executemany("INSERT INTO tags VALUES (?, ?, ?)",
                     [(old_style.id, "step.a", "cached"), (old_style.id, "step.b", "skipped")])
+    _drop_registry(con)
     con.execute("PRAGMA user_version = 7")
     con.commit()
     con.close()
@@ -172,3 +181,20 @@ def test_pipeline_step_tags_of_an_older_workspace_become_step_rows(tmp_path):
         [("prepare", "ran", None), ("train", "failed", "boom")]
     assert [(s["name"], s["status"]) for s in by_name["q"]["steps"]] == [("a", "cached"), ("b", "skipped")]
     assert all(not k.startswith(("pipeline.steps", "step.")) for r in page.runs for k in r["tags"])
+
+
+def test_a_schema_8_workspace_gains_the_registry_and_keeps_its_runs(tmp_path):
+    ws = cellops.init_workspace(tmp_path)
+    with cellops.start_run(name="kept") as run:
+        run.log_metric("m", 1.0)
+    ws.close()
+    con = sqlite3.connect(ws.db_path)
+    _drop_registry(con)
+    con.execute("PRAGMA user_version = 8")
+    con.commit()
+    con.close()
+    assert cellops.get_run(run.id).metrics == {"m": 1.0}  # reopening migrates
+    from sklearn.linear_model import LogisticRegression
+
+    v = cellops.register_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), "m")
+    assert v.version == 1 and cellops.verify_audit().ok
