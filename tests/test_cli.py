@@ -163,6 +163,14 @@ def test_demo_trains_models_and_prints_a_comparison(demo):
     assert min(r["metrics"]["roc_auc"] for r in df) > 0.9
     gb = next(r for r in df if r["name"] == "gradient-boosting")
     assert len(cellops.get_run(gb["run_id"], workspace=ws).metric_history("stage_accuracy")) == 60
+    # ... the best of them registered, with @champion on it ...
+    assert "Registered the best run's model as breast-cancer version 1" in out
+    best = max(df, key=lambda r: r["metrics"]["roc_auc"])
+    with cellops.use_workspace(ws):
+        champion = cellops.get_model_version("breast-cancer", "champion")
+        assert champion.run_id == best["run_id"] and champion.signature["n_features"] == 30
+        assert cellops.load_model("models:/breast-cancer@champion").predict_proba is not None
+        assert cellops.verify_audit().ok
     # ... then the example pipeline, end to end
     assert "Pipeline run" in out and "roc_auc=" in out
     [prun] = cellops.pipeline_runs(workspace=ws).runs

@@ -1,5 +1,5 @@
-"""``cellops demo``: a few real scikit-learn models tracked as runs, then compared, then
-the example pipeline.
+"""``cellops demo``: a few real scikit-learn models tracked as runs, then compared; the
+best registered with an alias; then the example pipeline.
 
 Uses the breast-cancer dataset that ships with scikit-learn (no download). Everything
 goes into one folder (``cellops-demo`` by default): its workspace, the copied example
@@ -17,6 +17,7 @@ import cellops
 from cellops.display import format_number
 
 EXPERIMENT = "demo"
+MODEL = "breast-cancer"
 
 
 def _models() -> list[tuple[str, object, dict]]:
@@ -62,6 +63,8 @@ def run_demo(echo: Callable[[str], None] = print, pipeline: bool = True) -> list
     from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
     from sklearn.model_selection import train_test_split
 
+    from cellops.tracking.autolog import signature
+
     ws = cellops.workspace()
     echo(f"Workspace: {ws.path}")
     cellops.set_experiment(EXPERIMENT)
@@ -85,6 +88,9 @@ def run_demo(echo: Callable[[str], None] = print, pipeline: bool = True) -> list
                 # Learning curve: test accuracy after each boosting stage.
                 for step, pred in enumerate(model.staged_predict(X_test)):
                     run.log_metric("stage_accuracy", accuracy_score(y_test, pred), step=step)
+            # The fitted model and its input signature, as a %%track cell would keep them.
+            run.log_artifact(cellops.dump_skops(model), "models/model.skops")
+            run.log_dict(signature(model, {"X_train": X_train}), "models/model.signature.json")
             pred = model.predict(X_test)
             proba = model.predict_proba(X_test)[:, 1]
             run.log_metrics({
@@ -113,6 +119,16 @@ def run_demo(echo: Callable[[str], None] = print, pipeline: bool = True) -> list
     echo("Next: `cellops runs list`, `cellops runs show <run>`, "
          f"`cellops runs compare {table['run'].iloc[0]} {table['run'].iloc[-1]}` "
          "(in the demo folder)")
+    best = df["run_id"].iloc[0]
+    version = cellops.register_model(
+        best, MODEL, description="Demo: flags malignant breast-cancer biopsies from 30 "
+                                 "measurements of the cell nuclei (scikit-learn's dataset).")
+    cellops.set_alias(MODEL, "champion", version.version)
+    echo("")
+    echo(f"Registered the best run's model as {MODEL} version {version.version} and pointed "
+         f"@champion at it: cellops.load_model(\"models:/{MODEL}@champion\").")
+    echo(f"Next: `cellops models show {MODEL}@champion`, "
+         f"`cellops models card {MODEL}@champion`, `cellops audit`")
     if pipeline:
         run_ids.append(_demo_pipeline(echo))
     return run_ids
