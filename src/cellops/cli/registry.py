@@ -343,6 +343,10 @@ def ci_init(github: bool, pipeline_file: str, train_step: str, eval_step: str, g
     from cellops.pipelines import load_pipeline
     from cellops.registry import CiSettings, github_workflow
 
+    if not Path(pipeline_file).is_file():
+        raise click.BadParameter(f"{pipeline_file} does not exist here; run `cellops ci init` in "
+                                 "the project's root or name the file with --pipeline FILE.",
+                                 param_hint="--pipeline")
     pipeline = load_pipeline(pipeline_file)
     for step in (train_step, eval_step):
         if step not in pipeline.steps:

@@ -46,9 +46,11 @@ def append_audit(conn: sqlite3.Connection, actor: str, action: str, obj: str,
 
 
 def _no_model(name: str, known: list[str]) -> ModelNotFoundError:
-    shown = ", ".join(repr(n) for n in known[:10]) if known else "none yet"
-    return ModelNotFoundError(f"No registered model named {name!r}. Models: {shown}. Register one "
-                              "with cellops.register_model(run_or_estimator, name).")
+    shown = ", ".join(repr(n) for n in known[:10]) + (", ..." if len(known) > 10 else "") \
+        if known else "none yet"
+    return ModelNotFoundError(
+        f"No registered model named {name!r}. Models: {shown}. Register one with "
+        "cellops.register_model(run_or_estimator, name) or `cellops models register RUN NAME`.")
 
 
 class RegistryTable:
