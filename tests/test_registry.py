@@ -249,6 +249,7 @@ def test_the_model_card_is_written_from_lineage(trained, ws):
     assert f"- Run `{run.id[:8]}` train in experiment `Default`" in md
     assert "| C | 1.0 |" in md and "| auc | 0.97 |" in md
     assert "| train | input | 569 × 31 |" in md
+    assert "- **train** (input): `mean radius` float64, `mean texture` float64" in md
     assert "| mean radius | float64 |" in md and "## Environment\n\nPython " in md
     assert "| scikit-learn |" in md
     history = md.split("## Approvals and alias history")[1]

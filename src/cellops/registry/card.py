@@ -155,8 +155,16 @@ def model_card(name: str, version_or_alias: int | str = "latest") -> ModelCard:
     if v.lineage:
         rows = [[d["name"], d["role"], f"{format_number(d.get('rows'))} × {format_number(d.get('columns'))}",
                  f"`{d['fingerprint'][:12]}`", d.get("source") or "in memory"] for d in v.lineage]
+        schemas = []
+        for d in v.lineage:
+            columns = d.get("schema") or []
+            if columns:
+                shown = ", ".join(f"`{c['name']}` {c.get('dtype') or '?'}" for c in columns[:40])
+                more = f", … ({len(columns) - 40} more)" if len(columns) > 40 else ""
+                schemas.append(f"- **{d['name']}** ({d['role']}): {shown}{more}")
         parts.append("## Data\n\nTraining (input) and evaluation datasets of the run:\n\n"
-                     + _table(["dataset", "role", "rows × columns", "fingerprint", "source"], rows))
+                     + _table(["dataset", "role", "rows × columns", "fingerprint", "source"], rows)
+                     + ("\n\nSchema:\n\n" + "\n".join(schemas) if schemas else ""))
     if v.signature:
         inputs = v.signature.get("inputs")
         text = (_table(["input", "dtype"], [[i["name"], i.get("dtype") or "?"] for i in inputs])
