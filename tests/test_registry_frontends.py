@@ -140,8 +140,10 @@ def test_protect_request_approve_reject_and_audit_from_the_cli(registered, tmp_p
     res = run_as("alice", "models", "alias", "cancer", "prod", "1", cwd=tmp_path)
     assert "opened request #1" in res.stdout and "GATE FAILED" in res.stdout
     assert "[x ] metrics.auc >= 0.95" in res.stdout
-    res = run_as("alice", "models", "alias", "cancer", "prod", "2", cwd=tmp_path)
-    assert "opened request #2" in res.stdout and "gate passed" in res.stdout
+    res = run_as("alice", "models", "alias", "cancer", "prod", "2", "--json", cwd=tmp_path)
+    opened = json.loads(res.stdout)["request"]
+    assert (opened["id"], opened["status"], opened["gate_passed"]) == (2, "PENDING", True)
+    assert opened["approvals_needed"] == 1
 
     table = run_as("bob", "models", "requests", cwd=tmp_path).stdout.splitlines()
     assert table[0].split()[:4] == ["id", "alias", "version", "status"]
@@ -154,8 +156,9 @@ def test_protect_request_approve_reject_and_audit_from_the_cli(registered, tmp_p
     assert res.returncode == 1 and "failed its gate" in res.stderr
     res = run_as("bob", "models", "reject", "1", "--comment", "auc too low", cwd=tmp_path)
     assert res.returncode == 0 and "REJECTED" in res.stdout
-    res = run_as("carol", "models", "approve", "2", "--comment", "ship it", cwd=tmp_path)
-    assert res.returncode == 0 and "APPROVED" in res.stdout
+    res = run_as("carol", "models", "approve", "2", "--comment", "ship it", "--json", cwd=tmp_path)
+    assert res.returncode == 0 and json.loads(res.stdout)["status"] == "APPROVED"
+    assert json.loads(res.stdout)["approvals"][0]["comment"] == "ship it"
     assert run_as("bob", "models", "show", "cancer@prod", cwd=tmp_path).stdout.startswith(
         "cancer version 2")
     assert run_as("bob", "models", "requests", cwd=tmp_path).stdout.strip() == "No pending promotion requests."

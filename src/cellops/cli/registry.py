@@ -144,16 +144,25 @@ def models_versions(name: str | None, filter_: str | None, order_by: tuple[str, 
 @click.argument("alias")
 @click.argument("version", required=False, default="latest")
 @click.option("--delete", is_flag=True, help="Remove the alias instead.")
-def models_alias(name: str, alias: str, version: str, delete: bool) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON: the version the alias points at, or the promotion request opened.")
+def models_alias(name: str, alias: str, version: str, delete: bool, as_json: bool) -> None:
     """Point ALIAS of NAME at VERSION (a number or 'latest', the default).
 
     A protected alias does not move: a promotion request is opened for its approvers.
     """
     if delete:
         cellops.delete_alias(name, alias)
-        click.echo(f"Removed {name}@{alias}.")
+        if as_json:
+            echo_json({"deleted": f"{name}@{alias}"})
+        else:
+            click.echo(f"Removed {name}@{alias}.")
         return
     result = cellops.set_alias(name, alias, version)
+    if as_json:
+        echo_json({"request": _request_dict(result)} if isinstance(result, cellops.PromotionRequest)
+                  else {"version": result.to_dict()})
+        return
     if isinstance(result, cellops.PromotionRequest):
         click.echo(f"{name}@{alias} is protected: opened {result}")
         if result.gate_passed is False:
@@ -199,7 +208,7 @@ def models_requests(name: str | None, status: str, as_json: bool) -> None:
     """List promotion requests (pending ones by default)."""
     found = cellops.promotion_requests(None if status == "all" else status, name)
     if as_json:
-        echo_json([r.__dict__ for r in found])
+        echo_json([_request_dict(r) for r in found])
         return
     if not found:
         click.echo(f"No {'' if status == 'all' else status + ' '}promotion requests.")
@@ -212,25 +221,34 @@ def models_requests(name: str | None, status: str, as_json: bool) -> None:
                        else ""] for r in found]))
 
 
-def _decide(request_id: int, comment: str | None, approve: bool) -> None:
+def _request_dict(r: Any) -> dict[str, Any]:
+    return {**r.__dict__, "approvals_needed": r.approvals_needed}
+
+
+def _decide(request_id: int, comment: str | None, approve: bool, as_json: bool) -> None:
     result = (cellops.approve if approve else cellops.reject)(request_id, comment=comment)
-    click.echo(str(result))
+    if as_json:
+        echo_json(_request_dict(result))
+    else:
+        click.echo(str(result))
 
 
 @models.command("approve")
 @click.argument("request_id", type=click.IntRange(min=1, max=INT64_MAX))
 @click.option("--comment", help="Why (kept in the audit log).")
-def models_approve(request_id: int, comment: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the request as it now is, as JSON.")
+def models_approve(request_id: int, comment: str | None, as_json: bool) -> None:
     """Approve a promotion request as the current user ($CELLOPS_USER or the OS user)."""
-    _decide(request_id, comment, True)
+    _decide(request_id, comment, True, as_json)
 
 
 @models.command("reject")
 @click.argument("request_id", type=click.IntRange(min=1, max=INT64_MAX))
 @click.option("--comment", help="Why (kept in the audit log).")
-def models_reject(request_id: int, comment: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the request as it now is, as JSON.")
+def models_reject(request_id: int, comment: str | None, as_json: bool) -> None:
     """Reject a promotion request as the current user ($CELLOPS_USER or the OS user)."""
-    _decide(request_id, comment, False)
+    _decide(request_id, comment, False, as_json)
 
 
 @models.command("card")
