@@ -81,6 +81,9 @@ _LAZY.update({name: "registry" for name in (
     "get_model_version", "list_models", "load_model", "model_card", "promotion_requests",
     "protect_alias", "register_model", "reject", "search_model_versions", "set_alias",
     "set_model_tags", "unprotect_alias", "verify_audit")})
+_LAZY.update({name: "serving" for name in (
+    "log_labels", "predict_file", "predictions", "serving_endpoints")})
+_LAZY.update({name: "serving.http" for name in ("Server", "serve")})
 
 
 def __getattr__(name: str):  # type: ignore[no-untyped-def]
@@ -143,6 +146,7 @@ __all__ = [
     "RunNotFoundError",
     "RunPage",
     "RunStateError",
+    "Server",
     "StepError",
     "StoreBusyError",
     "StoreError",
@@ -186,6 +190,7 @@ __all__ = [
     "log_dataset",
     "log_dict",
     "log_figure",
+    "log_labels",
     "log_metric",
     "log_metrics",
     "log_param",
@@ -194,6 +199,8 @@ __all__ = [
     "model_card",
     "pipeline_runs",
     "pipeline_status",
+    "predict_file",
+    "predictions",
     "promotion_requests",
     "protect_alias",
     "register_model",
@@ -203,6 +210,8 @@ __all__ = [
     "run_sweep",
     "search_model_versions",
     "search_runs",
+    "serve",
+    "serving_endpoints",
     "set_alias",
     "set_experiment",
     "set_model_tags",

@@ -7,6 +7,7 @@ the way sqlite-utils' ``Database`` hands out ``Table`` objects::
     store.experiments   store.environments   store.runs   store.params   store.tags
     store.metrics       store.artifacts      store.datasets   store.cells
     store.pipelines     store.search     store.registry   store.audit
+    store.predictions   store.endpoints
 
 Each owns its SQL and returns plain values. A new area (the registry, the prediction
 log, monitors, features) adds a sibling module and attribute. The schema and its
@@ -26,6 +27,7 @@ from .datasets import DatasetTable
 from .experiments import EnvironmentTable, ExperimentTable
 from .metrics import MetricTable
 from .pipelines import PipelineTable
+from .predictions import EndpointTable, PredictionTable
 from .registry import AuditTable, RegistryTable
 from .runs import ParamTable, RunTable, TagTable
 from .search import RunSearch
@@ -51,3 +53,5 @@ class Store(Connection):
         self.search = RunSearch(self)
         self.registry = RegistryTable(self)
         self.audit = AuditTable(self)
+        self.predictions = PredictionTable(self)
+        self.endpoints = EndpointTable(self)

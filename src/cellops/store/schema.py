@@ -321,6 +321,28 @@ def _m9_registry(db: Database) -> None:
         pk="seq", not_null={"at", "action", "object", "details", "prev_hash", "hash"})
 
 
+def _m10_serving(db: Database) -> None:
+    """Serving: the prediction log (one row per request or batch chunk, inputs stored by
+    column), labels joined later, and the scoring servers that are running."""
+    db["predictions"].create(
+        {"id": int, "request_id": str, "at": int, "model": str, "version": int, "source": str,
+         "n_rows": int, "inputs": str, "outputs": str, "latency_ms": float, "status": int,
+         "error": str},
+        pk="id", not_null={"request_id", "at", "model", "source", "n_rows", "status"})
+    db["predictions"].create_index(["model", "at"])
+    db["predictions"].create_index(["at"])
+    db["predictions"].create_index(["request_id"])
+    db["prediction_labels"].create(
+        {"request_id": str, "row": int, "label": str, "at": int},
+        pk=("request_id", "row"), not_null={"at"})
+    db["serving_endpoints"].create(
+        {"id": str, "model": str, "version": int, "uri": str, "url": str, "host": str, "pid": int,
+         "started_at": int, "heartbeat_at": int, "stopped_at": int, "requests_total": int,
+         "rate": float},
+        pk="id", not_null={"model", "uri", "url", "started_at", "heartbeat_at"})
+    db["serving_endpoints"].create_index(["model", "version"])
+
+
 MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (1, _m1_tracking),
     (2, _m2_cells),
@@ -331,5 +353,6 @@ MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (7, _m7_heartbeats),
     (8, _m8_pipeline_steps),
     (9, _m9_registry),
+    (10, _m10_serving),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
