@@ -7,6 +7,7 @@ for the database rather than dropping, so a batch's log is complete).
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -66,30 +67,44 @@ def _chunks(path: Path, kind: str, chunk_rows: int) -> tuple[Iterator[Any], int 
 
 
 class _Output:
+    """Writes to a hidden file beside ``path`` and renames it into place only when every
+    chunk was written: a failed run leaves an earlier output as it was."""
+
     def __init__(self, path: Path, kind: str) -> None:
         self.path, self.kind = path, kind
+        self.partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
         self._writer: Any = None
         self._started = False
 
     def write(self, frame: Any) -> None:
         if self.kind == "csv":
-            frame.to_csv(self.path, mode="a" if self._started else "w", header=not self._started,
-                         index=False)
+            frame.to_csv(self.partial, mode="a" if self._started else "w",
+                         header=not self._started, index=False)
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._writer is None:
-                self._writer = pq.ParquetWriter(self.path, table.schema)
+                self._writer = pq.ParquetWriter(self.partial, table.schema)
             self._writer.write_table(table)
         self._started = True
 
-    def close(self) -> None:
+    def close(self, ok: bool) -> None:
         if self._writer is not None:
             self._writer.close()
-        elif not self._started and self.kind == "csv":
-            self.path.write_text("")
+        if not ok:
+            self.partial.unlink(missing_ok=True)
+            return
+        if not self._started:
+            if self.kind == "csv":
+                self.partial.write_text("")
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                pq.write_table(pa.table({}), self.partial)
+        os.replace(self.partial, self.path)
 
 
 def _prediction_columns(model: ServedModel, method: str, result: np.ndarray) -> dict[str, Any]:
@@ -140,6 +155,7 @@ def predict_file(uri: str, input: str | Path, output: str | Path, *,  # noqa: A0
     batch_id = uuid.uuid4().hex[:12]
     out = _Output(dst, out_kind)
     rows = n = 0
+    ok = False
     started = time.perf_counter()
     try:
         for n, frame in enumerate(chunks):
@@ -171,8 +187,9 @@ def predict_file(uri: str, input: str | Path, output: str | Path, *,  # noqa: A0
                 bar.update(len(frame))
             elif callable(progress):
                 progress(rows)
+        ok = True
     finally:
-        out.close()
+        out.close(ok)
         if bar is not None:
             bar.close()
         if plog is not None:

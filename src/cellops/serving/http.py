@@ -409,6 +409,8 @@ async def oip_metadata(request: Request) -> Response:
         if m == "predict":
             kind = _dtype_of(str(classes.dtype)) if classes is not None else "FP64"
             outputs.append({"name": m, "datatype": kind, "shape": [-1]})
+        elif m == "decision_function" and classes is not None and len(classes) == 2:
+            outputs.append({"name": m, "datatype": "FP64", "shape": [-1]})  # one margin per row
         else:
             outputs.append({"name": m, "datatype": "FP64",
                             "shape": [-1, len(classes) if classes is not None else -1]})
@@ -457,7 +459,10 @@ async def oip_infer(request: Request) -> Response:
 def create_app(config: ServeConfig, holder: ModelHolder | None = None) -> Starlette:
     """The ASGI app for ``config`` (``holder``: a model already loaded, else loaded at
     startup)."""
+    from prometheus_client import disable_created_metrics
+
     quiet_feature_names()
+    disable_created_metrics()  # no *_created series: counters and histograms only
     state = _State(config, holder)
 
     @contextlib.asynccontextmanager

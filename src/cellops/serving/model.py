@@ -63,17 +63,29 @@ class ServedModel:
         if method not in PREDICT_METHODS or method not in self.methods:
             raise PayloadError(f"predict_method {method!r} is not available for this model; it "
                                f"has {', '.join(self.methods)}.")
+        if inputs.n_rows == 0:
+            raise PayloadError("The request has no rows: send at least one.")
         fn = getattr(self.estimator, method)
         X = inputs.array if inputs.array is not None and self.array_ok else inputs.as_frame()
         try:
             return np.asarray(fn(X))
         except (ValueError, TypeError) as exc:
-            raise PayloadError(f"The model could not predict from this input: {exc}") from None
+            raise PayloadError(_explain(exc, inputs)) from None
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "uri": self.uri,
                 "type": f"{type(self.estimator).__module__}.{type(self.estimator).__qualname__}",
                 "columns": list(self.signature.columns or []), "methods": self.methods}
+
+
+def _explain(exc: Exception, inputs: Inputs) -> str:
+    text = str(exc)
+    missing = inputs.first_missing() if "nan" in text.lower() else None
+    if missing is not None:
+        column, row = missing
+        return (f"Column {column!r} is missing (null or NaN) in row {row}, and this model does "
+                "not accept missing values: send a number.")
+    return f"The model could not predict from this input: {text.splitlines()[0] if text else exc!r}"
 
 
 def load_served(uri: str, *, trusted: tuple[str, ...] = ()) -> ServedModel:

@@ -88,6 +88,21 @@ class Inputs:
             return self.frame
         return pd.DataFrame(self.array, columns=self.columns, copy=False)
 
+    def first_missing(self) -> tuple[str, int] | None:
+        """(column, row) of the first null or NaN, or None."""
+        if self.array is not None:
+            found = np.argwhere(np.isnan(self.array))
+            if not len(found):
+                return None
+            row, col = (int(v) for v in found[0])
+            return (self.columns[col] if self.columns else str(col)), row
+        mask = self.frame.isna().to_numpy()
+        found = np.argwhere(mask)
+        if not len(found):
+            return None
+        row, col = (int(v) for v in found[0])
+        return str(self.frame.columns[col]), row
+
     def by_column(self) -> dict[str, list[Any]]:
         """Column name -> values, for the prediction log."""
         if self.array is not None:
@@ -313,7 +328,7 @@ def _typed_frame(frame: Any, sig: Signature) -> Any:
     if sig.dtypes is None or sig.columns is None:
         return frame
     for name, dtype in zip(sig.columns, sig.dtypes):
-        if dtype and dtype.startswith(_NUMERIC) and frame[name].dtype == object:
+        if dtype and dtype.startswith(_NUMERIC) and not pd.api.types.is_numeric_dtype(frame[name]):
             try:
                 frame[name] = pd.to_numeric(frame[name])
             except (TypeError, ValueError):
