@@ -116,6 +116,8 @@ class _State:
                 self.beacon = EndpointBeacon(
                     ws, model=self.holder.current.name, uri=self.config.uri, url=self.config.url,
                     status=lambda: (self.holder.current.version, self.requests))
+                beacon = self.beacon
+                self.holder.on_swap = lambda old, new: beacon.beat()  # the sidebar sees it now
         self.ready = True
 
     def stop(self) -> None:
