@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError
 from ..workspaces import workspace
-from .model import ServedModel, load_served
+from .model import FEATURE_NAMES_WARNING, ServedModel, load_served
 from .payloads import PayloadError, frame_inputs
 from .predlog import PredictionLog
 
@@ -39,12 +40,15 @@ class BatchResult:
     version: int | None
     batch_id: str  # request ids of the logged chunks are BATCH_ID-00000, -00001, ...
     logged: bool
+    ignored: list[str] = field(default_factory=list)  # input columns the model does not take
 
     def __str__(self) -> str:
         rate = self.rows / self.seconds if self.seconds > 0 else float("inf")
         return (f"{self.rows:,} rows scored by {self.model} version {self.version} in "
                 f"{self.seconds:.1f} s ({rate:,.0f} rows/s) -> {self.output}"
-                + (f"; logged as batch {self.batch_id}" if self.logged else ""))
+                + (f"; logged as batch {self.batch_id}" if self.logged else "")
+                + (f"; columns not in the model's signature ignored: {', '.join(self.ignored)}"
+                   if self.ignored else ""))
 
 
 def _format(path: Path, what: str) -> str:
@@ -127,7 +131,9 @@ def predict_file(uri: str, input: str | Path, output: str | Path, *,  # noqa: A0
     predictions to ``output`` (CSV or Parquet, by extension).
 
     The output has the ``keep`` input columns (e.g. an id), then ``prediction`` — or, for
-    ``method="predict_proba"``, one ``proba_<class>`` column per class. Each chunk is
+    ``method="predict_proba"``, one ``proba_<class>`` column per class. Input columns the
+    model's signature does not name are ignored (listed in the result); missing ones are
+    an error naming the rows. The output appears only when every chunk was scored. Each chunk is
     logged like a request (``source = "batch"``) unless ``log=False``. ``progress``: True
     for a progress bar on stderr, or a function called with the rows done so far.
     """
@@ -155,6 +161,7 @@ def predict_file(uri: str, input: str | Path, output: str | Path, *,  # noqa: A0
     batch_id = uuid.uuid4().hex[:12]
     out = _Output(dst, out_kind)
     rows = n = 0
+    ignored: dict[str, None] = {}
     ok = False
     started = time.perf_counter()
     try:
@@ -166,10 +173,17 @@ def predict_file(uri: str, input: str | Path, output: str | Path, *,  # noqa: A0
                 if missing:
                     raise InvalidArgumentError(f"keep names column(s) not in the input: {missing}.")
                 kept = frame[keep].reset_index(drop=True)
-                frame = frame.drop(columns=[k for k in keep if k not in (model.signature.columns or ())])
+            wanted = model.signature.columns
+            if wanted is not None:
+                extra = [c for c in frame.columns if str(c) not in wanted]
+                if extra:  # ids, labels, ...: a file has more than the model takes
+                    ignored.update(dict.fromkeys(str(c) for c in extra))
+                    frame = frame.drop(columns=extra)
             try:
                 inputs = frame_inputs(frame, model.signature)
-                result = model.predict(inputs, method)
+                with warnings.catch_warnings():  # checked columns go in as an array
+                    warnings.filterwarnings("ignore", message=FEATURE_NAMES_WARNING)
+                    result = model.predict(inputs, method)
             except PayloadError as exc:
                 raise InvalidArgumentError(f"Rows {rows:,}-{rows + len(frame) - 1:,} of {src}: {exc}") from None
             columns = _prediction_columns(model, method, result)
@@ -195,4 +209,4 @@ def predict_file(uri: str, input: str | Path, output: str | Path, *,  # noqa: A0
         if plog is not None:
             plog.close(timeout=600)
     return BatchResult(dst, rows, n + 1 if rows else 0, time.perf_counter() - started, model.name,
-                       model.version, batch_id, log)
+                       model.version, batch_id, log, list(ignored))

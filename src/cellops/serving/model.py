@@ -32,13 +32,13 @@ __all__ = ["ModelHolder", "PREDICT_METHODS", "ServedModel", "load_served", "quie
 
 PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
 _log = logging.getLogger("cellops.serving")
-_FEATURE_NAMES = "X does not have valid feature names"
+FEATURE_NAMES_WARNING = "X does not have valid feature names"
 
 
 def quiet_feature_names() -> None:
     """Silence scikit-learn's warning about arrays without feature names: the server checks
     the columns itself and passes the validated rows as an array in signature order."""
-    warnings.filterwarnings("ignore", message=_FEATURE_NAMES, category=UserWarning)
+    warnings.filterwarnings("ignore", message=FEATURE_NAMES_WARNING, category=UserWarning)
 
 
 @dataclass
