@@ -55,6 +55,20 @@ export function formatBytes(n: number | null | undefined): string {
 }
 
 /** Seconds as "850 ms", "12.3 s", "4m 05s", "2h 03m" (as the CLI prints them). */
+/** A request rate as the sidebar shows it: "0 req/s", "0.2 req/s", "12 req/s", "1.3k req/s". */
+export function formatRate(perSecond: number | null | undefined): string {
+  if (perSecond === null || perSecond === undefined || !isFinite(perSecond) || perSecond <= 0) {
+    return '0 req/s';
+  }
+  if (perSecond >= 1000) {
+    return `${(perSecond / 1000).toFixed(1)}k req/s`;
+  }
+  if (perSecond >= 10) {
+    return `${Math.round(perSecond)} req/s`;
+  }
+  return `${Number(perSecond.toPrecision(2))} req/s`;
+}
+
 export function formatDuration(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined || !isFinite(seconds)) {
     return '';

@@ -3,11 +3,12 @@ import { JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { pipelinesPlugin } from './pipelines/plugin';
 import { registryPlugin } from './registry/plugin';
 import { runsPlugin } from './runs/plugin';
+import { servingPlugin } from './serving/plugin';
 import { sidebarPlugin } from './sidebar';
 
 export * from './tokens';
 
 /** The sidebar, then one plugin per tab (monitoring adds its own the same way). */
-const plugins: JupyterFrontEndPlugin<any>[] = [sidebarPlugin, runsPlugin, pipelinesPlugin, registryPlugin];
+const plugins: JupyterFrontEndPlugin<any>[] = [sidebarPlugin, runsPlugin, pipelinesPlugin, registryPlugin, servingPlugin];
 
 export default plugins;

@@ -1,4 +1,5 @@
 import { Token } from '@lumino/coreutils';
+import { ISignal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 /** A tab of the cellops sidebar, added by the plugin of its area. */
@@ -26,6 +27,32 @@ export interface ICellopsSidebar {
 export const ICellopsSidebar = new Token<ICellopsSidebar>(
   'cellops:ICellopsSidebar',
   'The cellops sidebar: each area (runs, pipelines, registry, monitoring) adds a tab.'
+);
+
+/**
+ * Something another area shows beside each registered version in the Registry tab
+ * (serving: the servers serving it; monitoring: its drift status).
+ */
+export interface IVersionDecorator {
+  /** Unique key (also the `data-decorator` of what it renders). */
+  readonly key: string;
+  /** What to show for this version, or null for nothing. */
+  render(model: string, version: number): HTMLElement | null;
+  /** Emitted when what `render` shows changed: the tab renders again. */
+  readonly changed: ISignal<any, void>;
+  /** Called when the Registry tab is shown or hidden: poll only while shown. */
+  setActive(active: boolean): void;
+}
+
+/** The Registry tab's extension points, for other areas' plugins. */
+export interface IRegistryExtensions {
+  /** Show `decorator`'s elements in every version row. */
+  addVersionDecorator(decorator: IVersionDecorator): void;
+}
+
+export const IRegistryExtensions = new Token<IRegistryExtensions>(
+  'cellops:IRegistryExtensions',
+  'The Registry tab: other areas add what they know about each model version.'
 );
 
 /** Commands areas use to reach each other without importing each other. */

@@ -8,6 +8,7 @@ import {
   formatBytes,
   formatDuration,
   formatMetric,
+  formatRate,
   formatWhen,
   keyMetric,
   keyMetrics,
@@ -146,4 +147,14 @@ test('polling backs off while nothing changes and resets on change', () => {
   b.next('same');
   b.reset();
   assert.equal(b.delay, 1000);
+});
+
+test('request rates read as people say them', () => {
+  assert.equal(formatRate(0), '0 req/s');
+  assert.equal(formatRate(null), '0 req/s');
+  assert.equal(formatRate(Number.NaN), '0 req/s');
+  assert.equal(formatRate(0.2), '0.2 req/s');
+  assert.equal(formatRate(1.26), '1.3 req/s');
+  assert.equal(formatRate(12.4), '12 req/s');
+  assert.equal(formatRate(1320), '1.3k req/s');
 });

@@ -5,17 +5,18 @@ import { Widget } from '@lumino/widgets';
 import { el } from '../dom';
 import { requestAPI } from '../handler';
 import { cellopsIcon } from '../sidebar';
-import { CommandIDs, ICellopsSidebar } from '../tokens';
+import { CommandIDs, ICellopsSidebar, IRegistryExtensions } from '../tokens';
 import { RegistryModel } from './model';
 import { RegistryTab } from './tab';
 
 /** The Registry tab, and model cards in the main area. */
-export const registryPlugin: JupyterFrontEndPlugin<void> = {
+export const registryPlugin: JupyterFrontEndPlugin<IRegistryExtensions> = {
   id: 'cellops:registry',
   description: 'cellops Registry: models, versions, aliases, promotion requests, model cards.',
   autoStart: true,
   requires: [ICellopsSidebar],
-  activate: (app: JupyterFrontEnd, sidebar: ICellopsSidebar) => {
+  provides: IRegistryExtensions,
+  activate: (app: JupyterFrontEnd, sidebar: ICellopsSidebar): IRegistryExtensions => {
     const model = new RegistryModel();
     const tab = new RegistryTab(model, app.commands);
     sidebar.addTab(tab);
@@ -54,5 +55,6 @@ export const registryPlugin: JupyterFrontEndPlugin<void> = {
         app.shell.activateById(widget.id);
       }
     });
+    return { addVersionDecorator: decorator => tab.addVersionDecorator(decorator) };
   }
 };

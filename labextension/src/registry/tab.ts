@@ -9,7 +9,7 @@ import { CommandRegistry } from '@lumino/commands';
 import { button, el } from '../dom';
 import { formatBytes, formatWhen } from '../format';
 import { PollingTab } from '../tab';
-import { CommandIDs } from '../tokens';
+import { CommandIDs, IVersionDecorator } from '../tokens';
 import { IModel, IRequest, RegistryModel } from './model';
 
 export class RegistryTab extends PollingTab<RegistryModel> {
@@ -19,11 +19,29 @@ export class RegistryTab extends PollingTab<RegistryModel> {
 
   /** Comments typed but not yet sent, by request id: a poll that re-renders keeps them. */
   private readonly drafts = new Map<number, string>();
+  /** What other areas show in each version row (IRegistryExtensions). */
+  private readonly decorators: IVersionDecorator[] = [];
+  private active = false;
 
   constructor(model: RegistryModel, private readonly commands: CommandRegistry) {
     super(model);
     this.addClass('jp-cellops-registry-tab');
     this.render();
+  }
+
+  addVersionDecorator(decorator: IVersionDecorator): void {
+    this.decorators.push(decorator);
+    decorator.changed.connect(() => this.render(), this);
+    decorator.setActive(this.active);
+    this.render();
+  }
+
+  setActive(active: boolean): void {
+    this.active = active;
+    super.setActive(active);
+    for (const d of this.decorators) {
+      d.setActive(active);
+    }
   }
 
   render(): void {
@@ -110,6 +128,18 @@ export class RegistryTab extends PollingTab<RegistryModel> {
       actions);
   }
 
+  /** One area's elements for a version; a decorator that throws costs its own part only. */
+  private decoration(d: IVersionDecorator, name: string, version: number): HTMLElement | null {
+    try {
+      const node = d.render(name, version);
+      node?.setAttribute('data-decorator', d.key);
+      return node;
+    } catch (error) {
+      console.error(`cellops: the ${d.key} part of ${name} v${version} failed`, error);
+      return null;
+    }
+  }
+
   private modelView(model: IModel): HTMLElement {
     const protectedAliases = new Map(model.protections.map(p => [p.alias, p]));
     const chip = (alias: string, version: number | undefined) => {
@@ -136,7 +166,8 @@ export class RegistryTab extends PollingTab<RegistryModel> {
           ...v.aliases.map(a => el('span', { class: `jp-cellops-alias${protectedAliases.has(a) ? ' jp-mod-protected' : ''}` }, `@${a}`)),
           el('span', { class: 'jp-cellops-spacer' }), card),
         el('div', { class: 'jp-cellops-meta' }, run,
-           el('span', { title: `${v.created_at} by ${v.created_by}` }, ` · ${formatWhen(v.created_at)} by ${this.who(v.created_by)} · ${formatBytes(v.size)}`)));
+           el('span', { title: `${v.created_at} by ${v.created_by}` }, ` · ${formatWhen(v.created_at)} by ${this.who(v.created_by)} · ${formatBytes(v.size)}`)),
+        ...this.decorators.map(d => this.decoration(d, model.name, v.version)));
     });
     return el('article', { class: 'jp-cellops-model', 'data-model': model.name },
       el('header', {}, el('b', {}, model.name), el('small', {}, ` ${model.version_count} version(s)`)),
