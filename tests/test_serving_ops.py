@@ -220,6 +220,25 @@ def test_a_slow_database_drops_the_oldest_entries_counted_and_warned(ws, db_path
     assert ids[-50:] == [f"r{i:04d}" for i in range(250, 300)]  # the newest are kept
 
 
+def test_large_requests_are_bounded_by_memory_too(ws, db_path):
+    from cellops.serving import Inputs
+
+    plog = PredictionLog(ws, max_pending=10_000, max_pending_mb=1, flush_rows=1, flush_s=0.05)
+    holder = _lock(db_path)
+    try:
+        for i in range(20):  # 256 KiB of inputs each
+            plog.record(plog.entry(request_id=f"big{i:02d}", model="m", version=1, source="http",
+                                   inputs=Inputs(["x"], array=np.full((32_768, 1), float(i))),
+                                   outputs=np.zeros(32_768), latency_ms=1.0, status=200))
+        assert plog._bytes <= 2**20 and plog.dropped >= 20 - 4 - 2  # 1 MiB queued, 2 in the writer
+    finally:
+        holder.rollback()
+        holder.close()
+    assert plog.close(timeout=30)
+    kept = cellops.predictions("m")["request_id"].unique().tolist()
+    assert kept[-3:] == ["big17", "big18", "big19"] and len(kept) == 20 - plog.dropped
+
+
 def test_block_mode_waits_for_room_and_loses_nothing(ws, db_path):
     plog = PredictionLog(ws, max_pending=5, block=True, flush_rows=5, flush_s=0.05)
     holder = _lock(db_path)

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from ..errors import InvalidArgumentError
 from ..workspaces import workspace
+from .predlog import decode_inputs
 
 __all__ = ["log_labels", "predictions"]
 
@@ -69,7 +70,7 @@ def predictions(model: str | None = None, *, version: int | None = None, since: 
     total = 0
     for r in rows:
         n = max(int(r["n_rows"]), 1 if r["status"] != 200 else 0)
-        cols = json.loads(r["inputs"]) if r["inputs"] else {}
+        cols = decode_inputs(r["inputs"])
         outs = json.loads(r["outputs"]) if r["outputs"] else [None] * n
         when = datetime.fromtimestamp(r["at"] / 1000, timezone.utc)
         for key, value in (("request_id", r["request_id"]), ("time", when), ("model", r["model"]),
