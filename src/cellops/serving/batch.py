@@ -65,8 +65,9 @@ def _chunks(path: Path, kind: str, chunk_rows: int) -> tuple[Iterator[Any], int 
         return iter(pd.read_csv(path, chunksize=chunk_rows)), None
     import pyarrow.parquet as pq
 
-    reader = pq.ParquetFile(path)
-    batches = (b.to_pandas() for b in reader.iter_batches(batch_size=chunk_rows))
+    # A buffered stream, no pre-buffering of whole row groups: memory stays one chunk's.
+    reader = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+    batches = (b.to_pandas() for b in reader.iter_batches(batch_size=chunk_rows, use_threads=False))
     return batches, reader.metadata.num_rows
 
 
