@@ -29,7 +29,6 @@ import http.client
 import json
 import multiprocessing as mp
 import os
-import resource
 import socket
 import statistics
 import subprocess
@@ -266,7 +265,7 @@ def main() -> int:
     if args.batch_rows:
         b = _batch(args.batch_rows)
         figures["batch"] = b
-        print(f"\ncellops predict, Parquet, 3 columns, chunks of 100,000, every chunk logged:")
+        print("\ncellops predict, Parquet, 3 columns, chunks of 100,000, every chunk logged:")
         for label in ("small", "large"):
             print(f"  {b[f'{label}_rows']:>12,} rows: {b[f'{label}_s']:7.1f} s "
                   f"({b[f'{label}_rows'] / b[f'{label}_s']:,.0f} rows/s), peak RSS "

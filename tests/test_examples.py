@@ -31,6 +31,22 @@ def test_01_track_experiments_runs_and_logs_three_models(tmp_path):
     assert "Params" in compare_out and "Metric histories" in compare_out
 
 
+def test_03_serve_a_model_scores_over_http_and_logs_with_labels(tmp_path):
+    nb_path = shutil.copy(EXAMPLES / "03-serve-a-model.ipynb", tmp_path)
+    nb = nbformat.read(nb_path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = {i: c.get("outputs", []) for i, c in enumerate(nb.cells)}
+    served = next(o for outs in outputs.values() for o in outs
+                  if "text/html" in o.get("data", {}) and "curl -s http://127.0.0.1:" in o["data"]["text/html"])
+    assert "cancer" in served["data"]["text/html"]
+    with cellops.use_workspace(tmp_path / ".cellops"):
+        log = cellops.predictions("cancer")
+        assert log["request_id"].nunique() == 2 and len(log) == 10
+        assert log["label"].notna().sum() == 5 and set(log["version"]) == {1}
+        assert cellops.serving_endpoints() == []  # stopped at the end
+
+
 def test_02_papermill_batch_records_the_injected_parameters(tmp_path):
     shutil.copy(EXAMPLES / "02-papermill-batch.ipynb", tmp_path)
     res = subprocess.run([sys.executable, "-m", "papermill", "02-papermill-batch.ipynb", "out.ipynb",

@@ -4,7 +4,6 @@ REST route the sidebar polls, on a real Jupyter server."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -142,16 +141,20 @@ def test_cellops_serve_refuses_a_bad_uri_and_a_busy_port(ws, tmp_path):
 
 # -- %serve ----------------------------------------------------------------------------------
 
-def test_serve_magic_starts_lists_and_stops_background_servers(ip, capsys):
+def test_serve_magic_starts_lists_and_stops_background_servers(ip, capsys):  # noqa: F811
     _, model, X = register_numeric()
     shown = []
     ip.display_pub.publish = lambda data, **kw: shown.append(data)
-    ip.run_line_magic("serve", "models:/churn@champion --token tok")
+    server = ip.run_line_magic("serve", "models:/churn@champion --token tok")
     from cellops.magics.serving import _started
 
-    (server,) = _started
-    assert server.running and "text/html" in shown[-1]
-    assert server.url in shown[-1]["text/html"] and "Bearer tok" in shown[-1]["text/plain"]
+    assert _started == [server] and server.running
+    assert server.url in server._repr_html_() and "Bearer tok" in server.curl()
+    ip.run_cell("s = %serve --port 0 models:/churn/1")
+    second = ip.user_ns["s"]
+    assert second.running and second.url != server.url and len(_started) == 2
+    ip.run_line_magic("serve", "--stop models:/churn/1")
+    assert not second.running and _started == [server]
     reply = Client(server.url, token="tok").invocations({"instances": X.head(2).to_numpy().tolist()})
     assert reply.json == {"predictions": model.predict(X.head(2)).tolist()}
     ip.run_line_magic("serve", "--list")
@@ -166,7 +169,7 @@ def test_serve_magic_starts_lists_and_stops_background_servers(ip, capsys):
         ip.run_line_magic("serve", "models:/nope/1")
 
 
-def test_unloading_the_extension_stops_the_servers(ip):
+def test_unloading_the_extension_stops_the_servers(ip):  # noqa: F811
     register_numeric()
     ip.display_pub.publish = lambda data, **kw: None
     ip.run_line_magic("serve", "models:/churn/1")

@@ -37,7 +37,8 @@ class Serving(Magics):
                                                   "or the one serving URI).")
     @line_magic
     def serve(self, line: str) -> Any:
-        """Serve a model from this kernel in the background and show its URL and a curl."""
+        """Serve a model from this kernel in the background; returns the server (shown with its
+        URL and a curl): ``server = %serve models:/NAME@ALIAS``."""
         from IPython.display import display
 
         args = parse_argstring(self.serve, line)
@@ -64,8 +65,7 @@ class Serving(Magics):
         except CellopsError as exc:
             raise UsageError(str(exc)) from None
         _started.append(server)
-        display(server)
-        return None
+        return server  # shown as the cell's result (URL and curl); `server = %serve URI` keeps it
 
 
 def unload(ipython: Any) -> None:
