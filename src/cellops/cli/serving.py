@@ -48,11 +48,15 @@ def serve_command(model_uri: str, host: str, port: int, workers: int, no_log: bo
     if host not in ("127.0.0.1", "localhost", "::1") and not token:
         click.echo(f"warning: listening on {host} without --token: anyone who can reach this "
                    "port can use the model.", err=True)
-    click.echo(f"cellops serving {model_uri} on http://{host}:{port} ({workers} worker(s)); "
-               "Ctrl-C to stop.", err=True)
+
+    def ready(url: str, model: object) -> None:
+        click.echo(f"cellops serving {getattr(model, 'name', '')} version "
+                   f"{getattr(model, 'version', '')} ({model_uri}) at {url} with {workers} "
+                   "worker(s); Ctrl-C or SIGTERM stops it.", err=True)
+
     cellops.serve(model_uri, host=host, port=port, workers=workers, log=not no_log, token=token,
                   poll_interval=poll_interval, max_body_mb=max_body_mb,
-                  access_log=not no_access_log, trusted=tuple(trusted), block=True)
+                  access_log=not no_access_log, trusted=tuple(trusted), block=True, on_ready=ready)
 
 
 @cli.command("predict")

@@ -1,5 +1,5 @@
 """Scoring servers announce themselves in the workspace and beat every few seconds, so that
-anyone looking at the workspace (the sidebar, ``cellops serve --list``) sees which model
+anyone looking at the workspace (the sidebar, ``cellops servers``) sees which model
 versions are being served, where, and how busy they are.
 """
 

@@ -588,7 +588,7 @@ def _bind(host: str, port: int) -> socket.socket:
 def serve(uri: str, *, host: str = "127.0.0.1", port: int = 0, workers: int = 1,
           log: bool = True, token: str | None = None, poll_interval: float = 2.0,
           max_body_mb: float = 64, access_log: bool = False, trusted: tuple[str, ...] = (),
-          block: bool = False) -> Server:
+          block: bool = False, on_ready: Any = None) -> Server:
     """Serve the model at ``uri`` over HTTP (MLflow's scoring protocol and OIP v2).
 
     By default the server runs in a background thread of this process — in a notebook,
@@ -599,7 +599,8 @@ def serve(uri: str, *, host: str = "127.0.0.1", port: int = 0, workers: int = 1,
     on every route but the health checks; ``log=False`` keeps no prediction log.
     ``block=True`` serves in the foreground until SIGTERM or Ctrl-C (what ``cellops
     serve`` does); ``workers`` > 1 needs it. ``access_log`` prints one JSON line per
-    request on stderr.
+    request on stderr. ``on_ready(url, model)`` is called once the model is loaded and the
+    port bound, before serving starts.
     """
     import uvicorn
 
@@ -620,6 +621,8 @@ def serve(uri: str, *, host: str = "127.0.0.1", port: int = 0, workers: int = 1,
     config = ServeConfig(uri=uri, host=host, port=sock.getsockname()[1], workers=workers, log=log,
                          token=token, max_body_bytes=int(max_body_mb * 2**20), poll_s=poll_interval,
                          access_log=access_log, workspace=str(ws.path), trusted=tuple(trusted))
+    if on_ready is not None:
+        on_ready(config.url, holder.current)
     common = dict(log_level="warning", access_log=False, timeout_graceful_shutdown=30,
                   lifespan="on", server_header=False, date_header=False)
     if workers > 1:
