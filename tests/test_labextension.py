@@ -24,7 +24,7 @@ def test_the_typescript_unit_tests_pass():
                        capture_output=True, timeout=600)
     res = subprocess.run([npm, "test"], cwd=LABEXT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "# fail 0" in res.stdout and "# pass 15" in res.stdout
+    assert "# fail 0" in res.stdout and "# pass 16" in res.stdout
 
 
 def test_the_server_and_lab_extensions_are_installed_and_enabled():
