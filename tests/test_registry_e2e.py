@@ -12,7 +12,7 @@ import sqlite3
 
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
-from test_sidebar_e2e import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, lab, use_theme  # noqa: F401
+from test_sidebar_e2e import ARTIFACTS, lab, lab_page, use_theme  # noqa: F401
 
 import cellops
 
@@ -37,81 +37,66 @@ def seed_registry(me: str) -> dict[str, int]:
 
 
 def test_an_approver_approves_from_the_registry_tab(lab):  # noqa: F811 - the imported fixture
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     base, token, root = lab
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        try:
-            page.goto(f"{base}/lab?token={token}", timeout=90_000)
-            tab = page.locator('.lm-TabBar-tab[data-id="cellops-sidebar"]')
-            tab.wait_for(timeout=90_000)
-            me = json.loads(page.evaluate("fetch('/api/me').then(r => r.text())"))["identity"]["username"]
-            ids = seed_registry(me)
+    with lab_page(base, token, "registry-failure.png") as (page, tab):
+        me = json.loads(page.evaluate("fetch('/api/me').then(r => r.text())"))["identity"]["username"]
+        ids = seed_registry(me)
 
+        tab.click()
+        panel = page.locator("#cellops-sidebar")
+        panel.locator(".jp-cellops-tabs button", has_text="Registry").click()
+        registry = panel.locator(".jp-cellops-registry-tab")
+        expect(registry.locator(".jp-cellops-audit.jp-mod-ok")).to_contain_text(
+            "Audit log intact", timeout=30_000)
+        model = registry.locator('.jp-cellops-model[data-model="churn-model"]')
+        expect(model).to_contain_text("2 version(s)")
+        expect(model.locator(".jp-cellops-alias", has_text="@champion → v1")).to_be_visible()
+        expect(model.locator(".jp-cellops-alias.jp-mod-protected")).to_have_text("@prod → unset (protected)")
+        expect(model.locator('.jp-cellops-version[data-version="2"]')).to_contain_text("v2")
+
+        theirs = registry.locator(f'.jp-cellops-request[data-request="{ids["theirs"]}"]')
+        mine = registry.locator(f'.jp-cellops-request[data-request="{ids["mine"]}"]')
+        expect(theirs).to_contain_text("churn-model@prod → v2")
+        expect(theirs).to_contain_text("gate passed")
+        expect(theirs).to_contain_text("by alice")
+        expect(theirs).to_contain_text("Needs 1 more approval from you, bob")
+        expect(mine).to_contain_text("you requested it")
+        expect(mine.locator(".jp-cellops-approve")).to_have_count(0)
+        page.screenshot(path=str(ARTIFACTS / "sidebar-registry.png"))
+
+        theirs.locator(".jp-cellops-comment").fill("holdout checked")
+        theirs.locator(".jp-cellops-approve").click()
+        expect(theirs).to_have_count(0, timeout=15_000)
+        prod = model.locator(".jp-cellops-alias.jp-mod-protected", has_text="@prod → v2 (protected)")
+        expect(prod).to_be_visible(timeout=15_000)
+        with cellops.use_workspace(root / ".cellops"):
+            done = cellops.promotion_requests("approved")[0]
+            assert done.id == ids["theirs"] and done.approvals[0]["approver"] == me
+            assert done.approvals[0]["comment"] == "holdout checked"
+            assert cellops.get_model_version("churn-model", "prod").version == 2
+        page.screenshot(path=str(ARTIFACTS / "sidebar-registry-approved.png"))
+
+        model.locator('.jp-cellops-version[data-version="2"] .jp-cellops-card-link').click()
+        card = page.locator(".jp-cellops-card")
+        expect(card.locator("h1")).to_contain_text("churn-model — version 2", timeout=15_000)
+        expect(card).to_contain_text("Flags customers likely to leave")
+        expect(card.locator("table").first).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "model-card.png"))
+
+        use_theme(page, "JupyterLab Dark")
+        if not panel.is_visible():
             tab.click()
-            panel = page.locator("#cellops-sidebar")
-            panel.locator(".jp-cellops-tabs button", has_text="Registry").click()
-            registry = panel.locator(".jp-cellops-registry-tab")
-            expect(registry.locator(".jp-cellops-audit.jp-mod-ok")).to_contain_text(
-                "Audit log intact", timeout=30_000)
-            model = registry.locator('.jp-cellops-model[data-model="churn-model"]')
-            expect(model).to_contain_text("2 version(s)")
-            expect(model.locator(".jp-cellops-alias", has_text="@champion → v1")).to_be_visible()
-            expect(model.locator(".jp-cellops-alias.jp-mod-protected")).to_have_text("@prod → unset (protected)")
-            expect(model.locator('.jp-cellops-version[data-version="2"]')).to_contain_text("v2")
+        page.screenshot(path=str(ARTIFACTS / "sidebar-registry-dark.png"))
+        ok = registry.locator(".jp-cellops-audit")
+        assert ok.evaluate("e => getComputedStyle(e).color") != \
+            ok.evaluate("e => getComputedStyle(document.body).backgroundColor")
 
-            theirs = registry.locator(f'.jp-cellops-request[data-request="{ids["theirs"]}"]')
-            mine = registry.locator(f'.jp-cellops-request[data-request="{ids["mine"]}"]')
-            expect(theirs).to_contain_text("churn-model@prod → v2")
-            expect(theirs).to_contain_text("gate passed")
-            expect(theirs).to_contain_text("by alice")
-            expect(theirs).to_contain_text("Needs 1 more approval from you, bob")
-            expect(mine).to_contain_text("you requested it")
-            expect(mine.locator(".jp-cellops-approve")).to_have_count(0)
-            page.screenshot(path=str(ARTIFACTS / "sidebar-registry.png"))
-
-            theirs.locator(".jp-cellops-comment").fill("holdout checked")
-            theirs.locator(".jp-cellops-approve").click()
-            expect(theirs).to_have_count(0, timeout=15_000)
-            prod = model.locator(".jp-cellops-alias.jp-mod-protected", has_text="@prod → v2 (protected)")
-            expect(prod).to_be_visible(timeout=15_000)
-            with cellops.use_workspace(root / ".cellops"):
-                done = cellops.promotion_requests("approved")[0]
-                assert done.id == ids["theirs"] and done.approvals[0]["approver"] == me
-                assert done.approvals[0]["comment"] == "holdout checked"
-                assert cellops.get_model_version("churn-model", "prod").version == 2
-            page.screenshot(path=str(ARTIFACTS / "sidebar-registry-approved.png"))
-
-            model.locator('.jp-cellops-version[data-version="2"] .jp-cellops-card-link').click()
-            card = page.locator(".jp-cellops-card")
-            expect(card.locator("h1")).to_contain_text("churn-model — version 2", timeout=15_000)
-            expect(card).to_contain_text("Flags customers likely to leave")
-            expect(card.locator("table").first).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "model-card.png"))
-
-            use_theme(page, "JupyterLab Dark")
-            if not panel.is_visible():
-                tab.click()
-            page.screenshot(path=str(ARTIFACTS / "sidebar-registry-dark.png"))
-            ok = registry.locator(".jp-cellops-audit")
-            assert ok.evaluate("e => getComputedStyle(e).color") != \
-                ok.evaluate("e => getComputedStyle(document.body).backgroundColor")
-
-            # Someone edits the audit log behind cellops' back: the tab says so.
-            sqlite3.connect(root / ".cellops" / "cellops.db", isolation_level=None).execute(
-                "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
-            panel.locator(".jp-cellops-tabs button", has_text="Runs").click()
-            panel.locator(".jp-cellops-tabs button", has_text="Registry").click()
-            expect(registry.locator(".jp-cellops-audit.jp-mod-broken")).to_contain_text(
-                "Audit log broken at entry 2", timeout=15_000)
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "registry-failure.png"))
-            raise
-        finally:
-            browser.close()
-        assert not [e for e in errors if "cellops" in e.lower()], errors
+        # Someone edits the audit log behind cellops' back: the tab says so.
+        sqlite3.connect(root / ".cellops" / "cellops.db", isolation_level=None).execute(
+            "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
+        panel.locator(".jp-cellops-tabs button", has_text="Runs").click()
+        panel.locator(".jp-cellops-tabs button", has_text="Registry").click()
+        expect(registry.locator(".jp-cellops-audit.jp-mod-broken")).to_contain_text(
+            "Audit log broken at entry 2", timeout=15_000)

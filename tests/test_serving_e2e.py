@@ -8,16 +8,15 @@ import time
 
 from serving_kit import Client, numeric_frame
 from sklearn.linear_model import LogisticRegression
-from test_sidebar_e2e import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, lab, use_theme  # noqa: F401
+from test_sidebar_e2e import ARTIFACTS, lab, lab_page, use_theme  # noqa: F401
 
 import cellops
 
 
 def test_the_registry_tab_shows_which_versions_are_served_and_how_busy(lab):  # noqa: F811
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     base, token, root = lab
-    ARTIFACTS.mkdir(exist_ok=True)
     X, y = numeric_frame()
     for c in (0.1, 1.0):
         cellops.register_model(LogisticRegression(C=c, max_iter=1000).fit(X, y), "churn-model",
@@ -35,15 +34,8 @@ def test_the_registry_tab_shows_which_versions_are_served_and_how_busy(lab):  # 
 
     sender = threading.Thread(target=traffic, daemon=True)
     sender.start()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        try:
-            page.goto(f"{base}/lab?token={token}", timeout=90_000)
-            tab = page.locator('.lm-TabBar-tab[data-id="cellops-sidebar"]')
-            tab.wait_for(timeout=90_000)
+    try:
+        with lab_page(base, token, "serving-failure.png") as (page, tab):
             tab.click()
             panel = page.locator("#cellops-sidebar")
             panel.locator(".jp-cellops-tabs button", has_text="Registry").click()
@@ -75,11 +67,6 @@ def test_the_registry_tab_shows_which_versions_are_served_and_how_busy(lab):  # 
             panel.locator(".jp-cellops-tabs button", has_text="Runs").click()
             panel.locator(".jp-cellops-tabs button", has_text="Registry").click()
             expect(model.locator('[data-decorator="serving"]')).to_have_count(0, timeout=30_000)
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "serving-failure.png"))
-            raise
-        finally:
-            stop.set()
-            server.stop()
-            browser.close()
-        assert not [e for e in errors if "cellops" in e.lower()], errors
+    finally:
+        stop.set()
+        server.stop()

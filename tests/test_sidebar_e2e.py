@@ -7,6 +7,7 @@ notebook, and saves screenshots under test-artifacts/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -106,11 +107,14 @@ def use_theme(page, theme: str) -> None:
     page.wait_for_timeout(500)
 
 
-def test_the_sidebar_shows_runs_a_run_detail_and_pipeline_steps(lab):
-    from playwright.sync_api import expect, sync_playwright
+@contextlib.contextmanager
+def lab_page(base: str, token: str, failure_shot: str):
+    """JupyterLab open in Chromium with the cellops sidebar's button ready: yields the page
+    and that button. A failure saves a screenshot as ``failure_shot``; page errors that
+    name cellops fail the test."""
+    from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), "install Debian's chromium (the README's test command does)"
-    base, token, root = lab
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -121,91 +125,99 @@ def test_the_sidebar_shows_runs_a_run_detail_and_pipeline_steps(lab):
             page.goto(f"{base}/lab?token={token}", timeout=90_000)
             tab = page.locator('.lm-TabBar-tab[data-id="cellops-sidebar"]')
             tab.wait_for(timeout=90_000)
-            tab.click()
-            panel = page.locator("#cellops-sidebar")
-            panel.wait_for()
-            # At the sidebar's default width: status, name and the key metric are all visible.
-            rows = panel.locator(".jp-cellops-run")
-            expect(rows.first).to_be_visible(timeout=30_000)
-            names = rows.locator(".jp-cellops-run-name").all_inner_texts()
-            assert {"logreg", "forest", "boosting", "churn-pipeline"} <= set(names)
-            assert not {"prepare", "train"} & set(names)  # steps are folded under their pipeline
-            header = panel.locator("th", has_text="accuracy")
-            expect(header).to_be_visible()
-            panel_box, header_box = panel.bounding_box(), header.bounding_box()
-            assert header_box["x"] + header_box["width"] <= panel_box["x"] + panel_box["width"] + 1
-            page.screenshot(path=str(ARTIFACTS / "sidebar-runs.png"))
-
-            pipeline_row = rows.filter(has_text="churn-pipeline")
-            pipeline_row.locator(".jp-cellops-expand").click()
-            steps = panel.locator(".jp-cellops-child")
-            expect(steps).to_have_count(2, timeout=15_000)
-            expect(steps.first).to_contain_text("prepare")
-
-            panel.locator(".jp-cellops-filter").fill("metrics.accuracy >")
-            panel.locator(".jp-cellops-filter").press("Enter")
-            box = panel.locator(".jp-cellops-error-box")
-            expect(box).to_contain_text("Expected a value", timeout=15_000)
-            expect(panel.locator(".jp-cellops-results.jp-mod-stale")).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "sidebar-filter-error.png"))
-
-            panel.locator(".jp-cellops-filter").fill("metrics.accuracy > 0.87")
-            panel.locator(".jp-cellops-filter").press("Enter")
-            expect(rows).to_have_count(1, timeout=15_000)
-            expect(rows.first).to_contain_text("boosting")
-            expect(panel.locator(".jp-cellops-error-box")).to_have_count(0)
-
-            rows.first.click()
-            detail = panel.locator(".jp-cellops-detail")
-            expect(detail.locator("h2")).to_contain_text("boosting", timeout=15_000)
-            expect(detail.locator('.jp-cellops-chart[data-metric="loss"] canvas').first).to_be_visible()
-            expect(detail.locator('.jp-cellops-chart[data-metric="loss"] .u-axis').first).to_be_attached()
-            expect(detail).to_contain_text("Parameters")
-            page.screenshot(path=str(ARTIFACTS / "sidebar-run-detail.png"))
-            detail.locator(".jp-cellops-back").click()
-            panel.locator(".jp-cellops-filter").fill("")
-            panel.locator(".jp-cellops-filter").press("Enter")
-            expect(rows.filter(has_text="logreg")).to_have_count(1, timeout=15_000)
-
-            panel.locator(".jp-cellops-tabs button", has_text="Pipelines").click()
-            pipeline = panel.locator(".jp-cellops-pipeline").first
-            expect(pipeline).to_contain_text("churn-pipeline", timeout=15_000)
-            expect(pipeline.locator('.jp-cellops-step[data-step="prepare"]')).to_contain_text("ran")
-            expect(pipeline.locator('.jp-cellops-step[data-step="train"]')).to_contain_text("ran")
-            page.screenshot(path=str(ARTIFACTS / "sidebar-pipelines.png"))
-
-            pipeline.locator('.jp-cellops-step[data-step="train"] .jp-cellops-open').click()
-            expect(page.locator(".lm-TabBar-tab", has_text="-output.ipynb").first).to_be_visible(
-                timeout=30_000)
-            expect(page.locator(".jp-NotebookPanel .jp-Cell").first).to_be_visible(timeout=30_000)
-            assert list((root / "cellops-notebooks").glob("train-*-output.ipynb"))
-            page.screenshot(path=str(ARTIFACTS / "sidebar-open-notebook.png"))
-
-            # The full-width view: every column, ticked runs compared with overlaid charts.
-            panel.locator(".jp-cellops-tabs button", has_text="Runs").click()
-            panel.locator(".jp-cellops-open-main").click()
-            main = page.locator("#cellops-runs-view")
-            expect(main.locator(".jp-cellops-run").first).to_be_visible(timeout=30_000)
-            expect(main.locator("th", has_text="experiment")).to_be_visible()
-            for name in ("logreg", "boosting"):
-                main.locator(".jp-cellops-run", has_text=name).locator("input[type=checkbox]").check()
-            compare = main.locator(".jp-cellops-compare")
-            expect(compare).to_contain_text("Comparing 2 runs", timeout=15_000)
-            expect(compare.locator("tr.jp-cellops-differs", has_text="model")).to_have_count(1)
-            expect(compare.locator('.jp-cellops-chart[data-metric="loss"] canvas').first).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "runs-view-compare-light.png"))
-
-            use_theme(page, "JupyterLab Dark")
-            page.screenshot(path=str(ARTIFACTS / "runs-view-compare-dark.png"))
-            tab.click()
-            page.screenshot(path=str(ARTIFACTS / "sidebar-runs-dark.png"))
-            badge = panel.locator(".jp-cellops-badge-ok").first
-            colour = badge.evaluate("e => getComputedStyle(e).color")
-            background = badge.evaluate("e => getComputedStyle(e).backgroundColor")
-            assert colour != background
+            yield page, tab
         except Exception:
-            page.screenshot(path=str(ARTIFACTS / "sidebar-failure.png"))
+            page.screenshot(path=str(ARTIFACTS / failure_shot))
             raise
         finally:
             browser.close()
-        assert not [e for e in errors if "cellops" in e.lower()], errors
+    assert not [e for e in errors if "cellops" in e.lower()], errors
+
+
+def test_the_sidebar_shows_runs_a_run_detail_and_pipeline_steps(lab):
+    from playwright.sync_api import expect
+
+    base, token, root = lab
+    with lab_page(base, token, "sidebar-failure.png") as (page, tab):
+        tab.click()
+        panel = page.locator("#cellops-sidebar")
+        panel.wait_for()
+        # At the sidebar's default width: status, name and the key metric are all visible.
+        rows = panel.locator(".jp-cellops-run")
+        expect(rows.first).to_be_visible(timeout=30_000)
+        names = rows.locator(".jp-cellops-run-name").all_inner_texts()
+        assert {"logreg", "forest", "boosting", "churn-pipeline"} <= set(names)
+        assert not {"prepare", "train"} & set(names)  # steps are folded under their pipeline
+        header = panel.locator("th", has_text="accuracy")
+        expect(header).to_be_visible()
+        panel_box, header_box = panel.bounding_box(), header.bounding_box()
+        assert header_box["x"] + header_box["width"] <= panel_box["x"] + panel_box["width"] + 1
+        page.screenshot(path=str(ARTIFACTS / "sidebar-runs.png"))
+
+        pipeline_row = rows.filter(has_text="churn-pipeline")
+        pipeline_row.locator(".jp-cellops-expand").click()
+        steps = panel.locator(".jp-cellops-child")
+        expect(steps).to_have_count(2, timeout=15_000)
+        expect(steps.first).to_contain_text("prepare")
+
+        panel.locator(".jp-cellops-filter").fill("metrics.accuracy >")
+        panel.locator(".jp-cellops-filter").press("Enter")
+        box = panel.locator(".jp-cellops-error-box")
+        expect(box).to_contain_text("Expected a value", timeout=15_000)
+        expect(panel.locator(".jp-cellops-results.jp-mod-stale")).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "sidebar-filter-error.png"))
+
+        panel.locator(".jp-cellops-filter").fill("metrics.accuracy > 0.87")
+        panel.locator(".jp-cellops-filter").press("Enter")
+        expect(rows).to_have_count(1, timeout=15_000)
+        expect(rows.first).to_contain_text("boosting")
+        expect(panel.locator(".jp-cellops-error-box")).to_have_count(0)
+
+        rows.first.click()
+        detail = panel.locator(".jp-cellops-detail")
+        expect(detail.locator("h2")).to_contain_text("boosting", timeout=15_000)
+        expect(detail.locator('.jp-cellops-chart[data-metric="loss"] canvas').first).to_be_visible()
+        expect(detail.locator('.jp-cellops-chart[data-metric="loss"] .u-axis').first).to_be_attached()
+        expect(detail).to_contain_text("Parameters")
+        page.screenshot(path=str(ARTIFACTS / "sidebar-run-detail.png"))
+        detail.locator(".jp-cellops-back").click()
+        panel.locator(".jp-cellops-filter").fill("")
+        panel.locator(".jp-cellops-filter").press("Enter")
+        expect(rows.filter(has_text="logreg")).to_have_count(1, timeout=15_000)
+
+        panel.locator(".jp-cellops-tabs button", has_text="Pipelines").click()
+        pipeline = panel.locator(".jp-cellops-pipeline").first
+        expect(pipeline).to_contain_text("churn-pipeline", timeout=15_000)
+        expect(pipeline.locator('.jp-cellops-step[data-step="prepare"]')).to_contain_text("ran")
+        expect(pipeline.locator('.jp-cellops-step[data-step="train"]')).to_contain_text("ran")
+        page.screenshot(path=str(ARTIFACTS / "sidebar-pipelines.png"))
+
+        pipeline.locator('.jp-cellops-step[data-step="train"] .jp-cellops-open').click()
+        expect(page.locator(".lm-TabBar-tab", has_text="-output.ipynb").first).to_be_visible(
+            timeout=30_000)
+        expect(page.locator(".jp-NotebookPanel .jp-Cell").first).to_be_visible(timeout=30_000)
+        assert list((root / "cellops-notebooks").glob("train-*-output.ipynb"))
+        page.screenshot(path=str(ARTIFACTS / "sidebar-open-notebook.png"))
+
+        # The full-width view: every column, ticked runs compared with overlaid charts.
+        panel.locator(".jp-cellops-tabs button", has_text="Runs").click()
+        panel.locator(".jp-cellops-open-main").click()
+        main = page.locator("#cellops-runs-view")
+        expect(main.locator(".jp-cellops-run").first).to_be_visible(timeout=30_000)
+        expect(main.locator("th", has_text="experiment")).to_be_visible()
+        for name in ("logreg", "boosting"):
+            main.locator(".jp-cellops-run", has_text=name).locator("input[type=checkbox]").check()
+        compare = main.locator(".jp-cellops-compare")
+        expect(compare).to_contain_text("Comparing 2 runs", timeout=15_000)
+        expect(compare.locator("tr.jp-cellops-differs", has_text="model")).to_have_count(1)
+        expect(compare.locator('.jp-cellops-chart[data-metric="loss"] canvas').first).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "runs-view-compare-light.png"))
+
+        use_theme(page, "JupyterLab Dark")
+        page.screenshot(path=str(ARTIFACTS / "runs-view-compare-dark.png"))
+        tab.click()
+        page.screenshot(path=str(ARTIFACTS / "sidebar-runs-dark.png"))
+        badge = panel.locator(".jp-cellops-badge-ok").first
+        colour = badge.evaluate("e => getComputedStyle(e).color")
+        background = badge.evaluate("e => getComputedStyle(e).backgroundColor")
+        assert colour != background
