@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from anchor import add_mlflow_python, mlflow_missing
+
 N_VERSIONS = 10  # save + register + alias (MLflow takes seconds each)
 N_LOADS = 50
 N_SEARCH_VERSIONS = 1_000
@@ -192,14 +194,9 @@ def _spawn(python: str, system: str, scale: float) -> dict[str, float]:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def _has_mlflow(python: str) -> bool:
-    return subprocess.run([python, "-c", "import mlflow"], capture_output=True).returncode == 0
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--mlflow-python", default=os.environ.get("BENCH_MLFLOW_PYTHON", sys.executable),
-                    help="Python interpreter that has mlflow installed (default: this one)")
+    add_mlflow_python(ap, "Python interpreter that has mlflow installed (default: this one)")
     ap.add_argument("--scale", type=float, default=1.0,
                     help="Scale the workload sizes (0.1 for a quick look); ratios stay comparable")
     ap.add_argument("--json", metavar="FILE", help="Also write the figures to FILE as JSON")
@@ -210,9 +207,7 @@ def main() -> int:
         fn = _cellops_worker if system == "cellops" else _mlflow_worker
         print(json.dumps(fn(float(scale))))
         return 0
-    if not _has_mlflow(args.mlflow_python):
-        print(f"mlflow is not importable by {args.mlflow_python}. Install it with "
-              "`pip install \".[bench]\"` or pass --mlflow-python.", file=sys.stderr)
+    if mlflow_missing(args.mlflow_python):
         return 2
 
     figures: dict[str, dict[str, float]] = {}

@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from anchor import add_mlflow_python, mlflow_missing
+
 ROWS = (1, 100, 1000)
 REQUESTS = {1: 2000, 100: 500, 1000: 100}
 CLIENTS = 8
@@ -231,15 +233,12 @@ def _batch(rows: int) -> dict[str, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--mlflow-python", default=os.environ.get("BENCH_MLFLOW_PYTHON", sys.executable),
-                    help="a Python with mlflow and the same scikit-learn (default: this one)")
+    add_mlflow_python(ap, "a Python with mlflow and the same scikit-learn (default: this one)")
     ap.add_argument("--seconds", type=float, default=10.0, help="throughput run length per server")
     ap.add_argument("--batch-rows", type=int, default=10_000_000, help="rows for the batch run (0: skip)")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
-    if subprocess.run([args.mlflow_python, "-c", "import mlflow"], capture_output=True).returncode:
-        print(f"mlflow is not importable by {args.mlflow_python}. Install it with "
-              "`pip install \".[bench]\"` or pass --mlflow-python.", file=sys.stderr)
+    if mlflow_missing(args.mlflow_python):
         return 2
     c = _server("cellops", sys.executable, args.seconds)
     n = _server("cellops", sys.executable, args.seconds, ("--no-log",))

@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from anchor import add_mlflow_python, mlflow_missing
+
 N_METRICS = 10_000
 N_RUNS = 1_000
 SEARCH_FILTER = "metrics.m0 > 0.5"
@@ -155,14 +157,9 @@ def _import_ms(python: str, module: str, repeat: int = 7) -> float:
     return statistics.median(times)
 
 
-def _has_mlflow(python: str) -> bool:
-    return subprocess.run([python, "-c", "import mlflow"], capture_output=True).returncode == 0
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--mlflow-python", default=os.environ.get("BENCH_MLFLOW_PYTHON", sys.executable),
-                    help="Python interpreter that has mlflow installed (default: this one)")
+    add_mlflow_python(ap, "Python interpreter that has mlflow installed (default: this one)")
     ap.add_argument("--scale", type=float, default=1.0,
                     help="Scale the workload sizes (e.g. 0.1 for a quick look); ratios stay comparable")
     ap.add_argument("--json", metavar="FILE", help="Also write the figures to FILE as JSON")
@@ -175,9 +172,7 @@ def main() -> int:
         print(json.dumps(fn(workload, float(scale))))
         return 0
 
-    if not _has_mlflow(args.mlflow_python):
-        print(f"mlflow is not importable by {args.mlflow_python}. Install it with "
-              "`pip install \".[bench]\"` or pass --mlflow-python.", file=sys.stderr)
+    if mlflow_missing(args.mlflow_python):
         return 2
     s = args.scale
     figures: dict[str, dict[str, float]] = {}

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -51,9 +52,9 @@ class LogEntry:
     status: int
     error: str | None = None
 
-    @property
+    @cached_property
     def nbytes(self) -> int:
-        """About how much memory the entry's inputs hold."""
+        """About how much memory the entry's inputs hold (counted in and out of the queue)."""
         if self.inputs is None:
             return 256
         if self.inputs.array is not None:

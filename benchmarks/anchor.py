@@ -1,0 +1,24 @@
+"""What the benchmarks share: the MLflow they are measured against, in this interpreter or
+in another one (its own virtual environment, when its pins clash with ours)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+
+def add_mlflow_python(ap: argparse.ArgumentParser, help: str) -> None:  # noqa: A002
+    """The ``--mlflow-python`` option (default ``$BENCH_MLFLOW_PYTHON``, else this Python)."""
+    ap.add_argument("--mlflow-python", default=os.environ.get("BENCH_MLFLOW_PYTHON", sys.executable),
+                    help=help)
+
+
+def mlflow_missing(python: str) -> bool:
+    """True (having said how to fix it) when ``python`` cannot import mlflow."""
+    if subprocess.run([python, "-c", "import mlflow"], capture_output=True).returncode == 0:
+        return False
+    print(f"mlflow is not importable by {python}. Install it with "
+          "`pip install \".[bench]\"` or pass --mlflow-python.", file=sys.stderr)
+    return True
