@@ -84,6 +84,7 @@ _LAZY.update({name: "registry" for name in (
 _LAZY.update({name: "serving" for name in (
     "log_labels", "predict_file", "predictions", "serving_endpoints")})
 _LAZY.update({name: "serving.http" for name in ("Server", "serve")})
+_LAZY.update({name: "monitoring" for name in ("DriftReport", "drift")})
 
 
 def __getattr__(name: str):  # type: ignore[no-untyped-def]
@@ -124,6 +125,7 @@ __all__ = [
     "CellopsError",
     "CellopsWarning",
     "Dataset",
+    "DriftReport",
     "Experiment",
     "ExperimentNotFoundError",
     "FilterSyntaxError",
@@ -169,6 +171,7 @@ __all__ = [
     "delete_alias",
     "delete_model_version",
     "delete_runs",
+    "drift",
     "dump_skops",
     "end_run",
     "export_history",

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from ..datasets import Dataset
 
 DEFAULT_EXPERIMENT = "Default"
-RUN_KINDS = ("run", "cell", "notebook", "pipeline", "step", "trial", "sweep")
+RUN_KINDS = ("run", "cell", "notebook", "pipeline", "step", "trial", "sweep", "monitor")
 
 _experiment: str | None = None
 

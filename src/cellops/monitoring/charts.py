@@ -1,0 +1,144 @@
+"""Charts for notebook outputs, drawn as inline SVG: axes with tick labels, a legend, and a
+tooltip (SVG ``<title>``) on every bar and point, coloured with JupyterLab theme variables
+that fall back to fixed colours — so a saved notebook or report still reads, with the same
+hovers, when it is opened without a kernel or outside JupyterLab.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from datetime import datetime, timezone
+from typing import Sequence
+
+COLOURS = ["var(--jp-brand-color1, #1976d2)", "var(--jp-warn-color1, #f57c00)",
+           "var(--jp-success-color1, #388e3c)", "var(--jp-error-color1, #d32f2f)"]
+TEXT = "var(--jp-ui-font-color1, #333)"
+MUTED = "var(--jp-ui-font-color2, #777)"
+GRID = "var(--jp-border-color2, #ddd)"
+BAD = "var(--jp-error-color1, #d32f2f)"
+
+
+def _fmt(v: float) -> str:
+    if v == 0:
+        return "0"
+    if abs(v) >= 1e5 or abs(v) < 1e-3:
+        return f"{v:.2e}"
+    return f"{v:.3g}"
+
+
+def _ticks(lo: float, hi: float, n: int = 4) -> list[float]:
+    if hi <= lo:
+        return [lo]
+    step = 10 ** math.floor(math.log10((hi - lo) / n))
+    for m in (1, 2, 5, 10):
+        if (hi - lo) / (step * m) <= n:
+            step *= m
+            break
+    first = math.ceil(lo / step) * step
+    return [first + i * step for i in range(int((hi - first) / step) + 1)]
+
+
+def bars(title: str, labels: Sequence[str], series: dict[str, Sequence[float]], *,
+         y_label: str = "share of rows", width: int = 380, height: int = 170) -> str:
+    """Grouped bars: one group per label (a bin or category), one bar per series."""
+    left, right, top, bottom = 44, 8, 22, 34
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = max((v for vs in series.values() for v in vs if v == v), default=0.0) or 1.0
+    n = max(len(labels), 1)
+    group = plot_w / n
+    bar = max(group / (len(series) + 0.6), 1.0)
+    out = [f"<svg class='cellops-chart' width='{width}' height='{height}' role='img' "
+           f"aria-label='{html.escape(title, quote=True)}' style='font:10px sans-serif'>",
+           f"<text x='{left}' y='13' fill='{TEXT}' font-weight='600'>{html.escape(title)}</text>"]
+    for t in _ticks(0, peak):
+        y = top + plot_h * (1 - t / peak)
+        out.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{y:.1f}' y2='{y:.1f}' "
+                   f"stroke='{GRID}'/><text x='{left - 4}' y='{y + 3:.1f}' text-anchor='end' "
+                   f"fill='{MUTED}'>{_fmt(t)}</text>")
+    for i, label in enumerate(labels):
+        for j, (name, values) in enumerate(series.items()):
+            v = values[i] if i < len(values) else 0.0
+            h = plot_h * (v / peak) if v == v else 0
+            x = left + i * group + 0.3 * bar + j * bar
+            out.append(f"<rect x='{x:.1f}' y='{top + plot_h - h:.1f}' width='{bar * 0.92:.1f}' "
+                       f"height='{h:.1f}' fill='{COLOURS[j % len(COLOURS)]}' opacity='0.85'>"
+                       f"<title>{html.escape(name)} · {html.escape(str(label))}: {v:.2%}</title>"
+                       "</rect>")
+    step = max(1, math.ceil(n / 6))
+    for i in range(0, n, step):
+        x = left + (i + 0.5) * group
+        out.append(f"<text x='{x:.1f}' y='{top + plot_h + 12}' text-anchor='middle' "
+                   f"fill='{MUTED}'>{html.escape(str(labels[i])[:12])}</text>")
+    out.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{top + plot_h}' y2='{top + plot_h}' "
+               f"stroke='{MUTED}'/>")
+    out.append(f"<text x='10' y='{top + plot_h / 2:.0f}' fill='{MUTED}' "
+               f"transform='rotate(-90 10 {top + plot_h / 2:.0f})' text-anchor='middle'>"
+               f"{html.escape(y_label)}</text>")
+    x = left
+    for j, name in enumerate(series):
+        out.append(f"<rect x='{x}' y='{height - 10}' width='9' height='9' "
+                   f"fill='{COLOURS[j % len(COLOURS)]}'/><text x='{x + 12}' y='{height - 2}' "
+                   f"fill='{TEXT}'>{html.escape(name)}</text>")
+        x += 16 + 7 * len(name)
+    out.append("</svg>")
+    return "".join(out)
+
+
+def lines(title: str, times_ms: Sequence[int], series: dict[str, Sequence[float | None]], *,
+          bound: float | None = None, y_label: str = "", width: int = 420,
+          height: int = 170) -> str:
+    """Values over windows (x: window end, UTC), with an optional dashed bound line."""
+    left, right, top, bottom = 44, 10, 22, 34
+    plot_w, plot_h = width - left - right, height - top - bottom
+    ys = [v for vs in series.values() for v in vs if v is not None and v == v]
+    if bound is not None:
+        ys.append(bound)
+    if not times_ms or not ys:
+        return ""
+    lo, hi = min(ys), max(ys)
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    pad = (hi - lo) * 0.08
+    lo, hi = lo - pad, hi + pad
+    t0, t1 = min(times_ms), max(times_ms)
+    sx = (lambda t: left + (t - t0) / (t1 - t0) * plot_w) if t1 > t0 else (lambda t: left + plot_w / 2)
+    sy = lambda v: top + plot_h * (1 - (v - lo) / (hi - lo))  # noqa: E731
+    out = [f"<svg class='cellops-chart' width='{width}' height='{height}' role='img' "
+           f"aria-label='{html.escape(title, quote=True)}' style='font:10px sans-serif'>",
+           f"<text x='{left}' y='13' fill='{TEXT}' font-weight='600'>{html.escape(title)}</text>"]
+    for t in _ticks(lo, hi):
+        y = sy(t)
+        out.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{y:.1f}' y2='{y:.1f}' "
+                   f"stroke='{GRID}'/><text x='{left - 4}' y='{y + 3:.1f}' text-anchor='end' "
+                   f"fill='{MUTED}'>{_fmt(t)}</text>")
+    for t in (t0, t1) if t1 > t0 else (t0,):
+        label = datetime.fromtimestamp(t / 1000, timezone.utc).strftime("%m-%d %H:%M")
+        out.append(f"<text x='{sx(t):.1f}' y='{top + plot_h + 12}' text-anchor="
+                   f"'{'start' if t == t0 and t1 > t0 else 'end'}' fill='{MUTED}'>{label}</text>")
+    out.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{top + plot_h}' y2='{top + plot_h}' "
+               f"stroke='{MUTED}'/>")
+    if bound is not None:
+        out.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{sy(bound):.1f}' "
+                   f"y2='{sy(bound):.1f}' stroke='{BAD}' stroke-dasharray='4 3'>"
+                   f"<title>bound {_fmt(bound)}</title></line>")
+    for j, (name, values) in enumerate(series.items()):
+        colour = COLOURS[j % len(COLOURS)]
+        pts = [(sx(t), sy(v), t, v) for t, v in zip(times_ms, values) if v is not None and v == v]
+        if len(pts) > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in pts)
+            out.append(f"<polyline fill='none' stroke='{colour}' stroke-width='1.6' points='{path}'/>")
+        for x, y, t, v in pts:
+            when = datetime.fromtimestamp(t / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            out.append(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='3' fill='{colour}'>"
+                       f"<title>{html.escape(name)} {_fmt(v)} · window ending {when}</title></circle>")
+    x = left
+    for j, name in enumerate(series):
+        out.append(f"<rect x='{x}' y='{height - 10}' width='9' height='9' "
+                   f"fill='{COLOURS[j % len(COLOURS)]}'/><text x='{x + 12}' y='{height - 2}' "
+                   f"fill='{TEXT}'>{html.escape(name)}</text>")
+        x += 16 + 7 * len(name)
+    out.append(f"<text x='10' y='{top + plot_h / 2:.0f}' fill='{MUTED}' "
+               f"transform='rotate(-90 10 {top + plot_h / 2:.0f})' text-anchor='middle'>"
+               f"{html.escape(y_label)}</text></svg>")
+    return "".join(out)
