@@ -84,7 +84,10 @@ _LAZY.update({name: "registry" for name in (
 _LAZY.update({name: "serving" for name in (
     "log_labels", "predict_file", "predictions", "serving_endpoints")})
 _LAZY.update({name: "serving.http" for name in ("Server", "serve")})
-_LAZY.update({name: "monitoring" for name in ("DriftReport", "drift")})
+_LAZY.update({name: "monitoring" for name in (
+    "Alert", "DriftReport", "Monitor", "MonitorResult", "MonitorSpecError", "ack_alert", "alerts",
+    "apply_monitors", "create_monitor", "delete_monitor", "drift", "get_monitor",
+    "monitor_history", "monitors", "performance", "resolve_alert", "run_monitors")})
 
 
 def __getattr__(name: str):  # type: ignore[no-untyped-def]
@@ -118,6 +121,7 @@ def unload_ipython_extension(ipython):  # type: ignore[no-untyped-def]
 __version__ = "0.1.0"
 
 __all__ = [
+    "Alert",
     "ArtifactNameError",
     "ArtifactNotFoundError",
     "AuditEntry",
@@ -137,6 +141,9 @@ __all__ = [
     "ModelNotFoundError",
     "ModelStateError",
     "ModelVersion",
+    "Monitor",
+    "MonitorResult",
+    "MonitorSpecError",
     "NotFoundError",
     "ParamConflictError",
     "PipelineResult",
@@ -157,19 +164,24 @@ __all__ = [
     "Workspace",
     "WorkspaceError",
     "__version__",
+    "ack_alert",
     "acting_as",
     "active_run",
+    "alerts",
     "alias_protection",
     "alias_protections",
+    "apply_monitors",
     "approve",
     "audit_head",
     "audit_log",
     "cell_history",
     "compare_runs",
+    "create_monitor",
     "current_experiment",
     "current_user",
     "delete_alias",
     "delete_model_version",
+    "delete_monitor",
     "delete_runs",
     "drift",
     "dump_skops",
@@ -180,6 +192,7 @@ __all__ = [
     "garbage_collect",
     "gate",
     "get_model_version",
+    "get_monitor",
     "get_run",
     "init_workspace",
     "last_active_run",
@@ -200,6 +213,9 @@ __all__ = [
     "log_params",
     "log_text",
     "model_card",
+    "monitor_history",
+    "monitors",
+    "performance",
     "pipeline_runs",
     "pipeline_status",
     "predict_file",
@@ -209,6 +225,8 @@ __all__ = [
     "register_model",
     "reject",
     "reproduce",
+    "resolve_alert",
+    "run_monitors",
     "run_pipeline",
     "run_sweep",
     "search_model_versions",

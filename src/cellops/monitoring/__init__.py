@@ -1,7 +1,32 @@
 """Monitoring: drift and performance of a model's inputs and outputs, monitors that check
-them window by window, and the alerts and actions they open."""
+them window by window, and the alerts and actions they open.
 
+- :mod:`.stats` the drift statistics and their registry; :mod:`.drift` ``drift()`` and
+  its report; :mod:`.performance` realised and estimated (CBPE) performance;
+- :mod:`.spec` monitor specs and ``monitors.yaml``; :mod:`.monitors` creating and running
+  monitors; :mod:`.checks` evaluating one window; :mod:`.alerts` alerts and webhooks;
+  :mod:`.actions` retraining.
+"""
+
+from .alerts import Alert, ack_alert, alerts, get_alert, resolve_alert
 from .drift import DriftReport, drift
+from .monitors import (
+    Monitor,
+    MonitorResult,
+    apply_monitors,
+    create_monitor,
+    delete_monitor,
+    get_monitor,
+    monitor_history,
+    monitors,
+    run_monitors,
+    watch,
+)
+from .performance import CBPE, Estimate, performance
+from .spec import MonitorSpecError
 from .stats import register_drift_test
 
-__all__ = ["DriftReport", "drift", "register_drift_test"]
+__all__ = ["Alert", "CBPE", "DriftReport", "Estimate", "Monitor", "MonitorResult",
+           "MonitorSpecError", "ack_alert", "alerts", "apply_monitors", "create_monitor",
+           "delete_monitor", "drift", "get_alert", "get_monitor", "monitor_history", "monitors",
+           "performance", "register_drift_test", "resolve_alert", "run_monitors", "watch"]

@@ -7,7 +7,7 @@ the way sqlite-utils' ``Database`` hands out ``Table`` objects::
     store.experiments   store.environments   store.runs   store.params   store.tags
     store.metrics       store.artifacts      store.datasets   store.cells
     store.pipelines     store.search     store.registry   store.audit
-    store.predictions   store.endpoints
+    store.predictions   store.endpoints   store.monitors
 
 Each owns its SQL and returns plain values. A new area (the registry, the prediction
 log, monitors, features) adds a sibling module and attribute. The schema and its
@@ -26,6 +26,7 @@ from .core import Connection, now_ms
 from .datasets import DatasetTable
 from .experiments import EnvironmentTable, ExperimentTable
 from .metrics import MetricTable
+from .monitors import MonitorTable
 from .pipelines import PipelineTable
 from .predictions import EndpointTable, PredictionTable
 from .registry import AuditTable, RegistryTable
@@ -55,3 +56,4 @@ class Store(Connection):
         self.audit = AuditTable(self)
         self.predictions = PredictionTable(self)
         self.endpoints = EndpointTable(self)
+        self.monitors = MonitorTable(self)

@@ -343,6 +343,41 @@ def _m10_serving(db: Database) -> None:
     db["serving_endpoints"].create_index(["model", "version"])
 
 
+def _m11_monitoring(db: Database) -> None:
+    """Monitoring: monitors (their whole spec as JSON, and how far they have evaluated),
+    one result per evaluated window, alerts (at most one not resolved per monitor and
+    check), and the outbox of webhook deliveries that are retried until they land."""
+    db["monitors"].create(
+        {"name": str, "model": str, "spec": str, "source": str, "created_at": int,
+         "created_by": str, "updated_at": int, "cursor_ms": int, "cursor_id": int},
+        pk="name", not_null={"model", "spec", "created_at", "updated_at"})
+    db["monitor_results"].create(
+        {"id": int, "monitor": str, "window_key": str, "window_start": int, "window_end": int,
+         "first_id": int, "last_id": int, "rows": int, "status": str, "checks": str,
+         "drift_share": float, "metrics": str, "versions": str, "evaluated_at": int,
+         "error": str},
+        pk="id", not_null={"monitor", "window_key", "window_start", "window_end", "rows",
+                           "status", "evaluated_at"},
+        foreign_keys=[("monitor", "monitors", "name")])
+    db["monitor_results"].create_index(["monitor", "window_key"], unique=True)
+    db["alerts"].create(
+        {"id": int, "monitor": str, "check_name": str, "state": str, "message": str,
+         "value": float, "opened_at": int, "opened_result": int, "last_result": int,
+         "windows": int, "acknowledged_by": str, "acknowledged_at": int, "resolved_by": str,
+         "resolved_at": int, "comment": str, "actions": str},
+        pk="id", not_null={"monitor", "check_name", "state", "opened_at", "windows"})
+    db.execute("CREATE UNIQUE INDEX alerts_one_unresolved ON alerts (monitor, check_name)"
+               " WHERE state != 'resolved'")
+    db["alerts"].create_index(["state"])
+    db["alert_deliveries"].create(
+        {"id": int, "alert_id": int, "event": str, "url": str, "body": str, "status": str,
+         "attempts": int, "next_at": int, "delivered_at": int, "last_error": str,
+         "created_at": int},
+        pk="id", not_null={"alert_id", "event", "url", "body", "status", "attempts", "next_at",
+                           "created_at"})
+    db["alert_deliveries"].create_index(["status", "next_at"])
+
+
 MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (1, _m1_tracking),
     (2, _m2_cells),
@@ -354,5 +389,6 @@ MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (8, _m8_pipeline_steps),
     (9, _m9_registry),
     (10, _m10_serving),
+    (11, _m11_monitoring),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]

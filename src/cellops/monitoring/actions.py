@@ -1,0 +1,89 @@
+"""What a monitor does when an alert opens: retrain.
+
+``retrain`` writes the window's rows (inputs, prediction, label) to a Parquet file in the
+workspace, runs the pipeline file with the monitor's parameters — where ``{window_data}``,
+``{monitor}``, ``{alert_id}`` and ``{model}`` are filled in — registers the model of the
+training step's run as a new version, and asks for the alias: a protected alias gets a
+promotion request for its approvers, an unprotected one moves. Each stage is recorded on
+the alert (``actions``: pipeline run, version, request, or the error that stopped it), so
+the sidebar and ``cellops alerts list`` link the alert to what it caused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..workspaces import workspace
+
+__all__ = ["retrain"]
+
+
+def _fill(value: Any, context: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        for key, text in context.items():
+            value = value.replace("{" + key + "}", text)
+    return value
+
+
+def _overrides(parameters: dict[str, Any], context: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """``{"train.data": X, "seed": 1}`` -> ``{"train": {"data": X}, "*": {"seed": 1}}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in parameters.items():
+        step, _, name = key.rpartition(".")
+        out.setdefault(step or "*", {})[name] = _fill(value, context)
+    return out
+
+
+def retrain(spec: dict[str, Any], alert_id: int, frame: Any, result_id: int) -> dict[str, Any]:
+    """Run the monitor's retraining pipeline for this alert; returns the action record."""
+    from ..pipelines.runner import run_pipeline
+    from ..registry.governance import PromotionRequest, set_alias
+    from ..registry.versions import register_model
+
+    store = workspace().store.monitors
+    r = spec["action"]["retrain"]
+    model_name = spec["model"].partition("@")[0]
+    record: dict[str, Any] = {"kind": "retrain", "status": "running", "pipeline": r["pipeline"]}
+    store.add_action(alert_id, record)
+    try:
+        folder = workspace().path / "monitoring" / spec["name"]
+        folder.mkdir(parents=True, exist_ok=True)
+        data = folder / f"alert-{alert_id}-window-{result_id}.parquet"
+        frame.drop(columns=[c for c in ("request_id", "row") if c in frame.columns]).to_parquet(data)
+        record["window_data"] = str(data)
+        context = {"window_data": str(data), "monitor": spec["name"], "alert_id": str(alert_id),
+                   "model": model_name}
+        result = run_pipeline(Path(r["pipeline"]), _overrides(r["parameters"], context),
+                              progress=None)
+        record["pipeline_run"] = result.run_id
+        if not result.ok:
+            failed = next((s for s in result.steps.values() if s.error is not None), None)
+            raise RuntimeError(f"the pipeline failed at step {failed.name if failed else '?'}: "
+                               f"{failed.error if failed else 'see the pipeline run'}")
+        step = r.get("step") or list(result.steps)[-1]
+        if step not in result.steps:
+            raise RuntimeError(f"the pipeline has no step {step!r}")
+        run_id = result.steps[step].run_id
+        record["step_run"] = run_id
+        register = r.get("register") or model_name
+        version = register_model(run_id, register, tags={"retrained_by": f"alert #{alert_id}",
+                                                         "monitor": spec["name"]})
+        record["model"], record["version"] = register, version.version
+        alias = r.get("alias")
+        if alias:
+            outcome = set_alias(register, alias, version.version)
+            record["alias"] = alias
+            if isinstance(outcome, PromotionRequest):
+                record["request"] = outcome.id
+                record["status"] = "awaiting approval"
+            else:
+                record["status"] = f"{alias} moved"
+        else:
+            record["status"] = "registered"
+    except Exception as exc:  # noqa: BLE001 - recorded on the alert; the monitor goes on
+        record["status"] = "failed"
+        record["error"] = f"{type(exc).__name__}: {exc}"
+    store.add_action(alert_id, record)
+    return record
+
