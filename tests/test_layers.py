@@ -22,7 +22,7 @@ ROOT = SRC.parents[1]
 
 # Documented in docs/architecture.md ("Public modules").
 PUBLIC = ["cellops", "cellops.display", "cellops.errors", "cellops.execution", "cellops.jsonable",
-          "cellops.pipelines", "cellops.registry", "cellops.serving", "cellops.tracking.autolog",
+          "cellops.monitoring", "cellops.pipelines", "cellops.registry", "cellops.serving", "cellops.tracking.autolog",
           "cellops.tracking.notebook"]
 
 # Each front end: the modules it is made of (it may import its own freely).

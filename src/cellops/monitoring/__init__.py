@@ -18,6 +18,7 @@ from .monitors import (
     delete_monitor,
     get_monitor,
     monitor_history,
+    monitor_results,
     monitors,
     run_monitors,
     watch,
@@ -28,5 +29,5 @@ from .stats import register_drift_test
 
 __all__ = ["Alert", "CBPE", "DriftReport", "Estimate", "Monitor", "MonitorResult",
            "MonitorSpecError", "ack_alert", "alerts", "apply_monitors", "create_monitor",
-           "delete_monitor", "drift", "get_alert", "get_monitor", "monitor_history", "monitors",
+           "delete_monitor", "drift", "get_alert", "get_monitor", "monitor_history", "monitor_results", "monitors",
            "performance", "register_drift_test", "resolve_alert", "run_monitors", "watch"]

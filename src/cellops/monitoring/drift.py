@@ -395,7 +395,7 @@ def _report_html(report: DriftReport) -> str:
                     f"<td>{rec.test or ''}</td><td>{stat}</td><td>{verdict}</td><td>{missing}</td>"
                     f"<td>{new}</td></tr>")
     cell = "padding:2px 8px;text-align:left;border-bottom:1px solid var(--jp-border-color2,#ddd)"
-    table = (f"<table style='border-collapse:collapse;font-size:12px'><thead><tr>"
+    table = ("<table style='border-collapse:collapse;font-size:12px'><thead><tr>"
              + "".join(f"<th style='{cell}'>{h}</th>" for h in
                        ("column", "type", "test", "statistic", "verdict", "missing ref → cur",
                         "new categories"))

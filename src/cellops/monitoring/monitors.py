@@ -26,7 +26,7 @@ from .checks import Evaluator, window_frame
 from .spec import MonitorSpecError, load_monitor_file, normalize, parse_duration
 
 __all__ = ["Monitor", "MonitorResult", "apply_monitors", "create_monitor", "delete_monitor",
-           "get_monitor", "monitor_history", "monitors", "run_monitors", "watch"]
+           "get_monitor", "monitor_history", "monitor_results", "monitors", "run_monitors", "watch"]
 
 MAX_WINDOWS_PER_RUN = 500
 
@@ -415,6 +415,12 @@ def watch(name: str | None = None, *, every: str = "5m", iterations: int | None 
         if iterations is not None and turn >= iterations:
             break
         time.sleep(max(0.0, period - (time.monotonic() - started)))
+
+
+def monitor_results(name: str, limit: int | None = None) -> list[MonitorResult]:
+    """A monitor's results (the last ``limit``), oldest first."""
+    get_monitor(name)
+    return [MonitorResult.from_row(r) for r in workspace().store.monitors.results(name, limit)]
 
 
 def monitor_history(name: str, limit: int | None = None) -> Any:

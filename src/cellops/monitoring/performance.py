@@ -165,12 +165,7 @@ def _expected(cal: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 
 
 def _realized(y: np.ndarray, pred: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    tp = float(np.sum(y * pred))
-    fp = float(np.sum((1 - y) * pred))
-    fn = float(np.sum(y * (1 - pred)))
-    tn = float(np.sum((1 - y) * (1 - pred)))
     out = _expected(y.astype(float), pred)  # labels as certain probabilities: same formulas
-    out["accuracy"] = (tp + tn) / y.size
     if 0 < y.sum() < y.size:
         from sklearn.metrics import roc_auc_score
 
