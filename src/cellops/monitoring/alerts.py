@@ -25,6 +25,7 @@ from ..workspaces import workspace
 __all__ = ["Alert", "ack_alert", "alerts", "deliver_pending", "get_alert", "resolve_alert"]
 
 MAX_ATTEMPTS = 6
+RETRY_BASE_MS = 10_000  # the first retry's wait; each later one waits twice as long
 TIMEOUT_S = 5.0
 
 
@@ -167,7 +168,7 @@ def deliver_pending(wait_s: float = 10.0) -> dict[str, int]:
                     store.delivery_failed(d["id"], str(exc), None)
                     counts["failed"] += 1
                 else:
-                    wait_ms = 10_000 * 2 ** (attempts - 1)
+                    wait_ms = RETRY_BASE_MS * 2 ** (attempts - 1)
                     store.delivery_failed(d["id"], str(exc), int(time.time() * 1000) + wait_ms)
                     counts["retrying"] += 1
             else:

@@ -223,8 +223,8 @@ def _load_reference(spec: dict[str, Any]) -> Any:
     ref = spec.get("reference")
     key = json.dumps(ref, sort_keys=True)
     if ref is not None and "artifact" in ref and key in _REFERENCES:
-        return _REFERENCES[key]
-    if ref is None:
+        frame = _REFERENCES[key]
+    elif ref is None:
         from ..registry.versions import get_model_version
 
         name, alias = _model_name(spec["model"])
@@ -250,7 +250,7 @@ def _load_reference(spec: dict[str, Any]) -> Any:
         raise MonitorSpecError(f"The reference has no target column {target!r}; its columns: "
                                f"{', '.join(map(str, frame.columns[:12]))}.")
     if ref is not None and "artifact" in ref:
-        _REFERENCES[key] = frame
+        _REFERENCES[key] = frame  # content-addressed: the same key is always the same data
     return frame
 
 

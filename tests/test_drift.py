@@ -1,0 +1,225 @@
+"""Drift statistics against scipy and hand computations, Evidently's auto-selection rules at
+their boundaries, the report, and what bad input gets."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sst
+from scipy.spatial import distance
+
+import cellops
+from cellops.errors import InvalidArgumentError
+from cellops.monitoring import stats
+from cellops.monitoring.stats import CATEGORICAL, NUMERIC, Column
+
+RNG = np.random.default_rng(7)
+A = RNG.normal(0, 1, 400)
+B = RNG.normal(0.3, 1.2, 300)
+
+
+def num(x) -> Column:
+    return Column(np.asarray(x, dtype=float), NUMERIC)
+
+
+def cat(x) -> Column:
+    return Column(pd.Series(list(x)), CATEGORICAL)
+
+
+def test_ks_anderson_and_cramer_von_mises_are_scipys():
+    assert stats.ks(num(A), num(B)) == pytest.approx(sst.ks_2samp(A, B).pvalue)
+    assert stats.cramer_von_mises(num(A), num(B)) == pytest.approx(
+        sst.cramervonmises_2samp(A, B).pvalue)
+    assert stats.anderson(num(A), num(B)) == pytest.approx(sst.anderson_ksamp([A, B]).pvalue, abs=1e-9)
+
+
+def test_wasserstein_is_normed_by_the_reference_std_and_exact_or_bounded():
+    expected = sst.wasserstein_distance(A, B) / np.std(A)
+    assert stats.wasserstein(num(A), num(B), 0.1) == pytest.approx(expected, rel=1e-9)
+    big_a, big_b = RNG.normal(0, 1, 150_000), RNG.normal(0.05, 1, 150_000)
+    exact = sst.wasserstein_distance(big_a, big_b)
+    approx, bound = stats.wasserstein_binned(big_a, big_b)
+    assert abs(approx - exact) <= bound and bound < 1e-3
+    # Far from the threshold the histogram answers; its value is within the bound.
+    got = stats.wasserstein(num(big_a), num(big_b), 0.5)
+    assert abs(got - exact / np.std(big_a)) <= bound / np.std(big_a)
+    # A threshold inside the bound makes the exact computation decide.
+    at = exact / np.std(big_a)
+    assert stats.wasserstein(num(big_a), num(big_b), at + 1e-6) == pytest.approx(at, rel=1e-9)
+
+
+def test_a_constant_reference_is_normed_by_a_floor_not_zero():
+    assert stats.wasserstein(num([2.0] * 50), num([2.0] * 49 + [3.0]), 0.1) == pytest.approx(
+        (1 / 50) / 0.001)
+
+
+def test_chi_squared_against_the_reference_proportions_by_hand():
+    ref = ["a"] * 60 + ["b"] * 30 + ["c"] * 10
+    cur = ["a"] * 40 + ["b"] * 40 + ["c"] * 20
+    expected = np.array([60, 30, 10]) * (100 / 100)
+    statistic = np.sum((np.array([40, 40, 20]) - expected) ** 2 / expected)
+    assert stats.chisquare(cat(ref), cat(cur)) == pytest.approx(sst.chi2.sf(statistic, 2))
+
+
+def test_z_test_of_two_proportions_by_hand():
+    ref, cur = ["y"] * 30 + ["n"] * 70, ["y"] * 45 + ["n"] * 55
+    p1, p2 = 0.30, 0.45  # share of "y" (not the first value in order, "n")
+    pooled = (30 + 45) / 200
+    z = (p1 - p2) / math.sqrt(pooled * (1 - pooled) * (1 / 100 + 1 / 100))
+    assert stats.z(cat(ref), cat(cur)) == pytest.approx(2 * (1 - sst.norm.cdf(abs(z))))
+    assert stats.z(cat(["a"] * 10), cat(["a"] * 5)) == 1.0  # one value, the same: no drift
+
+
+def test_binned_distances_by_hand_on_categories():
+    ref = ["a"] * 50 + ["b"] * 50
+    cur = ["a"] * 80 + ["b"] * 10 + ["new"] * 10
+    r, c = np.array([0.5, 0.5, 0.0]), np.array([0.8, 0.1, 0.1])
+    assert stats.jensenshannon(cat(ref), cat(cur)) == pytest.approx(distance.jensenshannon(r, c))
+    rf = np.array([0.5, 0.5, 0.0001])  # an empty share becomes 1e-4 for PSI and KL
+    assert stats.psi(cat(ref), cat(cur)) == pytest.approx(np.sum((rf - c) * np.log(rf / c)))
+    assert stats.kl_div(cat(ref), cat(cur)) == pytest.approx(sst.entropy(rf, c))
+    assert stats.hellinger(cat(ref), cat(cur)) == pytest.approx(
+        math.sqrt(1 - (math.sqrt(0.5 * 0.8) + math.sqrt(0.5 * 0.1))))
+
+
+def test_numeric_columns_with_many_values_are_binned_by_sturges_over_both_samples():
+    both = np.concatenate([A, B])
+    edges = np.histogram_bin_edges(both, bins="sturges")
+    r = np.histogram(A, edges)[0] / A.size
+    c = np.histogram(B, edges)[0] / B.size
+    assert stats.jensenshannon(num(A), num(B)) == pytest.approx(distance.jensenshannon(r, c))
+
+
+@pytest.mark.parametrize("ref_rows,values,kind,expected", [
+    (1000, 6, NUMERIC, "ks"),
+    (1000, 5, NUMERIC, "chisquare"),
+    (1000, 2, NUMERIC, "z"),
+    (1000, 3, CATEGORICAL, "chisquare"),
+    (1000, 2, CATEGORICAL, "z"),
+    (1001, 6, NUMERIC, "wasserstein"),
+    (1001, 5, NUMERIC, "jensenshannon"),
+    (1001, 2, CATEGORICAL, "jensenshannon"),
+    (1001, 30, CATEGORICAL, "jensenshannon"),
+])
+def test_the_auto_choice_at_its_boundaries(ref_rows, values, kind, expected):
+    ref = np.arange(ref_rows) % values
+    cur = np.arange(500) % values
+    if kind == NUMERIC:
+        chosen = stats.auto_test(num(ref), num(cur))
+    else:
+        chosen = stats.auto_test(cat(ref.astype(str)), cat(cur.astype(str)))
+    assert chosen.name == expected
+
+
+def test_distinct_values_count_both_samples():
+    ref = np.arange(1000) % 5  # 5 values in the reference ...
+    cur = np.arange(100) % 6  # ... and a sixth in the current data: KS, not chi-squared
+    assert stats.auto_test(num(ref), num(cur)).name == "ks"
+
+
+def frames(n=600, shift=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"x": rng.normal(shift, 1, n), "y": rng.normal(0, 1, n),
+                         "city": rng.choice(["Lyon", "Oslo", "Pune"], n),
+                         "flag": rng.choice([True, False], n),
+                         "visits": rng.integers(0, 4, n)})
+
+
+def test_drift_report_columns_share_and_kinds():
+    report = cellops.drift(frames(), frames(shift=1.0, seed=1))
+    cols = report.columns.set_index("column")
+    assert list(cols.index) == ["x", "y", "city", "flag", "visits"]
+    assert dict(cols["type"]) == {"x": "numeric", "y": "numeric", "city": "categorical",
+                                  "flag": "categorical", "visits": "categorical"}
+    assert dict(cols["test"]) == {"x": "ks", "y": "ks", "city": "chisquare", "flag": "z",
+                                  "visits": "chisquare"}
+    assert cols.loc["x", "drifted"] and not cols.loc["y", "drifted"]
+    assert report.share == pytest.approx(cols["drifted"].mean())
+    assert report.drifted is (report.share >= 0.5)
+    assert json.loads(json.dumps(report.to_dict()))["n_columns"] == 5
+    html = report._repr_html_()
+    assert "<svg" in html and "<title>" in html and "var(--jp-" in html and ">x<" in html
+
+
+def test_methods_and_thresholds_per_column():
+    report = cellops.drift(frames(), frames(shift=0.2, seed=1),
+                           method={"x": "psi", "*": "auto"}, threshold={"x": 0.5})
+    row = report.columns.set_index("column").loc["x"]
+    assert (row["test"], row["threshold"], row["value_kind"]) == ("psi", 0.5, "distance")
+    with pytest.raises(InvalidArgumentError, match="for numeric columns; 'city' is categorical"):
+        cellops.drift(frames(), frames(), method="ks", columns=["city"])
+    with pytest.raises(InvalidArgumentError, match="No drift test named 'nope'"):
+        cellops.drift(frames(), frames(), method="nope")
+
+
+def test_missing_values_new_categories_and_all_missing_columns_are_reported_apart():
+    ref, cur = frames(), frames(seed=2)
+    cur.loc[:99, "y"] = np.nan
+    cur.loc[:9, "city"] = "Rome"
+    cur["x"] = np.nan
+    report = cellops.drift(ref, cur)
+    cols = report.columns.set_index("column")
+    assert cols.loc["y", "missing_current"] == pytest.approx(100 / 600)
+    assert cols.loc["city", "new_categories"] == ["Rome"]
+    assert pd.isna(cols.loc["x", "test"]) and "no values in the current" in cols.loc["x", "note"]
+    assert not cols.loc["x", "drifted"]
+
+
+def test_constant_columns_and_a_prediction_log_frame():
+    ref = pd.DataFrame({"c": [1.0] * 50, "request_id": ["r"] * 50})
+    cur = pd.DataFrame({"c": [1.0] * 20, "request_id": ["q"] * 20, "prediction": [0] * 20,
+                        "time": pd.Timestamp("2026-01-01")})
+    report = cellops.drift(ref, cur)  # the log's own columns are not features
+    assert list(report.columns["column"]) == ["c"] and not report.drifted
+
+
+@pytest.mark.parametrize("ref,cur,message", [
+    (pd.DataFrame({"a": [1.0]}).iloc[:0], pd.DataFrame({"a": [1.0]}), "reference has no rows"),
+    (pd.DataFrame({"a": [1.0]}), pd.DataFrame({"a": [1.0]}).iloc[:0], "an empty window"),
+    (pd.DataFrame({"a": [1.0]}), pd.DataFrame({"b": [1.0]}), "share no column"),
+    (pd.DataFrame({"a": [1.5, 2.5]}), pd.DataFrame({"a": ["x", "y"]}), "numeric in the reference"),
+    (pd.DataFrame({"a": [1.0]}), [1, 2], "must be a DataFrame"),
+    (pd.DataFrame({"a": [1.0]}), "no-such-dataset", "no dataset named 'no-such-dataset'"),
+])
+def test_bad_input_gets_a_clear_error(ws, ref, cur, message):
+    with pytest.raises(InvalidArgumentError, match=message):
+        cellops.drift(ref, cur)
+
+
+def test_named_columns_must_exist_on_both_sides():
+    with pytest.raises(InvalidArgumentError, match="'z'.* not in the reference"):
+        cellops.drift(frames(), frames(), columns=["x", "z"])
+
+
+def test_a_logged_dataset_is_a_reference_read_back_or_rebuilt_from_its_profile(ws, tmp_path):
+    data = frames(2000)
+    data.to_csv(tmp_path / "train.csv", index=False)
+    with cellops.start_run():
+        cellops.log_dataset(str(tmp_path / "train.csv"))
+    report = cellops.drift("train.csv", frames(500, seed=3))
+    assert "read from" in report.notes[0] and not report.drifted
+    (tmp_path / "train.csv").write_text("x\n1\n")  # changed since: the profile stands in
+    rebuilt = cellops.drift("train.csv", frames(500, seed=3), columns=["x", "city"])
+    assert "approximate" in rebuilt.notes[0] and not rebuilt.drifted
+    assert cellops.drift("train.csv", frames(500, shift=2, seed=3), columns=["x"]).drifted
+
+
+def test_log_records_a_monitor_run_with_the_report(ws, tmp_path):
+    report = cellops.drift(frames(), frames(shift=1, seed=1), log=True)
+    run = cellops.get_run(report.run_id)
+    assert run.info["kind"] == "monitor"
+    assert run.metrics["drift_share"] == pytest.approx(report.share)
+    assert {a["path"] for a in run.artifacts} == {"drift_report.html", "drift_report.json"}
+    page = report.save_html(tmp_path / "r.html").read_text()
+    assert page.startswith("<!doctype html>") and "Drift report" in page
+
+
+def test_a_registered_test_is_usable_by_name():
+    stats.register_drift_test("mean_gap", lambda r, c: abs(r.values.mean() - c.values.mean()),
+                              kinds=(NUMERIC,), threshold=0.5, p_value=False)
+    report = cellops.drift(frames(), frames(shift=1, seed=1), columns=["x"], method="mean_gap")
+    assert report.columns.iloc[0]["test"] == "mean_gap" and report.drifted
