@@ -48,7 +48,7 @@ export function seriesColour(i: number): string {
  * A chart of `series` (steps on x) with its controls: "log" toggles a log y-axis,
  * "smooth" applies exponential smoothing. Resizes with its container.
  */
-export function metricChart(title: string, series: ISeries[], height = 160): HTMLElement {
+export function metricChart(title: string, series: ISeries[], height = 160, xLabel = 'step'): HTMLElement {
   const host = el('div', { class: 'jp-cellops-uplot' });
   const log = el('input', { type: 'checkbox', 'aria-label': `Log scale for ${title}` });
   const smoothing = el('input', { type: 'range', min: '0', max: '0.95', step: '0.05', value: '0',
@@ -75,13 +75,13 @@ export function metricChart(title: string, series: ISeries[], height = 160): HTM
       cursor: { drag: { x: true, y: false } },
       scales: { x: { time: false }, y: { distr: log.checked && positive ? 3 : 1 } },
       axes: [
-        { label: 'step', stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid },
+        { label: xLabel, stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid },
           size: 36, labelSize: 14 },
         { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 56,
           values: (_u, splits) => splits.map(v => formatMetric(v)) }
       ],
       series: [
-        { label: 'step', value: (_u, v) => (v === null || v === undefined ? '' : String(v)) },
+        { label: xLabel, value: (_u, v) => (v === null || v === undefined ? '' : String(v)) },
         ...series.map((s, i) => ({
           label: s.label,
           stroke: seriesColour(i),

@@ -1,5 +1,6 @@
 import { JupyterFrontEndPlugin } from '@jupyterlab/application';
 
+import { monitoringPlugin } from './monitoring/plugin';
 import { pipelinesPlugin } from './pipelines/plugin';
 import { registryPlugin } from './registry/plugin';
 import { runsPlugin } from './runs/plugin';
@@ -9,6 +10,6 @@ import { sidebarPlugin } from './sidebar';
 export * from './tokens';
 
 /** The sidebar, then one plugin per tab (monitoring adds its own the same way). */
-const plugins: JupyterFrontEndPlugin<any>[] = [sidebarPlugin, runsPlugin, pipelinesPlugin, registryPlugin, servingPlugin];
+const plugins: JupyterFrontEndPlugin<any>[] = [sidebarPlugin, runsPlugin, pipelinesPlugin, registryPlugin, servingPlugin, monitoringPlugin];
 
 export default plugins;

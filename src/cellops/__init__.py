@@ -86,7 +86,7 @@ _LAZY.update({name: "serving" for name in (
 _LAZY.update({name: "serving.http" for name in ("Server", "serve")})
 _LAZY.update({name: "monitoring" for name in (
     "Alert", "DriftReport", "Monitor", "MonitorResult", "MonitorSpecError", "ack_alert", "alerts",
-    "apply_monitors", "create_monitor", "delete_monitor", "drift", "get_monitor",
+    "apply_monitors", "create_monitor", "delete_monitor", "drift", "get_alert", "get_monitor",
     "monitor_history", "monitors", "performance", "resolve_alert", "run_monitors")})
 
 
@@ -191,6 +191,7 @@ __all__ = [
     "flush",
     "garbage_collect",
     "gate",
+    "get_alert",
     "get_model_version",
     "get_monitor",
     "get_run",
