@@ -14,7 +14,8 @@ from cellops.cli import cli, command_paths
 ROOT = Path(__file__).resolve().parents[1]
 CLI_DOC = (ROOT / "docs" / "cli.md").read_text()
 API_DOC = "".join((ROOT / "docs" / page).read_text()
-                  for page in ("tracking.md", "pipelines.md", "registry.md", "serving.md"))
+                  for page in ("tracking.md", "pipelines.md", "registry.md", "serving.md",
+                               "monitoring.md"))
 README = (ROOT / "README.md").read_text()
 
 
@@ -75,7 +76,7 @@ def test_readme_has_the_two_commands_and_ci_runs_the_test_one():
 def test_docs_pages_exist():
     for page in ("quickstart.md", "tracking.md", "cli.md", "architecture.md", "changelog.md",
                  "notebooks.md", "magics.md", "pipelines.md", "sidebar.md", "rest-api.md",
-                 "registry.md", "serving.md"):
+                 "registry.md", "serving.md", "monitoring.md"):
         assert (ROOT / "docs" / page).stat().st_size > 500
 
 
@@ -83,12 +84,13 @@ MAGICS_DOC = (ROOT / "docs" / "magics.md").read_text()
 
 
 def _magics():
+    from cellops.magics.monitoring import Monitoring
     from cellops.magics.registry import Registry
     from cellops.magics.serving import Serving
     from cellops.magics.tracking import Cellops
 
     return [(Cellops, n) for n in ("experiment", "track", "params", "runs", "compare")] + \
-        [(Registry, "register"), (Serving, "serve")]
+        [(Registry, "register"), (Serving, "serve"), (Monitoring, "drift"), (Monitoring, "monitor")]
 
 
 @pytest.mark.parametrize("owner, name", _magics(), ids=lambda x: x if isinstance(x, str) else "")
@@ -141,9 +143,10 @@ def test_links_point_at_files_in_the_repository():
 
 
 def test_no_page_claims_a_feature_that_is_not_built_yet():
-    """Monitoring is being built: until then, no page may say cellops does it (the
-    architecture page says where it will go, marked as planned)."""
-    claims = re.compile(r"monitor(s|ing)? (and \w+ )?models", re.I)
+    """The feature store and AutoML are planned: no page may say cellops has them (the
+    architecture page says where they will go, marked as planned)."""
+    claims = re.compile(r"(feature store|automl)\b.*\b(is|are) (built|available)|"
+                        r"cellops (has|offers) (a feature store|automl)", re.I)
     for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         if page.name in ("architecture.md", "changelog.md"):
             continue

@@ -125,8 +125,9 @@ def test_experiment_run_counts_follow_inserts_deletes_and_moves(ws):
 
 
 def _drop_registry(con: sqlite3.Connection) -> None:
-    """Remove what migrations 9 and 10 added: the database as an older cellops left it."""
-    for table in ("approvals", "promotion_requests", "alias_protections", "model_aliases",
+    """Remove what migrations 9 to 11 added: the database as an older cellops left it."""
+    for table in ("alert_deliveries", "alerts", "monitor_results", "monitors",
+                  "approvals", "promotion_requests", "alias_protections", "model_aliases",
                   "model_tags", "model_versions", "registered_models", "audit_log",
                   "predictions", "prediction_labels", "serving_endpoints"):
         con.execute(f"DROP TABLE {table}")
@@ -208,11 +209,13 @@ def test_a_schema_9_workspace_gains_the_prediction_log_and_keeps_its_models(tmp_
     cellops.register_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), "m")
     ws.close()
     con = sqlite3.connect(ws.db_path)
-    for table in ("predictions", "prediction_labels", "serving_endpoints"):
+    for table in ("alert_deliveries", "alerts", "monitor_results", "monitors", "predictions",
+                  "prediction_labels", "serving_endpoints"):
         con.execute(f"DROP TABLE {table}")
     con.execute("PRAGMA user_version = 9")
     con.commit()
     con.close()
     assert cellops.get_model_version("m", 1).version == 1  # reopening migrates
     assert cellops.predictions().empty and cellops.serving_endpoints() == []
+    assert cellops.monitors() == [] and cellops.alerts() == []
     assert cellops.verify_audit().ok

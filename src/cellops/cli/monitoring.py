@@ -134,7 +134,8 @@ def monitor_watch(name: str | None, every: str, iterations: int | None) -> None:
 
 @monitor_group.command("history")
 @click.argument("name")
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True,
+              help="Show the last this many windows.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def monitor_history_command(name: str, limit: int, as_json: bool) -> None:
     """A monitor's results, one line per window."""

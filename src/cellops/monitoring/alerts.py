@@ -87,6 +87,7 @@ def alerts(state: str | None = None, monitor: str | None = None) -> list[Alert]:
 
 
 def get_alert(alert_id: int) -> Alert:
+    """One alert by its number."""
     row = workspace().store.monitors.alert(_id(alert_id))
     if row is None:
         raise NotFoundError(f"No alert #{alert_id}. List them with `cellops alerts list`.")

@@ -193,6 +193,7 @@ def apply_monitors(path: str | Path) -> list[Monitor]:
 
 
 def get_monitor(name: str) -> Monitor:
+    """The monitor named ``name`` (NotFoundError lists the others)."""
     row = workspace().store.monitors.get(name)
     if row is None:
         names = [r["name"] for r in workspace().store.monitors.all()]
@@ -202,6 +203,7 @@ def get_monitor(name: str) -> Monitor:
 
 
 def monitors() -> list[Monitor]:
+    """Every monitor of the workspace, by name."""
     return [_monitor(r) for r in workspace().store.monitors.all()]
 
 
