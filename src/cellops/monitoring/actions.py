@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..workspaces import workspace
+from .monitors import _model_name
 
 __all__ = ["retrain"]
 
@@ -43,7 +44,7 @@ def retrain(spec: dict[str, Any], alert_id: int, frame: Any, result_id: int) -> 
 
     store = workspace().store.monitors
     r = spec["action"]["retrain"]
-    model_name = spec["model"].partition("@")[0]
+    model_name, _ = _model_name(spec["model"])
     record: dict[str, Any] = {"kind": "retrain", "status": "running", "pipeline": r["pipeline"]}
     store.add_action(alert_id, record)
     try:

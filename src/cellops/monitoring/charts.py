@@ -39,6 +39,20 @@ def _ticks(lo: float, hi: float, n: int = 4) -> list[float]:
     return [first + i * step for i in range(int((hi - first) / step) + 1)]
 
 
+def _frame_text(series: dict[str, object], y_label: str, left: int, middle: float,
+                height: int) -> str:
+    """The y-axis label, the legend (a swatch per series) and the closing tag."""
+    out = [f"<text x='10' y='{middle:.0f}' fill='{MUTED}' transform='rotate(-90 10 {middle:.0f})' "
+           f"text-anchor='middle'>{html.escape(y_label)}</text>"]
+    x = left
+    for j, name in enumerate(series):
+        out.append(f"<rect x='{x}' y='{height - 10}' width='9' height='9' "
+                   f"fill='{COLOURS[j % len(COLOURS)]}'/><text x='{x + 12}' y='{height - 2}' "
+                   f"fill='{TEXT}'>{html.escape(name)}</text>")
+        x += 16 + 7 * len(name)
+    return "".join(out) + "</svg>"
+
+
 def bars(title: str, labels: Sequence[str], series: dict[str, Sequence[float]], *,
          y_label: str = "share of rows", width: int = 380, height: int = 170) -> str:
     """Grouped bars: one group per label (a bin or category), one bar per series."""
@@ -72,16 +86,7 @@ def bars(title: str, labels: Sequence[str], series: dict[str, Sequence[float]], 
                    f"fill='{MUTED}'>{html.escape(str(labels[i])[:12])}</text>")
     out.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{top + plot_h}' y2='{top + plot_h}' "
                f"stroke='{MUTED}'/>")
-    out.append(f"<text x='10' y='{top + plot_h / 2:.0f}' fill='{MUTED}' "
-               f"transform='rotate(-90 10 {top + plot_h / 2:.0f})' text-anchor='middle'>"
-               f"{html.escape(y_label)}</text>")
-    x = left
-    for j, name in enumerate(series):
-        out.append(f"<rect x='{x}' y='{height - 10}' width='9' height='9' "
-                   f"fill='{COLOURS[j % len(COLOURS)]}'/><text x='{x + 12}' y='{height - 2}' "
-                   f"fill='{TEXT}'>{html.escape(name)}</text>")
-        x += 16 + 7 * len(name)
-    out.append("</svg>")
+    out.append(_frame_text(series, y_label, left, top + plot_h / 2, height))
     return "".join(out)
 
 
@@ -132,13 +137,5 @@ def lines(title: str, times_ms: Sequence[int], series: dict[str, Sequence[float 
             when = datetime.fromtimestamp(t / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
             out.append(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='3' fill='{colour}'>"
                        f"<title>{html.escape(name)} {_fmt(v)} · window ending {when}</title></circle>")
-    x = left
-    for j, name in enumerate(series):
-        out.append(f"<rect x='{x}' y='{height - 10}' width='9' height='9' "
-                   f"fill='{COLOURS[j % len(COLOURS)]}'/><text x='{x + 12}' y='{height - 2}' "
-                   f"fill='{TEXT}'>{html.escape(name)}</text>")
-        x += 16 + 7 * len(name)
-    out.append(f"<text x='10' y='{top + plot_h / 2:.0f}' fill='{MUTED}' "
-               f"transform='rotate(-90 10 {top + plot_h / 2:.0f})' text-anchor='middle'>"
-               f"{html.escape(y_label)}</text></svg>")
+    out.append(_frame_text(series, y_label, left, top + plot_h / 2, height))
     return "".join(out)

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .drift import DriftReport, drift
-from .performance import CBPE, HIGHER_IS_BETTER, performance
+from .drift import drift
+from .performance import CBPE, performance
 
 
 @dataclass
@@ -92,11 +92,9 @@ class Evaluator:
         self.features = [str(c) for c in reference.columns if str(c) != target]
         self.model_loader = model_loader  # version -> fitted model
         self._cbpe: dict[tuple[int, float], CBPE] = {}
-        self.last_drift: DriftReport | None = None
 
     def run(self, frame: Any) -> list[CheckResult]:
         out = []
-        self.last_drift = None
         for check in self.spec["checks"]:
             try:
                 out.append(getattr(self, "_" + check["type"])(check, frame))
@@ -116,7 +114,6 @@ class Evaluator:
                        columns=check.get("columns"), method=check.get("method", "auto"),
                        threshold=check.get("threshold"), drift_share=check["share"],
                        categorical=[c for c in self.spec.get("categorical", []) if c in present])
-        self.last_drift = report
         details = {"drifted_columns": report.drifted_columns,
                    "columns": {r["column"]: {"test": r["test"], "statistic": r["statistic"],
                                              "drifted": r["drifted"]}
@@ -234,9 +231,3 @@ class Evaluator:
             self._cbpe[key] = CBPE(threshold=threshold).fit(self._proba(ref, version), y)
         return self._cbpe[key]
 
-
-def worse(check: dict[str, Any]) -> str:
-    """Which way is bad, for messages."""
-    if check["type"] in ("performance", "estimated_performance"):
-        return "low" if HIGHER_IS_BETTER.get(check["metric"], True) else "high"
-    return "high"

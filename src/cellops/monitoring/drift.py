@@ -204,7 +204,7 @@ def _column(series: Any, kind: str, what: str) -> Column:
     return Column(values, CATEGORICAL)  # a Series: its value_counts is fast for every dtype
 
 
-def _option(value: Any, column: str, default: Any, what: str) -> Any:
+def _option(value: Any, column: str, default: Any) -> Any:
     if isinstance(value, Mapping):
         return value.get(column, value.get("*", default))
     return default if value is None else value
@@ -290,13 +290,13 @@ def drift(reference: Any, current: Any, *, columns: Iterable[str] | None = None,
             entry["note"] = f"no values in the {'reference' if not len(rc) else 'current data'}"
             rows.append(entry)
             continue
-        chosen = _option(method, name, "auto", "method")
+        chosen = _option(method, name, "auto")
         test = auto_test(rc, cc) if chosen == "auto" else get_drift_test(chosen)
         if kind not in test.kinds:
             raise InvalidArgumentError(
                 f"The {test.name} test is for {' and '.join(test.kinds)} columns; {name!r} is "
                 f"{kind}. Pick another method for it, e.g. method={{{name!r}: 'psi'}}.")
-        limit = _option(threshold, name, test.threshold, "threshold")
+        limit = _option(threshold, name, test.threshold)
         if not isinstance(limit, (int, float)) or isinstance(limit, bool) or limit != limit:
             raise InvalidArgumentError(f"threshold for {name!r} must be a number, not {limit!r}.")
         value = test.run(rc, cc, float(limit))

@@ -275,7 +275,7 @@ def _windows(store: Any, row: Mapping[str, Any], spec: dict[str, Any], now_ms: i
     length = win["ms"]
     start = row["cursor_ms"]
     if start is None:
-        first = store.first_prediction_ms(name, 0)
+        first = store.first_prediction_ms(name)
         if first is None:
             return
         start = first // length * length

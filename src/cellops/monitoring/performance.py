@@ -27,8 +27,6 @@ __all__ = ["CBPE", "Estimate", "performance", "CLASSIFIER_METRICS", "REGRESSOR_M
 
 CLASSIFIER_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 REGRESSOR_METRICS = ("mae", "rmse", "r2")
-HIGHER_IS_BETTER = {"accuracy": True, "precision": True, "recall": True, "f1": True,
-                    "roc_auc": True, "mae": False, "rmse": False, "r2": True}
 
 
 def _task(y_true: np.ndarray, task: str) -> str:

@@ -278,6 +278,7 @@ class DriftTest:
     threshold: float
     p_value: bool
     func: Callable[..., float]
+    takes_threshold: bool = False  # func(ref, cur, threshold): it may stop early near the bound
 
     def drifted(self, value: float, threshold: float) -> bool:
         if value != value:  # NaN: nothing to compare, no verdict of drift
@@ -285,8 +286,8 @@ class DriftTest:
         return value < threshold if self.p_value else value >= threshold
 
     def run(self, ref: Column, cur: Column, threshold: float) -> float:
-        if self.func is wasserstein:
-            return wasserstein(ref, cur, threshold)
+        if self.takes_threshold:
+            return float(self.func(ref, cur, threshold))
         return float(self.func(ref, cur))
 
 
@@ -295,13 +296,16 @@ _TESTS: dict[str, DriftTest] = {}
 
 def register_drift_test(name: str, func: Callable[[Column, Column], float], *,
                         kinds: tuple[str, ...] = (NUMERIC, CATEGORICAL), threshold: float,
-                        p_value: bool, label: str | None = None) -> DriftTest:
+                        p_value: bool, label: str | None = None,
+                        takes_threshold: bool = False) -> DriftTest:
     """Make ``func(reference, current) -> float`` usable as ``method=name``.
 
     ``func`` takes two :class:`Column` objects (``.values``, ``.counts()``,
-    ``.sorted()``); ``p_value=True`` means drift when the result is below ``threshold``.
+    ``.sorted()``); ``p_value=True`` means drift when the result is below ``threshold``;
+    ``takes_threshold=True`` passes the threshold as a third argument.
     """
-    test = DriftTest(name, label or name, tuple(kinds), float(threshold), p_value, func)
+    test = DriftTest(name, label or name, tuple(kinds), float(threshold), p_value, func,
+                     takes_threshold)
     _TESTS[name] = test
     return test
 
@@ -333,7 +337,8 @@ for _name, _label, _func, _kinds, _threshold, _p in (
         ("hellinger", "Hellinger distance", hellinger, (NUMERIC, CATEGORICAL), 0.1, False),
         ("anderson", "Anderson-Darling p-value", anderson, (NUMERIC,), 0.1, True),
         ("cramer_von_mises", "Cramer-von Mises p-value", cramer_von_mises, (NUMERIC,), 0.1, True)):
-    register_drift_test(_name, _func, kinds=_kinds, threshold=_threshold, p_value=_p, label=_label)
+    register_drift_test(_name, _func, kinds=_kinds, threshold=_threshold, p_value=_p, label=_label,
+                        takes_threshold=_func is wasserstein)
 
 
 def auto_test(ref: Column, cur: Column) -> DriftTest:

@@ -101,6 +101,18 @@ class Handler(APIHandler):
     def reply(self, data: Any) -> None:
         self.finish(json.dumps(to_jsonable(data)))
 
+    def comment(self) -> str | None:
+        """The optional ``comment`` of a JSON body such as ``{"comment": "ok"}`` (400 otherwise)."""
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise web.HTTPError(400, log_message="The body must be JSON, e.g. {\"comment\": \"ok\"}.",
+                                reason="bad body") from None
+        comment = body.get("comment") if isinstance(body, dict) else None
+        if comment is not None and not isinstance(comment, str):
+            raise web.HTTPError(400, log_message="'comment' must be text.", reason="bad body")
+        return comment
+
     def int_arg(self, name: str, default: int, low: int, high: int) -> int:
         raw = self.get_argument(name, None)
         if raw is None or raw == "":

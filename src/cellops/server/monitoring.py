@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import cellops
@@ -59,14 +58,7 @@ class MonitorHandler(Handler):
 class AlertHandler(Handler):
     @web.authenticated
     async def post(self, alert_id: str, action: str) -> None:
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise web.HTTPError(400, log_message="The body must be JSON, e.g. {\"comment\": \"on it\"}.",
-                                reason="bad body") from None
-        comment = body.get("comment") if isinstance(body, dict) else None
-        if comment is not None and not isinstance(comment, str):
-            raise web.HTTPError(400, log_message="'comment' must be text.", reason="bad body")
+        comment = self.comment()
         self.workspace()
         move = cellops.ack_alert if action == "ack" else cellops.resolve_alert
         result = await self.call(move, int(alert_id), comment)

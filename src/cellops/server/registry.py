@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import cellops
@@ -75,14 +74,7 @@ class RequestsHandler(Handler):
 class DecisionHandler(Handler):
     @web.authenticated
     async def post(self, request_id: str, decision: str) -> None:
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise web.HTTPError(400, log_message="The body must be JSON, e.g. {\"comment\": \"ok\"}.",
-                                reason="bad body") from None
-        comment = body.get("comment") if isinstance(body, dict) else None
-        if comment is not None and not isinstance(comment, str):
-            raise web.HTTPError(400, log_message="'comment' must be text.", reason="bad body")
+        comment = self.comment()
         self.workspace()
         decide = cellops.approve if decision == "approve" else cellops.reject
         result = await self.call(decide, int(request_id), comment)

@@ -68,9 +68,9 @@ class MonitorTable:
                                 (name,))
         return dict(row) if row else None
 
-    def first_prediction_ms(self, model: str, after_id: int) -> int | None:
-        row = self.db.query_one("SELECT min(at) FROM predictions WHERE model = ? AND id > ?"
-                                " AND status = 200", (model, after_id))
+    def first_prediction_ms(self, model: str) -> int | None:
+        row = self.db.query_one("SELECT min(at) FROM predictions WHERE model = ? AND status = 200",
+                                (model,))
         return row[0] if row else None
 
     def predictions_between(self, model: str, start_ms: int, end_ms: int) -> list[sqlite3.Row]:
@@ -94,10 +94,6 @@ class MonitorTable:
                 if total >= rows:
                     break
         return out
-
-    def last_prediction_id(self) -> int:
-        row = self.db.query_one("SELECT max(id) FROM predictions")
-        return int(row[0] or 0) if row else 0
 
     # -- results ---------------------------------------------------------------------------------
     def add_result(self, name: str, row: dict[str, Any], cursor_ms: int | None,
