@@ -114,6 +114,24 @@ def test_matplotlib_figures_are_stored_as_png(ws):
     assert b"<svg" in run.read_artifact("curve.svg")
 
 
+def test_a_logged_model_carries_its_signature_and_registers_and_serves_by_column(ws):
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    X = pd.DataFrame({"age": [20, 30, 40, 50], "income": [1.0, 2.5, 3.0, 4.5]})
+    model = LogisticRegression().fit(X, [0, 0, 1, 1])
+    with cellops.start_run() as run:
+        assert cellops.log_model(model, X_sample=X) == "models/model.skops"
+        with pytest.raises(cellops.InvalidArgumentError, match="fitted scikit-learn estimator"):
+            run.log_model({"not": "a model"})
+    sig = json.loads(run.read_artifact("models/model.signature.json"))
+    assert sig["inputs"] == [{"name": "age", "dtype": "int64"}, {"name": "income", "dtype": "float64"}]
+    version = cellops.register_model(run.id, "logged")
+    assert version.signature == sig
+    loaded = cellops.load_model("models:/logged/1")
+    assert list(loaded.predict(X)) == list(model.predict(X))
+
+
 def test_the_artifact_root_may_be_any_fsspec_url(tmp_path):
     ws_dir = tmp_path / ".cellops"
     ws_dir.mkdir()

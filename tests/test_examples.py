@@ -83,3 +83,46 @@ def test_the_example_pipeline_ran_in_the_demo_and_a_second_run_is_fully_cached(d
     ws = cellops.workspace(demo["folder"] / ".cellops")
     evaluate = cellops.list_runs(filter="attributes.run_name = 'evaluate'", workspace=ws).runs
     assert evaluate[0]["metrics"]["roc_auc"] > 0.9
+
+
+def test_monitoring_example_serves_alerts_retrains_and_approves(tmp_path):
+    """example_notebooks/monitoring: a shifted stream opens alerts, one retraining makes
+    version 2 behind a promotion request, the approval swaps it into the running server."""
+    folder = shutil.copytree(EXAMPLES / "monitoring", tmp_path / "monitoring")
+    nb = nbformat.read(folder / "monitor-and-retrain.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    with cellops.use_workspace(folder / ".cellops"):
+        history = cellops.monitor_history("screening")
+        assert list(history["status"]) == ["ok", "failing", "ok"]
+        assert [v for v in history["versions"]] == [[1], [1], [2]]  # v2 answered the last window
+        assert history["drift_share"].iloc[1] >= 0.25 > history["drift_share"].iloc[2]
+        alerts = sorted(cellops.alerts(monitor="screening"), key=lambda a: a.id)
+        assert [(a.check, a.state) for a in alerts] == [("drift", "resolved"),
+                                                        ("performance:accuracy", "resolved")]
+        assert alerts[0].actions == alerts[1].actions  # one retraining for the window
+        action = alerts[0].actions[0]
+        assert (action["status"], action["version"]) == ("approved", 2)
+        pipeline_run = cellops.get_run(action["pipeline_run"])
+        assert pipeline_run.info["kind"] == "pipeline" and pipeline_run.status == "FINISHED"
+        v2 = cellops.get_model_version("cancer-screening", "champion")
+        assert v2.version == 2 and v2.tags["retrained_by"] == f"alert #{alerts[0].id}"
+        assert [d["name"] for d in v2.lineage] == ["screening-retrain"]
+        assert [i["name"] for i in v2.signature["inputs"]][:2] == ["mean radius", "mean texture"]
+        (request,) = cellops.promotion_requests("APPROVED")
+        assert request.approvals[0]["approver"] == "lead"
+        assert cellops.serving_endpoints() == []  # stopped at the end
+    # The saved notebook shows the monitor (history charts) without a kernel.
+    shown = [o["data"]["text/html"] for c in nb.cells for o in c.get("outputs", [])
+             if "text/html" in o.get("data", {}) and "screening" in o["data"]["text/html"]]
+    assert shown and "<svg" in shown[-1]
+
+
+def test_the_demo_runs_the_monitoring_loop(demo):
+    out = demo["stdout"]
+    assert "window of 100 rows (v1): FAILING (drift, performance:accuracy)" in out
+    assert "window of 100 rows (v2): OK" in out
+    assert "cancer-screening@champion is version 2 now." in out
+    executed = nbformat.read(demo["folder"] / "monitoring" / "monitor-and-retrain.ipynb", 4)
+    assert all(c.get("outputs") is not None for c in executed.cells if c.cell_type == "code")
+    assert executed.metadata["papermill"]["exception"] is None

@@ -339,6 +339,7 @@ def test_the_retraining_loop_end_to_end(churn, tmp_path):
     cellops.protect_alias("churn", "champion", approvers=["carol"])
     cellops.create_monitor(
         "loop", "churn@champion", churn["reference"], window="600 rows",
+        checks=["drift", {"type": "performance", "metric": "accuracy", "min": 0.999}],
         action={"retrain": {"pipeline": str(pipeline),
                             "parameters": {"train.window_data": "{window_data}"},
                             "alias": "champion"}})
@@ -346,8 +347,11 @@ def test_the_retraining_loop_end_to_end(churn, tmp_path):
     log = score(tmp_path, X)
     cellops.log_labels(log, y)
     (result,) = cellops.run_monitors()
-    (alert,) = cellops.alerts()
+    # Both checks failed: two alerts, one retraining (one version, one request) linked on both.
+    alert, other = sorted(cellops.alerts(), key=lambda a: a.id)
+    assert {alert.check, other.check} == {"drift", "performance:accuracy"}
     (action,) = alert.actions
+    assert other.actions == alert.actions
     assert action["kind"] == "retrain" and action["status"] == "awaiting approval", action
     assert cellops.get_run(action["pipeline_run"]).info["kind"] == "pipeline"
     assert action["version"] == 2 and Path(action["window_data"]).is_file()
@@ -357,6 +361,7 @@ def test_the_retraining_loop_end_to_end(churn, tmp_path):
     with cellops.acting_as("carol"):
         cellops.approve(request.id, "drift fixed")
     assert cellops.get_model_version("churn", "champion").version == 2
+    assert [a.actions[0]["status"] for a in cellops.alerts()] == ["approved", "approved"]
     v2 = cellops.get_model_version("churn", 2)
     assert v2.tags["retrained_by"] == f"alert #{alert.id}"
 

@@ -1,9 +1,10 @@
 """``cellops demo``: a few real scikit-learn models tracked as runs, then compared; the
-best registered with an alias; then the example pipeline.
+best registered with an alias; then the example pipeline; then the monitoring example
+(serve -> shifted stream -> alert -> retrain -> approve).
 
 Uses the breast-cancer dataset that ships with scikit-learn (no download). Everything
-goes into one folder (``cellops-demo`` by default): its workspace, the copied example
-pipeline and what the pipeline writes; a ``.gitignore`` in it keeps it out of git.
+goes into one folder (``cellops-demo`` by default): its workspace, the copied examples
+and what they write; a ``.gitignore`` in it keeps it out of git.
 """
 
 from __future__ import annotations
@@ -39,12 +40,22 @@ def _models() -> list[tuple[str, object, dict]]:
     ]
 
 
-def example_pipeline() -> Path:
-    """The example pipeline folder: inside the installed package, or in a source checkout."""
-    packaged = Path(__file__).parent / "examples" / "pipeline"
+def example_folder(name: str) -> Path:
+    """An example folder (``pipeline``, ``monitoring``): inside the installed package, or in
+    a source checkout."""
+    packaged = Path(__file__).parent / "examples" / name
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[2] / "example_notebooks" / "pipeline"
+    return Path(__file__).resolve().parents[2] / "example_notebooks" / name
+
+
+def _copy_example(name: str) -> Path:
+    """Copy an example folder into the current directory once (the user may edit it)."""
+    target = Path.cwd() / name
+    if not target.exists():
+        shutil.copytree(example_folder(name), target, ignore=shutil.ignore_patterns(
+            "data", "models", ".ipynb_checkpoints", ".cellops"))
+    return target
 
 
 def prepare_folder(folder: Path) -> Path:
@@ -56,9 +67,10 @@ def prepare_folder(folder: Path) -> Path:
     return folder
 
 
-def run_demo(echo: Callable[[str], None] = print, pipeline: bool = True) -> list[str]:
-    """Train, log and compare models in the current workspace, then run the example
-    pipeline in ``./pipeline``; return the run ids."""
+def run_demo(echo: Callable[[str], None] = print, pipeline: bool = True,
+             monitoring: bool = True) -> list[str]:
+    """Train, log and compare models in the current workspace, run the example pipeline in
+    ``./pipeline``, then the monitoring loop of ``./monitoring``; return the run ids."""
     from sklearn.datasets import load_breast_cancer
     from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
     from sklearn.model_selection import train_test_split
@@ -131,6 +143,8 @@ def run_demo(echo: Callable[[str], None] = print, pipeline: bool = True) -> list
          f"`cellops models card {MODEL}@champion`, `cellops audit`")
     if pipeline:
         run_ids.append(_demo_pipeline(echo))
+    if monitoring:
+        _demo_monitoring(echo)
     return run_ids
 
 
@@ -138,10 +152,7 @@ def _demo_pipeline(echo: Callable[[str], None]) -> str:
     """Copy the example pipeline here (once) and run it: prepare -> train -> evaluate."""
     from cellops.pipelines import run_pipeline
 
-    target = Path.cwd() / "pipeline"
-    if not target.exists():
-        shutil.copytree(example_pipeline(), target,
-                        ignore=shutil.ignore_patterns("data", "models", ".ipynb_checkpoints"))
+    target = _copy_example("pipeline")
     echo("")
     echo(f"Pipeline {target / 'pipeline.yaml'} (papermill runs each notebook in a fresh kernel):")
     result = run_pipeline(target / "pipeline.yaml", progress=lambda m: echo("  " + m))
@@ -157,3 +168,54 @@ def _demo_pipeline(echo: Callable[[str], None]) -> str:
     echo("Run it again and every step is cached: "
          f"`cellops pipeline run {target.name}/pipeline.yaml`")
     return result.run_id
+
+
+MONITORING_NOTEBOOK = "monitor-and-retrain.ipynb"
+MONITOR = "screening"
+
+
+def _demo_monitoring(echo: Callable[[str], None]) -> None:
+    """Run the monitoring example notebook here (papermill, a fresh kernel): serve a model,
+    send it a shifted stream, watch the monitor open an alert and retrain, approve version 2.
+    The executed notebook stays in ``./monitoring`` with its outputs."""
+    import papermill
+
+    from .execution import kernel_manager_class
+    from .monitoring import get_monitor, monitor_history
+
+    echo("")
+    if MONITOR in {m.name for m in cellops.monitors()}:
+        echo(f"Monitoring: the loop already ran in this workspace (monitor {MONITOR!r}); "
+             f"see `cellops monitor history {MONITOR}` and `cellops alerts list --state all`.")
+        return
+    target = _copy_example("monitoring")
+    notebook = target / MONITORING_NOTEBOOK
+    echo(f"Monitoring {notebook} (serve -> shifted stream -> alert -> retrain -> approve):")
+    try:
+        papermill.execute_notebook(str(notebook), str(notebook), cwd=str(target),
+                                   kernel_name="python3", progress_bar=False,
+                                   kernel_manager_class=kernel_manager_class())
+    except papermill.PapermillExecutionError as exc:
+        raise cellops.CellopsError(
+            f"The monitoring example failed at cell {exc.cell_index} ({exc.ename}: {exc.evalue}); "
+            f"the executed notebook with the error is {notebook}.") from None
+    history = monitor_history(MONITOR)
+    for _, row in history.iterrows():
+        failed = [c for c in get_monitor(MONITOR).spec["checks"]
+                  if row.get(f"{c['name']}.passed") is False]
+        versions = ", ".join(f"v{v}" for v in row["versions"])
+        echo(f"  window of {row['rows']} rows ({versions}): {row['status'].upper()}"
+             + (f" ({', '.join(c['name'] for c in failed)})" if failed else ""))
+    for alert in sorted(cellops.alerts(monitor=MONITOR), key=lambda a: a.id):
+        echo(f"  {alert}")
+    action = next((a for alert in cellops.alerts(monitor=MONITOR) for a in alert.actions
+                   if a.get("kind") == "retrain"), None)
+    if action:
+        echo(f"  retraining: pipeline run {str(action.get('pipeline_run'))[:8]} -> "
+             f"{action.get('model')} version {action.get('version')}, promotion request "
+             f"#{action.get('request')} ({action.get('status')})")
+    champion = cellops.get_model_version("cancer-screening", "champion")
+    echo(f"  cancer-screening@champion is version {champion.version} now.")
+    echo(f"Next: open monitoring/{MONITORING_NOTEBOOK} (executed, with its outputs), "
+         f"`cellops monitor history {MONITOR}`, `cellops alerts list --state all`, and the sidebar's "
+         "Monitoring tab.")

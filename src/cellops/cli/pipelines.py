@@ -153,10 +153,11 @@ def gate(run_id: str, expression: str) -> None:
 @cli.command()
 @click.argument("folder", required=False, default="cellops-demo", type=click.Path(file_okay=False))
 def demo(folder: str) -> None:
-    """Train a few scikit-learn models and run the example pipeline, all in FOLDER.
+    """Train a few scikit-learn models, run the example pipeline, then the monitoring loop
+    (serve, shifted stream, alert, retrain, approve), all in FOLDER.
 
-    FOLDER (default: ./cellops-demo) gets its own workspace, the example pipeline and its
-    outputs, and a .gitignore that keeps it out of git.
+    FOLDER (default: ./cellops-demo) gets its own workspace, the example pipeline and the
+    monitoring notebook with their outputs, and a .gitignore that keeps it out of git.
     """
     from cellops.demo import prepare_folder, run_demo
 

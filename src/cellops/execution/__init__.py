@@ -16,5 +16,6 @@ this package imports nothing heavy.
 """
 
 from .environment import KernelEnv
+from .worker import kernel_manager_class
 
-__all__ = ["KernelEnv"]
+__all__ = ["KernelEnv", "kernel_manager_class"]

@@ -36,8 +36,11 @@ def _overrides(parameters: dict[str, Any], context: dict[str, str]) -> dict[str,
     return out
 
 
-def retrain(spec: dict[str, Any], alert_id: int, frame: Any, result_id: int) -> dict[str, Any]:
-    """Run the monitor's retraining pipeline for this alert; returns the action record."""
+def retrain(spec: dict[str, Any], alert_ids: list[int], frame: Any,
+            result_id: int) -> dict[str, Any]:
+    """Run the monitor's retraining pipeline once for the alerts a window opened (a window
+    whose drift and performance checks both fail retrains once); the action record, with
+    the pipeline run, version and request, goes on each of them and is returned."""
     from ..pipelines.runner import run_pipeline
     from ..registry.governance import PromotionRequest, set_alias
     from ..registry.versions import register_model
@@ -46,7 +49,13 @@ def retrain(spec: dict[str, Any], alert_id: int, frame: Any, result_id: int) -> 
     r = spec["action"]["retrain"]
     model_name, _ = _model_name(spec["model"])
     record: dict[str, Any] = {"kind": "retrain", "status": "running", "pipeline": r["pipeline"]}
-    store.add_action(alert_id, record)
+    alert_id = alert_ids[0]
+
+    def save() -> None:
+        for a in alert_ids:
+            store.add_action(a, record)
+
+    save()
     try:
         folder = workspace().path / "monitoring" / spec["name"]
         folder.mkdir(parents=True, exist_ok=True)
@@ -85,6 +94,6 @@ def retrain(spec: dict[str, Any], alert_id: int, frame: Any, result_id: int) -> 
     except Exception as exc:  # noqa: BLE001 - recorded on the alert; the monitor goes on
         record["status"] = "failed"
         record["error"] = f"{type(exc).__name__}: {exc}"
-    store.add_action(alert_id, record)
+    save()
     return record
 

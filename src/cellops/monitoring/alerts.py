@@ -62,7 +62,7 @@ class Alert:
                    r["value"], _dt(r["opened_at"]), r["windows"], r["opened_result"],
                    r["last_result"], r["acknowledged_by"], _dt(r["acknowledged_at"]),
                    r["resolved_by"], _dt(r["resolved_at"]), r["comment"],
-                   json.loads(r["actions"] or "[]"))
+                   _current(json.loads(r["actions"] or "[]")))
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -75,6 +75,22 @@ class Alert:
             (f", resolved by {self.resolved_by}" if self.resolved_by else "")
         return (f"alert #{self.id} {self.state.upper()} {self.monitor}/{self.check}: {self.message}"
                 f" ({self.windows} window(s){who})")
+
+
+DECIDED = {"APPROVED": "approved", "REJECTED": "rejected"}
+
+
+def _current(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A retraining that was ``awaiting approval`` shows what became of its request."""
+    from ..registry.governance import promotion_requests
+
+    for action in actions:
+        if action.get("status") == "awaiting approval" and action.get("request") is not None:
+            found = [q for q in promotion_requests(name=action.get("model"))
+                     if q.id == action["request"]]
+            if found and found[0].status in DECIDED:
+                action["status"] = DECIDED[found[0].status]
+    return actions
 
 
 def alerts(state: str | None = None, monitor: str | None = None) -> list[Alert]:

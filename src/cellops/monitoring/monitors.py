@@ -379,10 +379,10 @@ def _evaluate(store: Any, spec: dict[str, Any], evaluator: Evaluator, key: str, 
             _notify(alert, "alert.opened", {"check": c.to_dict(), "window": {
                 "start": _dt(start).isoformat(), "end": _dt(end).isoformat(),  # type: ignore[union-attr]
                 "rows": row["rows"]}})
-            if spec.get("action") and frame is not None:
-                from .actions import retrain
+    if opened and spec.get("action") and frame is not None:
+        from .actions import retrain
 
-                retrain(spec, alert_id, frame, result_id)
+        retrain(spec, opened, frame, result_id)  # once per window, however many checks failed
     if spec["alert"].get("auto_resolve"):
         from ..registry.identity import current_user
 

@@ -212,11 +212,7 @@ def register_model(source: Run | str | Any, name: str, *, tags: Mapping[str, Any
         sha, size = ws.artifacts.put(data)
         signature = estimator_signature(source, {} if X_sample is None else {"X": X_sample})
         run = active_run()
-        path = None
-        if run is not None:
-            path = f"models/{name}.skops"
-            run.log_artifact(data, path)
-            run.log_text(json.dumps(signature, indent=2), f"models/{name}.signature.json")
+        path = run.log_model(source, name, X_sample=X_sample) if run is not None else None
         if run is not None:
             environment_id = run.info.get("environment_id")
         else:  # no run to take it from: this process's environment

@@ -344,6 +344,10 @@ def log_figure(fig: Any, name: str) -> str:
     return _active_or_new().log_figure(fig, name)
 
 
+def log_model(model: Any, name: str = "model", *, X_sample: Any = None) -> str:
+    return _active_or_new().log_model(model, name, X_sample=X_sample)
+
+
 def log_dataset(data: Any, name: str | None = None, role: str = "input") -> Dataset:
     return _active_or_new().log_dataset(data, name, role)
 

@@ -125,7 +125,8 @@ def log_estimators(run: Run, estimators: Mapping[str, Any], namespace: Mapping[s
             run.log_artifact(dump_skops(est), f"models/{var}.skops")
         except Exception as exc:  # noqa: BLE001 - a model skops cannot save must not fail the cell
             notes.append(f"{var}: not saved ({type(exc).__name__}: {exc})")
-        sig = signature(est, namespace)
+            continue
+        sig = signature(est, namespace)  # dtypes from a matching DataFrame in the cell's namespace
         if sig is not None:
             run.log_artifact(json.dumps(sig, indent=2).encode(), f"models/{var}.signature.json")
     return notes

@@ -393,6 +393,26 @@ class Run:
             json.dumps(data, indent=2, default=str).encode("utf-8"), name
         )
 
+    def log_model(self, model: Any, name: str = "model", *, X_sample: Any = None) -> str:
+        """Store a fitted scikit-learn model as ``models/NAME.skops`` with its input
+        signature (``models/NAME.signature.json``: column names from the estimator, dtypes
+        from ``X_sample``) — what ``%%track`` keeps for a model it sees fitted, and what
+        :func:`~cellops.register_model` and the scoring server read. Returns the model's
+        artifact name."""
+        from ..models import dump_skops
+        from .autolog import signature
+
+        if not (hasattr(model, "fit") and hasattr(model, "predict")):
+            raise InvalidArgumentError(
+                f"log_model takes a fitted scikit-learn estimator, not {type(model).__name__}. "
+                "Store other files with log_artifact.")
+        name = validate_name(name)
+        path = self.log_artifact(dump_skops(model), f"models/{name}.skops")
+        sig = signature(model, {} if X_sample is None else {"X": X_sample})
+        if sig is not None:
+            self.log_artifact(json.dumps(sig, indent=2).encode(), f"models/{name}.signature.json")
+        return path  # type: ignore[return-value]
+
     def log_figure(self, fig: Any, name: str) -> str:
         """Store a matplotlib figure (PNG, SVG, PDF by extension) or a plotly figure (HTML)."""
         import io
