@@ -454,6 +454,7 @@ def history_html(monitor: Monitor, limit: int = 200) -> str:
     store = workspace().store.monitors
     rows = store.results(monitor.name, limit)
     times = [r["window_end"] for r in rows]
+    by_window = monitor.spec["window"]["kind"] == "rows"  # x = window number, not time
     parts = [f"<div class='cellops-monitor' style='color:var(--jp-ui-font-color1,#222)'>"
              f"<b>Monitor {html.escape(monitor.name)}</b> on <code>{html.escape(monitor.model)}</code>"
              f" · window {html.escape(monitor.spec['window']['text'])} · state "
@@ -465,7 +466,8 @@ def history_html(monitor: Monitor, limit: int = 200) -> str:
                         and "columns" not in c), None)
     if drift_check and any(r["drift_share"] is not None for r in rows):
         charts_html.append(charts.lines("drift share", times, {"drift share": [
-            r["drift_share"] for r in rows]}, bound=drift_check["share"], y_label="share"))
+            r["drift_share"] for r in rows]}, bound=drift_check["share"], y_label="share",
+            from_zero=True, by_window=by_window))
     for check in monitor.spec["checks"]:
         if check["type"] not in ("performance", "estimated_performance"):
             continue
@@ -483,9 +485,9 @@ def history_html(monitor: Monitor, limit: int = 200) -> str:
                 series["realised"] = realised
         bound = check.get("min", check.get("max"))
         charts_html.append(charts.lines(check["name"], times, series, bound=bound,
-                                        y_label=check["metric"]))
+                                        y_label=check["metric"], by_window=by_window))
     volume = charts.lines("predicted rows", times, {"rows": [r["rows"] for r in rows]},
-                          y_label="rows") if rows else ""
+                          y_label="rows", from_zero=True, by_window=by_window) if rows else ""
     charts_html.append(volume)
     parts.append("<div style='display:flex;flex-wrap:wrap;gap:8px'>" + "".join(charts_html) + "</div>")
     active = store.alerts(state="active", monitor=monitor.name)
