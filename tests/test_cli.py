@@ -173,7 +173,7 @@ def test_demo_trains_models_and_prints_a_comparison(demo):
         assert cellops.verify_audit().ok
     # ... then the example pipeline, end to end
     assert "Pipeline run" in out and "roc_auc=" in out
-    [prun] = cellops.pipeline_runs(workspace=ws).runs
+    [prun] = [r for r in cellops.pipeline_runs(workspace=ws).runs if r["name"] == "breast-cancer"]
     assert [s["name"] for s in prun["steps"]] == ["prepare", "train", "evaluate"]
     assert (demo["folder"] / "pipeline" / "models" / "model.skops").is_file()
     # everything under one folder that git ignores, and nothing beside it

@@ -146,3 +146,5 @@ def test_a_tracked_cell_is_reproduced_from_its_source_after_the_cells_before_it(
     assert again.metrics == [{"key": "m", "original": 3.0, "reproduced": 3.0, "difference": 0.0}]
     copy = cellops.get_run(again.run_id)
     assert copy.kind == "cell" and copy.tags["reproduces"] == tracked.id and copy.id != tracked.id
+    # The replay ran the cells before it once and the tracked cell once (not twice).
+    assert len(cellops.search_runs(filter="kind = 'cell'")) == 2

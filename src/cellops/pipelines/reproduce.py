@@ -115,8 +115,15 @@ def _cell_notebook(original: Run) -> bytes:
     if original.parent_id:
         parent = get_run(original.parent_id)
         if parent.kind == "notebook":
-            before = [c["source"] for c in cell_history(parent.id)
-                      if c["start_time"] < started and c["status"] == "ok"]
+            history = [c for c in cell_history(parent.id) if c["start_time"] <= started]
+            # The cell itself is in the history (recorded when it finished), started in the
+            # same millisecond as its run or just before: what came before it is what
+            # precedes its last entry, in recording order — not what started strictly
+            # earlier, which loses a quick cell run in the same millisecond.
+            own = [i for i, c in enumerate(history) if c["source"] == original.source]
+            if own:
+                history = history[:own[-1]]
+            before = [c["source"] for c in history if c["status"] == "ok"]
     source = original.source or ""
     cells = before + [source]
     if not any(c.lstrip().startswith("%load_ext cellops") for c in before):
