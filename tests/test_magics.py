@@ -69,6 +69,38 @@ def test_a_failing_cell_records_the_error_and_reraises_it_unchanged(ip):
     assert run.status == "FAILED" and "ZeroDivisionError: division by zero" in run.error
 
 
+def test_a_failing_cell_shows_and_stores_only_the_users_frames(ip):
+    ip.run_cell("def inverse(x):\n    return 1 / x")
+    with pytest.raises(ZeroDivisionError) as info:
+        ip.run_cell("%%track -n boom\nbefore = 1\ninverse(0)")
+    shown = "\n".join(info.value._render_traceback_())  # what IPython prints for it
+    stored = last_run("cell").error
+    import re
+
+    assert re.sub(r"\x1b\[[0-9;]*m", "", shown) == stored  # the same text, without colours
+    for absent in ("cellops", "run_cell_magic", "noqa", "exec(", "_execute"):
+        assert absent not in stored, absent
+    # Numbered as the user sees the cell: the %%track line is line 1.
+    assert "----> 3 inverse(0)" in stored and "      1 %%track -n boom" in stored
+    assert "in inverse(x)" in stored and stored.rstrip().endswith("ZeroDivisionError: division by zero")
+    with pytest.raises(SyntaxError):
+        ip.run_cell("%%track -n typo\nx = (")
+    typo = last_run("cell").error.splitlines()
+    assert re.fullmatch(r"Cell In\[\d+\], line 2", typo[0].strip()) and typo[-1].startswith("SyntaxError")
+
+
+def test_a_failing_cell_in_a_real_kernel_shows_the_users_frames_only(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("%load_ext cellops"),
+                nbformat.v4.new_code_cell("%%track -n boom\nvalues = {}\nvalues['missing']")]
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    (error,) = [o for o in nb.cells[1].outputs if o["output_type"] == "error"]
+    text = "\n".join(error["traceback"])
+    assert error["ename"] == "KeyError" and "values['missing']" in text
+    assert "cellops" not in text and "run_cell_magic" not in text
+
+
 def test_keyboard_interrupt_in_a_tracked_cell_marks_it_killed(ip):
     with pytest.raises(KeyboardInterrupt):
         ip.run_cell("%%track\nraise KeyboardInterrupt")

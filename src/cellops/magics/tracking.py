@@ -126,7 +126,7 @@ class Cellops(Magics):
             return self._track_mode(args.mode or "status")
         if args.mode:
             raise UsageError("%%track takes options only; use the line magic %track on|off|status.")
-        return self._track_cell(args, cell)
+        return self._track_cell(args, cell, f"%%track {line}".rstrip())
 
     def _track_mode(self, mode: str) -> None:
         s = self.session
@@ -144,7 +144,7 @@ class Cellops(Magics):
             else:
                 print("Recording: off. Turn it on with %track on.")
 
-    def _track_cell(self, args: Any, cell: str) -> Any:
+    def _track_cell(self, args: Any, cell: str, first: str) -> Any:
         shell = self.shell
         ns = shell.user_ns
         tags = _split_kv(args.tags, "--tags")
@@ -177,16 +177,15 @@ class Cellops(Magics):
         try:
             if live is not None:
                 with live:
-                    value = self._execute(cell)
+                    value = self._execute(cell, first)
             else:
-                value = self._execute(cell)
+                value = self._execute(cell, first)
         except BaseException as exc:
             self._restore(publish, tee)
             self._after(run, args, ns, before, plt, figs_before, shown, tee)
-            run.fail(exc)
+            run.fail(exc, text=self._user_traceback(exc))
             self._show(run)
-            tb = exc.__traceback__
-            raise exc.with_traceback(tb.tb_next if tb is not None and tb.tb_next else tb)
+            raise
         self._restore(publish, tee)
         notes = self._after(run, args, ns, before, plt, figs_before, shown, tee)
         run.end("FINISHED")
@@ -198,19 +197,50 @@ class Cellops(Magics):
         if tee is not None and sys.stdout is tee:
             sys.stdout = tee.stream
 
-    def _execute(self, cell: str) -> Any:
-        """Run the cell in the user namespace; return the last expression's value like IPython."""
+    def _execute(self, cell: str, first_line: str) -> Any:
+        """Run the cell in the user namespace; return the last expression's value like IPython.
+
+        The code is compiled one line down, under a name whose cached text is the whole
+        cell as the user sees it (``%%track`` line included): a traceback shows "Cell
+        In[N], line K" with the user's own lines, as for a cell without the magic."""
         shell = self.shell
         code = shell.transform_cell(cell)
-        tree = ast.parse(code)
+        filename = shell.compile.cache(first_line + "\n" + cell, shell.execution_count)
+        tree = ast.parse("\n" + code, filename)
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr) and not code.rstrip().endswith(";"):
             last = ast.Expression(tree.body.pop().value)
-        filename = shell.compile.cache(code, shell.execution_count)
-        exec(compile(tree, filename, "exec"), shell.user_ns)  # noqa: S102 - the user's own cell
+        exec(compile(tree, filename, "exec"), shell.user_ns)
         if last is not None:
-            return eval(compile(last, filename, "eval"), shell.user_ns)  # noqa: S307
+            return eval(compile(last, filename, "eval"), shell.user_ns)
         return None
+
+    def _user_traceback(self, exc: BaseException) -> str:
+        """The traceback as IPython shows it for a cell without the magic — the user's
+        frames only — set as the exception's rendering, and returned as plain text for the
+        run's stored error (the same text, without colours)."""
+        import re
+        import traceback
+
+        ansi = re.compile(r"\x1b\[[0-9;]*m")
+        if isinstance(exc, SyntaxError) or exc.__traceback__ is None:
+            # IPython shows a SyntaxError with its own view (the whole stack, as for any
+            # compiled code); what is stored is what a plain cell shows: the line and caret.
+            try:
+                stb = self.shell.SyntaxTB.structured_traceback(type(exc), exc, [])
+                return ansi.sub("", "\n".join(stb)).strip("\n")
+            except Exception:  # noqa: BLE001
+                return "".join(traceback.format_exception_only(type(exc), exc))
+        tb = exc.__traceback__
+        while tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).startswith(
+                "cellops.magics"):
+            tb = tb.tb_next  # the magic's own frames
+        try:
+            stb = self.shell.InteractiveTB.structured_traceback(type(exc), exc, tb, tb_offset=0)
+            exc._render_traceback_ = lambda: stb  # type: ignore[attr-defined]  # IPython shows this
+        except Exception:  # noqa: BLE001 - an exception without attributes: IPython's own view
+            return "".join(traceback.format_exception(type(exc), exc, tb))
+        return ansi.sub("", "\n".join(stb))
 
     def _after(self, run: cellops.Run, args: Any, ns: dict, before: Any, plt: Any,
                figs_before: set, shown: list[bytes], tee: _Tee | None) -> list[str]:
@@ -273,7 +303,7 @@ class Cellops(Magics):
         interactively starts a new notebook run (params are immutable per run).
         """
         args = parse_argstring(self.params, line)
-        self._execute(cell)
+        self._execute(cell, f"%%params {line}".rstrip())
         if args.no_log:
             return
         values = self.session.params_from_cell(self.shell.transform_cell(cell))

@@ -516,11 +516,12 @@ class Run:
                 f"recorded{lost}. Start a new run."
             )
 
-    def fail(self, exc: BaseException, *, amend: bool = False) -> None:
+    def fail(self, exc: BaseException, *, amend: bool = False, text: str | None = None) -> None:
         """End the run because of ``exc``: KILLED for an interrupt (KeyboardInterrupt),
-        FAILED otherwise, with the exception's type, message and traceback as its error."""
+        FAILED otherwise, with the exception's type, message and traceback as its error
+        (or ``text``, the traceback as it was shown: what ``%%track`` stores)."""
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-        self.end(status, error=format_error(exc), amend=amend)
+        self.end(status, error=text if text is not None else format_error(exc), amend=amend)
 
     def __enter__(self) -> Run:
         return self
