@@ -228,15 +228,16 @@ def test_a_registered_test_is_usable_by_name():
 def test_chart_ticks_never_repeat_and_row_windows_are_numbered():
     import re
 
-    from cellops.monitoring import charts
+    from cellops import charts
 
     assert charts._tick_labels([0.85, 0.9, 0.95]) == ["0.85", "0.90", "0.95"]
     assert charts._tick_labels([0.0, 50.0, 100.0]) == ["0", "50", "100"]
     assert charts._tick_labels([0.0, 5000.0, 10000.0]) == ["0", "5,000", "10,000"]
-    flat = charts.lines("rows", [1_000, 2_000, 3_000], {"rows": [100, 100, 100]}, from_zero=True)
+    flat = charts.lines("rows", {"rows": [(1_000, 100), (2_000, 100), (3_000, 100)]},
+                        from_zero=True, x_kind="time")
     ticks = re.findall(r"text-anchor='end' fill='[^']+'>([^<]+)</text>", flat)
     assert ticks[0] == "0" and len(ticks) == len(set(ticks)) and "100" in ticks
-    numbered = charts.lines("share", [5, 6, 9_000_000], {"s": [0.1, 0.6, 0.2]}, by_window=True)
-    assert ">window</text>" in numbered and "window 3, ending" in numbered
+    numbered = charts.lines("share", {"s": [(1, 0.1), (2, 0.6), (3, 0.2)]}, x_kind="window")
+    assert ">window</text>" in numbered and "s 0.2 · window 3" in numbered
     xs = [float(x) for x in re.findall(r"<circle cx='([\d.]+)'", numbered)]
     assert xs[1] - xs[0] == pytest.approx(xs[2] - xs[1])  # evenly spaced, whatever the times

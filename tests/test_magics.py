@@ -330,8 +330,19 @@ def test_compare_shows_differences_charts_and_source_diff(ip):
     b = last_run("cell")
     html = ip.run_line_magic("compare", f"{a.short_id} {b.short_id}").data
     assert "class='differs'" in html and "lr" in html
-    assert "<polyline" in html  # metric history chart
-    assert "-%%track -n a" in html and "+%%track -n b" in html  # source diff
+    assert "<polyline" in html and "<title>" in html and ">step</text>" in html  # axes, hovers
+    import re
+
+    text = re.sub(r"<[^>]+>", "", html)
+    assert "-%%track -n a" in text and "+%%track -n b" in text  # source diff
+    assert "var(--jp-mirror-editor-keyword-color" in html  # syntax colours of the editor
+    # Colours are theme variables (or tints of them), never a fixed pale background.
+    assert not re.search(r"background:\s*#", html)
+    # A run without params: its cells show a dash, and no row is highlighted for it.
+    ip.run_cell("%%track -n c\nimport cellops\ncellops.log_metric('loss', 0.5)")
+    c = last_run("cell")
+    both = ip.run_line_magic("compare", f"{a.short_id} {c.short_id}").data
+    assert "class='missing'" in both and "class='differs'" not in both.split("<h4>Metrics")[0]
     from IPython.core.error import UsageError
 
     with pytest.raises(UsageError):

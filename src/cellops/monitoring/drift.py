@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from ..errors import InvalidArgumentError
-from . import charts
+from .. import charts
 from .stats import CATEGORICAL, NUMERIC, Column, auto_test, get_drift_test
 
 __all__ = ["DriftReport", "drift", "as_frame"]

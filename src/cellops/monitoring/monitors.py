@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ..errors import InvalidArgumentError, NotFoundError
 from ..workspaces import workspace
-from . import charts
+from .. import charts
 from .alerts import Alert, _notify, deliver_in_background
 from .checks import Evaluator, window_frame
 from .spec import MonitorSpecError, load_monitor_file, normalize, parse_duration
@@ -453,8 +453,13 @@ def history_html(monitor: Monitor, limit: int = 200) -> str:
 
     store = workspace().store.monitors
     rows = store.results(monitor.name, limit)
-    times = [r["window_end"] for r in rows]
     by_window = monitor.spec["window"]["kind"] == "rows"  # x = window number, not time
+    times = list(range(1, len(rows) + 1)) if by_window else [r["window_end"] for r in rows]
+    x_kind = "window" if by_window else "time"
+
+    def over(values: list[Any]) -> list[tuple[int, Any]]:
+        return list(zip(times, values))
+
     parts = [f"<div class='cellops-monitor' style='color:var(--jp-ui-font-color1,#222)'>"
              f"<b>Monitor {html.escape(monitor.name)}</b> on <code>{html.escape(monitor.model)}</code>"
              f" · window {html.escape(monitor.spec['window']['text'])} · state "
@@ -465,9 +470,9 @@ def history_html(monitor: Monitor, limit: int = 200) -> str:
     drift_check = next((c for c in monitor.spec["checks"] if c["type"] == "drift"
                         and "columns" not in c), None)
     if drift_check and any(r["drift_share"] is not None for r in rows):
-        charts_html.append(charts.lines("drift share", times, {"drift share": [
-            r["drift_share"] for r in rows]}, bound=drift_check["share"], y_label="share",
-            from_zero=True, by_window=by_window))
+        charts_html.append(charts.lines("drift share", {"drift share": over([
+            r["drift_share"] for r in rows])}, bound=drift_check["share"], y_label="share",
+            from_zero=True, x_kind=x_kind))
     for check in monitor.spec["checks"]:
         if check["type"] not in ("performance", "estimated_performance"):
             continue
@@ -478,16 +483,17 @@ def history_html(monitor: Monitor, limit: int = 200) -> str:
             lower.append(m.get("lower"))
             upper.append(m.get("upper"))
             realised.append(m.get("realized"))
-        series = {check["metric"]: values}
+        series = {check["metric"]: over(values)}
         if check["type"] == "estimated_performance":
-            series = {f"estimated {check['metric']}": values, "lower": lower, "upper": upper}
+            series = {f"estimated {check['metric']}": over(values), "lower": over(lower),
+                      "upper": over(upper)}
             if any(v is not None for v in realised):
-                series["realised"] = realised
+                series["realised"] = over(realised)
         bound = check.get("min", check.get("max"))
-        charts_html.append(charts.lines(check["name"], times, series, bound=bound,
-                                        y_label=check["metric"], by_window=by_window))
-    volume = charts.lines("predicted rows", times, {"rows": [r["rows"] for r in rows]},
-                          y_label="rows", from_zero=True, by_window=by_window) if rows else ""
+        charts_html.append(charts.lines(check["name"], series, bound=bound,
+                                        y_label=check["metric"], x_kind=x_kind))
+    volume = charts.lines("predicted rows", {"rows": over([r["rows"] for r in rows])},
+                          y_label="rows", from_zero=True, x_kind=x_kind) if rows else ""
     charts_html.append(volume)
     parts.append("<div style='display:flex;flex-wrap:wrap;gap:8px'>" + "".join(charts_html) + "</div>")
     active = store.alerts(state="active", monitor=monitor.name)

@@ -11,9 +11,15 @@ import cellops
 from cellops.display import format_number
 from cellops.errors import InvalidArgumentError
 
-from .live import svg_lines
+from cellops import charts as svg
 
-_DIFF = "background:#fff3b0"
+# Highlights as tints of theme colours: readable under light and dark themes alike.
+_DIFF = "background:color-mix(in srgb, var(--jp-warn-color1, #f57c00) 22%, transparent)"
+_ADDED = "color-mix(in srgb, var(--jp-success-color1, #388e3c) 20%, transparent)"
+_REMOVED = "color-mix(in srgb, var(--jp-error-color1, #d32f2f) 20%, transparent)"
+_MISSING = ("<span class='missing' title='not logged in this run' style='color:"
+            "var(--jp-ui-font-color3, #999);font-style:italic'>—</span>")
+_TEXT = "color:var(--jp-content-font-color1, inherit)"
 
 
 def _label(run: cellops.Run) -> str:
@@ -21,6 +27,8 @@ def _label(run: cellops.Run) -> str:
 
 
 def _kv_table(title: str, runs: list[cellops.Run], values: list[dict]) -> str:
+    """A row per key, a column per run. A row is highlighted when the runs that have the
+    key disagree on it; a run without the key shows a dash, which is not a difference."""
     keys = sorted(set().union(*values))
     if not keys:
         return ""
@@ -28,14 +36,42 @@ def _kv_table(title: str, runs: list[cellops.Run], values: list[dict]) -> str:
     rows = []
     for k in keys:
         vals = [v.get(k) for v in values]
-        differs = len({repr(v) for v in vals}) > 1
-        cells = "".join(
-            f"<td>{'' if v is None else html.escape(format_number(v))}</td>"
-            for v in vals)
+        present = {format_number(v) for v in vals if v is not None}
+        differs = len(present) > 1
+        cells = "".join(f"<td>{_MISSING if v is None else html.escape(format_number(v))}</td>"
+                        for v in vals)
         rows.append(f"<tr style='{_DIFF if differs else ''}' class='{'differs' if differs else ''}'>"
                     f"<td><b>{html.escape(k)}</b></td>{cells}</tr>")
-    return (f"<h4>{title}</h4><table class='cellops-compare'><tr><th></th>{head}</tr>"
-            + "".join(rows) + "</table>")
+    return (f"<h4>{title}</h4><table class='cellops-compare' style='{_TEXT}'>"
+            f"<tr><th></th>{head}</tr>" + "".join(rows) + "</table>")
+
+
+# Pygments token kinds -> JupyterLab's editor colours (the notebook's own syntax colours).
+_TOKEN_COLOURS = [
+    ("Comment", "var(--jp-mirror-editor-comment-color, #408080)"),
+    ("Literal.String", "var(--jp-mirror-editor-string-color, #ba2121)"),
+    ("Literal.Number", "var(--jp-mirror-editor-number-color, #080)"),
+    ("Keyword", "var(--jp-mirror-editor-keyword-color, #008000)"),
+    ("Name.Builtin", "var(--jp-mirror-editor-builtin-color, #008000)"),
+    ("Name.Function", "var(--jp-mirror-editor-def-color, #00f)"),
+    ("Name.Class", "var(--jp-mirror-editor-def-color, #00f)"),
+    ("Operator", "var(--jp-mirror-editor-operator-color, #7800c2)"),
+]
+
+
+def _highlight(code: str) -> str:
+    """One line of Python as HTML spans coloured like JupyterLab's editor."""
+    from pygments import lex
+    from pygments.lexers import PythonLexer
+
+    out = []
+    for token, text in lex(code, PythonLexer()):
+        text = text.rstrip("\n")
+        colour = next((c for kind, c in _TOKEN_COLOURS if str(token).startswith("Token." + kind)),
+                      None)
+        out.append(f"<span style='color:{colour}'>{html.escape(text)}</span>" if colour
+                   else html.escape(text))
+    return "".join(out)
 
 
 def _source_diff(runs: list[cellops.Run]) -> str:
@@ -47,10 +83,15 @@ def _source_diff(runs: list[cellops.Run]) -> str:
             continue
         lines = []
         for line in difflib.unified_diff(a, b, _label(base), _label(other), lineterm=""):
-            colour = {"+": "#e6ffed", "-": "#ffeef0"}.get(line[:1], "")
-            style = f" style='background:{colour}'" if colour and not line.startswith(("+++", "---")) else ""
-            lines.append(f"<span{style}>{html.escape(line)}</span>")
-        parts.append("<pre class='cellops-diff'>" + "\n".join(lines) + "</pre>")
+            if line.startswith(("+++", "---", "@@")):
+                lines.append(f"<span style='color:var(--jp-ui-font-color2, #777)'>"
+                             f"{html.escape(line)}</span>")
+                continue
+            mark, code = line[:1], line[1:]
+            bg = {"+": _ADDED, "-": _REMOVED}.get(mark)
+            style = f" style='background:{bg};display:inline-block;width:100%'" if bg else ""
+            lines.append(f"<span{style}>{html.escape(mark or ' ')}{_highlight(code)}</span>")
+        parts.append(f"<pre class='cellops-diff' style='{_TEXT}'>" + "\n".join(lines) + "</pre>")
     if not parts:
         return "<h4>Source</h4><p>Same source.</p>" if base.source else ""
     return "<h4>Source diff</h4>" + "".join(parts)
@@ -68,9 +109,10 @@ def compare_html(run_ids: Sequence[str]) -> str:
         df = r.metric_history()
         for key, g in df.groupby("key"):
             histories.setdefault(key, {})[_label(r)] = list(zip(g["step"].tolist(), g["value"].tolist()))
-    charts = [svg_lines(key, lines) for key, lines in sorted(histories.items())
+    charts = [svg.lines(key, lines, x_kind="step") for key, lines in sorted(histories.items())
               if any(len(p) > 1 for p in lines.values())]
     if charts:
-        out.append("<h4>Metric histories</h4><div>" + "".join(charts) + "</div>")
+        out.append("<h4>Metric histories</h4><div style='display:flex;flex-wrap:wrap;gap:8px'>"
+                   + "".join(charts) + "</div>")
     out.append(_source_diff(runs))
     return "<div class='cellops-compare'>" + "".join(out) + "</div>"

@@ -1,19 +1,22 @@
 """A live metric chart for a ``%%track`` cell: SVG lines, redrawn at most once a second.
 
-The chart is plain HTML/SVG built in Python (no JavaScript build, no matplotlib), so a
-redraw costs about a millisecond; between redraws logging a metric costs one list
-append. It appears only once the cell logs a metric.
+The chart is plain HTML/SVG built in Python by :mod:`cellops.charts` (axes, gridlines,
+hover values, theme colours; no JavaScript build, no matplotlib), so a redraw costs about
+a millisecond and the saved notebook keeps it; between redraws logging a metric costs one
+list append. It appears once a metric has two points.
 """
 
 from __future__ import annotations
 
-import html
 import math
 import time
 from typing import Any
 
-COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+from cellops import charts
+from cellops.charts import metric_groups
+
 MAX_POINTS = 300
+MAX_CHARTS = 6
 
 
 def _thin(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
@@ -24,41 +27,19 @@ def _thin(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
     return pts
 
 
-def svg_lines(title: str, lines: dict[str, list[tuple[int, float]]], width: int = 420,
-              height: int = 140) -> str:
-    """One SVG chart of ``title`` with a line per label (steps on x, values on y)."""
-    series = {label: _thin(points) for label, points in lines.items()}
-    series = {k: v for k, v in series.items() if v}
-    if not series:
-        return ""
-    xs = [x for pts in series.values() for x, _ in pts]
-    ys = [y for pts in series.values() for _, y in pts]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    if y0 == y1:
-        y0, y1 = y0 - 1, y1 + 1
-    sx = lambda x: 34 + (x - x0) / ((x1 - x0) or 1) * (width - 44)  # noqa: E731
-    sy = lambda y: 10 + (1 - (y - y0) / (y1 - y0)) * (height - 32)  # noqa: E731
-    out = [f"<svg width='{width}' height='{height}' style='margin-right:8px'>",
-           f"<text x='0' y='14' font-size='9'>{y1:.3g}</text>",
-           f"<text x='0' y='{height - 22}' font-size='9'>{y0:.3g}</text>"]
-    legend = []
-    for i, (label, pts) in enumerate(series.items()):
-        colour = COLOURS[i % len(COLOURS)]
-        line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
-        out.append(f"<polyline fill='none' stroke='{colour}' stroke-width='1.5' points='{line}'/>")
-        last = f" {pts[-1][1]:.4g} (step {pts[-1][0]})" if len(series) == 1 else ""
-        legend.append(f"<tspan fill='{colour}'>{html.escape(label)}{last}</tspan> ")
-    out.append(f"<text x='34' y='{height - 6}' font-size='11'>"
-               f"{html.escape(title) + ': ' if len(series) > 1 else ''}{''.join(legend)}</text></svg>")
-    return "".join(out)
-
-
 def svg_chart(series: dict[str, list[tuple[int, float]]]) -> str:
-    """One small chart per metric key (up to 6), side by side."""
-    return ("<div class='cellops-live'>"
-            + "".join(svg_lines(key, {key: pts}) for key, pts in list(series.items())[:6])
-            + "</div>")
+    """The live charts: one per metric, or per group of metrics that differ only by a
+    split prefix or suffix (``train_loss`` and ``val_loss`` overlaid on one ``loss``
+    chart); steps on x, up to six charts side by side."""
+    out = []
+    for title, keys in list(metric_groups(series).items())[:MAX_CHARTS]:
+        lines = {k: _thin(series[k]) for k in keys}
+        if not any(len(p) > 1 for p in lines.values()):
+            continue
+        out.append(charts.lines(title, lines, x_kind="step", y_label=title if len(keys) > 1 else "",
+                                width=380, height=170))
+    return "<div class='cellops-live' style='display:flex;flex-wrap:wrap;gap:8px'>" + \
+        "".join(out) + "</div>"
 
 
 class LiveChart:

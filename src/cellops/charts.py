@@ -1,7 +1,9 @@
-"""Charts for notebook outputs, drawn as inline SVG: axes with tick labels, a legend, and a
-tooltip (SVG ``<title>``) on every bar and point, coloured with JupyterLab theme variables
-that fall back to fixed colours — so a saved notebook or report still reads, with the same
-hovers, when it is opened without a kernel or outside JupyterLab.
+"""Charts for notebook outputs, drawn as inline SVG: axes with tick labels and gridlines, a
+legend, and a tooltip (SVG ``<title>``) on every bar and point, coloured with JupyterLab
+theme variables that fall back to fixed colours — so a saved notebook, a report or a page
+on GitHub still reads, with the same hovers, when it is opened without a kernel or outside
+JupyterLab. The live ``%%track`` chart, ``%compare``, drift reports and monitor histories
+all draw with these (docs/architecture.md says why SVG from Python for the notebook).
 """
 
 from __future__ import annotations
@@ -9,10 +11,13 @@ from __future__ import annotations
 import html
 import math
 from datetime import datetime, timezone
-from typing import Sequence
+from typing import Iterable, Sequence
+
+__all__ = ["bars", "lines", "metric_groups"]
 
 COLOURS = ["var(--jp-brand-color1, #1976d2)", "var(--jp-warn-color1, #f57c00)",
-           "var(--jp-success-color1, #388e3c)", "var(--jp-error-color1, #d32f2f)"]
+           "var(--jp-success-color1, #388e3c)", "var(--jp-error-color1, #d32f2f)",
+           "var(--jp-info-color1, #0097a7)", "var(--jp-mirror-editor-operator-color, #7800c2)"]
 TEXT = "var(--jp-ui-font-color1, #333)"
 MUTED = "var(--jp-ui-font-color2, #777)"
 GRID = "var(--jp-border-color2, #ddd)"
@@ -104,18 +109,25 @@ def bars(title: str, labels: Sequence[str], series: dict[str, Sequence[float]], 
     return "".join(out)
 
 
-def lines(title: str, times_ms: Sequence[int], series: dict[str, Sequence[float | None]], *,
-          bound: float | None = None, y_label: str = "", from_zero: bool = False,
-          by_window: bool = False, width: int = 420, height: int = 170) -> str:
-    """Values over windows, with an optional dashed bound line. x is the window's end
-    (UTC), or with ``by_window`` the window's number (row windows, which may close seconds
-    or weeks apart); ``from_zero`` starts the y axis at 0 (shares, counts)."""
-    left, right, top, bottom = 44, 10, 22, 34
+def lines(title: str, series: dict[str, Sequence[tuple[float, float | None]]], *,
+          x_kind: str = "step", bound: float | None = None, y_label: str = "",
+          from_zero: bool = False, width: int = 420, height: int = 170) -> str:
+    """Lines of ``(x, y)`` points, one per series, with an optional dashed bound line.
+
+    ``x_kind``: ``"step"`` (numbers), ``"time"`` (epoch milliseconds, labelled in UTC) or
+    ``"window"`` (window numbers). ``from_zero`` starts the y axis at 0 (shares, counts).
+    """
+    left, right, top, bottom = 48, 10, 22, 34
     plot_w, plot_h = width - left - right, height - top - bottom
-    ys = [v for vs in series.values() for v in vs if v is not None and v == v]
+    clean = {name: [(float(x), float(y)) for x, y in pts
+                    if x is not None and y is not None and y == y and math.isfinite(y)]
+             for name, pts in series.items()}
+    clean = {k: v for k, v in clean.items() if v}
+    ys = [y for pts in clean.values() for _, y in pts]
     if bound is not None:
         ys.append(bound)
-    if not times_ms or not ys:
+    xs = [x for pts in clean.values() for x, _ in pts]
+    if not xs:
         return ""
     lo, hi = min(ys), max(ys)
     if from_zero:
@@ -124,9 +136,8 @@ def lines(title: str, times_ms: Sequence[int], series: dict[str, Sequence[float 
         lo, hi = (0.0, 2 * hi) if hi > 0 else (lo - 0.5, hi + 0.5)
     pad = (hi - lo) * 0.08
     lo, hi = (lo if from_zero and lo == 0 else lo - pad), hi + pad
-    xs = list(range(1, len(times_ms) + 1)) if by_window else list(times_ms)
-    t0, t1 = min(xs), max(xs)
-    sx = (lambda t: left + (t - t0) / (t1 - t0) * plot_w) if t1 > t0 else (lambda t: left + plot_w / 2)
+    x0, x1 = min(xs), max(xs)
+    sx = (lambda x: left + (x - x0) / (x1 - x0) * plot_w) if x1 > x0 else (lambda x: left + plot_w / 2)
     sy = lambda v: top + plot_h * (1 - (v - lo) / (hi - lo))  # noqa: E731
     out = [f"<svg class='cellops-chart' width='{width}' height='{height}' role='img' "
            f"aria-label='{html.escape(title, quote=True)}' style='font:10px sans-serif'>",
@@ -137,35 +148,83 @@ def lines(title: str, times_ms: Sequence[int], series: dict[str, Sequence[float 
         out.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{y:.1f}' y2='{y:.1f}' "
                    f"stroke='{GRID}'/><text x='{left - 4}' y='{y + 3:.1f}' text-anchor='end' "
                    f"fill='{MUTED}'>{text}</text>")
-    if by_window:
-        step = max(1, math.ceil(len(xs) / 8))
-        for t in xs[::step]:
-            out.append(f"<text x='{sx(t):.1f}' y='{top + plot_h + 12}' text-anchor='middle' "
-                       f"fill='{MUTED}'>{t}</text>")
-        out.append(f"<text x='{left + plot_w}' y='{height - 2}' text-anchor='end' "
-                   f"fill='{MUTED}'>window</text>")
-    else:
-        for t in (t0, t1) if t1 > t0 else (t0,):
-            label = datetime.fromtimestamp(t / 1000, timezone.utc).strftime("%m-%d %H:%M")
+    if x_kind == "time":
+        for t in (x0, x1) if x1 > x0 else (x0,):
             out.append(f"<text x='{sx(t):.1f}' y='{top + plot_h + 12}' text-anchor="
-                       f"'{'start' if t == t0 and t1 > t0 else 'end'}' fill='{MUTED}'>{label}</text>")
+                       f"'{'start' if t == x0 and x1 > x0 else 'end'}' fill='{MUTED}'>"
+                       f"{_when(t, '%m-%d %H:%M')}</text>")
+    else:
+        xt = [t for t in _ticks(x0, x1, 5) if x0 <= t <= x1] if x1 > x0 else [x0]
+        if x_kind == "window" or all(float(x).is_integer() for x in xs):
+            xt = [t for t in xt if float(t).is_integer()] or [x0]
+        for t, text in zip(xt, _tick_labels(xt)):
+            out.append(f"<line x1='{sx(t):.1f}' x2='{sx(t):.1f}' y1='{top}' y2='{top + plot_h}' "
+                       f"stroke='{GRID}' stroke-dasharray='2 3'/><text x='{sx(t):.1f}' "
+                       f"y='{top + plot_h + 12}' text-anchor='middle' fill='{MUTED}'>{text}</text>")
+        out.append(f"<text x='{left + plot_w}' y='{height - 2}' text-anchor='end' "
+                   f"fill='{MUTED}'>{x_kind}</text>")
     out.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{top + plot_h}' y2='{top + plot_h}' "
                f"stroke='{MUTED}'/>")
     if bound is not None:
         out.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{sy(bound):.1f}' "
                    f"y2='{sy(bound):.1f}' stroke='{BAD}' stroke-dasharray='4 3'>"
                    f"<title>bound {_fmt(bound)}</title></line>")
-    for j, (name, values) in enumerate(series.items()):
+    for j, (name, pts) in enumerate(clean.items()):
         colour = COLOURS[j % len(COLOURS)]
-        pts = [(sx(x), sy(v), x, t, v) for x, t, v in zip(xs, times_ms, values)
-               if v is not None and v == v]
         if len(pts) > 1:
-            path = " ".join(f"{px:.1f},{py:.1f}" for px, py, *_ in pts)
-            out.append(f"<polyline fill='none' stroke='{colour}' stroke-width='1.6' points='{path}'/>")
-        for px, py, x, t, v in pts:
-            when = datetime.fromtimestamp(t / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-            which = f"window {x}, ending {when}" if by_window else f"window ending {when}"
-            out.append(f"<circle cx='{px:.1f}' cy='{py:.1f}' r='3' fill='{colour}'>"
-                       f"<title>{html.escape(name)} {_fmt(v)} · {which}</title></circle>")
-    out.append(_frame_text(series, y_label, left, top + plot_h / 2, height))
+            path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
+            out.append(f"<polyline fill='none' stroke='{colour}' stroke-width='1.6' "
+                       f"points='{path}'/>")
+        for x, y in _marked(pts):
+            where = (f"window ending {_when(x, '%Y-%m-%d %H:%M UTC')}" if x_kind == "time"
+                     else f"{x_kind} {_fmt(x)}")
+            out.append(f"<circle cx='{sx(x):.1f}' cy='{sy(y):.1f}' r='{3 if len(pts) <= 20 else 1.6}' "
+                       f"fill='{colour}'><title>{html.escape(name)} {_fmt(y)} · {where}"
+                       "</title></circle>")
+    out.append(_frame_text(clean, y_label, left, top + plot_h / 2, height))
     return "".join(out)
+
+
+def _when(ms: float, fmt: str) -> str:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime(fmt)
+
+
+MAX_MARKS = 150
+
+
+def _marked(pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points that get a hover mark: all of a short series; of a long one, evenly
+    spaced ones and the last (the line still draws every point)."""
+    if len(pts) <= MAX_MARKS:
+        return pts
+    stride = len(pts) / MAX_MARKS
+    return [pts[int(i * stride)] for i in range(MAX_MARKS)] + [pts[-1]]
+
+
+SPLITS = ("train", "training", "val", "valid", "validation", "test", "eval", "dev")
+
+
+def metric_groups(keys: Iterable[str]) -> dict[str, list[str]]:
+    """Metric names that belong on one chart: the same name with a split prefix or suffix
+    (``train_loss``, ``val_loss`` -> ``loss``; ``acc/train``, ``acc/val`` -> ``acc``).
+    A name alone in its group keeps its own chart; order of first appearance is kept."""
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        base = key
+        for sep in ("_", ".", "/", "-"):
+            head, _, tail = key.partition(sep)
+            if head.lower() in SPLITS and tail:
+                base = tail
+                break
+            head, _, tail = key.rpartition(sep)
+            if tail.lower() in SPLITS and head:
+                base = head
+                break
+        groups.setdefault(base, []).append(key)
+    out: dict[str, list[str]] = {}
+    for base, members in groups.items():
+        if len(members) > 1:
+            out[base] = members
+        else:
+            out[members[0]] = members
+    return out
