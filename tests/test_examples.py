@@ -31,6 +31,33 @@ def test_01_track_experiments_runs_and_logs_three_models(tmp_path):
     assert "Params" in compare_out and "Metric histories" in compare_out
 
 
+def test_01_saved_by_papermill_reads_without_a_kernel(tmp_path):
+    """Executed by papermill and read back from disk: every cellops output carries static
+    HTML (the runs table beside its widget, the compare view, live charts, run summaries)."""
+    import papermill
+
+    shutil.copy(EXAMPLES / "01-track-experiments.ipynb", tmp_path)
+    papermill.execute_notebook(str(tmp_path / "01-track-experiments.ipynb"),
+                               str(tmp_path / "out.ipynb"), cwd=str(tmp_path),
+                               kernel_name="python3", progress_bar=False)
+    nb = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    (runs,) = [o for o in nb.cells[11].outputs if "data" in o]
+    assert "application/vnd.jupyter.widget-view+json" in runs["data"]  # live with a kernel
+    static = runs["data"]["text/html"]
+    assert static.count("<tr>") == 4 and "boosting" in static and "3 runs" in static
+    boosting = [o["data"]["text/html"] for o in nb.cells[7].outputs if "text/html" in o.get("data", {})]
+    assert any("<svg" in h and "stage_accuracy" in h for h in boosting)  # the live chart, kept
+    assert any("cellops-run" in h for h in boosting)  # the run summary
+    assert "<svg" in nb.cells[10].outputs[0]["data"]["text/html"]
+    # What nbconvert (nbviewer) shows for the runs cell of a notebook saved without widget
+    # state (JupyterLab's default; papermill stores it): the static table.
+    from nbconvert import HTMLExporter
+
+    nb.metadata.pop("widgets", None)
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    assert "cellops-runs-static" in body and "Error displaying widget" not in body
+
+
 def test_03_serve_a_model_scores_over_http_and_logs_with_labels(tmp_path):
     nb_path = shutil.copy(EXAMPLES / "03-serve-a-model.ipynb", tmp_path)
     nb = nbformat.read(nb_path, as_version=4)

@@ -305,7 +305,11 @@ def test_a_run_without_history_says_how_to_record_it(ws):
 def test_runs_widget_filters_sorts_and_compares(ip):
     for lr in (0.1, 0.2, 0.3):
         ip.run_cell(f"%%track -n lr{lr} --params lr --metrics acc\nlr = {lr}\nacc = {lr} * 2")
-    widget = ip.run_line_magic("runs", "")
+    runs = ip.run_line_magic("runs", "")
+    widget = runs.widget
+    bundle = runs._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # live, with a kernel
+    assert bundle["text/html"].count("<tr>") == 4 and "lr0.1" in bundle["text/html"]  # static
     table = widget.children[2]
     assert table.value.count("<tr>") == 4  # header + 3 runs
     box = widget.children[0].children[0]

@@ -327,7 +327,7 @@ class Cellops(Magics):
         exp = args.experiment or cellops.current_experiment()
         try:
             return RunsTable(experiment=None if exp == "all" else exp,
-                             filter=" ".join(args.filter) or None).widget
+                             filter=" ".join(args.filter) or None)
         except CellopsError as exc:
             raise UsageError(str(exc)) from None
 

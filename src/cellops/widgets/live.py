@@ -61,8 +61,8 @@ class LiveChart:
     def __exit__(self, *exc: Any) -> None:
         if self._stop is not None:
             self._stop()
-        if self._dirty and self._handle is not None:
-            self.draw()
+        if self._dirty:
+            self.draw()  # the final state; also the first draw of a cell that logged fast
 
     def on_rows(self, rows: list[tuple]) -> None:
         for _, key, step, value, _ts in rows:

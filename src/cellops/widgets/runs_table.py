@@ -14,30 +14,67 @@ from .compare import compare_html
 MAX_ROWS = 200
 
 
-def runs_html(df: Any, max_metrics: int = 6, max_params: int = 4) -> str:
-    """The table part: one row per run, key metrics and params."""
+_CELL = "padding:2px 8px;white-space:nowrap;text-align:left"
+_STICKY = ("position:sticky;background:var(--jp-layout-color1, white);z-index:1")
+
+
+def param_columns(df: Any, limit: int = 6) -> list[str]:
+    """The params worth a column: those whose values vary across the shown runs first (what
+    the user is exploring), then constant ones, ``limit`` in all."""
+    params = [c for c in df.columns if c.startswith("params.")]
+
+    def varies(c: str) -> bool:
+        values = {str(v) for v in df[c] if v is not None and v == v}
+        return len(values) > 1 or (bool(values) and df[c].isna().any())
+
+    varying = [c for c in params if varies(c)]
+    return (varying + [c for c in params if c not in varying])[:limit]
+
+
+def runs_html(df: Any, max_metrics: int = 6, max_params: int = 6) -> str:
+    """The runs as a static HTML table (what a saved notebook, nbviewer and GitHub show):
+    one row per run; run and name columns stay put while the rest scrolls sideways; an
+    experiment column when the runs come from several; the params that vary first."""
     if df.empty:
         return "<p>No runs match.</p>"
     metrics = [c for c in df.columns if c.startswith("metrics.")][:max_metrics]
-    params = [c for c in df.columns if c.startswith("params.")][:max_params]
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in
-                   ["run", "name", "status", "started", "duration"]
-                   + [c.split(".", 1)[1] for c in metrics + params])
+    params = param_columns(df, max_params)
+    several = "experiment" in df.columns and df["experiment"].nunique() > 1
+    heads = ["run", "name"] + (["experiment"] if several else []) + \
+        ["status", "started", "duration"] + [c.split(".", 1)[1] for c in metrics + params]
+    kinds = [""] * (len(heads) - len(metrics) - len(params)) + ["metric"] * len(metrics) + \
+        ["param"] * len(params)
+
+    def th(i: int, h: str) -> str:
+        sticky = f"{_STICKY};left:{0 if i == 0 else 76}px;" if i < 2 else ""
+        title = f" title='{kinds[i]}'" if kinds[i] else ""
+        return f"<th style='{_CELL};{sticky}'{title}>{html.escape(h)}</th>"
+
     rows = []
     for rec in df.to_dict(orient="records"):
         dur = rec["duration_s"]
-        cells = [f"<code>{rec['run_id'][:8]}</code>", html.escape(str(rec["name"] or "")),
-                 status_badge(rec["status"]),
-                 rec["start_time"].strftime("%Y-%m-%d %H:%M:%S"),
-                 format_duration(None if dur != dur else dur)]
+        cells = [f"<code>{rec['run_id'][:8]}</code>", html.escape(str(rec["name"] or ""))]
+        if several:
+            cells.append(html.escape(str(rec["experiment"])))
+        cells += [status_badge(rec["status"]), rec["start_time"].strftime("%Y-%m-%d %H:%M"),
+                  format_duration(None if dur != dur else dur)]
         for c in metrics:
             v = rec[c]
-            cells.append("" if v != v or v is None else format_number(v))
+            cells.append("" if v is None or v != v else format_number(v))
         for c in params:
             v = rec[c]
-            cells.append("" if v is None or v != v else html.escape(str(v))[:40])
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return f"<table class='cellops-runs'><tr>{head}</tr>{''.join(rows)}</table>"
+            cells.append("" if v is None or v != v else html.escape(format_number(v))[:40])
+        tds = []
+        for i, c in enumerate(cells):
+            sticky = f"{_STICKY};left:{0 if i == 0 else 76}px;" if i < 2 else ""
+            align = "text-align:right;" if kinds[i] == "metric" else ""
+            tds.append(f"<td style='{_CELL};{align}{sticky}'>{c}</td>")
+        rows.append("<tr>" + "".join(tds) + "</tr>")
+    head = "".join(th(i, h) for i, h in enumerate(heads))
+    return ("<div class='cellops-runs-scroll' style='overflow-x:auto;max-width:100%'>"
+            "<table class='cellops-runs' style='border-collapse:collapse;"
+            "color:var(--jp-content-font-color1, inherit)'>"
+            f"<tr>{head}</tr>{''.join(rows)}</table></div>")
 
 
 class RunsTable:
@@ -70,6 +107,21 @@ class RunsTable:
             w.HBox([self.select, self.compare_button]), self.comparison,
         ])
         self.refresh()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """The live widget, and beside it a static rendering of the table: what a notebook
+        saved without widget state, nbviewer, GitHub and nbconvert show."""
+        bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
+        bundle["text/html"] = self.static_html()
+        return bundle
+
+    def static_html(self) -> str:
+        where = f"experiment {html.escape(self.experiment)}" if self.experiment else "all experiments"
+        count = 0 if self.df is None else len(self.df)
+        table = runs_html(self.df) if self.df is not None else ""
+        return (f"<div class='cellops-runs-static'><small>{count} runs in {where}"
+                f"{html.escape(' matching ' + self.filter_box.value) if self.filter_box.value else ''}"
+                f"</small>{table}</div>")
 
     def refresh(self) -> None:
         order = f"{self.sort_by.value} {'DESC' if self.descending.value else 'ASC'}"
