@@ -309,6 +309,7 @@ def test_runs_widget_filters_sorts_and_compares(ip):
     widget = runs.widget
     bundle = runs._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle  # live, with a kernel
+    assert bundle["application/vnd.cellops.runs+json"] == {"experiment": "Default", "filter": None}
     assert bundle["text/html"].count("<tr>") == 4 and "lr0.1" in bundle["text/html"]  # static
     table = widget.children[2]
     assert table.value.count("<tr>") == 4  # header + 3 runs

@@ -1,10 +1,12 @@
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 
 import { cellopsIcon } from '../sidebar';
 import { CommandIDs, ICellopsSidebar } from '../tokens';
 import { RunsMainView } from './main';
 import { RunsModel } from './model';
+import { RUNS_RANK, runsOutputFactory } from './output';
 import { RunsTab } from './tab';
 
 /** The Runs tab, the full-width runs view, and the commands to reach them. */
@@ -13,8 +15,9 @@ export const runsPlugin: JupyterFrontEndPlugin<void> = {
   description: 'cellops Runs: the sidebar tab and the full-width view with compare.',
   autoStart: true,
   requires: [ICellopsSidebar],
-  optional: [ICommandPalette],
-  activate: (app: JupyterFrontEnd, sidebar: ICellopsSidebar, palette: ICommandPalette | null) => {
+  optional: [ICommandPalette, IRenderMimeRegistry],
+  activate: (app: JupyterFrontEnd, sidebar: ICellopsSidebar, palette: ICommandPalette | null,
+             rendermime: IRenderMimeRegistry | null) => {
     const model = new RunsModel();
     const openArtifact = async (runId: string, artifact: string) => {
       await app.commands.execute(CommandIDs.openArtifact, { runId, artifact });
@@ -63,5 +66,9 @@ export const runsPlugin: JupyterFrontEndPlugin<void> = {
       }
     });
     palette?.addItem({ command: CommandIDs.openRunsView, category: 'cellops' });
+    // `%runs` outputs: the live grid in the notebook (notebooks copy this registry).
+    rendermime?.addFactory(runsOutputFactory(runId => {
+      void app.commands.execute(CommandIDs.openRun, { runId });
+    }), RUNS_RANK);
   }
 };

@@ -12,6 +12,7 @@ from cellops.errors import CellopsError
 from .compare import compare_html
 
 MAX_ROWS = 200
+RUNS_MIME = "application/vnd.cellops.runs+json"
 
 
 _CELL = "padding:2px 8px;white-space:nowrap;text-align:left"
@@ -109,10 +110,14 @@ class RunsTable:
         self.refresh()
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        """The live widget, and beside it a static rendering of the table: what a notebook
-        saved without widget state, nbviewer, GitHub and nbconvert show."""
+        """The live widget (front ends without the cellops extension: classic Notebook, VS
+        Code), the grid's mime type for JupyterLab, and a static rendering of the table —
+        what a notebook saved without widget state, nbviewer, GitHub and nbconvert show."""
         bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
         bundle["text/html"] = self.static_html()
+        # JupyterLab with the cellops extension draws the live grid from this instead (it
+        # reads the runs from the server: it outlives the kernel); elsewhere the HTML shows.
+        bundle[RUNS_MIME] = {"experiment": self.experiment, "filter": self.filter_box.value or None}
         return bundle
 
     def static_html(self) -> str:
