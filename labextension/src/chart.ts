@@ -61,7 +61,7 @@ export function metricChart(title: string, series: ISeries[], height = 160, xLab
   let plot: uPlot | null = null;
   const draw = () => {
     plot?.destroy();
-    const width = Math.max(200, host.clientWidth || figure.clientWidth || 300);
+    const width = Math.max(160, host.clientWidth || figure.clientWidth || 300);
     const [xs, ...ys] = alignSeries(series.map(s => s.points));
     const weight = Number(smoothing.value);
     const data: uPlot.AlignedData = [xs, ...ys.map(y => smooth(y, weight))];

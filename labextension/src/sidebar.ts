@@ -35,14 +35,16 @@ export class SidebarPanel extends Panel {
     tab.widget.addClass('jp-cellops-tab');
     tab.widget.hide();
     this.addWidget(tab.widget);
-    if (this._current === null) {
-      this._current = tab.key;
+    // Until someone picks a tab, the first by rank is shown, whatever order plugins load in.
+    if (!this._chosen) {
+      this._current = this._tabs[0].key;
     }
-    this._select(this._current);
+    this._select(this._current as string);
   }
 
   /** Select the tab with this key. */
   selectTab(key: string): void {
+    this._chosen = true;
     this._select(key);
   }
 
@@ -70,7 +72,7 @@ export class SidebarPanel extends Panel {
       const current = t.key === tabId;
       const b = el('button', { role: 'tab', 'data-tab': t.key, class: current ? 'jp-mod-current' : '',
                                'aria-selected': String(current), type: 'button' }, t.label);
-      b.onclick = () => this._select(t.key);
+      b.onclick = () => this.selectTab(t.key);
       return b;
     }));
     for (const t of this._tabs) {
@@ -88,6 +90,7 @@ export class SidebarPanel extends Panel {
   private _bar: Widget;
   private _tabs: ISidebarTab[] = [];
   private _current: string | null = null;
+  private _chosen = false;
 }
 
 /** Provides the sidebar (left area) that the Runs, Pipelines, ... plugins add tabs to. */
