@@ -53,3 +53,11 @@ def test_a_run_summary_uses_the_stored_duration_and_escapes_text(ws):
     assert "&lt;b&gt;bold&lt;/b&gt;" in html and "&lt;note&gt;" in html
     assert "acc=143" in html and "143.0000" not in html
     assert format_duration(run.duration) in html
+
+
+def test_a_run_id_in_a_summary_opens_the_run_in_the_sidebar():
+    from cellops.display import run_link
+
+    link = run_link("0123456789abcdef")
+    assert "data-commandlinker-command='cellops:open-run'" in link
+    assert "&quot;runId&quot;: &quot;0123456789abcdef&quot;" in link and ">01234567</code>" in link

@@ -4,6 +4,9 @@ header, runs ticked to compare — in the light and dark themes, never "model no
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import nbformat
 from nbclient import NotebookClient
 
@@ -17,16 +20,20 @@ def test_a_saved_runs_output_is_a_live_grid_after_the_kernel_is_gone(lab):  # no
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell("%load_ext cellops"),
-                nbformat.v4.new_code_cell("%runs -e churn")]
+                nbformat.v4.new_code_cell("%runs -e churn"),
+                nbformat.v4.new_code_cell("%%track -n linked -e churn\nx = 1")]
     NotebookClient(nb, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(root)}}).execute()
     nb.metadata.pop("widgets", None)  # saved as JupyterLab saves it: no widget state
     nbformat.write(nb, root / "runs.ipynb")
+    # Trusted, as a notebook the user ran and saved: its HTML outputs are not sanitised.
+    subprocess.run([sys.executable, "-m", "jupyter", "trust", str(root / "runs.ipynb")], check=True,
+                   capture_output=True)
     with lab_page(base, token, "notebook-runs-failure.png") as (page, _):
         page.goto(f"{base}/lab/tree/runs.ipynb?token={token}", timeout=90_000)
         grid = page.locator(".jp-cellops-output")
         rows = grid.locator("tr.jp-cellops-run")
-        expect(rows).to_have_count(4, timeout=60_000)  # three runs and the pipeline
+        expect(rows).to_have_count(5, timeout=60_000)  # three runs, the pipeline, the cell
         assert page.get_by_text("Error displaying widget").count() == 0
         # Sort by accuracy: the arrow shows the order; again, and it flips.
         header = grid.locator("th.jp-cellops-sortable", has_text="accuracy")
@@ -57,3 +64,7 @@ def test_a_saved_runs_output_is_a_live_grid_after_the_kernel_is_gone(lab):  # no
         use_theme(page, "JupyterLab Dark")
         expect(compare).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "notebook-runs-dark.png"))
+        # The tracked cell's summary: its run id opens the run in the sidebar.
+        page.locator("[data-commandlinker-command='cellops:open-run']").first.click()
+        detail = page.locator("#cellops-sidebar")
+        expect(detail.locator("h2, h3", has_text="linked").first).to_be_visible(timeout=30_000)

@@ -9,13 +9,14 @@ and dark themes and still reads in a static viewer.
 from __future__ import annotations
 
 import html
+import json
 import math
 from typing import TYPE_CHECKING, Any, Iterable
 
 if TYPE_CHECKING:
     from .tracking.run import Run
 
-__all__ = ["STATUS_COLOURS", "format_bytes", "format_duration", "format_number",
+__all__ = ["STATUS_COLOURS", "format_bytes", "format_duration", "format_number", "run_link",
            "run_summary_html", "status_badge"]
 
 # Status -> (foreground, background) as theme variables with fallbacks.
@@ -95,6 +96,15 @@ def status_badge(status: str) -> str:
             f"font-weight:600'>{html.escape(status)}</span>")
 
 
+def run_link(run_id: str) -> str:
+    """A run's short id that, clicked in JupyterLab, opens the run in the cellops sidebar
+    (JupyterLab's command linker runs ``cellops:open-run``); elsewhere, plain text."""
+    args = html.escape(json.dumps({"runId": run_id}), quote=True)
+    return (f"<code data-commandlinker-command='cellops:open-run' data-commandlinker-args='{args}' "
+            f"title='Show run {run_id} in the cellops sidebar' style='cursor:pointer;"
+            f"text-decoration:underline dotted'>{html.escape(run_id[:8])}</code>")
+
+
 def run_summary_html(run: Run, *, notes: Iterable[str] = (), metrics: int = 8,
                      details: bool = False) -> str:
     """One line about a run (status, name, id, experiment, duration, key metrics), plus
@@ -102,7 +112,7 @@ def run_summary_html(run: Run, *, notes: Iterable[str] = (), metrics: int = 8,
     ms = sorted(run.metrics.items())
     shown = ", ".join(f"{html.escape(k)}={format_number(v)}" for k, v in ms[:metrics])
     line = (f"{status_badge(run.status)} <b>{html.escape(run.name or run.kind + ' run')}</b> "
-            f"<code>{run.short_id}</code> · {html.escape(run.experiment)} · "
+            f"{run_link(run.id)} · {html.escape(run.experiment)} · "
             f"{format_duration(run.duration)}" + (f" · {shown}" if shown and not details else ""))
     parts = [f"<div class='cellops-run' style='font-family:var(--jp-ui-font-family, sans-serif);"
              f"font-size:12px;color:var(--jp-ui-font-color1, inherit)'>{line}"]
