@@ -61,3 +61,23 @@ def test_a_run_id_in_a_summary_opens_the_run_in_the_sidebar():
     link = run_link("0123456789abcdef")
     assert "data-commandlinker-command='cellops:open-run'" in link
     assert "&quot;runId&quot;: &quot;0123456789abcdef&quot;" in link and ">01234567</code>" in link
+
+
+def test_the_runs_table_shows_varying_params_first_and_an_experiment_column_when_mixed():
+    import pandas as pd
+
+    from cellops.widgets.runs_table import param_columns, runs_html
+
+    df = pd.DataFrame({
+        "run_id": ["a" * 32, "b" * 32], "name": ["x", "y"], "experiment": ["e1", "e2"],
+        "status": ["FINISHED", "FAILED"], "start_time": pd.to_datetime(["2026-01-01", "2026-01-02"]),
+        "duration_s": [1.5, float("nan")], "metrics.acc": [0.97123, None],
+        "params.alpha": ["1", "1"], "params.beta": ["1", "1"], "params.lr": ["0.1", "0.2"],
+        "params.seed": ["0", None]})
+    assert param_columns(df) == ["params.lr", "params.seed", "params.alpha", "params.beta"]
+    assert param_columns(df, 1) == ["params.lr"]
+    table = runs_html(df)
+    heads = [h.split(">")[-1] for h in table.split("</th>")[:-1]]
+    assert heads[:3] == ["run", "name", "experiment"] and heads[-4:] == ["lr", "seed", "alpha", "beta"]
+    assert "0.9712" in table and "2026-01-01 00:00" in table and "white-space:nowrap" in table
+    assert "experiment" not in runs_html(df.assign(experiment="e1")).split("</tr>")[0]

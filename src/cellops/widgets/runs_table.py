@@ -64,7 +64,7 @@ def runs_html(df: Any, max_metrics: int = 6, max_params: int = 6) -> str:
             cells.append("" if v is None or v != v else format_number(v))
         for c in params:
             v = rec[c]
-            cells.append("" if v is None or v != v else html.escape(format_number(v))[:40])
+            cells.append("" if v is None or v != v else html.escape(format_number(v)[:40]))
         tds = []
         for i, c in enumerate(cells):
             sticky = f"{_STICKY};left:{0 if i == 0 else 76}px;" if i < 2 else ""
