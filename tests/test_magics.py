@@ -350,6 +350,18 @@ def test_compare_shows_differences_charts_and_source_diff(ip):
     c = last_run("cell")
     both = ip.run_line_magic("compare", f"{a.short_id} {c.short_id}").data
     assert "class='missing'" in both and "class='differs'" not in both.split("<h4>Metrics")[0]
+    assert "cellops-parallel" not in both  # two runs: no sweep view
+    # Three runs: the params that vary against a metric, one line per run, as parallel axes.
+    ip.run_cell("%%track -n d\nimport cellops\ncellops.log_metric('loss', 0.2)\n"
+                "cellops.log_param('lr', 0.4)")
+    d = last_run("cell")
+    sweep = ip.run_line_magic("compare", f"{a.short_id} {b.short_id} {d.short_id} -m loss").data
+    assert "Params vs loss" in sweep and sweep.count("<polyline fill='none' stroke='color-mix") == 3
+    assert "lr=0.4, loss=0.2" in sweep  # the hover of d's line
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="has a metric 'nope'"):
+        ip.run_line_magic("compare", f"{a.short_id} {b.short_id} {d.short_id} -m nope")
     from IPython.core.error import UsageError
 
     with pytest.raises(UsageError):

@@ -11,9 +11,9 @@ from __future__ import annotations
 import html
 import math
 from datetime import datetime, timezone
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
-__all__ = ["bars", "lines", "metric_groups"]
+__all__ = ["bars", "lines", "metric_groups", "parallel"]
 
 COLOURS = ["var(--jp-brand-color1, #1976d2)", "var(--jp-warn-color1, #f57c00)",
            "var(--jp-success-color1, #388e3c)", "var(--jp-error-color1, #d32f2f)",
@@ -228,3 +228,62 @@ def metric_groups(keys: Iterable[str]) -> dict[str, list[str]]:
         else:
             out[members[0]] = members
     return out
+
+
+def parallel(title: str, axes: dict[str, Sequence[object]], colour_by: Sequence[float | None],
+             labels: Sequence[str], *, width: int = 640, height: int = 240) -> str:
+    """Parallel coordinates: one vertical axis per key of ``axes`` (numbers on a linear
+    scale, anything else as evenly spaced categories), one line per run through its
+    values, coloured by ``colour_by`` (the metric, which is also the last axis) from the
+    theme's blue (low) to orange (high); hovering a line names the run and its values."""
+    left, right, top, bottom = 30, 60, 30, 26
+    names = list(axes)
+    if len(names) < 2 or not labels:
+        return ""
+    plot_w, plot_h = width - left - right, height - top - bottom
+    step = plot_w / (len(names) - 1)
+
+    def scale(values: Sequence[object]) -> tuple[Any, list[str], list[float]]:
+        nums = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
+                and v == v]
+        if len(nums) == sum(v is not None for v in values) and nums:
+            lo, hi = min(nums), max(nums)
+            span = (hi - lo) or 1.0
+            ticks = _ticks(lo, hi, 3) if hi > lo else [lo]
+            return (lambda v: None if v is None else top + plot_h * (1 - (v - lo) / span)), \
+                _tick_labels(ticks), [top + plot_h * (1 - (t - lo) / span) for t in ticks]
+        cats = sorted({str(v) for v in values if v is not None})
+        pos = {c: top + plot_h * (1 - (i / (len(cats) - 1) if len(cats) > 1 else 0.5))
+               for i, c in enumerate(cats)}
+        return (lambda v: None if v is None else pos[str(v)]), cats, [pos[c] for c in cats]
+
+    scales = {n: scale(axes[n]) for n in names}
+    metric = [v for v in colour_by if v is not None]
+    lo, hi = (min(metric), max(metric)) if metric else (0.0, 1.0)
+    out = [f"<svg class='cellops-chart cellops-parallel' width='{width}' height='{height}' "
+           f"role='img' aria-label='{html.escape(title, quote=True)}' style='font:10px sans-serif'>",
+           f"<text x='{left}' y='13' fill='{TEXT}' font-weight='600'>{html.escape(title)}</text>"]
+    for i, n in enumerate(names):
+        x = left + i * step
+        out.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{top}' y2='{top + plot_h}' stroke='{MUTED}'/>"
+                   f"<text x='{x:.1f}' y='{height - 8}' text-anchor='middle' fill='{TEXT}'>"
+                   f"{html.escape(n[:18])}</text>")
+        _, tick_text, tick_y = scales[n]
+        for text, y in zip(tick_text, tick_y):
+            out.append(f"<text x='{x + 3:.1f}' y='{y + 3:.1f}' fill='{MUTED}'>"
+                       f"{html.escape(str(text)[:12])}</text>")
+    for r, label in enumerate(labels):
+        ys = [scales[n][0](axes[n][r]) for n in names]
+        pts = [(left + i * step, y) for i, y in enumerate(ys) if y is not None]
+        m = colour_by[r]
+        share = 0.5 if m is None or hi == lo else (m - lo) / (hi - lo)
+        colour = (f"color-mix(in srgb, {COLOURS[1]} {share * 100:.0f}%, {COLOURS[0]})"
+                  if m is not None else MUTED)
+        values = ", ".join(f"{n}={_fmt(v) if isinstance(v, float) else v}"
+                           for n, v in zip(names, (axes[n][r] for n in names)))
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+        out.append(f"<polyline fill='none' stroke='{colour}' stroke-width='2' opacity='0.85' "
+                   f"points='{path}'><title>{html.escape(label)}: {html.escape(values)}</title>"
+                   "</polyline>")
+    out.append("</svg>")
+    return "".join(out)

@@ -333,16 +333,19 @@ class Cellops(Magics):
 
     @magic_arguments()
     @argument("run_ids", nargs="+", help="Two or more run ids (or unique prefixes).")
+    @argument("-m", "--metric", help="With three or more runs: the metric of the "
+              "parallel-coordinates chart (default: the one most runs have).")
     @line_magic
     def compare(self, line: str) -> Any:
-        """Compare runs: params side by side, metric histories as charts, cell-source diff."""
+        """Compare runs: params side by side, metric histories as charts, cell-source diff,
+        and for three or more runs the params that vary against a metric (parallel axes)."""
         args = parse_argstring(self.compare, line)
         from IPython.display import HTML
 
         from cellops.widgets.compare import compare_html
 
         try:
-            return HTML(compare_html(args.run_ids))
+            return HTML(compare_html(args.run_ids, args.metric))
         except CellopsError as exc:
             raise UsageError(str(exc)) from None
 

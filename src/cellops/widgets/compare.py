@@ -97,13 +97,45 @@ def _source_diff(runs: list[cellops.Run]) -> str:
     return "<h4>Source diff</h4>" + "".join(parts)
 
 
-def compare_html(run_ids: Sequence[str]) -> str:
-    """The comparison of two or more runs as one HTML fragment."""
+def _number(text: object) -> object:
+    try:
+        return float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return text
+
+
+def _parallel(runs: list[cellops.Run], metric: str | None) -> str:
+    """The sweep view: the params that vary, and the metric, as parallel axes."""
+    keys = sorted(set().union(*(r.params for r in runs)))
+    varying = [k for k in keys if len({r.params.get(k) for r in runs if k in r.params}) > 1][:8]
+    if metric is None:
+        counts = {k: sum(k in r.metrics for r in runs) for r in runs for k in r.metrics}
+        metric = max(sorted(counts), key=lambda k: counts[k]) if counts else None
+    elif not any(metric in r.metrics for r in runs):
+        raise InvalidArgumentError(f"None of the runs has a metric {metric!r}; they have "
+                                   f"{', '.join(sorted({k for r in runs for k in r.metrics}))}.")
+    if not varying or metric is None:
+        return ""
+    axes: dict[str, list[object]] = {k: [_number(r.params.get(k)) if k in r.params else None
+                                         for r in runs] for k in varying}
+    values = [r.metrics.get(metric) for r in runs]
+    axes[metric] = list(values)
+    return (f"<h4>Params vs {html.escape(metric)}</h4>"
+            + svg.parallel(f"{len(runs)} runs, coloured by {metric}", axes, values,
+                           [_label(r) for r in runs]))
+
+
+def compare_html(run_ids: Sequence[str], metric: str | None = None) -> str:
+    """The comparison of two or more runs as one HTML fragment; with more than two, a
+    parallel-coordinates chart of the params that vary against ``metric`` (default: the
+    metric most of the runs have)."""
     if len(run_ids) < 2:
         raise InvalidArgumentError("Compare needs at least two runs.")
     runs = [cellops.get_run(r) for r in run_ids]
     out = [_kv_table("Params", runs, [r.params for r in runs]),
            _kv_table("Metrics (latest)", runs, [r.metrics for r in runs])]
+    if len(runs) > 2:
+        out.append(_parallel(runs, metric))
     histories = {}
     for r in runs:
         df = r.metric_history()
