@@ -162,6 +162,10 @@ def test_sklearn_estimators_fitted_in_the_cell_are_captured(ip):
     assert abs(model.predict(ip.user_ns["X"].head(3)) - ip.user_ns["ridge"].predict(
         ip.user_ns["X"].head(3))).max() < 1e-9
     assert run.tags["estimator.ridge"] == "sklearn.linear_model._ridge.Ridge"
+    # The params nobody set are named, so the front ends can show the set ones first.
+    defaults = run.tags["cellops.default_params"].split(",")
+    assert "ridge.fit_intercept" in defaults and "tree.criterion" in defaults
+    assert "ridge.alpha" not in defaults and "tree.max_depth" not in defaults
 
     # The next cell refits only the tree: only it is logged, without prefixes.
     ip.run_cell("%%track -n refit\ntree.fit(X, y)\nscore = ridge.score(X, y)")

@@ -21,7 +21,9 @@ def test_a_saved_runs_output_is_a_live_grid_after_the_kernel_is_gone(lab):  # no
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell("%load_ext cellops"),
                 nbformat.v4.new_code_cell("%runs -e churn"),
-                nbformat.v4.new_code_cell("%%track -n linked -e churn\nx = 1")]
+                nbformat.v4.new_code_cell(
+                    "%%track -n linked -e churn\nfrom sklearn.linear_model import LogisticRegression\n"
+                    "model = LogisticRegression(C=0.5).fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])")]
     NotebookClient(nb, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(root)}}).execute()
     nb.metadata.pop("widgets", None)  # saved as JupyterLab saves it: no widget state
@@ -68,3 +70,10 @@ def test_a_saved_runs_output_is_a_live_grid_after_the_kernel_is_gone(lab):  # no
         page.locator("[data-commandlinker-command='cellops:open-run']").first.click()
         detail = page.locator("#cellops-sidebar")
         expect(detail.locator("h2, h3", has_text="linked").first).to_be_visible(timeout=30_000)
+        # The param the user set is shown; the ones left at their defaults are folded away.
+        params = detail.locator("section", has=page.locator("h3", has_text="Parameters"))
+        expect(params.locator("table.jp-cellops-kv").first).to_contain_text("C0.5")
+        folded = params.locator("details.jp-cellops-defaults")
+        expect(folded.locator("summary")).to_contain_text("left at their defaults")
+        assert not folded.locator("table").is_visible()
+        page.screenshot(path=str(ARTIFACTS / "sidebar-run-params.png"))

@@ -63,6 +63,28 @@ function keyValueTable(title: string, values: Record<string, unknown>, format: (
        el('tbody', {}, ...keys.map(k => el('tr', {}, el('th', {}, k), el('td', {}, format(values[k])))))));
 }
 
+/** The tag `%%track` sets naming the estimator params still at their class defaults. */
+export const DEFAULT_PARAMS_TAG = 'cellops.default_params';
+
+/**
+ * Parameters: those the user set first; those an estimator left at its class default
+ * (named by the run's `cellops.default_params` tag) folded under "N defaults".
+ */
+function paramsSection(run: IRunDetail): HTMLElement | null {
+  const defaults = new Set((run.tags[DEFAULT_PARAMS_TAG] || '').split(',').filter(Boolean));
+  const set = Object.fromEntries(Object.entries(run.params).filter(([k]) => !defaults.has(k)));
+  const left = Object.fromEntries(Object.entries(run.params).filter(([k]) => defaults.has(k)));
+  const section = keyValueTable('Parameters', set, v => String(v)) ||
+    (Object.keys(left).length ? el('section', {}, el('h3', {}, 'Parameters')) : null);
+  if (section && Object.keys(left).length) {
+    const rows = Object.keys(left).sort().map(k => el('tr', {}, el('th', {}, k), el('td', {}, String(left[k]))));
+    section.append(el('details', { class: 'jp-cellops-defaults' },
+      el('summary', {}, `${rows.length} left at their defaults`),
+      el('table', { class: 'jp-cellops-kv' }, el('tbody', {}, ...rows))));
+  }
+  return section;
+}
+
 /** A run's detail: header, error, params, metrics, charts, tags, artifacts, datasets, source. */
 export function runDetail(run: IRunDetail, onBack: () => void, onOpen: (runId: string, path: string) => void): HTMLElement {
   const charts = runCharts(run);
@@ -88,10 +110,11 @@ export function runDetail(run: IRunDetail, onBack: () => void, onOpen: (runId: s
        `${run.experiment} · ${run.kind} · ${run.run_id.slice(0, 8)} · ${formatWhen(run.start_time)} · ${formatDuration(run.duration_s)}`,
        run.git && run.git.commit ? ` · git ${run.git.commit.slice(0, 7)}${run.git.dirty ? '+dirty' : ''}` : ''),
     run.error ? el('pre', { class: 'jp-cellops-error-box' }, run.error) : null,
-    keyValueTable('Parameters', run.params, v => String(v)),
+    paramsSection(run),
     keyValueTable('Metrics', single, v => formatMetric(v)),
     charts.length ? el('section', {}, el('h3', {}, 'Metric history'), ...charts) : null,
-    keyValueTable('Tags', run.tags, v => String(v)),
+    keyValueTable('Tags', Object.fromEntries(Object.entries(run.tags).filter(([k]) => k !== DEFAULT_PARAMS_TAG)),
+                  v => String(v)),
     artifacts.length ? el('section', {}, el('h3', {}, 'Artifacts'), el('ul', {}, ...artifacts)) : null,
     datasets.length ? el('section', {}, el('h3', {}, 'Datasets'), el('ul', {}, ...datasets)) : null,
     run.source ? el('section', {}, el('h3', {}, 'Source'), el('pre', { class: 'jp-cellops-source' }, run.source)) : null

@@ -106,6 +106,30 @@ def estimator_params(est: Any) -> dict[str, str]:
     return out
 
 
+DEFAULT_PARAMS_TAG = "cellops.default_params"
+
+
+def default_params(est: Any) -> list[str]:
+    """The keys of ``estimator_params(est)`` still at the value the estimator's class
+    gives them (``max_iter=100`` on a LogisticRegression nobody told otherwise): the
+    front ends show the params the user set first and fold these away."""
+    import inspect
+
+    params = est.get_params(deep=True)
+    defaults: list[str] = []
+    for key in estimator_params(est):
+        owner_key, _, leaf = key.rpartition("__")
+        owner = params.get(owner_key) if owner_key else est
+        try:  # scikit-learn estimators declare every param's default in __init__
+            default = inspect.signature(type(owner).__init__).parameters[leaf].default
+        except (KeyError, TypeError, ValueError):
+            continue
+        if default is not inspect.Parameter.empty and \
+                param_text(default) == param_text(owner.get_params(deep=False)[leaf]):
+            defaults.append(key)
+    return defaults
+
+
 def log_estimators(run: Run, estimators: Mapping[str, Any], namespace: Mapping[str, Any]) -> list[str]:
     """Log params, a skops model file and a signature for each estimator; return notes."""
     notes = []
@@ -117,6 +141,10 @@ def log_estimators(run: Run, estimators: Mapping[str, Any], namespace: Mapping[s
         clashes = sorted(set(params) - set(fresh))
         run.log_params(fresh)
         run.set_tag(f"estimator.{var}", f"{type(est).__module__}.{type(est).__qualname__}")
+        defaults = {(f"{var}.{k}" if prefix else k) for k in default_params(est)} & set(fresh)
+        if defaults:
+            known = set(filter(None, run.tags.get(DEFAULT_PARAMS_TAG, "").split(",")))
+            run.set_tag(DEFAULT_PARAMS_TAG, ",".join(sorted(known | defaults)))
         if clashes:
             notes.append(f"{var}: params {', '.join(clashes)} already logged with other values; kept")
         try:
