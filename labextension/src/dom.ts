@@ -24,6 +24,11 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
+/** An error message in the tabs' alert box, or null when there is none. */
+export function alertBox(message: string | null | undefined): HTMLElement | null {
+  return message ? el('pre', { class: 'jp-cellops-error-box', role: 'alert' }, message) : null;
+}
+
 /** A JupyterLab-styled button (jp-Button with the theme's colours). */
 export function button(label: string, onClick: (e: MouseEvent) => void, attrs: Record<string, string> = {},
                        kind: 'accept' | 'reject' | 'plain' = 'plain'): HTMLButtonElement {

@@ -1,6 +1,7 @@
 import { ISignal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
+import { alertBox, el } from './dom';
 import { Poller } from './poller';
 import { ISidebarTab } from './tokens';
 
@@ -30,4 +31,18 @@ export abstract class PollingTab<M extends ITabModel> extends Widget implements 
   }
 
   abstract render(): void;
+
+  /**
+   * What every polled tab shows first: with no workspace yet, only the server's message
+   * (what to do next); otherwise the last request's error, if any, above `content()`.
+   */
+  protected renderParts(content: () => (HTMLElement | null)[]): void {
+    const error = this.model.poller.error;
+    if (error && error.noWorkspace) {
+      this.node.replaceChildren(el('div', { class: 'jp-cellops-empty' }, el('p', {}, error.message)));
+      return;
+    }
+    this.node.replaceChildren(...[alertBox(error?.message), ...content()].filter(
+      (part): part is HTMLElement => part !== null));
+  }
 }

@@ -6,7 +6,7 @@ import { CommandRegistry } from '@lumino/commands';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { metricChart } from '../chart';
-import { button, el } from '../dom';
+import { alertBox, button, el } from '../dom';
 import { formatMetric, formatWhen } from '../format';
 import { requestAPI } from '../handler';
 import { Poller } from '../poller';
@@ -116,15 +116,9 @@ export class MonitoringTab extends PollingTab<MonitoringModel> {
   }
 
   render(): void {
-    const error = this.model.poller.error;
-    if (error && error.noWorkspace) {
-      this.node.replaceChildren(el('div', { class: 'jp-cellops-empty' }, el('p', {}, error.message)));
-      return;
-    }
     const { monitors, alerts } = this.model;
-    this.node.replaceChildren(
-      error ? el('pre', { class: 'jp-cellops-error-box', role: 'alert' }, error.message) : el('span'),
-      this.model.actionError ? el('pre', { class: 'jp-cellops-error-box', role: 'alert' }, this.model.actionError) : el('span'),
+    this.renderParts(() => [
+      alertBox(this.model.actionError),
       el('h3', { class: 'jp-cellops-section' }, `Open alerts (${alerts.length})`),
       alerts.length === 0
         ? el('p', { class: 'jp-cellops-empty' }, 'No open alerts.')
@@ -132,7 +126,7 @@ export class MonitoringTab extends PollingTab<MonitoringModel> {
       el('h3', { class: 'jp-cellops-section' }, 'Monitors'),
       monitors.length === 0
         ? el('p', { class: 'jp-cellops-empty' }, 'No monitors yet. Create one with cellops.create_monitor(...) or: cellops monitor apply monitors.yaml')
-        : el('div', { class: 'jp-cellops-monitors' }, ...monitors.map(m => this.monitor(m))));
+        : el('div', { class: 'jp-cellops-monitors' }, ...monitors.map(m => this.monitor(m)))]);
   }
 
   private alert(a: IAlert): HTMLElement {

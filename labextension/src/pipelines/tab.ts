@@ -60,17 +60,11 @@ export class PipelinesTab extends PollingTab<PipelinesModel> {
   }
 
   render(): void {
-    const error = this.model.poller.error;
-    if (error && error.noWorkspace) {
-      this.node.replaceChildren(el('div', { class: 'jp-cellops-empty' }, el('p', {}, error.message)));
-      return;
-    }
     const pipelines = this.model.pipelines;
-    this.node.replaceChildren(
-      error ? el('pre', { class: 'jp-cellops-error-box', role: 'alert' }, error.message) : el('span'),
+    this.renderParts(() => [
       pipelines.length === 0
         ? el('p', { class: 'jp-cellops-empty' }, 'No pipeline runs yet. Run one with: cellops pipeline run pipeline.yaml')
-        : el('div', { class: 'jp-cellops-pipelines' }, ...pipelines.map(p => this.pipeline(p))));
+        : el('div', { class: 'jp-cellops-pipelines' }, ...pipelines.map(p => this.pipeline(p)))]);
   }
 
   private pipeline(p: IPipelineRun): HTMLElement {

@@ -6,7 +6,7 @@
 
 import { CommandRegistry } from '@lumino/commands';
 
-import { button, el } from '../dom';
+import { alertBox, button, el } from '../dom';
 import { formatBytes, formatWhen } from '../format';
 import { PollingTab } from '../tab';
 import { CommandIDs, IVersionDecorator } from '../tokens';
@@ -46,24 +46,18 @@ export class RegistryTab extends PollingTab<RegistryModel> {
 
   render(): void {
     const m = this.model;
-    const error = m.poller.error;
     const pending = new Set(m.requests.map(r => r.id));
     for (const id of [...this.drafts.keys()]) {
       if (!pending.has(id)) {
         this.drafts.delete(id);
       }
     }
-    if (error && error.noWorkspace) {
-      this.node.replaceChildren(el('div', { class: 'jp-cellops-empty' }, el('p', {}, error.message)));
-      return;
-    }
-    this.node.replaceChildren(
-      error ? el('pre', { class: 'jp-cellops-error-box', role: 'alert' }, error.message) : el('span'),
+    this.renderParts(() => [
       this.auditLine(),
       this.requests(),
       m.models.length === 0
         ? el('p', { class: 'jp-cellops-empty' }, 'No registered models yet. Register one with %register NAME after a %%track cell, or cellops models register RUN NAME.')
-        : el('div', { class: 'jp-cellops-models' }, ...m.models.map(model => this.modelView(model))));
+        : el('div', { class: 'jp-cellops-models' }, ...m.models.map(model => this.modelView(model)))]);
   }
 
   private auditLine(): HTMLElement {
@@ -85,7 +79,7 @@ export class RegistryTab extends PollingTab<RegistryModel> {
     }
     return el('section', { class: 'jp-cellops-requests' },
       el('h3', {}, `Pending promotions (${m.requests.length})`),
-      m.decisionError ? el('pre', { class: 'jp-cellops-error-box', role: 'alert' }, m.decisionError) : null,
+      alertBox(m.decisionError),
       ...m.requests.map(r => this.request(r)));
   }
 

@@ -1,7 +1,7 @@
 /** Pieces the runs views share: the toolbar, a run's detail, metric charts. */
 
 import { metricChart } from '../chart';
-import { badge, button, el } from '../dom';
+import { alertBox, badge, button, el } from '../dom';
 import { formatBytes, formatDuration, formatMetric, formatWhen, metricGroups } from '../format';
 import { artifactURL } from '../handler';
 import { IRunDetail, RunsModel } from './model';
@@ -42,7 +42,7 @@ export function errorBox(model: RunsModel): HTMLElement | null {
   if (!error || error.noWorkspace || error.status === 0) {
     return null;
   }
-  return el('pre', { class: 'jp-cellops-error-box', role: 'alert' }, error.message);
+  return alertBox(error.message);
 }
 
 /** One chart per metric group (train_/val_ variants overlaid), from a run's histories. */
