@@ -7,7 +7,6 @@ check that cannot be computed is reported as an error on that check; the others 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,29 +41,19 @@ class Window:
 
 
 def window_frame(rows: list[Any], labels: dict[tuple[str, int], tuple[str, int]]) -> Any:
-    """Predicted rows of these logged requests as a DataFrame."""
+    """Predicted rows of these logged requests as a DataFrame: the input columns, then
+    ``prediction, label, version, request_id, row``."""
     import pandas as pd
 
-    from ..serving.predlog import decode_inputs
+    from ..serving.history import log_frame
 
-    parts = []
-    for r in rows:
-        n = int(r["n_rows"])
-        if n == 0:
-            continue
-        cols = decode_inputs(r["inputs"])
-        outs = json.loads(r["outputs"]) if r["outputs"] else [None] * n
-        frame = pd.DataFrame({k: v for k, v in cols.items() if len(v) == n})
-        frame["prediction"] = outs if len(outs) == n else [None] * n
-        lab = [labels.get((r["request_id"], i)) for i in range(n)]
-        frame["label"] = [json.loads(x[0]) if x else None for x in lab]
-        frame["version"] = r["version"]
-        frame["request_id"] = r["request_id"]
-        frame["row"] = range(n)
-        parts.append(frame)
-    if not parts:
+    frame = log_frame(rows, labels)
+    if frame.empty:
         return pd.DataFrame()
-    return pd.concat(parts, ignore_index=True)
+    tail = ["prediction", "label", "version", "request_id", "row"]
+    log_only = {"time", "model", "source", "status", "latency_ms", "labeled_at"}
+    inputs = [c for c in frame.columns if c not in log_only and c not in tail]
+    return frame[inputs + tail]
 
 
 def _bound(check: dict[str, Any]) -> str:

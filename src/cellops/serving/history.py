@@ -54,7 +54,6 @@ def predictions(model: str | None = None, *, version: int | None = None, since: 
     or a timedelta (``since=timedelta(hours=1)``: the last hour); ``limit`` counts
     requests. ``include_errors`` adds refused requests (one row each, with ``error``).
     """
-    import pandas as pd
 
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise InvalidArgumentError(f"limit must be a positive integer, not {limit!r}.")
@@ -62,6 +61,16 @@ def predictions(model: str | None = None, *, version: int | None = None, since: 
     rows = store.read(model=model, version=version, since_ms=_to_ms(since, "since"),
                       until_ms=_to_ms(until, "until"), ok_only=not include_errors, limit=limit)
     labels = store.labels_for(r["request_id"] for r in rows) if rows else {}
+    return log_frame(rows, labels, include_errors=include_errors)
+
+
+def log_frame(rows: list[Any], labels: dict[tuple[str, int], tuple[str, int]], *,
+              include_errors: bool = False) -> Any:
+    """The logged requests ``rows`` (as the store reads them) with their ``labels`` as
+    :func:`predictions` returns them: one row per predicted row, oldest first. Monitoring
+    builds its windows with it too."""
+    import pandas as pd
+
     base: dict[str, list[Any]] = {c: [] for c in _BASE + ["error"]}
     inputs: dict[str, list[Any]] = {}
     preds: list[Any] = []
