@@ -5,7 +5,6 @@ real papermill pipeline, and the CLI, magics and REST routes."""
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +24,8 @@ from cellops.monitoring.spec import MonitorSpecError
 from serving_kit import numeric_frame, register_numeric
 from test_magics import TestingShell, ip  # noqa: F401 - the ip fixture
 
-alerts_mod = sys.modules["cellops.monitoring.alerts"]  # the package's `alerts` is the function
+from cellops.monitoring import alerting as alerts_mod
+from cellops.monitoring import monitor_runs
 
 
 # -- performance -------------------------------------------------------------------------------
@@ -192,7 +192,7 @@ def test_one_broken_window_is_recorded_and_the_next_still_runs(churn, tmp_path, 
         return real(rows, labels)
 
     monkeypatch.setattr(checks, "window_frame", flaky)
-    monkeypatch.setattr(sys.modules["cellops.monitoring.monitors"], "window_frame", flaky)
+    monkeypatch.setattr(monitor_runs, "window_frame", flaky)
     results = cellops.run_monitors()
     assert [r.status for r in results] == ["error", "ok"]
     assert "disk hiccup" in results[0].error

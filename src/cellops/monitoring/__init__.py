@@ -8,9 +8,9 @@ them window by window, and the alerts and actions they open.
   :mod:`.actions` retraining.
 """
 
-from .alerts import Alert, ack_alert, alerts, get_alert, resolve_alert
+from .alerting import Alert, ack_alert, alerts, get_alert, resolve_alert
 from .drift import DriftReport, drift
-from .monitors import (
+from .monitor_runs import (
     Monitor,
     MonitorResult,
     apply_monitors,

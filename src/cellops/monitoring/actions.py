@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..workspaces import workspace
-from .monitors import _model_name
+from .monitor_runs import _model_name
 
 __all__ = ["retrain"]
 

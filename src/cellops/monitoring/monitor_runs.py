@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Mapping
 from ..errors import InvalidArgumentError, NotFoundError
 from ..workspaces import workspace
 from .. import charts
-from .alerts import Alert, _notify, deliver_in_background
+from .alerting import Alert, _notify, deliver_in_background
 from .checks import Evaluator, window_frame
 from .spec import MonitorSpecError, load_monitor_file, normalize, parse_duration
 
@@ -405,7 +405,7 @@ def watch(name: str | None = None, *, every: str = "5m", iterations: int | None 
           progress: Callable[[str], None] | None = print) -> None:
     """:func:`run_monitors` every ``every`` (a duration), forever or ``iterations`` times;
     webhooks that failed are retried on each turn."""
-    from .alerts import deliver_pending
+    from .alerting import deliver_pending
 
     period = parse_duration(every, "every") / 1000
     turn = 0
