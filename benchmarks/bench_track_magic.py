@@ -7,6 +7,11 @@ cell (`x = 1`) and the same cell under `%%track` (with the default options: run
 summary shown, sklearn capture on, stdout and figure capture on), timing each
 execute request from send to the kernel going idle. Reports medians and the
 difference. Target (issue #3): overhead <= 5 ms.
+
+Then the live chart (issue #14: "no measurable slowdown of a 10,000-step loop"): a
+tracked cell whose loop logs train_loss and val_loss for 10,000 steps with some work per
+step (about 3 s in all, so the chart redraws a few times), with the live chart on and off
+(`%config Cellops.live_metrics`), ``--loops`` times each, alternating.
 """
 
 from __future__ import annotations
@@ -17,6 +22,14 @@ import statistics
 import sys
 import tempfile
 import time
+
+
+LOOP = """%%track
+import cellops
+for step in range(10_000):
+    b = a @ a  # a little work per step, as a training step has
+    cellops.log_metrics({"train_loss": 1 / (step + 1), "val_loss": 1.1 / (step + 1)}, step=step)
+"""
 
 
 def run_cell(kc, code: str) -> float:
@@ -37,6 +50,7 @@ def run_cell(kc, code: str) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--cells", type=int, default=300, help="timed cells of each kind")
+    ap.add_argument("--loops", type=int, default=5, help="timed 10,000-step loops of each kind")
     args = ap.parse_args()
     from jupyter_client.manager import start_new_kernel
 
@@ -53,6 +67,12 @@ def main() -> int:
                 plain.append(run_cell(kc, "x = 1"))
                 tracked.append(run_cell(kc, "%%track\nx = 1"))
             run_cell(kc, "import cellops; assert len(cellops.search_runs()) >= %d" % args.cells)
+            run_cell(kc, "import numpy as np\na = np.random.default_rng(0).random((200, 200))")
+            live, quiet = [], []
+            for _ in range(args.loops):
+                for on, out in ((True, live), (False, quiet)):
+                    run_cell(kc, f"%config Cellops.live_metrics = {on}")
+                    out.append(run_cell(kc, LOOP))
         finally:
             kc.stop_channels()
             km.shutdown_kernel(now=True)
@@ -62,6 +82,12 @@ def main() -> int:
     print(f"{'%%track / x = 1':<28}{t:>10.2f}{statistics.quantiles(tracked, n=10)[-1] * 1000:>10.2f}")
     print(f"\n%%track overhead: {t - p:.2f} ms per cell (target <= 5 ms: {'yes' if t - p <= 5 else 'NO'}); "
           f"{args.cells} cells of each kind")
+    on, off = statistics.median(live), statistics.median(quiet)
+    print(f"\n{'10,000-step tracked loop':<28}{'median s':>10}")
+    print(f"{'live chart off':<28}{off:>10.3f}")
+    print(f"{'live chart on':<28}{on:>10.3f}")
+    print(f"live chart cost: {(on - off) * 1000:+.0f} ms ({(on / off - 1) * 100:+.1f}%) over "
+          f"{args.loops} loops of each kind")
     return 0
 
 

@@ -1,9 +1,9 @@
 """A live metric chart for a ``%%track`` cell: SVG lines, redrawn at most once a second.
 
 The chart is plain HTML/SVG built in Python by :mod:`cellops.charts` (axes, gridlines,
-hover values, theme colours; no JavaScript build, no matplotlib), so a redraw costs about
-a millisecond and the saved notebook keeps it; between redraws logging a metric costs one
-list append. It appears once a metric has two points.
+hover values, theme colours; no JavaScript build, no matplotlib): a redraw of two
+10,000-step series costs about 3 ms, the saved notebook keeps it, and between redraws
+logging a metric costs one list append. It appears once a metric has two points.
 """
 
 from __future__ import annotations
