@@ -27,8 +27,11 @@ def test_01_track_experiments_runs_and_logs_three_models(tmp_path):
     boosting = cellops.get_run(df[df["name"] == "boosting"]["run_id"].iloc[0])
     assert len(boosting.metric_history("stage_accuracy")) == 80
     assert "models/boosting.skops" in {a["path"] for a in boosting.artifacts}
-    compare_out = nb.cells[10].outputs[0]["data"]["text/html"]
+    compare_out = "".join(o["data"]["text/html"] for o in nb.cells[10].outputs)
     assert "Params" in compare_out and "Metric histories" in compare_out
+    figures = [o["data"]["application/vnd.plotly.v1+json"] for o in nb.cells[10].outputs
+               if "application/vnd.plotly.v1+json" in o["data"]]
+    assert figures[-1]["data"][0]["name"].startswith("boosting")  # the run with a history
 
 
 def test_01_saved_by_papermill_reads_without_a_kernel(tmp_path):
@@ -45,10 +48,15 @@ def test_01_saved_by_papermill_reads_without_a_kernel(tmp_path):
     assert "application/vnd.jupyter.widget-view+json" in runs["data"]  # live with a kernel
     static = runs["data"]["text/html"]
     assert static.count("<tr>") == 4 and "boosting" in static and "3 runs" in static
-    boosting = [o["data"]["text/html"] for o in nb.cells[7].outputs if "text/html" in o.get("data", {})]
-    assert any("<svg" in h and "stage_accuracy" in h for h in boosting)  # the live chart, kept
-    assert any("cellops-run" in h for h in boosting)  # the run summary
-    assert "<svg" in nb.cells[10].outputs[0]["data"]["text/html"]
+    boosting = [o["data"] for o in nb.cells[7].outputs if "text/html" in o.get("data", {})]
+    # The metrics chart: the interactive figure, and SVG for viewers without plotly.
+    (chart,) = [d for d in boosting if "application/vnd.plotly.v1+json" in d]
+    assert "<svg" in chart["text/html"] and "stage_accuracy" in chart["text/html"]
+    assert chart["application/vnd.plotly.v1+json"]["data"][0]["name"] == "stage_accuracy"
+    assert any("cellops-run" in d["text/html"] for d in boosting)  # the run summary
+    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+                   for o in nb.cells[7].outputs)  # the live widget gave way to the record
+    assert any("<svg" in o["data"]["text/html"] for o in nb.cells[10].outputs)
     # What nbconvert (nbviewer) shows for the runs cell of a notebook saved without widget
     # state (JupyterLab's default; papermill stores it): the static table.
     from nbconvert import HTMLExporter
@@ -140,9 +148,12 @@ def test_monitoring_example_serves_alerts_retrains_and_approves(tmp_path):
         assert request.approvals[0]["approver"] == "lead"
         assert cellops.serving_endpoints() == []  # stopped at the end
     # The saved notebook shows the monitor (history charts) without a kernel.
-    shown = [o["data"]["text/html"] for c in nb.cells for o in c.get("outputs", [])
-             if "text/html" in o.get("data", {}) and "screening" in o["data"]["text/html"]]
-    assert shown and "<svg" in shown[-1]
+    monitor_cell = [c for c in nb.cells if "cellops-monitor" in str(c.get("outputs"))][-1]
+    (chart,) = [o["data"] for o in monitor_cell.outputs
+                if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert "<svg" in chart["text/html"] and "drift share" in chart["text/html"]
+    panels = {t["yaxis"] for t in chart["application/vnd.plotly.v1+json"]["data"]}
+    assert len(panels) == 3  # drift share, accuracy, predicted rows
 
 
 def test_the_demo_runs_the_monitoring_loop(demo):

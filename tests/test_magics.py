@@ -11,6 +11,7 @@ from nbclient import NotebookClient
 from traitlets.config import Config
 
 import cellops
+from cellops import charts
 
 
 class TestingShell(InteractiveShell):
@@ -198,17 +199,27 @@ def test_figures_and_stdout_are_kept_as_artifacts(ip, capsys):
     ip.run_cell("plt.close('all')")
 
 
-def test_a_live_chart_is_drawn_while_metrics_are_logged(ip):
+def test_a_tracked_cell_keeps_a_chart_of_its_metrics(ip):
+    """Without a front end (a terminal shell) there is no live widget; the record of the
+    metrics — a plotly figure and its SVG copy — is shown when the cell ends."""
     published = []
     real = ip.display_pub.publish
     ip.display_pub.publish = lambda data, *a, **k: (published.append((data, k)), real(data, *a, **k))
     try:
-        ip.run_cell("%%track\nimport cellops\nfor i in range(20):\n    cellops.log_metric('loss', 1 / (i + 1))")
+        ip.run_cell("%%track\nimport cellops\nfor i in range(30):\n"
+                    "    cellops.log_metrics({'train_loss': 1 / (i + 1), 'val_loss': 1.2 / (i + 1),"
+                    " 'lr': 0.1}, step=i)")
     finally:
         ip.display_pub.publish = real
-    charts = [d for d, _ in published if "cellops-live" in d.get("text/html", "")]
-    assert len(charts) >= 2  # first draw, then updates of the same display
-    assert "polyline" in charts[-1]["text/html"] and "loss" in charts[-1]["text/html"]
+    (record,) = [d for d, _ in published if charts.PLOTLY_MIME in d]
+    figure = record[charts.PLOTLY_MIME]
+    names = [(t["name"], t["yaxis"]) for t in figure["data"]]
+    # train_ and val_ loss share one chart; lr has its own.
+    assert names == [("train_loss", "y"), ("val_loss", "y"), ("lr", "y2")]
+    assert figure["data"][0]["x"] == list(range(30))
+    menus = {m["name"]: [b["label"] for b in m["buttons"]] for m in figure["layout"]["updatemenus"]}
+    assert menus == {"scale": ["linear", "log"], "smoothing": ["raw", "smooth", "smoother"]}
+    assert "<polyline" in record["text/html"] and "train_loss" in record["text/html"]
 
 
 def test_the_run_summary_is_displayed_after_the_cell(ip):
@@ -339,9 +350,16 @@ def test_compare_shows_differences_charts_and_source_diff(ip):
     ip.run_cell("%%track -n b\nimport cellops\nfor i in range(3): cellops.log_metric('loss', 2 / (i + 1))\n"
                 "cellops.log_param('lr', 0.2)")
     b = last_run("cell")
-    html = ip.run_line_magic("compare", f"{a.short_id} {b.short_id}").data
+    report = ip.run_line_magic("compare", f"{a.short_id} {b.short_id}")
+    html = report.html()  # the static copy: what nbviewer and GitHub show
     assert "class='differs'" in html and "lr" in html
     assert "<polyline" in html and "<title>" in html and ">step</text>" in html  # axes, hovers
+    # The interactive chart: loss of both runs overlaid, one line per run, with a legend.
+    (history,) = [p for p in report.parts if isinstance(p, charts.Chart)]
+    lines = history.figure["data"]
+    assert [t["name"] for t in lines] == [f"a ({a.short_id})", f"b ({b.short_id})"]
+    assert lines[1]["y"] == [2.0, 1.0, 2 / 3] and all(t["showlegend"] for t in lines)
+    assert history._repr_mimebundle_()[charts.PLOTLY_MIME] is history.figure
     import re
 
     text = re.sub(r"<[^>]+>", "", html)
@@ -352,16 +370,22 @@ def test_compare_shows_differences_charts_and_source_diff(ip):
     # A run without params: its cells show a dash, and no row is highlighted for it.
     ip.run_cell("%%track -n c\nimport cellops\ncellops.log_metric('loss', 0.5)")
     c = last_run("cell")
-    both = ip.run_line_magic("compare", f"{a.short_id} {c.short_id}").data
+    both = ip.run_line_magic("compare", f"{a.short_id} {c.short_id}").html()
     assert "class='missing'" in both and "class='differs'" not in both.split("<h4>Metrics")[0]
     assert "cellops-parallel" not in both  # two runs: no sweep view
     # Three runs: the params that vary against a metric, one line per run, as parallel axes.
     ip.run_cell("%%track -n d\nimport cellops\ncellops.log_metric('loss', 0.2)\n"
                 "cellops.log_param('lr', 0.4)")
     d = last_run("cell")
-    sweep = ip.run_line_magic("compare", f"{a.short_id} {b.short_id} {d.short_id} -m loss").data
+    sweep_report = ip.run_line_magic("compare", f"{a.short_id} {b.short_id} {d.short_id} -m loss")
+    sweep = sweep_report.html()
     assert "Params vs loss" in sweep and sweep.count("<polyline fill='none' stroke='color-mix") == 3
     assert "lr=0.4, loss=0.2" in sweep  # the hover of d's line
+    parcoords = sweep_report.parts[2].figure["data"][0]
+    assert parcoords["type"] == "parcoords"
+    assert [d["label"] for d in parcoords["dimensions"]] == ["run", "lr", "loss"]
+    assert parcoords["dimensions"][1]["values"] == [0.1, 0.2, 0.4]
+    assert parcoords["line"]["color"] == [1 / 3, 2 / 3, 0.2]  # coloured by the latest loss
     from IPython.core.error import UsageError
 
     with pytest.raises(UsageError, match="has a metric 'nope'"):

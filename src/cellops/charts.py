@@ -13,7 +13,8 @@ import math
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
-__all__ = ["bars", "lines", "metric_groups", "parallel"]
+__all__ = ["Chart", "Report", "bars", "ema", "line_chart", "line_figure", "lines", "metric_groups", "parallel",
+           "parallel_figure"]
 
 COLOURS = ["var(--jp-brand-color1, #1976d2)", "var(--jp-warn-color1, #f57c00)",
            "var(--jp-success-color1, #388e3c)", "var(--jp-error-color1, #d32f2f)",
@@ -287,3 +288,265 @@ def parallel(title: str, axes: dict[str, Sequence[object]], colour_by: Sequence[
                    "</polyline>")
     out.append("</svg>")
     return "".join(out)
+
+
+# --- Interactive figures -------------------------------------------------------------------
+# The same charts as plotly figures, built as plain JSON (no plotly import in the kernel) and
+# rendered by plotly's own JupyterLab extension (installed with the ``plotly`` package; VS
+# Code renders the mime type natively): hover values, zoom, legend toggles, and — in the
+# browser, with no kernel needed — a log-scale toggle and smoothing buttons. A ``Chart``
+# carries the figure and the SVG above side by side, so viewers without plotly (nbviewer,
+# GitHub, nbconvert) show the SVG.
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+# Plotly draws with fixed colours, not CSS variables: a mid grey ink and translucent grid
+# read on JupyterLab's light and dark backgrounds alike (the figure's background is clear).
+INK = "#7a7a7a"
+GRIDLINE = "rgba(128,128,128,0.22)"
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#17becf", "#8c564b",
+           "#e377c2", "#bcbd22", "#7f7f7f"]
+BOUND = "#d62728"
+SMOOTHING = (0.6, 0.9)  # the weights of the "smooth" and "smoother" buttons
+MAX_FIGURE_POINTS = 1000
+
+
+def ema(values: Sequence[float], weight: float) -> list[float]:
+    """Exponential moving average with TensorBoard's debiasing (the first points are not
+    pulled towards 0): ``weight`` 0 is the raw series, 0.9 a heavy smoothing."""
+    out, last, n = [], 0.0, 0
+    for v in values:
+        n += 1
+        last = last * weight + (1 - weight) * v
+        out.append(last / (1 - weight ** n) if weight < 1 else v)
+    return out
+
+
+def thin(points: Sequence[tuple[float, float]], limit: int = MAX_FIGURE_POINTS
+         ) -> list[tuple[float, float]]:
+    """Evenly spaced points of a long series, always with its last one (the shape stays;
+    a chart cannot show more points than it has pixels)."""
+    if len(points) <= limit:
+        return list(points)
+    stride = len(points) / limit
+    return [points[int(i * stride)] for i in range(limit)] + [points[-1]]
+
+
+def _finite(points: Iterable[tuple[Any, Any]]) -> list[tuple[float, float]]:
+    return [(float(x), float(y)) for x, y in points
+            if x is not None and y is not None and y == y and math.isfinite(y)]
+
+
+def _axis_names(i: int) -> tuple[str, str, str, str]:
+    """Layout keys and trace references of subplot ``i``: ('xaxis', 'yaxis', 'x', 'y'),
+    then ('xaxis2', 'yaxis2', 'x2', 'y2'), ..."""
+    n = "" if i == 0 else str(i + 1)
+    return f"xaxis{n}", f"yaxis{n}", f"x{n}", f"y{n}"
+
+
+def _base_layout(height: int) -> dict[str, Any]:
+    return {"height": height, "autosize": True, "paper_bgcolor": "rgba(0,0,0,0)",
+            "plot_bgcolor": "rgba(0,0,0,0)",
+            "font": {"color": INK, "size": 11,
+                     "family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"},
+            "margin": {"l": 56, "r": 16, "t": 64, "b": 44},
+            "hoverlabel": {"namelength": -1},
+            "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02,
+                       "yanchor": "bottom", "bgcolor": "rgba(0,0,0,0)"}}
+
+
+def _menu(buttons: list[dict[str, Any]], x: float, label: str) -> dict[str, Any]:
+    return {"type": "buttons", "direction": "right", "x": x, "xanchor": "left", "y": 1.02,
+            "yanchor": "bottom", "pad": {"r": 4, "t": 0, "b": 0, "l": 0}, "showactive": True,
+            "active": 0, "bgcolor": "rgba(128,128,128,0.12)", "bordercolor": GRIDLINE,
+            "font": {"color": INK, "size": 10}, "name": label, "buttons": buttons}
+
+
+def line_figure(panels: dict[str, dict[str, Sequence[tuple[Any, Any]]]], *,
+                x_kind: str = "step", bounds: dict[str, float] | None = None,
+                y_labels: dict[str, str] | None = None, from_zero: Iterable[str] = (),
+                columns: int | None = None) -> dict[str, Any]:
+    """A plotly figure of line charts: one subplot per key of ``panels`` (its title), one
+    line per series of ``(x, y)`` points in it. A series name used in several panels keeps
+    one colour and one legend entry (runs across metrics in ``%compare``). ``x_kind`` is
+    ``"step"``, ``"window"`` or ``"time"`` (epoch milliseconds, a date axis); ``bounds``
+    draws a dashed threshold on a panel; ``from_zero`` names panels whose y axis starts
+    at 0. Buttons switch every y axis between linear and log scale and, when a line has
+    20 points or more, smooth the lines (exponential moving average) — all in the browser.
+    """
+    bounds, y_labels, zero = bounds or {}, y_labels or {}, set(from_zero)
+    clean = {title: {name: thin(_finite(pts)) for name, pts in series.items()}
+             for title, series in panels.items()}
+    clean = {t: {n: p for n, p in s.items() if p} for t, s in clean.items()}
+    clean = {t: s for t, s in clean.items() if s}
+    n = max(len(clean), 1)
+    cols = columns or (1 if n == 1 else 2 if n in (2, 4) else 3)
+    rows = math.ceil(n / cols)
+    row_h = 250
+    layout = _base_layout(row_h * rows + 90)
+    gap_x, gap_y = 0.07, min(0.14, 0.3 / rows) if rows > 1 else 0.0
+    cell_w, cell_h = (1 - gap_x * (cols - 1)) / cols, (1 - gap_y * (rows - 1)) / rows
+    colours: dict[str, str] = {}
+    data: list[dict[str, Any]] = []
+    smoothable: list[int] = []
+    annotations = []
+    for i, (title, series) in enumerate(clean.items()):
+        r, c = divmod(i, cols)
+        xa, ya, xref, yref = _axis_names(i)
+        x0 = c * (cell_w + gap_x)
+        y1 = 1 - r * (cell_h + gap_y)
+        layout[xa] = {"domain": [x0, x0 + cell_w], "anchor": yref, "gridcolor": GRIDLINE,
+                      "zeroline": False, "showline": True, "linecolor": GRIDLINE,
+                      "ticks": "outside", "tickcolor": GRIDLINE,
+                      "title": {"text": "" if x_kind == "time" else x_kind, "standoff": 4}}
+        if x_kind == "time":
+            layout[xa]["type"] = "date"
+        layout[ya] = {"domain": [max(y1 - cell_h, 0), y1], "anchor": xref,
+                      "gridcolor": GRIDLINE, "zeroline": False, "showline": True,
+                      "linecolor": GRIDLINE, "ticks": "outside", "tickcolor": GRIDLINE,
+                      "title": {"text": y_labels.get(title, ""), "standoff": 4}}
+        if title in zero:
+            layout[ya]["rangemode"] = "tozero"
+        if n > 1 or len(series) > 1:
+            annotations.append({"text": f"<b>{html.escape(title)}</b>", "showarrow": False,
+                                "xref": "paper", "yref": "paper", "x": x0 + cell_w / 2,
+                                "y": y1, "xanchor": "center", "yanchor": "bottom",
+                                "font": {"size": 12}})
+        for name, pts in series.items():
+            first = name not in colours
+            colour = colours.setdefault(name, PALETTE[len(colours) % len(PALETTE)])
+            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+            if len(pts) >= 20:
+                smoothable.append(len(data))
+            data.append({"type": "scatter", "mode": "lines+markers" if len(pts) <= 30 else "lines",
+                         "name": name, "legendgroup": name, "showlegend": first,
+                         "x": xs, "y": ys, "xaxis": xref, "yaxis": yref,
+                         "line": {"color": colour, "width": 1.8}, "marker": {"size": 5},
+                         "hovertemplate": f"{html.escape(name)}: %{{y:.4~g}}<extra></extra>"})
+        if title in bounds:
+            xs_all = [p[0] for pts in series.values() for p in pts]
+            data.append({"type": "scatter", "mode": "lines", "name": "bound",
+                         "legendgroup": "bound", "showlegend": "bound" not in colours,
+                         "x": [min(xs_all), max(xs_all)], "y": [bounds[title]] * 2,
+                         "xaxis": xref, "yaxis": yref, "hoverinfo": "skip",
+                         "line": {"color": BOUND, "width": 1.2, "dash": "dash"}})
+            colours.setdefault("bound", BOUND)
+    if len(clean) == 1 and len(next(iter(clean.values()))) <= 1:
+        layout["title"] = {"text": f"<b>{html.escape(next(iter(clean)))}</b>", "x": 0.5,
+                           "font": {"size": 12}}
+    layout["annotations"] = annotations
+    layout["hovermode"] = "x unified" if n == 1 else "x"
+    y_axes = [_axis_names(i)[1] for i in range(len(clean))]
+    menus = [_menu([{"label": "linear", "method": "relayout",
+                     "args": [{f"{a}.type": "linear" for a in y_axes}]},
+                    {"label": "log", "method": "relayout",
+                     "args": [{f"{a}.type": "log" for a in y_axes}]}], 0.0, "scale")]
+    if smoothable:
+        raw = [data[i]["y"] for i in smoothable]
+        buttons = [{"label": "raw", "method": "restyle", "args": [{"y": raw}, smoothable]}]
+        for label, w in zip(("smooth", "smoother"), SMOOTHING):
+            buttons.append({"label": label, "method": "restyle",
+                            "args": [{"y": [ema(y, w) for y in raw]}, smoothable]})
+        menus.append(_menu(buttons, 0.16 if cols > 1 else 0.12, "smoothing"))
+    layout["updatemenus"] = menus
+    return {"data": data, "layout": layout,
+            "config": {"displaylogo": False, "responsive": True,
+                       "modeBarButtonsToRemove": ["select2d", "lasso2d"]}}
+
+
+def parallel_figure(axes: dict[str, Sequence[object]], colour_by: Sequence[float | None],
+                    labels: Sequence[str], metric: str) -> dict[str, Any]:
+    """Parallel coordinates as a plotly figure: a first axis naming the runs, one axis per
+    key of ``axes`` (numbers on a linear scale; text, or numbers some runs lack, as
+    categories with "—" for missing), lines coloured by ``colour_by`` (the metric, also
+    the last axis). Drag along an axis to keep only the runs in a range (W&B's sweep
+    view). Runs without the metric are left out: they have no colour."""
+    keep = [i for i, v in enumerate(colour_by) if v is not None]
+
+    def dimension(label: str, values: list[object]) -> dict[str, Any]:
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return {"label": label, "values": [float(v) for v in values]}  # type: ignore[arg-type]
+        text = ["—" if v is None else _fmt(v) if isinstance(v, float) else str(v)
+                for v in values]
+        cats = sorted(set(text), key=lambda t: (t == "—", _sort_key(t)))
+        code = {c: i for i, c in enumerate(cats)}
+        return {"label": label, "values": [code[t] for t in text],
+                "tickvals": list(range(len(cats))), "ticktext": [t[:18] for t in cats]}
+
+    dims = [dimension("run", [labels[i] for i in keep])]
+    dims += [dimension(name, [values[i] for i in keep]) for name, values in axes.items()]
+    metric_values = [float(colour_by[i]) for i in keep]  # type: ignore[arg-type]
+    layout = _base_layout(360)
+    layout["margin"] = {"l": 110, "r": 60, "t": 60, "b": 30}
+    return {"data": [{"type": "parcoords", "dimensions": dims,
+                      "line": {"color": metric_values, "colorscale": "Viridis",
+                               "showscale": True,
+                               "colorbar": {"title": {"text": metric}, "thickness": 12}},
+                      "labelfont": {"color": INK, "size": 11},
+                      "tickfont": {"color": INK, "size": 10},
+                      "rangefont": {"color": INK, "size": 9}}],
+            "layout": layout, "config": {"displaylogo": False, "responsive": True}}
+
+
+def _sort_key(text: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(text), text)
+    except ValueError:
+        return (1, 0.0, text)
+
+
+class Chart:
+    """A chart for a notebook output: the plotly ``figure`` (interactive wherever plotly's
+    renderer is: JupyterLab, Notebook 7, VS Code — also in a saved notebook reopened
+    without a kernel) and the same chart as inline ``svg`` (shown by nbviewer, GitHub and
+    nbconvert, which have no plotly renderer)."""
+
+    def __init__(self, figure: dict[str, Any], svg: str, title: str = "chart") -> None:
+        self.figure, self.svg, self.title = figure, svg, title
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {PLOTLY_MIME: self.figure, "text/html": self.svg,
+                "text/plain": f"<cellops chart: {self.title}>"}
+
+    def _repr_html_(self) -> str:
+        return self.svg
+
+    def __bool__(self) -> bool:
+        return bool(self.figure.get("data"))
+
+
+class Report:
+    """Several outputs shown one after another — HTML fragments and :class:`Chart` s — so
+    each chart gets an output of its own (a plotly figure needs one). ``html()`` is the
+    whole report as one static fragment (charts as SVG)."""
+
+    def __init__(self, parts: Iterable[str | Chart]) -> None:
+        self.parts = [p for p in parts if p]
+
+    def html(self) -> str:
+        return "".join(p.svg if isinstance(p, Chart) else p for p in self.parts)
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import HTML, display
+
+        for part in self.parts:
+            display(part if isinstance(part, Chart) else HTML(part))
+
+
+def line_chart(panels: dict[str, dict[str, Sequence[tuple[Any, Any]]]], *,
+               x_kind: str = "step", bounds: dict[str, float] | None = None,
+               y_labels: dict[str, str] | None = None, from_zero: Iterable[str] = (),
+               title: str = "") -> Chart:
+    """:func:`line_figure` and its SVG fallback (one :func:`lines` chart per panel) as one
+    :class:`Chart`."""
+    bounds, y_labels, zero = bounds or {}, y_labels or {}, set(from_zero)
+    svgs = [lines(t, {n: thin(_finite(p), 500) for n, p in series.items()}, x_kind=x_kind,
+                  bound=bounds.get(t), y_label=y_labels.get(t, ""), from_zero=t in zero)
+            for t, series in panels.items()]
+    svg = ("<div class='cellops-charts' style='display:flex;flex-wrap:wrap;gap:8px'>"
+           + "".join(svgs) + "</div>") if any(svgs) else ""
+    figure = line_figure(panels, x_kind=x_kind, bounds=bounds, y_labels=y_labels,
+                         from_zero=zero)
+    return Chart(figure, svg, title or ", ".join(panels))

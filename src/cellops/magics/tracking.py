@@ -340,12 +340,10 @@ class Cellops(Magics):
         """Compare runs: params side by side, metric histories as charts, cell-source diff,
         and for three or more runs the params that vary against a metric (parallel axes)."""
         args = parse_argstring(self.compare, line)
-        from IPython.display import HTML
-
-        from cellops.widgets.compare import compare_html
+        from cellops.widgets.compare import compare_report
 
         try:
-            return HTML(compare_html(args.run_ids, args.metric))
+            return compare_report(args.run_ids, args.metric)
         except CellopsError as exc:
             raise UsageError(str(exc)) from None
 

@@ -106,6 +106,9 @@ class Monitor:
     def _repr_html_(self) -> str:
         return history_html(self)
 
+    def _ipython_display_(self) -> None:
+        history_report(self)._ipython_display_()
+
 
 def _monitor(row: Mapping[str, Any]) -> Monitor:
     return Monitor(row["name"], row["model"], json.loads(row["spec"]), _dt(row["created_at"]),  # type: ignore[arg-type]
@@ -447,8 +450,13 @@ def monitor_history(name: str, limit: int | None = None) -> Any:
 
 
 def history_html(monitor: Monitor, limit: int = 200) -> str:
-    """The monitor's state, charts of drift share and performance over windows, and its
-    alerts — static HTML."""
+    """:func:`history_report` as one static HTML fragment (charts as SVG)."""
+    return history_report(monitor, limit).html()
+
+
+def history_report(monitor: Monitor, limit: int = 200) -> charts.Report:
+    """The monitor's state, its drift share, performance and volume over windows (one
+    interactive chart, an SVG copy for viewers without plotly) and its open alerts."""
     import html
 
     store = workspace().store.monitors
@@ -460,19 +468,21 @@ def history_html(monitor: Monitor, limit: int = 200) -> str:
     def over(values: list[Any]) -> list[tuple[int, Any]]:
         return list(zip(times, values))
 
-    parts = [f"<div class='cellops-monitor' style='color:var(--jp-ui-font-color1,#222)'>"
-             f"<b>Monitor {html.escape(monitor.name)}</b> on <code>{html.escape(monitor.model)}</code>"
-             f" · window {html.escape(monitor.spec['window']['text'])} · state "
-             f"<b>{monitor.state}</b> · {len(rows)} window(s)"]
+    style = "color:var(--jp-ui-font-color1,#222)"
+    head = (f"<div class='cellops-monitor' style='{style}'>"
+            f"<b>Monitor {html.escape(monitor.name)}</b> on <code>{html.escape(monitor.model)}</code>"
+            f" · window {html.escape(monitor.spec['window']['text'])} · state "
+            f"<b>{monitor.state}</b> · {len(rows)} window(s)")
     if not rows:
-        parts.append("<div>No window evaluated yet: run <code>cellops monitor run</code>.</div>")
-    charts_html = []
+        head += "<div>No window evaluated yet: run <code>cellops monitor run</code>.</div>"
+    panels: dict[str, dict[str, list]] = {}
+    bounds: dict[str, float] = {}
+    y_labels: dict[str, str] = {}
     drift_check = next((c for c in monitor.spec["checks"] if c["type"] == "drift"
                         and "columns" not in c), None)
     if drift_check and any(r["drift_share"] is not None for r in rows):
-        charts_html.append(charts.lines("drift share", {"drift share": over([
-            r["drift_share"] for r in rows])}, bound=drift_check["share"], y_label="share",
-            from_zero=True, x_kind=x_kind))
+        panels["drift share"] = {"drift share": over([r["drift_share"] for r in rows])}
+        bounds["drift share"], y_labels["drift share"] = drift_check["share"], "share"
     for check in monitor.spec["checks"]:
         if check["type"] not in ("performance", "estimated_performance"):
             continue
@@ -489,18 +499,23 @@ def history_html(monitor: Monitor, limit: int = 200) -> str:
                       "upper": over(upper)}
             if any(v is not None for v in realised):
                 series["realised"] = over(realised)
+        panels[check["name"]] = series
+        y_labels[check["name"]] = check["metric"]
         bound = check.get("min", check.get("max"))
-        charts_html.append(charts.lines(check["name"], series, bound=bound,
-                                        y_label=check["metric"], x_kind=x_kind))
-    volume = charts.lines("predicted rows", {"rows": over([r["rows"] for r in rows])},
-                          y_label="rows", from_zero=True, x_kind=x_kind) if rows else ""
-    charts_html.append(volume)
-    parts.append("<div style='display:flex;flex-wrap:wrap;gap:8px'>" + "".join(charts_html) + "</div>")
+        if bound is not None:
+            bounds[check["name"]] = bound
+    if rows:
+        panels["predicted rows"] = {"rows": over([r["rows"] for r in rows])}
+        y_labels["predicted rows"] = "rows"
+    chart = charts.line_chart(panels, x_kind=x_kind, bounds=bounds, y_labels=y_labels,
+                              from_zero=("drift share", "predicted rows"),
+                              title=f"monitor {monitor.name}") if rows else ""
     active = store.alerts(state="active", monitor=monitor.name)
+    alerts = ""
     if active:
-        parts.append("<div><b>Alerts</b><ul>" + "".join(
+        alerts = ("<div><b>Alerts</b><ul>" + "".join(
             f"<li>#{a['id']} {a['state']} · {html.escape(a['check_name'])}: "
             f"{html.escape(a['message'] or '')} ({a['windows']} window(s))</li>" for a in active)
             + "</ul></div>")
-    parts.append("</div>")
-    return "".join(parts)
+    # The static copy is one <div>; shown live, the chart is an output of its own.
+    return charts.Report([head + "</div>", chart, f"<div style='{style}'>{alerts}</div>" if alerts else ""])

@@ -1,5 +1,7 @@
-"""``%compare``: params side by side with differences highlighted, metric histories as
-charts, and a diff of the runs' source."""
+"""``%compare``: params side by side with differences highlighted, metric histories
+overlaid per metric (one line per run), parallel coordinates of the varying params against
+a metric, and a diff of the runs' source. Charts are :class:`cellops.charts.Chart` s:
+interactive plotly figures with an SVG copy for viewers without plotly."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import cellops
 from cellops.display import format_number
 from cellops.errors import InvalidArgumentError
 
-from cellops import charts as svg
+from cellops import charts
 
 # Highlights as tints of theme colours: readable under light and dark themes alike.
 _DIFF = "background:color-mix(in srgb, var(--jp-warn-color1, #f57c00) 22%, transparent)"
@@ -104,7 +106,7 @@ def _number(text: object) -> object:
         return text
 
 
-def _parallel(runs: list[cellops.Run], metric: str | None) -> str:
+def _parallel(runs: list[cellops.Run], metric: str | None) -> list[str | charts.Chart]:
     """The sweep view: the params that vary, and the metric, as parallel axes."""
     keys = sorted(set().union(*(r.params for r in runs)))
     varying = [k for k in keys if len({r.params.get(k) for r in runs if k in r.params}) > 1][:8]
@@ -115,36 +117,43 @@ def _parallel(runs: list[cellops.Run], metric: str | None) -> str:
         raise InvalidArgumentError(f"None of the runs has a metric {metric!r}; they have "
                                    f"{', '.join(sorted({k for r in runs for k in r.metrics}))}.")
     if not varying or metric is None:
-        return ""
+        return []
     axes: dict[str, list[object]] = {k: [_number(r.params.get(k)) if k in r.params else None
                                          for r in runs] for k in varying}
     values = [r.metrics.get(metric) for r in runs]
     axes[metric] = list(values)
-    return (f"<h4>Params vs {html.escape(metric)}</h4>"
-            + svg.parallel(f"{len(runs)} runs, coloured by {metric}", axes, values,
-                           [_label(r) for r in runs]))
+    labels = [_label(r) for r in runs]
+    title = f"{len(runs)} runs, coloured by {metric}"
+    return [f"<h4>Params vs {html.escape(metric)}</h4>",
+            charts.Chart(charts.parallel_figure(axes, values, labels, metric),
+                         charts.parallel(title, axes, values, labels), title)]
 
 
-def compare_html(run_ids: Sequence[str], metric: str | None = None) -> str:
-    """The comparison of two or more runs as one HTML fragment; with more than two, a
-    parallel-coordinates chart of the params that vary against ``metric`` (default: the
-    metric most of the runs have)."""
+def compare_report(run_ids: Sequence[str], metric: str | None = None) -> charts.Report:
+    """The comparison of two or more runs, as the outputs ``%compare`` shows; with more
+    than two, a parallel-coordinates chart of the params that vary against ``metric``
+    (default: the metric most of the runs have)."""
     if len(run_ids) < 2:
         raise InvalidArgumentError("Compare needs at least two runs.")
     runs = [cellops.get_run(r) for r in run_ids]
-    out = [_kv_table("Params", runs, [r.params for r in runs]),
-           _kv_table("Metrics (latest)", runs, [r.metrics for r in runs])]
+    out: list[str | charts.Chart] = [
+        _kv_table("Params", runs, [r.params for r in runs])
+        + _kv_table("Metrics (latest)", runs, [r.metrics for r in runs])]
     if len(runs) > 2:
-        out.append(_parallel(runs, metric))
-    histories = {}
+        out += _parallel(runs, metric)
+    histories: dict[str, dict[str, list]] = {}
     for r in runs:
         df = r.metric_history()
         for key, g in df.groupby("key"):
             histories.setdefault(key, {})[_label(r)] = list(zip(g["step"].tolist(), g["value"].tolist()))
-    charts = [svg.lines(key, lines, x_kind="step") for key, lines in sorted(histories.items())
-              if any(len(p) > 1 for p in lines.values())]
-    if charts:
-        out.append("<h4>Metric histories</h4><div style='display:flex;flex-wrap:wrap;gap:8px'>"
-                   + "".join(charts) + "</div>")
+    histories = {k: v for k, v in sorted(histories.items()) if any(len(p) > 1 for p in v.values())}
+    if histories:
+        out += ["<h4>Metric histories</h4>",
+                charts.line_chart(histories, x_kind="step", title="metric histories")]
     out.append(_source_diff(runs))
-    return "<div class='cellops-compare'>" + "".join(out) + "</div>"
+    return charts.Report(out)
+
+
+def compare_html(run_ids: Sequence[str], metric: str | None = None) -> str:
+    """:func:`compare_report` as one static HTML fragment (charts as SVG)."""
+    return "<div class='cellops-compare'>" + compare_report(run_ids, metric).html() + "</div>"

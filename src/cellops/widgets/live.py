@@ -1,9 +1,18 @@
-"""A live metric chart for a ``%%track`` cell: SVG lines, redrawn at most once a second.
+"""The live metric chart of a ``%%track`` cell.
 
-The chart is plain HTML/SVG built in Python by :mod:`cellops.charts` (axes, gridlines,
-hover values, theme colours; no JavaScript build, no matplotlib): a redraw of two
-10,000-step series costs about 3 ms, the saved notebook keeps it, and between redraws
-logging a metric costs one list append. It appears once a metric has two points.
+While the cell runs, metrics are drawn with **bqplot** (a Jupyter widget library with a
+prebuilt JupyterLab extension and JupyterLab theme colours): one figure per metric, or per
+group of metrics that differ only by a split prefix or suffix (``train_loss`` and
+``val_loss`` overlaid on one ``loss`` chart), steps on x, values on hover. It is updated in
+place at most once every ``interval`` seconds with numpy arrays of at most
+:data:`MAX_POINTS` points per line (tens of microseconds per update; logging a metric
+between updates is one list append).
+
+When the cell ends the widget gives way to the record that stays in the notebook: a
+:class:`cellops.charts.Chart` — a plotly figure with log-scale and smoothing buttons that
+work in the browser without a kernel, and the same chart as inline SVG for viewers
+without plotly. A cell that logs too fast for a redraw gets only that record. Outside a
+kernel with a front end (a terminal IPython) only the record is shown.
 """
 
 from __future__ import annotations
@@ -15,35 +24,111 @@ from typing import Any
 from cellops import charts
 from cellops.charts import metric_groups
 
-MAX_POINTS = 300
+MAX_POINTS = 300  # per line in the live view: the shape, not every step
 MAX_CHARTS = 6
+HOVER_POINTS = 60  # points per line that show their value on hover
 
 
-def _thin(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
-    pts = [(s, v) for s, v in points if v is not None and math.isfinite(v)]
-    if len(pts) > MAX_POINTS:  # keep the shape, drop density
-        stride = len(pts) / MAX_POINTS
-        pts = [pts[int(j * stride)] for j in range(MAX_POINTS)] + [pts[-1]]
-    return pts
+def panels(series: dict[str, list[tuple[int, float]]]) -> dict[str, dict[str, list]]:
+    """The charts to draw: title -> {metric: points}, for up to :data:`MAX_CHARTS` groups
+    (see :func:`cellops.charts.metric_groups`) that have a line of two points or more.
+    ``series`` holds finite values only (:meth:`LiveChart.on_rows` drops the others)."""
+    out = {}
+    for title, keys in metric_groups(series).items():
+        group = {k: series[k] for k in keys}
+        if any(len(p) > 1 for p in group.values()):
+            out[title] = group
+        if len(out) == MAX_CHARTS:
+            break
+    return out
 
 
-def svg_chart(series: dict[str, list[tuple[int, float]]]) -> str:
-    """The live charts: one per metric, or per group of metrics that differ only by a
-    split prefix or suffix (``train_loss`` and ``val_loss`` overlaid on one ``loss``
-    chart); steps on x, up to six charts side by side."""
-    out = []
-    for title, keys in list(metric_groups(series).items())[:MAX_CHARTS]:
-        lines = {k: _thin(series[k]) for k in keys}
-        if not any(len(p) > 1 for p in lines.values()):
-            continue
-        out.append(charts.lines(title, lines, x_kind="step", y_label=title if len(keys) > 1 else "",
-                                width=380, height=170))
-    return "<div class='cellops-live' style='display:flex;flex-wrap:wrap;gap:8px'>" + \
-        "".join(out) + "</div>"
+def record(series: dict[str, list[tuple[int, float]]]) -> charts.Chart:
+    """The chart kept in the notebook once the cell has ended."""
+    groups = panels(series)
+    return charts.line_chart(groups, x_kind="step",
+                             y_labels={t: t for t, keys in groups.items() if len(keys) > 1},
+                             title="metrics")
+
+
+class LiveView:
+    """bqplot figures updated in place. While the cell runs the kernel is busy, so only
+    what runs in the browser works on them: hover values, the legend."""
+
+    def __init__(self) -> None:
+        import ipywidgets as w
+
+        self.box = w.HBox(layout=w.Layout(flex_flow="row wrap", gap="8px"))
+        self.box.add_class("cellops-live")
+        self._figures: dict[str, Any] = {}
+        self._marks: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._scales: dict[str, dict[str, Any]] = {}
+
+    def _figure(self, title: str, y_label: str) -> Any:
+        import bqplot as bq
+
+        x, y = bq.LinearScale(), bq.LinearScale()
+        fig = bq.Figure(title=title, marks=[], axes=[
+            bq.Axis(scale=x, label="step", grid_lines="dashed", tick_format="~s"),
+            bq.Axis(scale=y, orientation="vertical", label=y_label, grid_lines="dashed",
+                    tick_format=".3~g")],
+            fig_margin={"top": 40, "bottom": 40, "left": 56, "right": 12},
+            legend_location="top-right", layout={"width": "400px", "height": "260px"})
+        self._figures[title] = fig
+        self._scales[title] = {"x": x, "y": y}  # for the marks added later
+        self.box.children = (*self.box.children, fig)
+        return fig
+
+    def update(self, groups: dict[str, dict[str, list]]) -> None:
+        import bqplot as bq
+        import numpy as np
+
+        for title, series in groups.items():
+            fig = self._figures.get(title) or self._figure(
+                title, title if len(series) > 1 else "")
+            for name, pts in series.items():
+                pts = charts.thin(pts, MAX_POINTS)
+                if (title, name) not in self._marks:
+                    colour = charts.PALETTE[len([k for k in self._marks if k[0] == title])
+                                            % len(charts.PALETTE)]
+                    line = bq.Lines(scales=self._scales[title], colors=[colour], labels=[name],
+                                    display_legend=True, stroke_width=1.8)
+                    dots = bq.Scatter(scales=self._scales[title], colors=[colour], default_size=14,
+                                      tooltip=bq.Tooltip(fields=["x", "y"],
+                                                         labels=["step", name],
+                                                         formats=["", ".4~g"]))
+                    self._marks[(title, name)] = (line, dots)
+                    fig.marks = [*fig.marks, line, dots]
+                line, dots = self._marks[(title, name)]
+                xs = np.array([p[0] for p in pts], dtype=float)
+                ys = np.array([p[1] for p in pts], dtype=float)
+                hover = charts.thin(pts, HOVER_POINTS)
+                with line.hold_sync():
+                    line.x, line.y = xs, ys
+                with dots.hold_sync():
+                    dots.x = np.array([p[0] for p in hover], dtype=float)
+                    dots.y = np.array([p[1] for p in hover], dtype=float)
+
+    def close(self) -> None:
+        for line, dots in self._marks.values():
+            line.close()
+            dots.close()
+        for title, fig in self._figures.items():
+            for part in (*fig.axes, *self._scales[title].values()):
+                part.close()
+            fig.close()
+        self.box.close()
+
+
+def _has_front_end() -> bool:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return getattr(shell, "kernel", None) is not None
 
 
 class LiveChart:
-    """Collects a run's metrics as they are logged and redraws a display at most every ``interval`` s."""
+    """Collects a run's metrics as they are logged and redraws at most every ``interval`` s."""
 
     def __init__(self, run: Any, interval: float = 1.0) -> None:
         self.run = run
@@ -51,7 +136,9 @@ class LiveChart:
         self._stop: Any = None
         self.series: dict[str, list[tuple[int, float]]] = {}
         self._handle: Any = None
-        self._last = 0.0
+        self._view: LiveView | None = None
+        self._live = _has_front_end()
+        self._last = time.monotonic()  # the first redraw waits an interval: fast cells get none
         self._dirty = False
 
     def __enter__(self) -> LiveChart:
@@ -61,26 +148,46 @@ class LiveChart:
     def __exit__(self, *exc: Any) -> None:
         if self._stop is not None:
             self._stop()
-        if self._dirty:
-            self.draw()  # the final state; also the first draw of a cell that logged fast
+        self.finish()
 
     def on_rows(self, rows: list[tuple]) -> None:
         for _, key, step, value, _ts in rows:
-            self.series.setdefault(key, []).append((step, value))
+            if value is not None and math.isfinite(value):  # NaN/inf cannot be drawn
+                self.series.setdefault(key, []).append((step, value))
         self._dirty = True
         now = time.monotonic()
-        if now - self._last >= self.interval:
+        if self._live and now - self._last >= self.interval:
             self._last = now
             self.draw()
 
     def draw(self) -> None:
-        from IPython.display import HTML, display
+        """Update the live view (creating it on the first call with something to draw)."""
+        from IPython.display import display
 
-        if not any(len(v) > 1 for v in self.series.values()):
+        groups = panels(self.series)
+        if not groups:
             return  # a chart of one point says nothing; wait for a second
-        content = HTML(svg_chart(self.series))
-        if self._handle is None:
-            self._handle = display(content, display_id=True)
+        if self._view is None:
+            self._view = LiveView()
+            self._view.update(groups)
+            self._handle = display(self._view.box, display_id=True)
         else:
-            self._handle.update(content)
+            self._view.update(groups)
         self._dirty = False
+
+    def finish(self) -> None:
+        """Replace the live view by the record (or show the record, if nothing was live)."""
+        from IPython.display import display
+
+        if not panels(self.series):
+            if self._handle is not None:  # cannot happen: a live view had points
+                self._handle.update({"text/plain": ""}, raw=True)
+        else:
+            chart = record(self.series)
+            if self._handle is None:
+                display(chart)
+            else:
+                self._handle.update(chart)
+        if self._view is not None:
+            self._view.close()
+            self._view = None
