@@ -77,3 +77,98 @@ def test_a_saved_runs_output_is_a_live_grid_after_the_kernel_is_gone(lab):  # no
         expect(folded.locator("summary")).to_contain_text("left at their defaults")
         assert not folded.locator("table").is_visible()
         page.screenshot(path=str(ARTIFACTS / "sidebar-run-params.png"))
+
+
+def test_live_chart_then_interactive_record_and_compare_charts(lab):  # noqa: F811
+    """Run in JupyterLab as a user does: a slow tracked loop shows the live bqplot chart
+    while it runs; when it ends, the plotly record (hover values, log scale, smoothing)
+    replaces it; ``%compare`` of three runs draws the histories overlaid and the parallel
+    coordinates. Both themes are screenshotted; reloaded without a kernel, the charts stay."""
+    from playwright.sync_api import expect
+
+    base, token, root = lab
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    loop = ("%%track -n {name} -e charts\nimport math, random, time, cellops\n"
+            "cellops.log_param('lr', {lr})\nrandom.seed({lr})\n"
+            "for step in range({steps}):\n"
+            "    noise = random.random() * 0.2\n"
+            "    cellops.log_metrics({{'train_loss': 1 / math.sqrt(step + 1) + noise,\n"
+            "                         'val_loss': 1.2 / math.sqrt(step + 1) + noise}}, step=step)\n"
+            "    time.sleep({pause})")
+    nb.cells = [nbformat.v4.new_code_cell("%load_ext cellops"),
+                nbformat.v4.new_code_cell(loop.format(name="slow", lr=0.1, steps=300, pause=0.02)),
+                nbformat.v4.new_code_cell(loop.format(name="quick", lr=0.3, steps=100, pause=0)),
+                nbformat.v4.new_code_cell(loop.format(name="third", lr=0.9, steps=100, pause=0)),
+                nbformat.v4.new_code_cell(
+                    "import cellops\nids = ' '.join(cellops.search_runs(experiment='charts')"
+                    "['run_id'])\n%compare {ids} -m val_loss")]
+    nbformat.write(nb, root / "charts.ipynb")
+    with lab_page(base, token, "notebook-charts-failure.png") as (page, _):
+        page.goto(f"{base}/lab/tree/charts.ipynb?token={token}", timeout=90_000)
+        page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+        expect(page.locator(".jp-StatusBar-TextItem", has_text="| Idle").first).to_be_visible(
+            timeout=60_000)  # the kernel is up
+        page.wait_for_timeout(1000)
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").click()
+        page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click()
+        cells = page.locator(".jp-Notebook .jp-CodeCell")
+        slow = cells.nth(1)
+        # While the loop runs: the live chart, one bqplot figure with both losses.
+        live = slow.locator(".cellops-live .bqplot")
+        expect(live.first).to_be_visible(timeout=60_000)
+        expect(live.first).to_contain_text("loss")
+        page.screenshot(path=str(ARTIFACTS / "notebook-live-chart-light.png"))
+        # When it ends: the plotly record replaces the widget.
+        compare = cells.nth(4)
+        expect(compare.locator(".jp-RenderedPlotly .parcoords").first).to_be_visible(timeout=90_000)
+        slow.scroll_into_view_if_needed()
+        record = slow.locator(".jp-RenderedPlotly .main-svg").first
+        expect(record).to_be_visible(timeout=60_000)
+        expect(slow.locator(".cellops-live")).to_have_count(0)
+        plot = slow.locator(".js-plotly-plot").first
+        assert plot.evaluate("el => el.data.map(t => t.name)") == ["train_loss", "val_loss"]
+        assert plot.evaluate("el => el.data[0].x.length") == 300
+        # Hover values: the unified hover names both lines at a step.
+        box = plot.locator(".nsewdrag").first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+        expect(plot.locator(".hoverlayer")).to_contain_text("val_loss", timeout=10_000)
+        # Log scale and smoothing, in the browser.
+        plot.locator(".updatemenu-button", has_text="log").click()
+        page.wait_for_function("() => document.querySelector('.js-plotly-plot')"
+                               "._fullLayout.yaxis.type === 'log'", timeout=10_000)
+        raw = plot.evaluate("el => el.data[0].y.slice(0, 50)")
+        plot.locator(".updatemenu-button", has_text="smoother").click()
+        smooth = plot.evaluate("el => el.data[0].y.slice(0, 50)")
+        assert smooth != raw and max(smooth) - min(smooth) < max(raw) - min(raw)
+        # %compare: histories overlaid per metric, one line per run, and the sweep view.
+        history = compare.locator(".js-plotly-plot").last
+        expect(history.locator(".legend")).to_contain_text("quick")
+        names = history.evaluate("el => el.data.map(t => t.name)")
+        assert sum("slow" in n for n in names) == 2  # train_loss and val_loss panels
+        assert page.get_by_text("Error displaying").count() == 0
+        compare.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "notebook-charts-light.png"))
+        use_theme(page, "JupyterLab Dark")
+        slow.scroll_into_view_if_needed()
+        expect(slow.locator(".jp-RenderedPlotly .main-svg").first).to_be_visible()
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(ARTIFACTS / "notebook-record-dark.png"))
+        compare.scroll_into_view_if_needed()
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(ARTIFACTS / "notebook-charts-dark.png"))
+        use_theme(page, "JupyterLab Light")
+        # Saved, the kernel shut down, reopened: the charts are still interactive figures.
+        page.keyboard.press("Control+s")
+        page.wait_for_timeout(1500)
+        page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").click()
+        page.locator(".lm-Menu-itemLabel").get_by_text("Shut Down Kernel", exact=True).click()
+        page.reload()
+        # plotly's renderer shows the picture it cached in the notebook, and makes the
+        # figure interactive again when the pointer reaches it.
+        picture = page.locator(".jp-RenderedPlotly img.plot-img").first
+        expect(picture).to_be_visible(timeout=90_000)
+        picture.dispatch_event("mouseenter")
+        expect(page.locator(".jp-RenderedPlotly .main-svg").first).to_be_visible(timeout=30_000)
+    saved = nbformat.read(root / "charts.ipynb", as_version=4)
+    assert not saved.metadata.get("widgets")  # no live widget state left in the file

@@ -354,8 +354,8 @@ def _base_layout(height: int) -> dict[str, Any]:
                        "yanchor": "bottom", "bgcolor": "rgba(0,0,0,0)"}}
 
 
-def _menu(buttons: list[dict[str, Any]], x: float, label: str) -> dict[str, Any]:
-    return {"type": "buttons", "direction": "right", "x": x, "xanchor": "left", "y": 1.02,
+def _menu(buttons: list[dict[str, Any]], x: float, label: str, y: float = 1.02) -> dict[str, Any]:
+    return {"type": "buttons", "direction": "right", "x": x, "xanchor": "left", "y": y,
             "yanchor": "bottom", "pad": {"r": 4, "t": 0, "b": 0, "l": 0}, "showactive": True,
             "active": 0, "bgcolor": "rgba(128,128,128,0.12)", "bordercolor": GRIDLINE,
             "font": {"color": INK, "size": 10}, "name": label, "buttons": buttons}
@@ -382,7 +382,12 @@ def line_figure(panels: dict[str, dict[str, Sequence[tuple[Any, Any]]]], *,
     cols = columns or (1 if n == 1 else 2 if n in (2, 4) else 3)
     rows = math.ceil(n / cols)
     row_h = 250
-    layout = _base_layout(row_h * rows + 90)
+    height = row_h * rows + 110
+    layout = _base_layout(height)
+    # Buttons and legend sit in a band above the panels' titles (paper units from pixels).
+    layout["margin"] = {**layout["margin"], "t": 84}
+    band = 1 + 30 / (height - 84 - layout["margin"]["b"])
+    layout["legend"]["y"] = band
     gap_x, gap_y = 0.07, min(0.14, 0.3 / rows) if rows > 1 else 0.0
     cell_w, cell_h = (1 - gap_x * (cols - 1)) / cols, (1 - gap_y * (rows - 1)) / rows
     colours: dict[str, str] = {}
@@ -406,11 +411,11 @@ def line_figure(panels: dict[str, dict[str, Sequence[tuple[Any, Any]]]], *,
                       "title": {"text": y_labels.get(title, ""), "standoff": 4}}
         if title in zero:
             layout[ya]["rangemode"] = "tozero"
-        if n > 1 or len(series) > 1:
-            annotations.append({"text": f"<b>{html.escape(title)}</b>", "showarrow": False,
-                                "xref": "paper", "yref": "paper", "x": x0 + cell_w / 2,
-                                "y": y1, "xanchor": "center", "yanchor": "bottom",
-                                "font": {"size": 12}})
+        # Every panel is titled, just above its plot.
+        annotations.append({"text": f"<b>{html.escape(title)}</b>", "showarrow": False,
+                            "xref": "paper", "yref": "paper", "x": x0 + cell_w / 2,
+                            "y": y1, "xanchor": "center", "yanchor": "bottom",
+                            "font": {"size": 12}})
         for name, pts in series.items():
             first = name not in colours
             colour = colours.setdefault(name, PALETTE[len(colours) % len(PALETTE)])
@@ -430,26 +435,23 @@ def line_figure(panels: dict[str, dict[str, Sequence[tuple[Any, Any]]]], *,
                          "xaxis": xref, "yaxis": yref, "hoverinfo": "skip",
                          "line": {"color": BOUND, "width": 1.2, "dash": "dash"}})
             colours.setdefault("bound", BOUND)
-    if len(clean) == 1 and len(next(iter(clean.values()))) <= 1:
-        layout["title"] = {"text": f"<b>{html.escape(next(iter(clean)))}</b>", "x": 0.5,
-                           "font": {"size": 12}}
     layout["annotations"] = annotations
     layout["hovermode"] = "x unified" if n == 1 else "x"
     y_axes = [_axis_names(i)[1] for i in range(len(clean))]
     menus = [_menu([{"label": "linear", "method": "relayout",
                      "args": [{f"{a}.type": "linear" for a in y_axes}]},
                     {"label": "log", "method": "relayout",
-                     "args": [{f"{a}.type": "log" for a in y_axes}]}], 0.0, "scale")]
+                     "args": [{f"{a}.type": "log" for a in y_axes}]}], 0.0, "scale", band)]
     if smoothable:
         raw = [data[i]["y"] for i in smoothable]
         buttons = [{"label": "raw", "method": "restyle", "args": [{"y": raw}, smoothable]}]
         for label, w in zip(("smooth", "smoother"), SMOOTHING):
             buttons.append({"label": label, "method": "restyle",
                             "args": [{"y": [ema(y, w) for y in raw]}, smoothable]})
-        menus.append(_menu(buttons, 0.16 if cols > 1 else 0.12, "smoothing"))
+        menus.append(_menu(buttons, 0.16 if cols > 1 else 0.12, "smoothing", band))
     layout["updatemenus"] = menus
     return {"data": data, "layout": layout,
-            "config": {"displaylogo": False, "responsive": True,
+            "config": {"displaylogo": False,
                        "modeBarButtonsToRemove": ["select2d", "lasso2d"]}}
 
 
@@ -464,7 +466,8 @@ def parallel_figure(axes: dict[str, Sequence[object]], colour_by: Sequence[float
 
     def dimension(label: str, values: list[object]) -> dict[str, Any]:
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            return {"label": label, "values": [float(v) for v in values]}  # type: ignore[arg-type]
+            return {"label": label, "values": [float(v) for v in values],  # type: ignore[arg-type]
+                    "tickformat": ".4~g"}
         text = ["—" if v is None else _fmt(v) if isinstance(v, float) else str(v)
                 for v in values]
         cats = sorted(set(text), key=lambda t: (t == "—", _sort_key(t)))
@@ -481,10 +484,11 @@ def parallel_figure(axes: dict[str, Sequence[object]], colour_by: Sequence[float
                       "line": {"color": metric_values, "colorscale": "Viridis",
                                "showscale": True,
                                "colorbar": {"title": {"text": metric}, "thickness": 12}},
-                      "labelfont": {"color": INK, "size": 11},
-                      "tickfont": {"color": INK, "size": 10},
-                      "rangefont": {"color": INK, "size": 9}}],
-            "layout": layout, "config": {"displaylogo": False, "responsive": True}}
+                      # No text shadow: plotly's default halo is white, a smudge on dark themes.
+                      "labelfont": {"color": INK, "size": 11, "shadow": "none"},
+                      "tickfont": {"color": INK, "size": 10, "shadow": "none"},
+                      "rangefont": {"color": INK, "size": 9, "shadow": "none"}}],
+            "layout": layout, "config": {"displaylogo": False}}
 
 
 def _sort_key(text: str) -> tuple[int, float, str]:
