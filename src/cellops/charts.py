@@ -1,9 +1,14 @@
-"""Charts for notebook outputs, drawn as inline SVG: axes with tick labels and gridlines, a
-legend, and a tooltip (SVG ``<title>``) on every bar and point, coloured with JupyterLab
-theme variables that fall back to fixed colours — so a saved notebook, a report or a page
-on GitHub still reads, with the same hovers, when it is opened without a kernel or outside
-JupyterLab. The live ``%%track`` chart, ``%compare``, drift reports and monitor histories
-all draw with these (docs/architecture.md says why SVG from Python for the notebook).
+"""Charts for notebook outputs.
+
+Every chart is a :class:`Chart`: a plotly figure written as plain JSON (rendered by
+plotly's JupyterLab extension and by VS Code: hover values, zoom, legend toggles, and
+log-scale and smoothing buttons that work in the browser with no kernel) together with
+the same chart as inline SVG (axes, gridlines, a ``<title>`` hover on every point,
+JupyterLab colour variables) for nbviewer, GitHub and nbconvert, which have no plotly
+renderer. :class:`Report` shows several HTML parts and charts as consecutive outputs.
+The live ``%%track`` chart (:mod:`cellops.widgets.live`) is bqplot while the cell runs
+and becomes a :class:`Chart` when it ends. docs/architecture.md says why these
+libraries.
 """
 
 from __future__ import annotations
