@@ -56,6 +56,27 @@ def test_a_saved_runs_output_is_a_live_grid_after_the_kernel_is_gone(lab):  # no
                                "'.jp-cellops-output td.jp-cellops-first')].map(t => t.innerText)"
                                ".join(' ').indexOf('boosting')", timeout=15_000)
         assert order() == ["logreg", "forest", "boosting"]
+        # Other params on demand: the picker lists every param key; ticking one adds its
+        # column, "Default" goes back to the params that vary.
+        columns = grid.locator("details.jp-cellops-columns")
+        before = grid.locator("thead th").count()
+        columns.locator("summary").click()
+        picks = columns.locator("label")
+        expect(picks.first).to_be_visible()
+        unshown = [t.strip() for t, box in zip(picks.all_inner_texts(), picks.locator("input").all())
+                   if not box.is_checked()]
+        if unshown:
+            columns.locator(f'input[data-focus-key="param-column-{unshown[0]}"]').check()
+            expect(grid.locator("thead th")).to_have_count(before + 1)
+            assert unshown[0] in [t.strip(" ▲▼") for t in grid.locator("thead th").all_inner_texts()]
+            expect(columns).to_have_attribute("open", "")  # stays open while picking
+            columns.locator(".jp-cellops-columns-reset").click()
+            expect(grid.locator("thead th")).to_have_count(before)
+        shown = columns.locator("input:checked").first.get_attribute("data-focus-key")
+        columns.locator(f'input[data-focus-key="{shown}"]').click()  # hide a shown one
+        expect(grid.locator("thead th")).to_have_count(before - 1)
+        columns.locator(".jp-cellops-columns-reset").click()
+        columns.locator("summary").click()
         # Tick two rows: the comparison opens below the grid, with the overlaid history chart.
         grid.locator("tr.jp-cellops-run", has_text="logreg").locator("input[type=checkbox]").check()
         grid.locator("tr.jp-cellops-run", has_text="boosting").locator("input[type=checkbox]").check()

@@ -215,6 +215,17 @@ export function varyingParams(runs: { params: Record<string, string> }[]): { var
   return { varying, same };
 }
 
+/** The param columns of the runs grid: every param key (varying ones first, then those
+ * all runs share) and the ones shown — the user's `chosen` keys in that order, or by
+ * default the first `n` varying ones (the columns that tell runs apart). */
+export function paramColumns(
+  runs: { params: Record<string, string> }[], chosen: ReadonlySet<string> | null, n = 6
+): { all: string[]; shown: string[] } {
+  const { varying, same } = varyingParams(runs);
+  const all = [...varying, ...same];
+  return { all, shown: chosen ? all.filter(k => chosen.has(k)) : varying.slice(0, n) };
+}
+
 /** Whether a row of a compare table is a real difference: the runs that have the key
  * disagree. A key only some runs have is shown as missing there, not as a difference. */
 export function differs(values: (string | MetricValue)[]): boolean {

@@ -18,6 +18,7 @@ import {
   smooth,
   statusClass,
   toggleOrder,
+  paramColumns,
   varyingParams
 } from '../src/format';
 
@@ -157,4 +158,17 @@ test('request rates read as people say them', () => {
   assert.equal(formatRate(1.26), '1.3 req/s');
   assert.equal(formatRate(12.4), '12 req/s');
   assert.equal(formatRate(1320), '1.3k req/s');
+});
+
+test('param columns: varying first by default, the user\'s pick otherwise', () => {
+  const runs = [
+    { params: { lr: '0.1', seed: '1', depth: '3', model: 'rf' } },
+    { params: { lr: '0.2', seed: '1', depth: '5', model: 'rf' } },
+    { params: { lr: '0.3', seed: '1', depth: '5', model: 'rf' } }
+  ];
+  assert.deepEqual(paramColumns(runs, null), { all: ['lr', 'depth', 'model', 'seed'], shown: ['lr', 'depth'] });
+  assert.deepEqual(paramColumns(runs, null, 1).shown, ['lr']);
+  // Shown in the grid's order whatever order they were picked in; unknown keys ignored.
+  assert.deepEqual(paramColumns(runs, new Set(['seed', 'lr', 'gone'])).shown, ['lr', 'seed']);
+  assert.deepEqual(paramColumns(runs, new Set()).shown, []);
 });

@@ -17,13 +17,17 @@ import {
   keyMetrics,
   metricGroups,
   pageLabel,
-  toggleOrder,
-  varyingParams
+  paramColumns,
+  toggleOrder
 } from '../format';
 import { IRunDetail, IRunSummary, RunsModel } from './model';
 import { errorBox, toolbar } from './parts';
 
 export class RunsMainView extends Widget {
+  /** The param columns the user picked (null: the default, the params that vary). */
+  private chosenParams: Set<string> | null = null;
+  private pickerOpen = false;
+
   constructor(readonly model: RunsModel, private readonly openRun: (runId: string) => void) {
     super();
     this.id = 'cellops-runs-view';
@@ -65,7 +69,7 @@ export class RunsMainView extends Widget {
     const clear = button('Clear', () => m.clearSelection(), { class: 'jp-cellops-clear' });
     clear.disabled = m.selected.size === 0;
     this.node.replaceChildren(
-      toolbar(m, [compare, clear]),
+      toolbar(m, [compare, clear, this.columnPicker()]),
       errorBox(m) || el('span'),
       this.table(),
       m.selected.size >= 2 ? this.comparison([...m.selected.values()].filter(Boolean) as IRunDetail[]) :
@@ -82,8 +86,7 @@ export class RunsMainView extends Widget {
       return el('p', { class: 'jp-cellops-empty' }, m.filter ? 'No run matches this filter.' : 'No runs yet.');
     }
     const metrics = keyMetrics(runs, 8);
-    const { varying } = varyingParams(runs);
-    const params = varying.slice(0, 6);
+    const params = paramColumns(runs, this.chosenParams).shown;
     const showExperiment = !m.experiment;
     const current = m.orderBy || 'attributes.start_time DESC';
     const [orderCol, orderDir] = current.split(/\s+/);
@@ -133,6 +136,34 @@ export class RunsMainView extends Widget {
       el('div', { class: 'jp-cellops-scroll' },
          el('table', { class: 'jp-cellops-table jp-cellops-wide' }, el('thead', {}, head), el('tbody', {}, ...rows))),
       el('div', { class: 'jp-cellops-pager' }, prev, el('span', {}, pageLabel(m.offset, m.runs.length, m.total)), next));
+  }
+
+  /** "Params ▾": a checkbox per param key of the page (varying ones first), to show the
+   * others on demand or hide some; "Default" goes back to the varying ones. */
+  private columnPicker(): HTMLElement {
+    const runs: IRunSummary[] = this.model.runs.flatMap(r => [r, ...(this.model.children.get(r.run_id) || [])]);
+    const { all, shown } = paramColumns(runs, this.chosenParams);
+    const picker = el('details', { class: 'jp-cellops-columns' },
+      el('summary', { class: 'jp-Button jp-mod-styled jp-mod-minimal' }, `Params (${shown.length}/${all.length})`));
+    picker.open = this.pickerOpen;
+    picker.ontoggle = () => { this.pickerOpen = picker.open; };
+    const list = el('div', { class: 'jp-cellops-columns-list' });
+    for (const key of all) {
+      const box = el('input', { type: 'checkbox', 'data-focus-key': `param-column-${key}` });
+      box.checked = shown.includes(key);
+      box.onchange = () => {
+        const next = new Set(paramColumns(runs, this.chosenParams).shown);
+        box.checked ? next.add(key) : next.delete(key);
+        this.chosenParams = next;
+        this.render();
+      };
+      list.append(el('label', {}, box, ` ${key}`));
+    }
+    const reset = button('Default', () => { this.chosenParams = null; this.render(); }, { class: 'jp-cellops-columns-reset' });
+    reset.disabled = this.chosenParams === null;
+    list.append(reset);
+    picker.append(all.length ? list : el('div', { class: 'jp-cellops-columns-list' }, 'No params on this page.'));
+    return picker;
   }
 
   private comparison(runs: IRunDetail[]): HTMLElement {
