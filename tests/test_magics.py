@@ -84,16 +84,23 @@ def test_a_failing_cell_shows_and_stores_only_the_users_frames(ip):
     # Numbered as the user sees the cell: the %%track line is line 1.
     assert "----> 3 inverse(0)" in stored and "      1 %%track -n boom" in stored
     assert "in inverse(x)" in stored and stored.rstrip().endswith("ZeroDivisionError: division by zero")
-    with pytest.raises(SyntaxError):
+    # A cell that does not compile: the line and a caret, as a plain cell shows it — not
+    # the stack IPython prints for a SyntaxError raised while running code.
+    with pytest.raises(Exception) as info:
         ip.run_cell("%%track -n typo\nx = (")
-    typo = last_run("cell").error.splitlines()
-    assert re.fullmatch(r"Cell In\[\d+\], line 2", typo[0].strip()) and typo[-1].startswith("SyntaxError")
+    assert type(info.value).__name__ == "SyntaxError"
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(info.value._render_traceback_()))
+    typo = last_run("cell").error
+    assert shown.strip("\n") == typo and "interactiveshell" not in typo and "ast.py" not in typo
+    lines = typo.splitlines()
+    assert re.fullmatch(r"Cell In\[\d+\], line 2", lines[0].strip()) and lines[-1].startswith("SyntaxError")
 
 
 def test_a_failing_cell_in_a_real_kernel_shows_the_users_frames_only(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("%load_ext cellops"),
-                nbformat.v4.new_code_cell("%%track -n boom\nvalues = {}\nvalues['missing']")]
+                nbformat.v4.new_code_cell("%%track -n boom\nvalues = {}\nvalues['missing']"),
+                nbformat.v4.new_code_cell("%%track -n typo\nx = (1,\ny = 2")]
     NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     (error,) = [o for o in nb.cells[1].outputs if o["output_type"] == "error"]
@@ -102,6 +109,11 @@ def test_a_failing_cell_in_a_real_kernel_shows_the_users_frames_only(tmp_path):
     text = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error["traceback"]))  # without colours
     assert error["ename"] == "KeyError" and "values['missing']" in text
     assert "cellops" not in text and "run_cell_magic" not in text
+    # A syntax error: reported as one, shown as the line and a caret.
+    (typo,) = [o for o in nb.cells[2].outputs if o["output_type"] == "error"]
+    text = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(typo["traceback"]))
+    assert typo["ename"] == "SyntaxError" and typo["evalue"] == "'(' was never closed"
+    assert "x = (1," in text and "^" in text and "File" not in text and "cellops" not in text
 
 
 def test_keyboard_interrupt_in_a_tracked_cell_marks_it_killed(ip):

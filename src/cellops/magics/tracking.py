@@ -50,6 +50,24 @@ class _Tee(io.TextIOBase):
         return getattr(self.stream, name)
 
 
+class CellSyntaxError(Exception):
+    """A syntax error in a tracked cell's own code, shown as IPython shows one in a plain
+    cell — the line and a caret, no stack (IPython gives a real ``SyntaxError`` raised
+    while running code its long view, with every frame). Named ``SyntaxError`` so the
+    kernel's error reply and papermill report it as one; ``original`` is the error."""
+
+    def __init__(self, original: SyntaxError, lines: list[str]) -> None:
+        super().__init__(original.msg)
+        self.original = original
+        self._lines = lines
+
+    def _render_traceback_(self) -> list[str]:
+        return self._lines
+
+
+CellSyntaxError.__name__ = CellSyntaxError.__qualname__ = "SyntaxError"
+
+
 def _split_kv(text: str | None, what: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in (text or "").split(","):
@@ -206,13 +224,19 @@ class Cellops(Magics):
         shell = self.shell
         code = shell.transform_cell(cell)
         filename = shell.compile.cache(first_line + "\n" + cell, shell.execution_count)
-        tree = ast.parse("\n" + code, filename)
-        last = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr) and not code.rstrip().endswith(";"):
-            last = ast.Expression(tree.body.pop().value)
-        exec(compile(tree, filename, "exec"), shell.user_ns)
-        if last is not None:
-            return eval(compile(last, filename, "eval"), shell.user_ns)
+        try:
+            tree = ast.parse("\n" + code, filename)
+            last = None
+            if tree.body and isinstance(tree.body[-1], ast.Expr) and not code.rstrip().endswith(";"):
+                last = ast.Expression(tree.body.pop().value)
+            body = compile(tree, filename, "exec")
+            tail = compile(last, filename, "eval") if last is not None else None
+        except SyntaxError as exc:
+            stb = shell.SyntaxTB.structured_traceback(type(exc), exc, [])
+            raise CellSyntaxError(exc, stb) from None
+        exec(body, shell.user_ns)
+        if tail is not None:
+            return eval(tail, shell.user_ns)
         return None
 
     def _user_traceback(self, exc: BaseException) -> str:
@@ -223,6 +247,8 @@ class Cellops(Magics):
         import traceback
 
         ansi = re.compile(r"\x1b\[[0-9;]*m")
+        if isinstance(exc, CellSyntaxError):  # the cell does not compile: line and caret
+            return ansi.sub("", "\n".join(exc._render_traceback_())).strip("\n")
         if isinstance(exc, SyntaxError) or exc.__traceback__ is None:
             # IPython shows a SyntaxError with its own view (the whole stack, as for any
             # compiled code); what is stored is what a plain cell shows: the line and caret.
