@@ -18,7 +18,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
-__all__ = ["Chart", "Report", "bars", "ema", "line_chart", "line_figure", "lines", "metric_groups", "parallel",
+__all__ = ["Chart", "Report", "bar_figure", "bars", "ema", "line_chart", "line_figure", "lines", "metric_groups", "parallel",
            "parallel_figure"]
 
 COLOURS = ["var(--jp-brand-color1, #1976d2)", "var(--jp-warn-color1, #f57c00)",
@@ -458,6 +458,48 @@ def line_figure(panels: dict[str, dict[str, Sequence[tuple[Any, Any]]]], *,
     return {"data": data, "layout": layout,
             "config": {"displaylogo": False,
                        "modeBarButtonsToRemove": ["select2d", "lasso2d"]}}
+
+
+def bar_figure(panels: dict[str, tuple[Sequence[str], dict[str, Sequence[float]]]], *,
+               y_label: str = "share of rows", columns: int = 3) -> dict[str, Any]:
+    """A plotly figure of grouped bars: one subplot per key of ``panels`` (a title), each
+    ``(labels, {series: values})`` — e.g. a column's bins with the reference and current
+    shares. A series keeps one colour and one legend entry across the panels."""
+    n = max(len(panels), 1)
+    cols = min(columns, n)
+    rows = math.ceil(n / cols)
+    height = 220 * rows + 80
+    layout = _base_layout(height)
+    layout["margin"] = {**layout["margin"], "t": 60}
+    layout["barmode"] = "group"
+    layout["hovermode"] = "x"
+    gap_x, gap_y = 0.06, min(0.16, 0.36 / rows) if rows > 1 else 0.0
+    cell_w, cell_h = (1 - gap_x * (cols - 1)) / cols, (1 - gap_y * (rows - 1)) / rows
+    data: list[dict[str, Any]] = []
+    colours: dict[str, str] = {}
+    annotations = []
+    for i, (title, (labels, series)) in enumerate(panels.items()):
+        r, c = divmod(i, cols)
+        xa, ya, xref, yref = _axis_names(i)
+        x0, y1 = c * (cell_w + gap_x), 1 - r * (cell_h + gap_y)
+        layout[xa] = {"domain": [x0, x0 + cell_w], "anchor": yref, "type": "category",
+                      "showline": True, "linecolor": GRIDLINE, "tickfont": {"size": 9}}
+        layout[ya] = {"domain": [max(y1 - cell_h, 0), y1], "anchor": xref, "gridcolor": GRIDLINE,
+                      "zeroline": False, "rangemode": "tozero", "tickformat": ".0%",
+                      "title": {"text": y_label if c == 0 else "", "standoff": 4}}
+        annotations.append({"text": f"<b>{html.escape(title)}</b>", "showarrow": False,
+                            "xref": "paper", "yref": "paper", "x": x0 + cell_w / 2, "y": y1,
+                            "xanchor": "center", "yanchor": "bottom", "font": {"size": 12}})
+        for name, values in series.items():
+            first = name not in colours
+            colour = colours.setdefault(name, PALETTE[len(colours) % len(PALETTE)])
+            data.append({"type": "bar", "name": name, "legendgroup": name, "showlegend": first,
+                         "x": [str(v) for v in labels], "xaxis": xref, "yaxis": yref,
+                         "y": [None if v != v else float(v) for v in values],
+                         "marker": {"color": colour, "opacity": 0.85},
+                         "hovertemplate": f"{html.escape(name)}: %{{y:.1%}}<extra></extra>"})
+    layout["annotations"] = annotations
+    return {"data": data, "layout": layout, "config": {"displaylogo": False}}
 
 
 def parallel_figure(axes: dict[str, Sequence[object]], colour_by: Sequence[float | None],

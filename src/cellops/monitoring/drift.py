@@ -82,6 +82,17 @@ class DriftReport:
     def _repr_html_(self) -> str:
         return _report_html(self)
 
+    def _ipython_display_(self) -> None:
+        """In a notebook: the table, then the distributions as one interactive chart (a
+        plotly figure with an SVG copy for viewers without plotly)."""
+        shown = list(self.distributions.items())[:12]
+        figure = charts.bar_figure({name: (d["labels"], {"reference": d["reference"],
+                                                         "current": d["current"]})
+                                    for name, d in shown})
+        charts.Report([_report_html(self, plots=False),
+                       charts.Chart(figure, _plots_html(shown), "distributions") if shown else ""]
+                      )._ipython_display_()
+
     def save_html(self, path: str | Path) -> Path:
         """Write the report as a standalone HTML page; returns its path."""
         path = Path(path)
@@ -364,7 +375,15 @@ def _log(report: DriftReport, name: str) -> str:
 
 
 # -- HTML -----------------------------------------------------------------------------------
-def _report_html(report: DriftReport) -> str:
+def _plots_html(shown: list[tuple[str, dict[str, Any]]]) -> str:
+    plots = "".join(charts.bars(f"{name}", dist["labels"], {"reference": dist["reference"],
+                                                          "current": dist["current"]})
+                    for name, dist in shown)
+    return (f"<div style='display:flex;flex-wrap:wrap;gap:8px;margin-top:8px'>{plots}</div>"
+            if plots else "")
+
+
+def _report_html(report: DriftReport, plots: bool = True) -> str:
     from ..display import format_number
 
     ok = ("var(--jp-success-color0, #17602a)", "var(--jp-success-color3, #d7f2dc)")
@@ -401,10 +420,7 @@ def _report_html(report: DriftReport) -> str:
                         "new categories"))
              + "</tr></thead><tbody>" + "".join(body).replace("<td>", f"<td style='{cell}'>")
              + "</tbody></table>")
-    plots = "".join(
-        charts.bars(f"{name}", dist["labels"], {"reference": dist["reference"],
-                                                "current": dist["current"]})
-        for name, dist in list(report.distributions.items())[:12])
+    shown = _plots_html(list(report.distributions.items())[:12]) if plots else ""
     notes = "".join(f"<div style='color:var(--jp-ui-font-color2,#777)'>{html.escape(n)}</div>"
                     for n in report.notes)
     skipped = ("<div style='color:var(--jp-ui-font-color2,#777)'>Not tested: "
@@ -412,5 +428,4 @@ def _report_html(report: DriftReport) -> str:
                + "</div>") if report.skipped else ""
     return (f"<div class='cellops-drift' style='color:var(--jp-ui-font-color1,#222)'>"
             f"<b>Drift report</b>{head}{table}"
-            + (f"<div style='display:flex;flex-wrap:wrap;gap:8px;margin-top:8px'>{plots}</div>"
-               if plots else "") + notes + skipped + "</div>")
+            + shown + notes + skipped + "</div>")
