@@ -348,6 +348,16 @@ def test_runs_widget_filters_sorts_and_compares(ip):
     box.value = "metrics.acc >"
     assert "Expected a value" in widget.children[1].value
     box.value = ""
+    # Sorting (front ends without the grid): readable column names, the order's label and
+    # the header arrow follow the order.
+    sort_by, order = widget.children[0].children[1:]
+    assert ("acc (metric)", "metrics.acc") in sort_by.options
+    assert ("lr (param)", "params.lr") in sort_by.options
+    sort_by.value = "metrics.acc"
+    assert "acc ▼" in table.value and table.value.index("lr0.3") < table.value.index("lr0.1")
+    order.value = False
+    assert order.description == "▲ ascending" and "acc ▲" in table.value
+    assert table.value.index("lr0.1") < table.value.index("lr0.3")
     select = widget.children[3].children[0]
     select.value = tuple(v for _, v in select.options[:2])
     widget.children[3].children[1].click()

@@ -32,10 +32,26 @@ def param_columns(df: Any, limit: int = 6) -> list[str]:
     return (varying + [c for c in params if c not in varying])[:limit]
 
 
-def runs_html(df: Any, max_metrics: int = 6, max_params: int = 6) -> str:
+_SORT_COLUMNS = {"name": "attributes.run_name", "status": "attributes.status",
+                 "started": "attributes.start_time", "experiment": "attributes.experiment"}
+
+
+def sort_label(column: str) -> str:
+    """A sort column as the user reads it: ``attributes.start_time`` -> ``started``,
+    ``metrics.acc`` -> ``acc (metric)``, ``params.lr`` -> ``lr (param)``."""
+    for label, col in _SORT_COLUMNS.items():
+        if col == column:
+            return label
+    kind, _, key = column.partition(".")
+    return f"{key} ({kind.rstrip('s')})"
+
+
+def runs_html(df: Any, max_metrics: int = 6, max_params: int = 6,
+              order: tuple[str, bool] | None = None) -> str:
     """The runs as a static HTML table (what a saved notebook, nbviewer and GitHub show):
     one row per run; run and name columns stay put while the rest scrolls sideways; an
-    experiment column when the runs come from several; the params that vary first."""
+    experiment column when the runs come from several; the params that vary first.
+    ``order`` — (column, descending) — puts an arrow on the sorted column's header."""
     if df.empty:
         return "<p>No runs match.</p>"
     metrics = [c for c in df.columns if c.startswith("metrics.")][:max_metrics]
@@ -46,10 +62,14 @@ def runs_html(df: Any, max_metrics: int = 6, max_params: int = 6) -> str:
     kinds = [""] * (len(heads) - len(metrics) - len(params)) + ["metric"] * len(metrics) + \
         ["param"] * len(params)
 
+    columns = [None, "attributes.run_name"] + (["attributes.experiment"] if several else []) + \
+        ["attributes.status", "attributes.start_time", None] + metrics + params
+
     def th(i: int, h: str) -> str:
         sticky = f"{_STICKY};left:{0 if i == 0 else 76}px;" if i < 2 else ""
         title = f" title='{kinds[i]}'" if kinds[i] else ""
-        return f"<th style='{_CELL};{sticky}'{title}>{html.escape(h)}</th>"
+        arrow = (" ▼" if order[1] else " ▲") if order and columns[i] == order[0] else ""
+        return f"<th style='{_CELL};{sticky}'{title}>{html.escape(h)}{arrow}</th>"
 
     rows = []
     for rec in df.to_dict(orient="records"):
@@ -88,9 +108,10 @@ class RunsTable:
         self.filter_box = w.Text(value=filter or "", description="Filter",
                                  placeholder="metrics.acc > 0.9 and params.model = 'rf'",
                                  continuous_update=False, layout=w.Layout(width="60%"))
-        self.sort_by = w.Dropdown(options=["attributes.start_time"], value="attributes.start_time",
-                                  description="Sort by")
-        self.descending = w.ToggleButton(value=True, description="descending")
+        self.sort_by = w.Dropdown(options=[("started", "attributes.start_time")],
+                                  value="attributes.start_time", description="Sort by")
+        self.descending = w.ToggleButton(value=True, description="▼ descending",
+                                         tooltip="Click to reverse the order")
         self.select = w.SelectMultiple(options=[], description="Compare", rows=6,
                                        layout=w.Layout(width="60%"))
         self.compare_button = w.Button(description="Compare selected", icon="columns")
@@ -129,6 +150,7 @@ class RunsTable:
                 f"</small>{table}</div>")
 
     def refresh(self) -> None:
+        self.descending.description = "▼ descending" if self.descending.value else "▲ ascending"
         order = f"{self.sort_by.value} {'DESC' if self.descending.value else 'ASC'}"
         try:
             df = cellops.search_runs(experiment=self.experiment, filter=self.filter_box.value or None,
@@ -138,13 +160,15 @@ class RunsTable:
             return
         self.df = df
         self.message.value = f"<small>{len(df)} runs{' (first 200)' if len(df) == MAX_ROWS else ''}</small>"
-        self.table.value = runs_html(df)
-        options = ["attributes.start_time", "attributes.run_name", "attributes.status"] + [
-            c for c in df.columns if c.startswith(("metrics.", "params."))]
+        self.table.value = runs_html(df, order=(self.sort_by.value, self.descending.value))
+        options = [(sort_label(c), c) for c in ["attributes.start_time", "attributes.run_name",
+                                                 "attributes.status"]
+                   + [c for c in df.columns if c.startswith(("metrics.", "params."))]]
         if list(self.sort_by.options) != options:
             current = self.sort_by.value
             self.sort_by.options = options
-            self.sort_by.value = current if current in options else options[0]
+            values = [v for _, v in options]
+            self.sort_by.value = current if current in values else values[0]
         self.select.options = [(f"{r['run_id'][:8]} {r['name'] or ''}", r["run_id"])
                                for r in df.to_dict(orient="records")]
 
