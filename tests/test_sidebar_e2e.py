@@ -199,14 +199,19 @@ def test_the_sidebar_shows_runs_a_run_detail_and_pipeline_steps(lab):
         assert list((root / "cellops-notebooks").glob("train-*-output.ipynb"))
         page.screenshot(path=str(ARTIFACTS / "sidebar-open-notebook.png"))
 
-        # The full-width view: every column, ticked runs compared with overlaid charts.
+        # Runs ticked in the sidebar open side by side in the full-width view: every
+        # column, the comparison with overlaid charts.
         panel.locator(".jp-cellops-tabs button", has_text="Runs").click()
-        panel.locator(".jp-cellops-open-main").click()
+        compare_button = panel.locator(".jp-cellops-compare-button")
+        expect(compare_button).to_be_disabled()
+        for name in ("logreg", "boosting"):
+            rows.filter(has_text=name).locator("input[type=checkbox]").check()
+        expect(compare_button).to_have_text("Compare (2)", timeout=15_000)
+        expect(panel.locator(".jp-cellops-detail")).to_have_count(0)  # ticking opens no detail
+        compare_button.click()
         main = page.locator("#cellops-runs-view")
         expect(main.locator(".jp-cellops-run").first).to_be_visible(timeout=30_000)
         expect(main.locator("th", has_text="experiment")).to_be_visible()
-        for name in ("logreg", "boosting"):
-            main.locator(".jp-cellops-run", has_text=name).locator("input[type=checkbox]").check()
         compare = main.locator(".jp-cellops-compare")
         expect(compare).to_contain_text("Comparing 2 runs", timeout=15_000)
         expect(compare.locator("tr.jp-cellops-differs", has_text="model")).to_have_count(1)

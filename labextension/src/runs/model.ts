@@ -150,6 +150,12 @@ export class RunsModel {
     this._changed.emit();
   }
 
+  /** Select exactly these runs (the sidebar's ticked runs, opened in the compare view). */
+  async select(runIds: string[]): Promise<void> {
+    this.selected.clear();
+    await Promise.all(runIds.map(id => this.toggleSelected(id)));
+  }
+
   /** Copy a run's notebook artifact under the server root; resolves to its path there. */
   async exportNotebook(runId: string, artifact: string): Promise<string> {
     const reply = await requestAPI<{ path: string }>(

@@ -23,7 +23,7 @@ export const runsPlugin: JupyterFrontEndPlugin<void> = {
       await app.commands.execute(CommandIDs.openArtifact, { runId, artifact });
     };
     let view: MainAreaWidget<RunsMainView> | null = null;
-    const openMain = () => {
+    const openMain = (compare?: string[]) => {
       if (view === null || view.isDisposed) {
         const content = new RunsMainView(new RunsModel(100), runId => {
           void app.commands.execute(CommandIDs.openRun, { runId });
@@ -38,6 +38,9 @@ export const runsPlugin: JupyterFrontEndPlugin<void> = {
         app.shell.add(view, 'main');
       }
       app.shell.activateById(view.id);
+      if (compare && compare.length) {
+        void view.content.model.select(compare);
+      }
     };
     const tab = new RunsTab(model, openMain, openArtifact);
     sidebar.addTab(tab);
@@ -51,7 +54,7 @@ export const runsPlugin: JupyterFrontEndPlugin<void> = {
     });
     app.commands.addCommand(CommandIDs.openRunsView, {
       label: 'Open cellops runs in the main area',
-      execute: openMain
+      execute: () => openMain()
     });
     app.commands.addCommand(CommandIDs.openArtifact, {
       label: 'Open a run notebook',

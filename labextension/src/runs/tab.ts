@@ -17,7 +17,7 @@ export class RunsTab extends PollingTab<RunsModel> {
 
   constructor(
     model: RunsModel,
-    private readonly openMain: () => void,
+    private readonly openMain: (compare?: string[]) => void,
     private readonly openArtifact: (runId: string, path: string) => Promise<void>
   ) {
     super(model);
@@ -37,7 +37,8 @@ export class RunsTab extends PollingTab<RunsModel> {
       body = runDetail(m.detail, () => void m.openRun(null), (id, path) => void this.openArtifact(id, path));
     } else {
       body = el('div', {},
-        toolbar(m, [button('Open in main area', () => this.openMain(),
+        toolbar(m, [this.compareButton(),
+                    button('Open in main area', () => this.openMain(),
                            { class: 'jp-cellops-open-main', title: 'Every column, charts and a compare view, full width' })]),
         error && error.status === 0 ? el('p', { class: 'jp-cellops-error' }, error.message, ' Retrying…') : errorBox(m),
         this.table());
@@ -48,6 +49,16 @@ export class RunsTab extends PollingTab<RunsModel> {
       again?.focus();
       again?.setSelectionRange?.(again.value.length, again.value.length);
     }
+  }
+
+  /** "Compare (n)": the ticked runs side by side in the main-area view. */
+  private compareButton(): HTMLButtonElement {
+    const m = this.model;
+    const ids = [...m.selected.keys()];
+    const b = button(`Compare (${ids.length})`, () => this.openMain(ids),
+                     { class: 'jp-cellops-compare-button', title: 'Tick two or more runs to compare them' }, 'accept');
+    b.disabled = ids.length < 2;
+    return b;
   }
 
   private table(): HTMLElement {
@@ -68,6 +79,7 @@ export class RunsTab extends PollingTab<RunsModel> {
       return th;
     };
     const head = el('tr', {},
+      el('th', { class: 'jp-cellops-check' }),
       sortable('status', 'attributes.status'),
       sortable('run', 'attributes.start_time'),
       metric ? sortable(metric, `metrics.\`${metric}\``, 'jp-cellops-num') : null);
@@ -104,8 +116,13 @@ export class RunsTab extends PollingTab<RunsModel> {
     }
     const meta = [run.kind !== 'run' ? run.kind : '', formatWhen(run.start_time), formatDuration(run.duration_s)]
       .filter(Boolean).join(' · ');
+    const box = el('input', { type: 'checkbox', 'aria-label': `Compare ${run.name || run.run_id.slice(0, 8)}` });
+    box.checked = m.selected.has(run.run_id);
+    box.onclick = e => e.stopPropagation();
+    box.onchange = () => void m.toggleSelected(run.run_id);
     const tr = el('tr', { class: `jp-cellops-run${depth ? ' jp-cellops-child' : ''}`, 'data-run-id': run.run_id,
                           'data-kind': run.kind, tabindex: '0' },
+      el('td', { class: 'jp-cellops-check' }, box),
       el('td', {}, badge(run.status)),
       el('td', { class: 'jp-cellops-name', title: `${run.run_id}\n${run.experiment}` },
          toggle, el('span', { class: 'jp-cellops-run-name' }, run.name || run.run_id.slice(0, 8)),
