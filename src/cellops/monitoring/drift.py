@@ -83,15 +83,18 @@ class DriftReport:
         return _report_html(self)
 
     def _ipython_display_(self) -> None:
-        """In a notebook: the table, then the distributions as one interactive chart (a
-        plotly figure with an SVG copy for viewers without plotly)."""
+        self.notebook_view()._ipython_display_()
+
+    def notebook_view(self) -> charts.Report:
+        """What a notebook shows: the table, then the distributions as one interactive
+        chart (a plotly figure with an SVG copy for viewers without plotly)."""
         shown = list(self.distributions.items())[:12]
         figure = charts.bar_figure({name: (d["labels"], {"reference": d["reference"],
                                                          "current": d["current"]})
                                     for name, d in shown})
-        charts.Report([_report_html(self, plots=False),
-                       charts.Chart(figure, _plots_html(shown), "distributions") if shown else ""]
-                      )._ipython_display_()
+        return charts.Report([_report_html(self, plots=False),
+                              charts.Chart(figure, _plots_html(shown), "distributions")
+                              if shown else ""])
 
     def save_html(self, path: str | Path) -> Path:
         """Write the report as a standalone HTML page; returns its path."""
