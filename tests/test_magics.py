@@ -234,6 +234,20 @@ def test_a_tracked_cell_keeps_a_chart_of_its_metrics(ip):
     assert "<polyline" in record["text/html"] and "train_loss" in record["text/html"]
 
 
+def test_a_chart_that_cannot_be_drawn_never_fails_the_cell(ip, monkeypatch, capsys):
+    from cellops.widgets import live
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("no renderer")
+
+    monkeypatch.setattr(live, "record", broken)
+    ip.run_cell("%%track -n sturdy\nimport cellops\nfor i in range(5):\n"
+                "    cellops.log_metric('loss', 1 / (i + 1))")
+    run = last_run("cell")
+    assert run.status == "FINISHED" and len(run.metric_history("loss")) == 5
+    assert "the metrics chart could not be drawn" in capsys.readouterr().err
+
+
 def test_the_run_summary_is_displayed_after_the_cell(ip):
     published = []
     real = ip.display_pub.publish

@@ -18,6 +18,7 @@ kernel with a front end (a terminal IPython) only the record is shown.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from typing import Any
 
@@ -148,7 +149,10 @@ class LiveChart:
     def __exit__(self, *exc: Any) -> None:
         if self._stop is not None:
             self._stop()
-        self.finish()
+        try:
+            self.finish()
+        except Exception as error:  # noqa: BLE001 - a chart must never fail the user's cell
+            print(f"cellops: the metrics chart could not be drawn ({error!r}).", file=sys.stderr)
 
     def on_rows(self, rows: list[tuple]) -> None:
         for _, key, step, value, _ts in rows:
@@ -158,7 +162,11 @@ class LiveChart:
         now = time.monotonic()
         if self._live and now - self._last >= self.interval:
             self._last = now
-            self.draw()
+            try:
+                self.draw()
+            except Exception as error:  # noqa: BLE001 - logging a metric must not fail
+                self._live = False  # no more live redraws; the record is still tried at the end
+                print(f"cellops: the live chart stopped ({error!r}).", file=sys.stderr)
 
     def draw(self) -> None:
         """Update the live view (creating it on the first call with something to draw)."""
