@@ -101,3 +101,36 @@ def test_the_integration_can_be_switched_off(tmp_path, monkeypatch, flag):
     assert papermill("train.ipynb", "out.ipynb", cwd=tmp_path).returncode == 0
     run = cellops.get_run(cellops.search_runs(filter="attributes.kind = 'notebook'")["run_id"][0])
     assert run.artifacts == []
+
+
+SLOW_LOOP = (
+    "%load_ext cellops\n%config Cellops.live_interval = 0.05",
+    "%%track -n slow\nimport time, cellops\nfor step in range(40):\n    time.sleep(0.01)\n"
+    "    cellops.log_metrics({'train_loss': 1 / (step + 1), 'val_loss': 2 / (step + 1)}, step=step)",
+)
+
+
+@pytest.mark.parametrize("engine", ["cellops", "off"])
+def test_a_batch_run_keeps_the_chart_record_and_no_live_widget_data(tmp_path, monkeypatch, engine):
+    """Under cellops' papermill engine nobody watches: no live widget at all. Without it
+    (a plain nbclient run) the live widget is drawn and gives way to the record, and what
+    nbclient saves of its closed widgets holds no line data."""
+    if engine == "off":
+        monkeypatch.setenv("CELLOPS_PAPERMILL", "0")
+    make_notebook(tmp_path / "slow.ipynb", *SLOW_LOOP, params_cell=None)
+    res = papermill("slow.ipynb", "out.ipynb", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    nb = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    outputs = [o.get("data", {}) for o in nb.cells[1].outputs]
+    (chart,) = [d for d in outputs if "application/vnd.plotly.v1+json" in d]
+    assert {t["name"] for t in chart["application/vnd.plotly.v1+json"]["data"]} \
+        >= {"train_loss", "val_loss"}
+    assert not any("application/vnd.jupyter.widget-view+json" in d for d in outputs)
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    lines = [w for w in state.get("state", {}).values() if w["model_name"] in ("LinesModel",
+                                                                              "ScatterModel")]
+    if engine == "cellops":
+        assert not state
+    else:
+        assert len(lines) == 4  # two lines and their hover points, drawn live, then emptied
+        assert all(not b["data"] for w in lines for b in w["buffers"] if b["path"][0] in "xy")

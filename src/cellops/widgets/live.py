@@ -11,8 +11,9 @@ between updates is one list append).
 When the cell ends the widget gives way to the record that stays in the notebook: a
 :class:`cellops.charts.Chart` — a plotly figure with log-scale and smoothing buttons that
 work in the browser without a kernel, and the same chart as inline SVG for viewers
-without plotly. A cell that logs too fast for a redraw gets only that record. Outside a
-kernel with a front end (a terminal IPython) only the record is shown.
+without plotly. A cell that logs too fast for a redraw gets only that record, and so does
+a cell nobody watches: outside a kernel (a terminal IPython) and in batch executions
+(papermill, pipeline steps, sweep trials).
 """
 
 from __future__ import annotations
@@ -111,7 +112,15 @@ class LiveView:
                     dots.y = np.array([p[1] for p in hover], dtype=float)
 
     def close(self) -> None:
+        import numpy as np
+
+        empty = np.zeros(0)
         for line, dots in self._marks.values():
+            # Emptied first: papermill (nbclient) saves the last state of every widget it
+            # saw, closed or not, in the notebook's metadata; this keeps that state small.
+            for mark in (line, dots):
+                with mark.hold_sync():
+                    mark.x, mark.y = empty, empty
             line.close()
             dots.close()
         for title, fig in self._figures.items():
@@ -121,11 +130,18 @@ class LiveView:
         self.box.close()
 
 
-def _has_front_end() -> bool:
+def _watched() -> bool:
+    """Whether someone may be watching the cell run: a kernel with a front end, and not a
+    batch execution (a papermill run through cellops' engine, a pipeline step, a sweep
+    trial), where a live widget would only leave its state in the saved notebook."""
     from IPython import get_ipython
 
-    shell = get_ipython()
-    return getattr(shell, "kernel", None) is not None
+    from cellops.execution import KernelEnv
+
+    if getattr(get_ipython(), "kernel", None) is None:
+        return False
+    env = KernelEnv.current()
+    return env.papermill_token is None and env.run_id is None
 
 
 class LiveChart:
@@ -138,7 +154,7 @@ class LiveChart:
         self.series: dict[str, list[tuple[int, float]]] = {}
         self._handle: Any = None
         self._view: LiveView | None = None
-        self._live = _has_front_end()
+        self._live = _watched()
         self._last = time.monotonic()  # the first redraw waits an interval: fast cells get none
         self._dirty = False
 
@@ -178,7 +194,13 @@ class LiveChart:
         if self._view is None:
             self._view = LiveView()
             self._view.update(groups)
-            self._handle = display(self._view.box, display_id=True)
+            # The bundle by hand: display(widget) would also build a text/plain repr of every
+            # widget in the tree, which costs more than the widgets themselves.
+            self._handle = display({
+                "application/vnd.jupyter.widget-view+json": self._view.box.get_view_spec(),
+                "text/plain": "cellops live metrics chart (a widget; the record replaces it "
+                              "when the cell ends)",
+            }, raw=True, display_id=True)
         else:
             self._view.update(groups)
         self._dirty = False
