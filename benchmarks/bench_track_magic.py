@@ -83,11 +83,14 @@ def main() -> int:
     print(f"\n%%track overhead: {t - p:.2f} ms per cell (target <= 5 ms: {'yes' if t - p <= 5 else 'NO'}); "
           f"{args.cells} cells of each kind")
     on, off = statistics.median(live), statistics.median(quiet)
-    print(f"\n{'10,000-step tracked loop':<28}{'median s':>10}")
-    print(f"{'live chart off':<28}{off:>10.3f}")
-    print(f"{'live chart on':<28}{on:>10.3f}")
+    print(f"\n{'10,000-step tracked loop':<28}{'median s':>10}{'min s':>10}{'max s':>10}")
+    print(f"{'live chart off':<28}{off:>10.3f}{min(quiet):>10.3f}{max(quiet):>10.3f}")
+    print(f"{'live chart on':<28}{on:>10.3f}{min(live):>10.3f}{max(live):>10.3f}")
+    # "Measurable": set against how much the same loop varies from one run to the next.
+    spread = statistics.quantiles(quiet, n=4)
     print(f"live chart cost: {(on - off) * 1000:+.0f} ms ({(on / off - 1) * 100:+.1f}%) over "
-          f"{args.loops} loops of each kind")
+          f"{args.loops} loops of each kind; the off loops' interquartile range is "
+          f"{(spread[2] - spread[0]) * 1000:.0f} ms ({(spread[2] - spread[0]) / off * 100:.1f}%)")
     return 0
 
 

@@ -379,7 +379,7 @@ def line_figure(panels: dict[str, dict[str, Sequence[tuple[Any, Any]]]], *,
     20 points or more, smooth the lines (exponential moving average) — all in the browser.
     """
     bounds, y_labels, zero = bounds or {}, y_labels or {}, set(from_zero)
-    clean = {title: {name: thin(_finite(pts)) for name, pts in series.items()}
+    clean = {title: {name: _finite(thin(pts)) for name, pts in series.items()}
              for title, series in panels.items()}
     clean = {t: {n: p for n, p in s.items() if p} for t, s in clean.items()}
     clean = {t: s for t, s in clean.items() if s}
@@ -593,8 +593,8 @@ def line_chart(panels: dict[str, dict[str, Sequence[tuple[Any, Any]]]], *,
     """:func:`line_figure` and its SVG fallback (one :func:`lines` chart per panel) as one
     :class:`Chart`."""
     bounds, y_labels, zero = bounds or {}, y_labels or {}, set(from_zero)
-    # Cleaned and thinned once: each long series is walked once, not once per rendering.
-    panels = {t: {n: thin(_finite(p)) for n, p in series.items()} for t, series in panels.items()}
+    # Thinned, then cleaned, once: a long series is not walked point by point per rendering.
+    panels = {t: {n: _finite(thin(p)) for n, p in series.items()} for t, series in panels.items()}
     svgs = [lines(t, {n: thin(p, 500) for n, p in series.items()}, x_kind=x_kind,
                   bound=bounds.get(t), y_label=y_labels.get(t, ""), from_zero=t in zero)
             for t, series in panels.items()]

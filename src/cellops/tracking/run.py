@@ -309,14 +309,17 @@ class Run:
         """The rows with the steps a live chart in this process shows for them."""
         wsid = id(self._ws)
         out = []
+        get = _steps.get  # called once a logged step: locals only
         with _steps_lock:
             for run_id, key, step, value, ts in rows:
                 sk = (wsid, run_id, key)
+                last = get(sk)
                 if step is None:
-                    step = _steps.get(sk)
+                    step = last
                     if step is None:
                         step = 0 if self._created_here else self._ws.store.metrics.next_step(run_id, key)
-                _steps[sk] = max(step + 1, _steps.get(sk, 0))
+                if last is None or step >= last:
+                    _steps[sk] = step + 1
                 out.append((run_id, key, step, value, ts))
         return out
 

@@ -156,7 +156,6 @@ class LiveChart:
         self._view: LiveView | None = None
         self._live = _watched()
         self._last = time.monotonic()  # the first redraw waits an interval: fast cells get none
-        self._dirty = False
 
     def __enter__(self) -> LiveChart:
         self._stop = self.run.on_metrics(self.on_rows)
@@ -171,18 +170,23 @@ class LiveChart:
             print(f"cellops: the metrics chart could not be drawn ({error!r}).", file=sys.stderr)
 
     def on_rows(self, rows: list[tuple]) -> None:
+        # Called for every logged step: kept to a few appends (locals, no method calls).
+        series, isfinite = self.series, math.isfinite
         for _, key, step, value, _ts in rows:
-            if value is not None and math.isfinite(value):  # NaN/inf cannot be drawn
-                self.series.setdefault(key, []).append((step, value))
-        self._dirty = True
-        now = time.monotonic()
-        if self._live and now - self._last >= self.interval:
-            self._last = now
-            try:
-                self.draw()
-            except Exception as error:  # noqa: BLE001 - logging a metric must not fail
-                self._live = False  # no more live redraws; the record is still tried at the end
-                print(f"cellops: the live chart stopped ({error!r}).", file=sys.stderr)
+            if value is not None and isfinite(value):  # NaN/inf cannot be drawn
+                points = series.get(key)
+                if points is None:
+                    points = series[key] = []
+                points.append((step, value))
+        if self._live:
+            now = time.monotonic()
+            if now - self._last >= self.interval:
+                self._last = now
+                try:
+                    self.draw()
+                except Exception as error:  # noqa: BLE001 - logging a metric must not fail
+                    self._live = False  # no more live redraws; the record is still tried
+                    print(f"cellops: the live chart stopped ({error!r}).", file=sys.stderr)
 
     def draw(self) -> None:
         """Update the live view (creating it on the first call with something to draw)."""
@@ -203,7 +207,6 @@ class LiveChart:
             }, raw=True, display_id=True)
         else:
             self._view.update(groups)
-        self._dirty = False
 
     def finish(self) -> None:
         """Replace the live view by the record (or show the record, if nothing was live)."""
