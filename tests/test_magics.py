@@ -439,3 +439,44 @@ def test_every_magic_has_argument_help(ip):
         doc = getattr(Cellops, name).__doc__
         assert doc and "usage:" in doc.lower() or "%" in doc
     assert "--metrics" in Cellops.track.__doc__ and "on = record" in Cellops.track.__doc__
+
+
+def test_the_live_view_smooths_noisy_lines_only():
+    """While the cell runs no button can work (the kernel is busy), so the live view smooths
+    by itself: a noisy line is drawn faint under its moving average, a steady one as is."""
+    import numpy as np
+
+    from cellops.widgets import live
+
+    rng = np.random.default_rng(0)
+    steady = [(i, 1 / (i + 1)) for i in range(200)]
+    jumpy = [(i, 1 / (i + 1) + rng.normal(0, 0.05)) for i in range(200)]
+    assert not live.noisy(np.array([y for _, y in steady]))
+    assert live.noisy(np.array([y for _, y in jumpy]))
+    assert not live.noisy(np.array([1.0] * 50))  # flat: no range
+    view = live.LiveView()
+    try:
+        view.update({"loss": {"train_loss": jumpy, "val_loss": steady}})
+        (fig,) = view.box.children
+        assert fig.title == "loss (smoothed)"
+        line, dots, smooth = view._marks[("loss", "train_loss")]
+        assert smooth.visible and line.opacities == [0.3] and len(smooth.y) == len(line.y)
+        assert np.abs(np.diff(smooth.y)).sum() < np.abs(np.diff(line.y)).sum() / 4
+        assert len(dots.x) <= live.HOVER_POINTS + 1  # hover values stay on the raw points
+        assert list(dots.opacities) == [0.3]
+        # One chart, one look: the steady line in it is smoothed too; the legend names the
+        # smoothed lines.
+        line, _, smooth = view._marks[("loss", "val_loss")]
+        assert smooth.visible and line.opacities == [0.3]
+        assert smooth.display_legend and not line.display_legend
+        # The noise settles (a longer run of steady points): the plain line comes back.
+        view.update({"loss": {"train_loss": steady, "val_loss": steady}})
+        line, _, smooth = view._marks[("loss", "train_loss")]
+        assert fig.title == "loss" and not smooth.visible and line.opacities == [1.0]
+        assert line.display_legend and not smooth.display_legend
+        # A steady chart has no smoothed lines at all (no widgets to create and send).
+        view.update({"lr": {"lr": steady}})
+        assert view._marks[("lr", "lr")][2] is None
+    finally:
+        view.close()
+    assert len(line.x) == 0 and len(smooth.y) == 0  # emptied before closing

@@ -118,7 +118,7 @@ def test_live_chart_then_interactive_record_and_compare_charts(lab):  # noqa: F8
             "                         'val_loss': 1.2 / math.sqrt(step + 1) + noise}}, step=step)\n"
             "    time.sleep({pause})")
     nb.cells = [nbformat.v4.new_code_cell("%load_ext cellops"),
-                nbformat.v4.new_code_cell(loop.format(name="slow", lr=0.1, steps=300, pause=0.02)),
+                nbformat.v4.new_code_cell(loop.format(name="slow", lr=0.1, steps=300, pause=0.04)),
                 nbformat.v4.new_code_cell(loop.format(name="quick", lr=0.3, steps=100, pause=0)),
                 nbformat.v4.new_code_cell(loop.format(name="third", lr=0.9, steps=100, pause=0)),
                 nbformat.v4.new_code_cell(
@@ -139,7 +139,20 @@ def test_live_chart_then_interactive_record_and_compare_charts(lab):  # noqa: F8
         live = slow.locator(".cellops-live .bqplot")
         expect(live.first).to_be_visible(timeout=60_000)
         expect(live.first).to_contain_text("loss")
+        # The losses are noisy: drawn faint under their moving average, said in the title.
+        expect(live.first).to_contain_text("loss (smoothed)", timeout=10_000)
         page.screenshot(path=str(ARTIFACTS / "notebook-live-chart-light.png"))
+        # The dark theme, while the loop still runs: light ink on the dark background.
+        use_theme(page, "JupyterLab Dark")
+        expect(live.first).to_be_visible()
+        ink = live.first.locator(".tick text").first.evaluate(
+            "el => getComputedStyle(el).fill.match(/[0-9.]+/g).slice(0, 3).map(Number)")
+        assert sum(ink) / 3 > 128, ink  # light ticks, as the dark theme's text
+        title = live.first.locator(".mainheading").first.evaluate(
+            "el => getComputedStyle(el).fill.match(/[0-9.]+/g).slice(0, 3).map(Number)")
+        assert max(title) - min(title) < 30, title  # the theme's grey, not bqplot's orange
+        page.screenshot(path=str(ARTIFACTS / "notebook-live-chart-dark.png"))
+        use_theme(page, "JupyterLab Light")
         # When it ends: the plotly record replaces the widget.
         compare = cells.nth(4)
         expect(compare.locator(".jp-RenderedPlotly .parcoords").first).to_be_visible(timeout=90_000)

@@ -3,7 +3,8 @@
 While the cell runs, metrics are drawn with **bqplot** (a Jupyter widget library with a
 prebuilt JupyterLab extension and JupyterLab theme colours): one figure per metric, or per
 group of metrics that differ only by a split prefix or suffix (``train_loss`` and
-``val_loss`` overlaid on one ``loss`` chart), steps on x, values on hover. It is updated in
+``val_loss`` overlaid on one ``loss`` chart), steps on x, values on hover, a noisy line
+drawn faint under its moving average (see :func:`noisy`). It is updated in
 place at most once every ``interval`` seconds with numpy arrays of at most
 :data:`MAX_POINTS` points per line (tens of microseconds per update; logging a metric
 between updates is one list append).
@@ -53,18 +54,37 @@ def record(series: dict[str, list[tuple[int, float]]]) -> charts.Chart:
                              title="metrics")
 
 
+NOISY = 4.0  # a line's total variation over its range above which it is drawn smoothed
+LIVE_SMOOTHING = 0.9  # EMA weight on the live view's (at most MAX_POINTS) points
+
+
+def noisy(ys: Any) -> bool:
+    """Whether a line is noise around a trend: it travels (sum of its step-to-step
+    changes) more than :data:`NOISY` times its range. A steady curve travels its range
+    once; minibatch losses travel it dozens of times."""
+    import numpy as np
+
+    if len(ys) < 20:
+        return False
+    span = float(ys.max() - ys.min())
+    return span > 0 and float(np.abs(np.diff(ys)).sum()) > NOISY * span
+
+
 class LiveView:
     """bqplot figures updated in place. While the cell runs the kernel is busy, so only
-    what runs in the browser works on them: hover values, the legend."""
+    what runs in the browser works on them: hover values, the legend. A noisy line is
+    drawn faint with its exponential moving average over it (as W&B and TensorBoard
+    smooth), since the smoothing buttons of the record need the cell to have ended."""
 
     def __init__(self) -> None:
         import ipywidgets as w
 
-        self.box = w.HBox(layout=w.Layout(flex_flow="row wrap", gap="8px"))
+        self.box = w.HBox(layout=w.Layout(flex_flow="row wrap", grid_gap="8px"))
         self.box.add_class("cellops-live")
         self._figures: dict[str, Any] = {}
-        self._marks: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._marks: dict[tuple[str, str], tuple[Any, Any, Any | None]] = {}  # line, dots, smooth
         self._scales: dict[str, dict[str, Any]] = {}
+        self._smoothed: set[str] = set()  # the titles of figures with a smoothed line
 
     def _figure(self, title: str, y_label: str) -> Any:
         import bqplot as bq
@@ -75,54 +95,91 @@ class LiveView:
             bq.Axis(scale=y, orientation="vertical", label=y_label, grid_lines="dashed",
                     tick_format=".3~g")],
             fig_margin={"top": 40, "bottom": 40, "left": 56, "right": 12},
-            legend_location="top-right", layout={"width": "400px", "height": "260px"})
+            legend_location="top-right", layout={"width": "400px", "height": "260px"},
+            scale_x=x, scale_y=y)  # its own scales, not two more default ones
         self._figures[title] = fig
         self._scales[title] = {"x": x, "y": y}  # for the marks added later
         self.box.children = (*self.box.children, fig)
         return fig
 
-    def update(self, groups: dict[str, dict[str, list]]) -> None:
+    def _add(self, fig: Any, title: str, name: str) -> tuple[Any, Any, Any]:
         import bqplot as bq
+
+        colour = charts.PALETTE[len([k for k in self._marks if k[0] == title])
+                                % len(charts.PALETTE)]
+        scales = self._scales[title]
+        line = bq.Lines(scales=scales, colors=[colour], labels=[name], display_legend=True,
+                        stroke_width=1.8)
+        dots = bq.Scatter(scales=scales, colors=[colour], default_size=14,
+                          tooltip=bq.Tooltip(fields=["x", "y"], labels=["step", name],
+                                             formats=["", ".4~g"]))
+        self._marks[(title, name)] = (line, dots, None)
+        fig.marks = [*fig.marks, line, dots]
+        return line, dots, None
+
+    def _smooth(self, fig: Any, title: str, name: str) -> Any:
+        """The line of a series' moving average, added the first time it is smoothed."""
+        import bqplot as bq
+
+        line, dots, _ = self._marks[(title, name)]
+        smooth = bq.Lines(scales=line.scales, colors=line.colors, labels=[name],
+                          stroke_width=2.2)
+        self._marks[(title, name)] = (line, dots, smooth)
+        fig.marks = [*fig.marks, smooth]
+        return smooth
+
+    def update(self, groups: dict[str, dict[str, list]]) -> None:
         import numpy as np
 
         for title, series in groups.items():
             fig = self._figures.get(title) or self._figure(
                 title, title if len(series) > 1 else "")
+            lines = {}
             for name, pts in series.items():
                 pts = charts.thin(pts, MAX_POINTS)
-                if (title, name) not in self._marks:
-                    colour = charts.PALETTE[len([k for k in self._marks if k[0] == title])
-                                            % len(charts.PALETTE)]
-                    line = bq.Lines(scales=self._scales[title], colors=[colour], labels=[name],
-                                    display_legend=True, stroke_width=1.8)
-                    dots = bq.Scatter(scales=self._scales[title], colors=[colour], default_size=14,
-                                      tooltip=bq.Tooltip(fields=["x", "y"],
-                                                         labels=["step", name],
-                                                         formats=["", ".4~g"]))
-                    self._marks[(title, name)] = (line, dots)
-                    fig.marks = [*fig.marks, line, dots]
-                line, dots = self._marks[(title, name)]
-                xs = np.array([p[0] for p in pts], dtype=float)
-                ys = np.array([p[1] for p in pts], dtype=float)
                 hover = charts.thin(pts, HOVER_POINTS)
+                lines[name] = (np.array([p[0] for p in pts], dtype=float),
+                               np.array([p[1] for p in pts], dtype=float),
+                               np.array([p[0] for p in hover], dtype=float),
+                               np.array([p[1] for p in hover], dtype=float))
+            # One chart, one look: if a line in it is noisy, all of its lines are smoothed.
+            smoothed = any(noisy(ys) for _, ys, _, _ in lines.values())
+            faint = [0.3 if smoothed else 1.0]
+            switched = smoothed != (title in self._smoothed)
+            for name, (xs, ys, hx, hy) in lines.items():
+                marks = self._marks.get((title, name))
+                restyle = switched or marks is None  # the look is sent when it changes only
+                line, dots, smooth = marks or self._add(fig, title, name)
                 with line.hold_sync():
                     line.x, line.y = xs, ys
+                    if restyle:
+                        line.opacities, line.display_legend = faint, not smoothed
                 with dots.hold_sync():
-                    dots.x = np.array([p[0] for p in hover], dtype=float)
-                    dots.y = np.array([p[1] for p in hover], dtype=float)
+                    dots.x, dots.y = hx, hy
+                    if restyle:
+                        dots.opacities = np.array(faint)
+                if smoothed and smooth is None:
+                    smooth = self._smooth(fig, title, name)
+                if smooth is not None and (smoothed or smooth.visible):
+                    with smooth.hold_sync():
+                        smooth.x = xs
+                        smooth.y = np.array(charts.ema(ys.tolist(), LIVE_SMOOTHING))
+                        smooth.visible = smooth.display_legend = smoothed
+            if switched:
+                fig.title = f"{title} (smoothed)" if smoothed else title
+                (self._smoothed.add if smoothed else self._smoothed.discard)(title)
 
     def close(self) -> None:
         import numpy as np
 
         empty = np.zeros(0)
-        for line, dots in self._marks.values():
+        for marks in self._marks.values():
             # Emptied first: papermill (nbclient) saves the last state of every widget it
             # saw, closed or not, in the notebook's metadata; this keeps that state small.
-            for mark in (line, dots):
+            for mark in filter(None, marks):
                 with mark.hold_sync():
                     mark.x, mark.y = empty, empty
-            line.close()
-            dots.close()
+                mark.close()
         for title, fig in self._figures.items():
             for part in (*fig.axes, *self._scales[title].values()):
                 part.close()
