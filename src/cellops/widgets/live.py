@@ -92,7 +92,7 @@ class LiveView:
         x, y = bq.LinearScale(), bq.LinearScale()
         fig = bq.Figure(title=title, marks=[], axes=[
             bq.Axis(scale=x, label="step", grid_lines="dashed", tick_format="~s"),
-            bq.Axis(scale=y, orientation="vertical", label=y_label, grid_lines="dashed",
+            bq.Axis(scale=y, side="left", label=y_label, grid_lines="dashed",
                     tick_format=".3~g")],
             fig_margin={"top": 40, "bottom": 40, "left": 56, "right": 12},
             legend_location="top-right", layout={"width": "400px", "height": "260px"},
