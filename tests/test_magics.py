@@ -231,6 +231,9 @@ def test_a_tracked_cell_keeps_a_chart_of_its_metrics(ip):
     assert figure["data"][0]["x"] == list(range(30))
     menus = {m["name"]: [b["label"] for b in m["buttons"]] for m in figure["layout"]["updatemenus"]}
     assert menus == {"scale": ["linear", "log"], "smoothing": ["raw", "smooth", "smoother"]}
+    log = figure["layout"]["updatemenus"][0]["buttons"][1]["args"][0]
+    assert log == {"yaxis.type": "log", "yaxis.tickformat": ".2~g",  # values, not digits
+                   "yaxis2.type": "log", "yaxis2.tickformat": ".2~g"}
     assert "<polyline" in record["text/html"] and "train_loss" in record["text/html"]
 
 

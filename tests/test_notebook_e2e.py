@@ -171,6 +171,8 @@ def test_live_chart_then_interactive_record_and_compare_charts(lab):  # noqa: F8
         plot.locator(".updatemenu-button", has_text="log").click()
         page.wait_for_function("() => document.querySelector('.js-plotly-plot')"
                                "._fullLayout.yaxis.type === 'log'", timeout=10_000)
+        ticks = plot.locator(".ytick text").all_text_contents()
+        assert "0.2" in ticks and "2" not in ticks, ticks  # values, not plotly's bare digits
         raw = plot.evaluate("el => el.data[0].y.slice(0, 50)")
         plot.locator(".updatemenu-button", has_text="smoother").click()
         smooth = plot.evaluate("el => el.data[0].y.slice(0, 50)")

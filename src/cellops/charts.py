@@ -443,10 +443,15 @@ def line_figure(panels: dict[str, dict[str, Sequence[tuple[Any, Any]]]], *,
     layout["annotations"] = annotations
     layout["hovermode"] = "x unified" if n == 1 else "x"
     y_axes = [_axis_names(i)[1] for i in range(len(clean))]
+    # On a log axis plotly labels the ticks between powers of ten with one small digit
+    # ("2" for 0.2); a tick format makes them values. Linear goes back to plotly's own.
     menus = [_menu([{"label": "linear", "method": "relayout",
-                     "args": [{f"{a}.type": "linear" for a in y_axes}]},
+                     "args": [{k: v for a in y_axes for k, v in
+                               ((f"{a}.type", "linear"), (f"{a}.tickformat", ""))}]},
                     {"label": "log", "method": "relayout",
-                     "args": [{f"{a}.type": "log" for a in y_axes}]}], 0.0, "scale", band)]
+                     "args": [{k: v for a in y_axes for k, v in
+                               ((f"{a}.type", "log"), (f"{a}.tickformat", ".2~g"))}]}],
+                   0.0, "scale", band)]
     if smoothable:
         raw = [data[i]["y"] for i in smoothable]
         buttons = [{"label": "raw", "method": "restyle", "args": [{"y": raw}, smoothable]}]
