@@ -312,6 +312,7 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#17becf", "#8
            "#e377c2", "#bcbd22", "#7f7f7f"]
 BOUND = "#d62728"
 SMOOTHING = (0.6, 0.9)  # the weights of the "smooth" and "smoother" buttons
+MIN_SMOOTH_POINTS = 20  # a line shorter than this is never smoothed
 MAX_FIGURE_POINTS = 1000
 
 
@@ -425,7 +426,7 @@ def line_figure(panels: dict[str, dict[str, Sequence[tuple[Any, Any]]]], *,
             first = name not in colours
             colour = colours.setdefault(name, PALETTE[len(colours) % len(PALETTE)])
             xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-            if len(pts) >= 20:
+            if len(pts) >= MIN_SMOOTH_POINTS:
                 smoothable.append(len(data))
             data.append({"type": "scatter", "mode": "lines+markers" if len(pts) <= 30 else "lines",
                          "name": name, "legendgroup": name, "showlegend": first,

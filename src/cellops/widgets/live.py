@@ -64,7 +64,7 @@ def noisy(ys: Any) -> bool:
     once; minibatch losses travel it dozens of times."""
     import numpy as np
 
-    if len(ys) < 20:
+    if len(ys) < charts.MIN_SMOOTH_POINTS:
         return False
     span = float(ys.max() - ys.min())
     return span > 0 and float(np.abs(np.diff(ys)).sum()) > NOISY * span
