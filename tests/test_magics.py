@@ -458,28 +458,95 @@ def test_the_live_view_smooths_noisy_lines_only():
     assert live.noisy(np.array([y for _, y in jumpy]))
     assert not live.noisy(np.array([1.0] * 50))  # flat: no range
     view = live.LiveView()
-    try:
-        view.update({"loss": {"train_loss": jumpy, "val_loss": steady}})
-        (fig,) = view.box.children
-        assert fig.title == "loss (smoothed)"
-        line, dots, smooth = view._marks[("loss", "train_loss")]
-        assert smooth.visible and line.opacities == [0.3] and len(smooth.y) == len(line.y)
-        assert np.abs(np.diff(smooth.y)).sum() < np.abs(np.diff(line.y)).sum() / 4
-        assert len(dots.x) <= live.HOVER_POINTS + 1  # hover values stay on the raw points
-        assert list(dots.opacities) == [0.3]
-        # One chart, one look: the steady line in it is smoothed too; the legend names the
-        # smoothed lines.
-        line, _, smooth = view._marks[("loss", "val_loss")]
-        assert smooth.visible and line.opacities == [0.3]
-        assert smooth.display_legend and not line.display_legend
-        # The noise settles (a longer run of steady points): the plain line comes back.
-        view.update({"loss": {"train_loss": steady, "val_loss": steady}})
-        line, _, smooth = view._marks[("loss", "train_loss")]
-        assert fig.title == "loss" and not smooth.visible and line.opacities == [1.0]
-        assert line.display_legend and not smooth.display_legend
-        # A steady chart has no smoothed lines at all (no widgets to create and send).
-        view.update({"lr": {"lr": steady}})
-        assert view._marks[("lr", "lr")][2] is None
-    finally:
-        view.close()
-    assert len(line.x) == 0 and len(smooth.y) == 0  # emptied before closing
+    view.update({"loss": {"train_loss": jumpy, "val_loss": steady}})
+    (fig, fig_log) = (row.children[0] for row in view.rows)
+    assert fig.title == fig_log.title == "loss (smoothed)"
+    chart = view._used["loss"]
+    line, dots, smooth = chart.used["train_loss"].marks[0]
+    assert smooth.visible and line.opacities == [0.3] and len(smooth.y) == len(line.y)
+    assert np.abs(np.diff(smooth.y)).sum() < np.abs(np.diff(line.y)).sum() / 4
+    assert len(dots.x) <= live.HOVER_POINTS + 1  # hover values stay on the raw points
+    assert list(dots.opacities) == [0.3]
+    # One chart, one look: the steady line in it is smoothed too; the legend names the
+    # smoothed lines.
+    line, _, smooth = chart.used["val_loss"].marks[0]
+    assert smooth.visible and line.opacities == [0.3]
+    assert smooth.display_legend and not line.display_legend
+    # The noise settles (a longer run of steady points): the plain line comes back.
+    view.update({"loss": {"train_loss": steady, "val_loss": steady}})
+    line, _, smooth = chart.used["train_loss"].marks[0]
+    assert fig.title == "loss" and not smooth.visible and line.opacities == [1.0]
+    assert line.display_legend and not smooth.display_legend
+    # A steady chart has no smoothed lines at all (no widgets to create and send).
+    view.update({"lr": {"lr": steady}})
+    assert view._used["lr"].used["lr"].marks[0][2] is None
+    view.release()
+    assert len(line.x) == 0 and len(smooth.y) == 0  # emptied for the next cell
+
+
+def test_the_live_view_has_a_log_scale_that_works_while_the_kernel_is_busy():
+    """The toggle switches, in the browser alone, between the linear and the log figures
+    (linked with jslink); the log figures leave gaps where a value is not positive."""
+    import ipywidgets as w
+    import numpy as np
+
+    from cellops.widgets import live
+
+    view = live.LiveView()
+    view.update({"loss": {"loss": [(0, 2.0), (1, 0.0), (2, -1.0), (3, 0.5)]}})
+    toggle, stack = view.box.children
+    assert toggle.options == ("linear", "log") and stack.children == view.rows
+    link = view._link
+    assert isinstance(link, w.widgets.widget_link.Link)  # runs in the front end
+    assert (link.source, link.target) == ((toggle, "index"), (stack, "selected_index"))
+    (fig,), (fig_log,) = (row.children for row in view.rows)
+    assert type(fig.axes[1].scale).__name__ == "LinearScale"
+    assert type(fig_log.axes[1].scale).__name__ == "LogScale"
+    assert fig.axes[0].scale is fig_log.axes[0].scale  # one step axis
+    line, dots, _ = view._used["loss"].used["loss"].marks[0]
+    log_line, log_dots, _ = view._used["loss"].used["loss"].marks[1]
+    assert list(line.y) == [2.0, 0.0, -1.0, 0.5]
+    assert np.isnan(log_line.y[1:3]).all() and list(log_line.y[[0, 3]]) == [2.0, 0.5]
+    assert list(log_dots.y) == [2.0, 0.5] and list(log_dots.x) == [0.0, 3.0]
+    assert list(fig_log.axes[1].tick_values) == [0.5, 1.0, 2.0]
+    view.release()
+
+
+def test_axis_ticks_are_few_round_values_told_apart():
+    from cellops.widgets.live import log_ticks, nice_ticks, tick_format
+
+    assert nice_ticks(0.122, 1.41) == [0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4]
+    assert nice_ticks(-3.2, 7.9) == [-2.0, 0.0, 2.0, 4.0, 6.0]
+    assert nice_ticks(1.0, 1.0) == []  # a flat line: the axis picks its own
+    close = nice_ticks(0.971, 0.984)
+    assert close == [0.972, 0.974, 0.976, 0.978, 0.98, 0.982, 0.984]
+    assert tick_format(close) == ".4~r" and tick_format([0.2, 0.4]) == ".3~r"
+    assert tick_format(nice_ticks(1200, 98000)) == "~s"  # 20k, not 2e+4
+
+    assert log_ticks(0.09, 1.4) == [0.1, 0.2, 0.5, 1.0]
+    assert log_ticks(1e-5, 3.0) == [1e-5, 1e-4, 1e-3, 0.01, 0.1, 1.0]  # decades only
+    assert log_ticks(0.31, 0.78) == [0.4, 0.5, 0.6, 0.7]  # narrow: every digit, exact
+    assert log_ticks(0.31, 0.38) == [] and log_ticks(2.0, 2.0) == []  # the axis decides
+
+
+def test_the_next_cell_reuses_the_live_widgets():
+    """The widgets are made once per kernel: a cell's live view is emptied when it ends and
+    taken again by the next tracked cell, with that cell's charts, names and lines only."""
+    from cellops.widgets import live
+
+    live.LiveView._idle.clear()
+    first = live.LiveView.take()
+    first.update({"loss": {"train_loss": [(0, 1.0), (1, 0.5)], "val_loss": [(0, 1.2), (1, 0.7)]},
+                  "lr": {"lr": [(0, 0.1), (1, 0.05)]}})
+    (loss_fig, lr_fig) = first.rows[0].children
+    first.release()
+    second = live.LiveView.take()
+    assert second is first and not live.LiveView._idle
+    second.update({"acc": {"acc": [(0, 0.5), (1, 0.9)]}})
+    assert second.rows[0].children == (loss_fig,) and loss_fig.title == "acc"
+    (line, dots, _) = second._used["acc"].used["acc"].marks[0]
+    assert line.labels == ["acc"] and list(line.y) == [0.5, 0.9]
+    assert loss_fig.marks == [line, dots]  # val_loss's marks are off the figure
+    assert loss_fig.axes[1].label == ""  # one metric: its name is the title
+    second.release()
+    assert live.LiveView.take() is second

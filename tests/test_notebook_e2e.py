@@ -153,6 +153,16 @@ def test_live_chart_then_interactive_record_and_compare_charts(lab):  # noqa: F8
         assert max(title) - min(title) < 30, title  # the theme's grey, not bqplot's orange
         page.screenshot(path=str(ARTIFACTS / "notebook-live-chart-dark.png"))
         use_theme(page, "JupyterLab Light")
+        # Log scale while the loop still runs (the kernel is busy): the toggle shows the
+        # log figures, in the browser alone.
+        slow.locator(".cellops-live button", has_text="log").click()
+        shown = slow.locator(".cellops-live .bqplot:visible")
+        expect(shown).to_have_count(1)
+        ticks = shown.locator(".axis").nth(1).locator(".tick text").all_text_contents()
+        assert {"0.2", "0.5", "1"} <= set(ticks) and "0.4" not in ticks, ticks  # 1-2-5
+        assert shown.locator(".line").first.evaluate("el => el.getAttribute('d').length") > 100
+        page.screenshot(path=str(ARTIFACTS / "notebook-live-chart-log.png"))
+        slow.locator(".cellops-live button", has_text="linear").click()
         # When it ends: the plotly record replaces the widget.
         compare = cells.nth(4)
         expect(compare.locator(".jp-RenderedPlotly .parcoords").first).to_be_visible(timeout=90_000)

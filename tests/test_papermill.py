@@ -132,5 +132,5 @@ def test_a_batch_run_keeps_the_chart_record_and_no_live_widget_data(tmp_path, mo
     if engine == "cellops":
         assert not state
     else:
-        assert len(lines) == 4  # two lines and their hover points, drawn live, then emptied
+        assert len(lines) == 8  # two lines and their hover points, linear and log, then emptied
         assert all(not b["data"] for w in lines for b in w["buffers"] if b["path"][0] in "xy")

@@ -40,13 +40,53 @@ if TYPE_CHECKING:
     from ..datasets import Dataset
     from ..workspaces import Workspace
 
-# Callbacks per run id, called with the rows of every log_metrics (live charts).
-metric_listeners: dict[str, list] = {}
+# The on_metrics subscriptions per run id (live charts).
+metric_listeners: dict[str, list[MetricListener]] = {}
 
-# The step a live chart shows for a point logged without one, per (workspace, run, key).
-# The stored step is given when the point is written (see cellops.store.metrics).
-_steps: dict[tuple[int, str, str], int] = {}
-_steps_lock = threading.Lock()
+
+class MetricListener:
+    """One :meth:`Run.on_metrics` subscription: the points logged since it was last
+    called, handed over at most every ``every_ms``.
+
+    Logging a point costs the subscription one list ``extend`` and a comparison; the
+    steps of points logged without one are worked out when they are handed over, in the
+    order they were logged (the stored step is given when the point is written, see
+    :mod:`cellops.store.metrics`; this is the step a live chart shows for it).
+    """
+
+    __slots__ = ("callback", "every_ms", "due", "pending", "_next", "_lock")
+
+    def __init__(self, callback: Callable[[list[tuple]], None], every_s: float) -> None:
+        self.callback = callback
+        self.every_ms = every_s * 1000
+        self.due = time.time() * 1000 + self.every_ms  # the first batch waits too
+        self.pending: list[tuple] = []  # extended by any thread, never replaced
+        self._next: dict[str, int] = {}  # key -> the step a point logged without one gets
+        self._lock = threading.Lock()
+
+    def deliver(self, run: Run, now_ms: float) -> None:
+        """Call the callback with the pending points (if any), steps filled in."""
+        with self._lock:  # one delivery at a time; another thread may still be extending
+            self.due = now_ms + self.every_ms
+            pending = self.pending
+            n = len(pending)
+            if not n:
+                return
+            rows = pending[:n]
+            del pending[:n]  # not a new list: a concurrent extend lands after these n
+            nxt = self._next
+            out = []
+            for run_id, key, step, value, ts in rows:
+                last = nxt.get(key)
+                if step is None:
+                    step = last
+                    if step is None:
+                        step = 0 if run._created_here else run._ws.store.metrics.next_step(
+                            run_id, key)
+                if last is None or step >= last:
+                    nxt[key] = step + 1
+                out.append((run_id, key, step, value, ts))
+        self.callback(out)
 
 
 class Run:
@@ -286,42 +326,33 @@ class Run:
         self._cache.pop("metrics", None)
         listeners = metric_listeners.get(self.id)
         if listeners:
-            shown = self._shown_steps(rows)
-            for listener in listeners:
-                listener(shown)
+            for listener in listeners:  # a few attribute reads: this runs every logged step
+                listener.pending.extend(rows)
+                if ts >= listener.due:
+                    listener.deliver(self, ts)
 
-    def on_metrics(self, callback: Callable[[list[tuple]], None]) -> Callable[[], None]:
-        """Call ``callback(points)`` with every batch of points this process logs to the run
-        (``(run_id, key, step, value, timestamp_ms)`` tuples) — for live charts. Returns a
-        function that stops the calls."""
-        metric_listeners.setdefault(self.id, []).append(callback)
+    def on_metrics(self, callback: Callable[[list[tuple]], None],
+                   every: float = 0.0) -> Callable[[], None]:
+        """Call ``callback(points)`` with the points this process logs to the run
+        (``(run_id, key, step, value, timestamp_ms)`` tuples, steps filled in) — for live
+        charts. With ``every`` (seconds), points are handed over in batches, at most once
+        per ``every`` seconds (when a point is logged after the interval: a batch never
+        waits for a timer). Returns a function that stops the calls, after handing over
+        what is still pending."""
+        if isinstance(every, bool) or not isinstance(every, (int, float)) or not every >= 0:
+            raise InvalidArgumentError(f"every must be a number of seconds >= 0, not {every!r}.")
+        listener = MetricListener(callback, float(every))
+        metric_listeners.setdefault(self.id, []).append(listener)
 
         def stop() -> None:
             listeners = metric_listeners.get(self.id, [])
-            if callback in listeners:
-                listeners.remove(callback)
+            if listener in listeners:
+                listeners.remove(listener)
+                listener.deliver(self, time.time() * 1000)
             if not listeners:
                 metric_listeners.pop(self.id, None)
 
         return stop
-
-    def _shown_steps(self, rows: list[tuple]) -> list[tuple]:
-        """The rows with the steps a live chart in this process shows for them."""
-        wsid = id(self._ws)
-        out = []
-        get = _steps.get  # called once a logged step: locals only
-        with _steps_lock:
-            for run_id, key, step, value, ts in rows:
-                sk = (wsid, run_id, key)
-                last = get(sk)
-                if step is None:
-                    step = last
-                    if step is None:
-                        step = 0 if self._created_here else self._ws.store.metrics.next_step(run_id, key)
-                if last is None or step >= last:
-                    _steps[sk] = step + 1
-                out.append((run_id, key, step, value, ts))
-        return out
 
     def set_tag(self, key: str, value: Any) -> None:
         self.set_tags({key: value})

@@ -3,11 +3,13 @@
 While the cell runs, metrics are drawn with **bqplot** (a Jupyter widget library with a
 prebuilt JupyterLab extension and JupyterLab theme colours): one figure per metric, or per
 group of metrics that differ only by a split prefix or suffix (``train_loss`` and
-``val_loss`` overlaid on one ``loss`` chart), steps on x, values on hover, a noisy line
-drawn faint under its moving average (see :func:`noisy`). It is updated in
-place at most once every ``interval`` seconds with numpy arrays of at most
-:data:`MAX_POINTS` points per line (tens of microseconds per update; logging a metric
-between updates is one list append).
+``val_loss`` overlaid on one ``loss`` chart), steps on x, values on hover, a linear/log
+toggle that works while the kernel is busy, a noisy line drawn faint under its moving
+average (see :func:`noisy`). It is updated in place at most once every ``interval``
+seconds with numpy arrays of at most :data:`MAX_POINTS` points per line; between updates,
+logging a metric costs the chart one list extend (:meth:`cellops.Run.on_metrics` hands
+the points over in batches), and the widgets are made once per kernel and reused by later
+cells (:meth:`LiveView.take`).
 
 When the cell ends the widget gives way to the record that stays in the notebook: a
 :class:`cellops.charts.Chart` — a plotly figure with log-scale and smoothing buttons that
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from typing import Any
 
 from cellops import charts
@@ -70,70 +71,167 @@ def noisy(ys: Any) -> bool:
     return span > 0 and float(np.abs(np.diff(ys)).sum()) > NOISY * span
 
 
+class _Line:
+    """One metric's marks, in the linear and the log figure of its chart: the line, the
+    dots that show values on hover, and (added the first time it is needed) the line of
+    its moving average."""
+
+    def __init__(self, scales: tuple[dict, dict], colour: str) -> None:
+        import bqplot as bq
+
+        self.marks = []
+        for sc in scales:
+            line = bq.Lines(scales=sc, colors=[colour], display_legend=True, stroke_width=1.8)
+            dots = bq.Scatter(scales=sc, colors=[colour], default_size=14,
+                              tooltip=bq.Tooltip(fields=["x", "y"], formats=["", ".4~g"]))
+            self.marks.append([line, dots, None])
+        self.scales, self.colour, self.name = scales, colour, ""
+
+    def name_as(self, name: str) -> None:
+        if name != self.name:
+            self.name = name
+            for line, dots, smooth in self.marks:
+                line.labels = [name]
+                dots.tooltip.labels = ["step", name]
+                if smooth is not None:
+                    smooth.labels = [name]
+
+    def smooth_lines(self) -> list[Any]:
+        import bqplot as bq
+
+        for marks, sc in zip(self.marks, self.scales):
+            if marks[2] is None:
+                marks[2] = bq.Lines(scales=sc, colors=[self.colour], labels=[self.name],
+                                    stroke_width=2.2, display_legend=False, visible=False)
+        return [m[2] for m in self.marks]
+
+    def all(self) -> list[Any]:
+        return [m for marks in self.marks for m in marks if m is not None]
+
+
+class _Chart:
+    """One chart of the live view, drawn twice: on a linear and on a log y scale (the
+    toggle above the charts shows one or the other in the browser, while the kernel is
+    busy running the cell). The same figures serve the charts of later cells."""
+
+    def __init__(self) -> None:
+        import bqplot as bq
+
+        x, y, ylog = bq.LinearScale(), bq.LinearScale(), bq.LogScale()
+        self.scales = ({"x": x, "y": y}, {"x": x, "y": ylog})
+        self.figures = []
+        for sc in self.scales:
+            self.figures.append(bq.Figure(
+                title="", marks=[], axes=[
+                    bq.Axis(scale=x, label="step", grid_lines="dashed", tick_format="~s"),
+                    bq.Axis(scale=sc["y"], side="left", grid_lines="dashed",
+                            tick_format=".3~g")],
+                fig_margin={"top": 40, "bottom": 40, "left": 56, "right": 12},
+                legend_location="top-right", layout={"width": "400px", "height": "260px"},
+                scale_x=x, scale_y=sc["y"]))  # its own scales, not two more default ones
+        self.lines: list[_Line] = []  # every line drawn so far, reused in order
+        self.used: dict[str, _Line] = {}  # metric -> its line, this cell
+        self.smoothed = False
+        self.ticks: list[tuple[float, ...]] = [(), ()]  # y tick values, linear and log
+
+    def start(self, title: str, y_label: str) -> None:
+        """Begin drawing a cell's chart (the figures may have drawn another one before)."""
+        self.used, self.smoothed = {}, False
+        for fig in self.figures:
+            fig.title = title
+            fig.axes[1].label = y_label
+
+    def line(self, name: str) -> _Line:
+        line = self.used.get(name)
+        if line is None:
+            if len(self.used) == len(self.lines):
+                self.lines.append(_Line(self.scales, charts.PALETTE[
+                    len(self.lines) % len(charts.PALETTE)]))
+            line = self.used[name] = self.lines[len(self.used)]
+            line.name_as(name)
+        return line
+
+    def show_marks(self) -> None:
+        """Put the marks of this cell's lines (only) on the figures."""
+        for i, fig in enumerate(self.figures):
+            marks = [m for line in self.used.values() for m in line.marks[i] if m is not None]
+            if marks != list(fig.marks):
+                fig.marks = marks
+
+    def clear(self) -> None:
+        import numpy as np
+
+        empty = np.zeros(0)
+        for line in self.lines:
+            for mark in line.all():
+                with mark.hold_sync():
+                    mark.x, mark.y = empty, empty
+
+
 class LiveView:
     """bqplot figures updated in place. While the cell runs the kernel is busy, so only
-    what runs in the browser works on them: hover values, the legend. A noisy line is
-    drawn faint with its exponential moving average over it (as W&B and TensorBoard
-    smooth), since the smoothing buttons of the record need the cell to have ended."""
+    what runs in the browser works on them: hover values, the legend, and the linear/log
+    toggle (a ``jslink`` between the toggle and a ``Stack`` of the linear and the log
+    figures). A noisy line is drawn faint with its exponential moving average over it (as
+    W&B and TensorBoard smooth), since the smoothing buttons of the record need the cell
+    to have ended.
+
+    Widgets are made once per kernel: when a cell ends its view is emptied and kept for
+    the next cell's (:meth:`take`, :meth:`release`), so a tracked cell after the first
+    pays for data messages only."""
+
+    _idle: list[LiveView] = []  # the emptied view the next cell takes
 
     def __init__(self) -> None:
         import ipywidgets as w
 
-        self.box = w.HBox(layout=w.Layout(flex_flow="row wrap", grid_gap="8px"))
+        layout = {"flex_flow": "row wrap", "grid_gap": "8px"}
+        self.rows = (w.HBox(layout=layout), w.HBox(layout=layout))  # linear, log
+        self.scale = w.ToggleButtons(options=["linear", "log"], value="linear",
+                                     tooltips=["y on a linear scale",
+                                               "y on a log scale (values > 0)"],
+                                     style={"button_width": "64px"})
+        stack = w.Stack(children=self.rows, selected_index=0)
+        self._link = w.jslink((self.scale, "index"), (stack, "selected_index"))
+        self.box = w.VBox([self.scale, stack])
         self.box.add_class("cellops-live")
-        self._figures: dict[str, Any] = {}
-        self._marks: dict[tuple[str, str], tuple[Any, Any, Any | None]] = {}  # line, dots, smooth
-        self._scales: dict[str, dict[str, Any]] = {}
-        self._smoothed: set[str] = set()  # the titles of figures with a smoothed line
+        self._charts: list[_Chart] = []  # every chart made so far
+        self._used: dict[str, _Chart] = {}  # title -> its chart, this cell
 
-    def _figure(self, title: str, y_label: str) -> Any:
-        import bqplot as bq
+    @classmethod
+    def take(cls) -> LiveView:
+        """The kernel's idle view, or a new one."""
+        try:
+            return cls._idle.pop()
+        except IndexError:
+            return cls()
 
-        x, y = bq.LinearScale(), bq.LinearScale()
-        fig = bq.Figure(title=title, marks=[], axes=[
-            bq.Axis(scale=x, label="step", grid_lines="dashed", tick_format="~s"),
-            bq.Axis(scale=y, side="left", label=y_label, grid_lines="dashed",
-                    tick_format=".3~g")],
-            fig_margin={"top": 40, "bottom": 40, "left": 56, "right": 12},
-            legend_location="top-right", layout={"width": "400px", "height": "260px"},
-            scale_x=x, scale_y=y)  # its own scales, not two more default ones
-        self._figures[title] = fig
-        self._scales[title] = {"x": x, "y": y}  # for the marks added later
-        self.box.children = (*self.box.children, fig)
-        return fig
+    def release(self) -> None:
+        """Empty the view and keep it for the next cell. Emptied first, also because
+        papermill (nbclient) saves the last state of every widget it saw in the notebook's
+        metadata: this keeps that state small."""
+        for chart in self._charts:
+            chart.clear()
+        self._used = {}
+        LiveView._idle[:] = [self]
 
-    def _add(self, fig: Any, title: str, name: str) -> tuple[Any, Any, Any]:
-        import bqplot as bq
-
-        colour = charts.PALETTE[len([k for k in self._marks if k[0] == title])
-                                % len(charts.PALETTE)]
-        scales = self._scales[title]
-        line = bq.Lines(scales=scales, colors=[colour], labels=[name], display_legend=True,
-                        stroke_width=1.8)
-        dots = bq.Scatter(scales=scales, colors=[colour], default_size=14,
-                          tooltip=bq.Tooltip(fields=["x", "y"], labels=["step", name],
-                                             formats=["", ".4~g"]))
-        self._marks[(title, name)] = (line, dots, None)
-        fig.marks = [*fig.marks, line, dots]
-        return line, dots, None
-
-    def _smooth(self, fig: Any, title: str, name: str) -> Any:
-        """The line of a series' moving average, added the first time it is smoothed."""
-        import bqplot as bq
-
-        line, dots, _ = self._marks[(title, name)]
-        smooth = bq.Lines(scales=line.scales, colors=line.colors, labels=[name],
-                          stroke_width=2.2)
-        self._marks[(title, name)] = (line, dots, smooth)
-        fig.marks = [*fig.marks, smooth]
-        return smooth
+    def _chart(self, title: str, y_label: str) -> _Chart:
+        chart = self._used.get(title)
+        if chart is None:
+            if len(self._used) == len(self._charts):
+                self._charts.append(_Chart())
+            chart = self._used[title] = self._charts[len(self._used)]
+            chart.start(title, y_label)
+            used = list(self._used.values())
+            for i, row in enumerate(self.rows):
+                row.children = [c.figures[i] for c in used]
+        return chart
 
     def update(self, groups: dict[str, dict[str, list]]) -> None:
         import numpy as np
 
         for title, series in groups.items():
-            fig = self._figures.get(title) or self._figure(
-                title, title if len(series) > 1 else "")
+            chart = self._chart(title, title if len(series) > 1 else "")
             lines = {}
             for name, pts in series.items():
                 pts = charts.thin(pts, MAX_POINTS)
@@ -144,47 +242,96 @@ class LiveView:
                                np.array([p[1] for p in hover], dtype=float))
             # One chart, one look: if a line in it is noisy, all of its lines are smoothed.
             smoothed = any(noisy(ys) for _, ys, _, _ in lines.values())
+            switched = smoothed != chart.smoothed
             faint = [0.3 if smoothed else 1.0]
-            switched = smoothed != (title in self._smoothed)
             for name, (xs, ys, hx, hy) in lines.items():
-                marks = self._marks.get((title, name))
-                restyle = switched or marks is None  # the look is sent when it changes only
-                line, dots, smooth = marks or self._add(fig, title, name)
-                with line.hold_sync():
-                    line.x, line.y = xs, ys
-                    if restyle:
-                        line.opacities, line.display_legend = faint, not smoothed
-                with dots.hold_sync():
-                    dots.x, dots.y = hx, hy
-                    if restyle:
-                        dots.opacities = np.array(faint)
-                if smoothed and smooth is None:
-                    smooth = self._smooth(fig, title, name)
-                if smooth is not None and (smoothed or smooth.visible):
-                    with smooth.hold_sync():
-                        smooth.x = xs
-                        smooth.y = np.array(charts.ema(ys.tolist(), LIVE_SMOOTHING))
-                        smooth.visible = smooth.display_legend = smoothed
+                fresh = name not in chart.used
+                line = chart.line(name)
+                restyle = switched or fresh  # the look is sent when it changes only
+                if smoothed:
+                    line.smooth_lines()
+                    avg = np.array(charts.ema(ys.tolist(), LIVE_SMOOTHING))
+                for log, (mline, dots, smooth) in enumerate(line.marks):
+                    y, dx, dy = ys, hx, hy
+                    if log:  # a log scale cannot place values <= 0: gaps there
+                        y, keep = _positive(ys), hy > 0
+                        dx, dy = hx[keep], hy[keep]
+                    with mline.hold_sync():
+                        mline.x, mline.y = xs, y
+                        if restyle:
+                            mline.opacities, mline.display_legend = faint, not smoothed
+                    with dots.hold_sync():
+                        dots.x, dots.y = dx, dy
+                        if restyle:
+                            dots.opacities = np.array(faint)
+                    if smoothed:
+                        with smooth.hold_sync():
+                            smooth.x, smooth.y = xs, _positive(avg) if log else avg
+                            smooth.visible = smooth.display_legend = True
+                    elif smooth is not None and smooth.visible:  # the noise has settled
+                        smooth.visible = smooth.display_legend = False
+            chart.show_marks()
+            # Round y ticks, a few (d3 labels every 0.1 of a linear axis, every digit of a
+            # log one): sent when they change only.
+            ys = np.concatenate([ys for _, ys, _, _ in lines.values()])
+            positive = ys[ys > 0]
+            ticks = (tuple(nice_ticks(float(ys.min()), float(ys.max()))),
+                     tuple(log_ticks(float(positive.min()), float(positive.max())))
+                     if len(positive) else ())
+            for fig, new, old in zip(chart.figures, ticks, chart.ticks):
+                if new != old:
+                    axis = fig.axes[1]
+                    with axis.hold_sync():
+                        axis.tick_values = np.array(new) if new else None
+                        if fig is chart.figures[0]:
+                            axis.tick_format = tick_format(new)
+            chart.ticks = list(ticks)
             if switched:
-                fig.title = f"{title} (smoothed)" if smoothed else title
-                (self._smoothed.add if smoothed else self._smoothed.discard)(title)
+                chart.smoothed = smoothed
+                for fig in chart.figures:
+                    fig.title = f"{title} (smoothed)" if smoothed else title
 
-    def close(self) -> None:
-        import numpy as np
 
-        empty = np.zeros(0)
-        for marks in self._marks.values():
-            # Emptied first: papermill (nbclient) saves the last state of every widget it
-            # saw, closed or not, in the notebook's metadata; this keeps that state small.
-            for mark in filter(None, marks):
-                with mark.hold_sync():
-                    mark.x, mark.y = empty, empty
-                mark.close()
-        for title, fig in self._figures.items():
-            for part in (*fig.axes, *self._scales[title].values()):
-                part.close()
-            fig.close()
-        self.box.close()
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """About ``count`` ticks over ``[lo, hi]`` at a round step (1, 2 or 5 times a power
+    of ten); empty for an empty range (the axis then picks its own)."""
+    if not hi > lo:
+        return []
+    raw = (hi - lo) / count
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = min((m * power for m in (1, 2, 5, 10)), key=lambda st: abs(math.log(st / raw)))
+    first = math.ceil(lo / step - 1e-9)
+    return [float(f"{k * step:.12g}") for k in range(first, math.floor(hi / step + 1e-9) + 1)]
+
+
+def tick_format(ticks: list[float] | tuple[float, ...]) -> str:
+    """The d3 format that tells evenly spaced ticks apart: as many significant digits as
+    their step needs (0.972, 0.974), SI prefixes from 10,000 on (20k)."""
+    if len(ticks) < 2:
+        return ".3~g"
+    big, step = max(abs(ticks[0]), abs(ticks[-1])), ticks[1] - ticks[0]
+    if big >= 1e4:
+        return "~s"
+    return f".{max(3, math.ceil(math.log10(big / step)) + 1)}~r"
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks for a log axis over ``[lo, hi]`` (both > 0): 1, 2 and 5 times the powers of
+    ten, only the powers over more than three decades, every digit within a narrow
+    range; empty where even that leaves fewer than two (the axis then picks its own)."""
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    for digits in (((1,),) if last - first > 3 else ()) + ((1, 2, 5), range(1, 10)):
+        ticks = [t for e in range(first, last + 1) for d in digits
+                 if lo <= (t := float(f"{d}e{e}")) <= hi]  # 0.6, not 6 * 0.1
+        if len(ticks) >= 2:
+            return ticks
+    return []
+
+
+def _positive(values: Any) -> Any:
+    import numpy as np
+
+    return np.where(values > 0, values, np.nan)
 
 
 def _watched() -> bool:
@@ -202,7 +349,7 @@ def _watched() -> bool:
 
 
 class LiveChart:
-    """Collects a run's metrics as they are logged and redraws at most every ``interval`` s."""
+    """Collects a run's metrics in batches (one per ``interval`` seconds) and redraws."""
 
     def __init__(self, run: Any, interval: float = 1.0) -> None:
         self.run = run
@@ -212,22 +359,24 @@ class LiveChart:
         self._handle: Any = None
         self._view: LiveView | None = None
         self._live = _watched()
-        self._last = time.monotonic()  # the first redraw waits an interval: fast cells get none
 
     def __enter__(self) -> LiveChart:
-        self._stop = self.run.on_metrics(self.on_rows)
+        # Points come in batches, one per interval: logging a step costs the chart nothing
+        # but a list extend (see Run.on_metrics); a cell shorter than that gets no redraw.
+        self._stop = self.run.on_metrics(self.on_rows, every=self.interval)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._stop is not None:
-            self._stop()
+        self._live = False  # the last batch goes to the record, not to a redraw
         try:
+            if self._stop is not None:
+                self._stop()
             self.finish()
         except Exception as error:  # noqa: BLE001 - a chart must never fail the user's cell
             print(f"cellops: the metrics chart could not be drawn ({error!r}).", file=sys.stderr)
 
     def on_rows(self, rows: list[tuple]) -> None:
-        # Called for every logged step: kept to a few appends (locals, no method calls).
+        """Take a batch of logged points (see :meth:`cellops.Run.on_metrics`) and redraw."""
         series, isfinite = self.series, math.isfinite
         for _, key, step, value, _ts in rows:
             if value is not None and isfinite(value):  # NaN/inf cannot be drawn
@@ -236,14 +385,11 @@ class LiveChart:
                     points = series[key] = []
                 points.append((step, value))
         if self._live:
-            now = time.monotonic()
-            if now - self._last >= self.interval:
-                self._last = now
-                try:
-                    self.draw()
-                except Exception as error:  # noqa: BLE001 - logging a metric must not fail
-                    self._live = False  # no more live redraws; the record is still tried
-                    print(f"cellops: the live chart stopped ({error!r}).", file=sys.stderr)
+            try:
+                self.draw()
+            except Exception as error:  # noqa: BLE001 - logging a metric must not fail
+                self._live = False  # no more live redraws; the record is still tried
+                print(f"cellops: the live chart stopped ({error!r}).", file=sys.stderr)
 
     def draw(self) -> None:
         """Update the live view (creating it on the first call with something to draw)."""
@@ -253,7 +399,7 @@ class LiveChart:
         if not groups:
             return  # a chart of one point says nothing; wait for a second
         if self._view is None:
-            self._view = LiveView()
+            self._view = LiveView.take()
             self._view.update(groups)
             # The bundle by hand: display(widget) would also build a text/plain repr of every
             # widget in the tree, which costs more than the widgets themselves.
@@ -279,5 +425,5 @@ class LiveChart:
             else:
                 self._handle.update(chart)
         if self._view is not None:
-            self._view.close()
-            self._view = None
+            view, self._view = self._view, None
+            view.release()
