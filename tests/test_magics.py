@@ -237,6 +237,21 @@ def test_a_tracked_cell_keeps_a_chart_of_its_metrics(ip):
     assert "<polyline" in record["text/html"] and "train_loss" in record["text/html"]
 
 
+def test_figures_hold_six_significant_digits_that_print_short():
+    """A figure saved in a notebook holds values rounded to what a chart can show, as the
+    floats that print short: the record of a 10,000-step cell is about half the size."""
+    import json
+
+    values = [2 / 3, 0.1 + 0.2, -3.14159265, 123456789.123, 1e-12 / 3, 0.0, 5.0]
+    assert charts.short(values) == [0.666667, 0.3, -3.14159, 123457000.0, 3.33333e-13, 0.0, 5.0]
+    assert json.dumps(charts.short([0.9720279720279721])) == "[0.972028]"
+    assert charts.short([]) == []
+    figure = charts.line_figure({"loss": {"loss": [(i, 1 / (i + 1)) for i in range(50)]}})
+    assert figure["data"][0]["y"][2] == 0.333333
+    smooth = figure["layout"]["updatemenus"][1]["buttons"][1]["args"][0]["y"][0]
+    assert all(len(repr(v)) <= 12 for v in smooth)
+
+
 def test_a_chart_that_cannot_be_drawn_never_fails_the_cell(ip, monkeypatch, capsys):
     from cellops.widgets import live
 
@@ -397,7 +412,8 @@ def test_compare_shows_differences_charts_and_source_diff(ip):
     (history,) = [p for p in report.parts if isinstance(p, charts.Chart)]
     lines = history.figure["data"]
     assert [t["name"] for t in lines] == [f"a ({a.short_id})", f"b ({b.short_id})"]
-    assert lines[1]["y"] == [2.0, 1.0, 2 / 3] and all(t["showlegend"] for t in lines)
+    assert lines[1]["y"] == [2.0, 1.0, 0.666667]  # six significant digits in a figure
+    assert all(t["showlegend"] for t in lines)
     assert history._repr_mimebundle_()[charts.PLOTLY_MIME] is history.figure
     import re
 
