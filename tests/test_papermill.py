@@ -117,11 +117,15 @@ def test_a_batch_run_keeps_the_chart_record_and_no_live_widget_data(tmp_path, mo
     nbclient saves of its closed widgets holds no line data."""
     if engine == "off":
         monkeypatch.setenv("CELLOPS_PAPERMILL", "0")
-    make_notebook(tmp_path / "slow.ipynb", *SLOW_LOOP, params_cell=None)
+    # While the kernel waits after %load_ext (here: an await), the chart library is
+    # imported for the first live chart, where someone may watch.
+    idle = "import asyncio, sys\nawait asyncio.sleep(1.5)\nprint('bqplot' in sys.modules)"
+    make_notebook(tmp_path / "slow.ipynb", SLOW_LOOP[0], idle, *SLOW_LOOP[1:], params_cell=None)
     res = papermill("slow.ipynb", "out.ipynb", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     nb = nbformat.read(tmp_path / "out.ipynb", as_version=4)
-    outputs = [o.get("data", {}) for o in nb.cells[1].outputs]
+    assert nb.cells[1].outputs[0]["text"] == ("False\n" if engine == "cellops" else "True\n")
+    outputs = [o.get("data", {}) for o in nb.cells[2].outputs]
     (chart,) = [d for d in outputs if "application/vnd.plotly.v1+json" in d]
     assert {t["name"] for t in chart["application/vnd.plotly.v1+json"]["data"]} \
         >= {"train_loss", "val_loss"}

@@ -105,6 +105,10 @@ class Cellops(Magics):
             shell.configurables.append(self)  # so that %config Cellops.<option> works
         self.session = NotebookSession(shell)
         self.session.register()
+        if shell is not None:
+            from cellops.widgets.live import prepare_when_idle
+
+            prepare_when_idle()  # the live chart's library, while the kernel waits
 
     # -- %experiment -------------------------------------------------------------
     @magic_arguments()

@@ -348,6 +348,30 @@ def _watched() -> bool:
     return env.papermill_token is None and env.run_id is None
 
 
+def prepare_when_idle(delay: float = 0.5) -> None:
+    """Import the chart library once the kernel is idle (after the cell that loaded
+    cellops), so that the first tracked cell does not pay for it: 0.05 s with numpy and
+    pandas loaded, 0.35 s without. The kernel runs the import between cells (a callback
+    on its event loop never interrupts a running cell); outside a watched kernel, nothing.
+    """
+    import asyncio
+
+    if not _watched():
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # a kernel without a running loop here: the first cell imports
+        return
+    loop.call_later(delay, _import_chart_library)
+
+
+def _import_chart_library() -> None:
+    try:
+        import bqplot  # noqa: F401
+    except Exception:  # noqa: BLE001 - the first live chart will say what is wrong
+        pass
+
+
 class LiveChart:
     """Collects a run's metrics in batches (one per ``interval`` seconds) and redraws."""
 
