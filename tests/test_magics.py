@@ -545,6 +545,28 @@ def test_axis_ticks_are_few_round_values_told_apart():
     assert log_ticks(0.31, 0.38) == [] and log_ticks(2.0, 2.0) == []  # the axis decides
 
 
+def test_a_live_chart_that_fails_stops_and_its_view_is_not_reused(monkeypatch, capsys):
+    from cellops.widgets import live
+
+    live.LiveView._idle.clear()
+    run = cellops.start_run()
+    chart = live.LiveChart(run, interval=0)
+    chart._live = True  # as in a kernel with a front end
+
+    def broken(self: live.LiveView, groups: dict) -> None:
+        raise RuntimeError("comm closed")
+
+    monkeypatch.setattr(live.LiveView, "update", broken)
+    with chart:
+        for i in range(5):
+            run.log_metric("loss", 1 / (i + 1))
+    run.end()
+    assert capsys.readouterr().err.count("the live chart stopped (RuntimeError('comm closed'))") == 1
+    assert not live.LiveView._idle  # a view that failed is not kept for the next cell
+    assert [s for s, _ in chart.series["loss"]] == [0, 1, 2, 3, 4]  # all kept for the record
+    assert len(run.metric_history("loss")) == 5
+
+
 def test_the_next_cell_reuses_the_live_widgets():
     """The widgets are made once per kernel: a cell's live view is emptied when it ends and
     taken again by the next tracked cell, with that cell's charts, names and lines only."""

@@ -119,7 +119,8 @@ def test_live_chart_then_interactive_record_and_compare_charts(lab):  # noqa: F8
             "    time.sleep({pause})")
     nb.cells = [nbformat.v4.new_code_cell("%load_ext cellops"),
                 nbformat.v4.new_code_cell(loop.format(name="slow", lr=0.1, steps=300, pause=0.04)),
-                nbformat.v4.new_code_cell(loop.format(name="quick", lr=0.3, steps=100, pause=0)),
+                nbformat.v4.new_code_cell(loop.format(name="quick", lr=0.3, steps=150,
+                                                      pause=0.04)),
                 nbformat.v4.new_code_cell(loop.format(name="third", lr=0.9, steps=100, pause=0)),
                 nbformat.v4.new_code_cell(
                     "import cellops\nids = ' '.join(cellops.search_runs(experiment='charts')"
@@ -162,7 +163,16 @@ def test_live_chart_then_interactive_record_and_compare_charts(lab):  # noqa: F8
         assert {"0.2", "0.5", "1"} <= set(ticks) and "0.4" not in ticks, ticks  # 1-2-5
         assert shown.locator(".line").first.evaluate("el => el.getAttribute('d').length") > 100
         page.screenshot(path=str(ARTIFACTS / "notebook-live-chart-log.png"))
-        slow.locator(".cellops-live button", has_text="linear").click()
+        # The next slow cell takes the same widgets (made once per kernel), in a new
+        # output, on the scale the user picked.
+        quick = cells.nth(2)
+        shown = quick.locator(".cellops-live .bqplot:visible")
+        expect(shown).to_have_count(1, timeout=60_000)
+        expect(shown).to_contain_text("loss")
+        ticks = shown.locator(".axis").nth(1).locator(".tick text").all_text_contents()
+        assert "0.5" in ticks and "0.4" not in ticks, ticks  # still the log scale
+        quick.locator(".cellops-live button", has_text="linear").click()
+        expect(quick.locator(".cellops-live .bqplot:visible")).to_have_count(1)
         # When it ends: the plotly record replaces the widget.
         compare = cells.nth(4)
         expect(compare.locator(".jp-RenderedPlotly .parcoords").first).to_be_visible(timeout=90_000)
@@ -170,6 +180,8 @@ def test_live_chart_then_interactive_record_and_compare_charts(lab):  # noqa: F8
         record = slow.locator(".jp-RenderedPlotly .main-svg").first
         expect(record).to_be_visible(timeout=60_000)
         expect(slow.locator(".cellops-live")).to_have_count(0)
+        expect(quick.locator(".cellops-live")).to_have_count(0)
+        expect(quick.locator(".jp-RenderedPlotly .main-svg").first).to_be_visible()
         plot = slow.locator(".js-plotly-plot").first
         assert plot.evaluate("el => el.data.map(t => t.name)") == ["train_loss", "val_loss"]
         assert plot.evaluate("el => el.data[0].x.length") == 300

@@ -412,3 +412,29 @@ def test_exported_members_are_complete_and_sorted():
     assert set(cellops.__all__) == public | {"__version__"}
     assert cellops.__all__ == sorted(cellops.__all__)
     assert Path(cellops.__file__).with_name("py.typed").exists()
+
+
+def test_metric_listeners_get_points_in_batches_with_the_steps_they_are_stored_at(ws):
+    """``on_metrics`` (the live chart's feed): each batch as it is logged, or with
+    ``every`` the points gathered over that interval — steps left out filled in as the
+    store gives them — and what is pending when it stops."""
+    run = cellops.start_run()
+    each, batched = [], []
+    stop_each = run.on_metrics(each.append)
+    stop_batched = run.on_metrics(batched.append, every=3600)
+    run.log_metric("loss", 0.5)  # no step: 0
+    run.log_metrics({"loss": 0.4, "acc": 0.9}, step=10)
+    run.log_metric("loss", 0.3)  # no step: the one after 10
+    assert [[(k, s, v) for _, k, s, v, _ in batch] for batch in each] == [
+        [("loss", 0, 0.5)], [("loss", 10, 0.4), ("acc", 10, 0.9)], [("loss", 11, 0.3)]]
+    assert batched == []  # its interval has not passed
+    stop_batched()  # hands over what is pending
+    assert [[(k, s) for _, k, s, _, _ in batch] for batch in batched] == [
+        [("loss", 0), ("loss", 10), ("acc", 10), ("loss", 11)]]
+    run.log_metric("loss", 0.2)
+    assert len(batched) == 1 and len(each) == 4  # stopped; the other one still listens
+    stop_each()
+    run.end()
+    assert list(run.metric_history("loss")["step"]) == [0, 10, 11, 12]  # as shown
+    with pytest.raises(cellops.InvalidArgumentError, match="every must be a number"):
+        run.on_metrics(each.append, every=-1)

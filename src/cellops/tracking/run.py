@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import os
 import threading
@@ -59,7 +60,8 @@ class MetricListener:
     def __init__(self, callback: Callable[[list[tuple]], None], every_s: float) -> None:
         self.callback = callback
         self.every_ms = every_s * 1000
-        self.due = time.time() * 1000 + self.every_ms  # the first batch waits too
+        # The first batch waits an interval too; without one, every batch goes at once.
+        self.due = time.time() * 1000 + self.every_ms if every_s else -math.inf
         self.pending: list[tuple] = []  # extended by any thread, never replaced
         self._next: dict[str, int] = {}  # key -> the step a point logged without one gets
         self._lock = threading.Lock()
@@ -67,7 +69,8 @@ class MetricListener:
     def deliver(self, run: Run, now_ms: float) -> None:
         """Call the callback with the pending points (if any), steps filled in."""
         with self._lock:  # one delivery at a time; another thread may still be extending
-            self.due = now_ms + self.every_ms
+            if self.every_ms:
+                self.due = now_ms + self.every_ms
             pending = self.pending
             n = len(pending)
             if not n:

@@ -383,6 +383,7 @@ class LiveChart:
         self._handle: Any = None
         self._view: LiveView | None = None
         self._live = _watched()
+        self._broken = False
 
     def __enter__(self) -> LiveChart:
         # Points come in batches, one per interval: logging a step costs the chart nothing
@@ -413,6 +414,7 @@ class LiveChart:
                 self.draw()
             except Exception as error:  # noqa: BLE001 - logging a metric must not fail
                 self._live = False  # no more live redraws; the record is still tried
+                self._broken = True  # nor is the view kept for the next cell
                 print(f"cellops: the live chart stopped ({error!r}).", file=sys.stderr)
 
     def draw(self) -> None:
@@ -450,4 +452,5 @@ class LiveChart:
                 self._handle.update(chart)
         if self._view is not None:
             view, self._view = self._view, None
-            view.release()
+            if not self._broken:
+                view.release()
