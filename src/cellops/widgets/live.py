@@ -96,14 +96,13 @@ class _Line:
                 if smooth is not None:
                     smooth.labels = [name]
 
-    def smooth_lines(self) -> list[Any]:
+    def add_smooth_lines(self) -> None:
         import bqplot as bq
 
         for marks, sc in zip(self.marks, self.scales):
             if marks[2] is None:
                 marks[2] = bq.Lines(scales=sc, colors=[self.colour], labels=[self.name],
                                     stroke_width=2.2, display_legend=False, visible=False)
-        return [m[2] for m in self.marks]
 
     def all(self) -> list[Any]:
         return [m for marks in self.marks for m in marks if m is not None]
@@ -159,10 +158,11 @@ class _Chart:
                 fig.marks = marks
 
     def clear(self) -> None:
+        """Empty the lines this cell drew (the others were emptied before)."""
         import numpy as np
 
         empty = np.zeros(0)
-        for line in self.lines:
+        for line in self.used.values():
             for mark in line.all():
                 with mark.hold_sync():
                     mark.x, mark.y = empty, empty
@@ -210,7 +210,7 @@ class LiveView:
         """Empty the view and keep it for the next cell. Emptied first, also because
         papermill (nbclient) saves the last state of every widget it saw in the notebook's
         metadata: this keeps that state small."""
-        for chart in self._charts:
+        for chart in self._used.values():
             chart.clear()
         self._used = {}
         LiveView._idle[:] = [self]
@@ -249,7 +249,7 @@ class LiveView:
                 line = chart.line(name)
                 restyle = switched or fresh  # the look is sent when it changes only
                 if smoothed:
-                    line.smooth_lines()
+                    line.add_smooth_lines()
                     avg = np.array(charts.ema(ys.tolist(), LIVE_SMOOTHING))
                 for log, (mline, dots, smooth) in enumerate(line.marks):
                     y, dx, dy = ys, hx, hy
