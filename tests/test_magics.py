@@ -529,7 +529,8 @@ def test_the_live_view_has_a_log_scale_that_works_while_the_kernel_is_busy():
 
 
 def test_axis_ticks_are_few_round_values_told_apart():
-    from cellops.widgets.live import log_ticks, nice_ticks, tick_format
+    from cellops.charts import log_ticks, nice_ticks
+    from cellops.widgets.live import tick_format
 
     assert nice_ticks(0.122, 1.41) == [0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4]
     assert nice_ticks(-3.2, 7.9) == [-2.0, 0.0, 2.0, 4.0, 6.0]

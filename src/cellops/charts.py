@@ -38,7 +38,16 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
+def _multiples(lo: float, hi: float, step: float) -> list[float]:
+    """The multiples of ``step`` within ``[lo, hi]``, as the decimals they stand for
+    (0.3, not 0.30000000000000004)."""
+    first = math.ceil(lo / step)
+    return [float(f"{(first + i) * step:.12g}")
+            for i in range(int((hi - first * step) / step + 1e-9) + 1)]
+
+
 def _ticks(lo: float, hi: float, n: int = 4) -> list[float]:
+    """At most ``n`` intervals at a round step (the SVG charts' ticks)."""
     if hi <= lo:
         return [lo]
     step = 10 ** math.floor(math.log10((hi - lo) / n))
@@ -46,8 +55,32 @@ def _ticks(lo: float, hi: float, n: int = 4) -> list[float]:
         if (hi - lo) / (step * m) <= n:
             step *= m
             break
-    first = math.ceil(lo / step) * step
-    return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
+    return _multiples(lo, hi, step)
+
+
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """About ``count`` ticks over ``[lo, hi]`` at a round step (1, 2 or 5 times a power
+    of ten, the one nearest to a ``count``-th of the range); empty for an empty range (an
+    axis then picks its own)."""
+    if not hi > lo:
+        return []
+    raw = (hi - lo) / count
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = min((m * power for m in (1, 2, 5, 10)), key=lambda st: abs(math.log(st / raw)))
+    return _multiples(lo, hi, step)
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks for a log axis over ``[lo, hi]`` (both > 0): 1, 2 and 5 times the powers of
+    ten, only the powers over more than three decades, every digit within a narrow
+    range; empty where even that leaves fewer than two (an axis then picks its own)."""
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    for digits in (((1,),) if last - first > 3 else ()) + ((1, 2, 5), range(1, 10)):
+        ticks = [t for e in range(first, last + 1) for d in digits
+                 if lo <= (t := float(f"{d}e{e}")) <= hi]  # 0.6, not 6 * 0.1
+        if len(ticks) >= 2:
+            return ticks
+    return []
 
 
 def _tick_labels(ticks: list[float]) -> list[str]:

@@ -275,8 +275,8 @@ class LiveView:
             # log one): sent when they change only.
             ys = np.concatenate([ys for _, ys, _, _ in lines.values()])
             positive = ys[ys > 0]
-            ticks = (tuple(nice_ticks(float(ys.min()), float(ys.max()))),
-                     tuple(log_ticks(float(positive.min()), float(positive.max())))
+            ticks = (tuple(charts.nice_ticks(float(ys.min()), float(ys.max()))),
+                     tuple(charts.log_ticks(float(positive.min()), float(positive.max())))
                      if len(positive) else ())
             for fig, new, old in zip(chart.figures, ticks, chart.ticks):
                 if new != old:
@@ -292,18 +292,6 @@ class LiveView:
                     fig.title = f"{title} (smoothed)" if smoothed else title
 
 
-def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """About ``count`` ticks over ``[lo, hi]`` at a round step (1, 2 or 5 times a power
-    of ten); empty for an empty range (the axis then picks its own)."""
-    if not hi > lo:
-        return []
-    raw = (hi - lo) / count
-    power = 10.0 ** math.floor(math.log10(raw))
-    step = min((m * power for m in (1, 2, 5, 10)), key=lambda st: abs(math.log(st / raw)))
-    first = math.ceil(lo / step - 1e-9)
-    return [float(f"{k * step:.12g}") for k in range(first, math.floor(hi / step + 1e-9) + 1)]
-
-
 def tick_format(ticks: list[float] | tuple[float, ...]) -> str:
     """The d3 format that tells evenly spaced ticks apart: as many significant digits as
     their step needs (0.972, 0.974), SI prefixes from 10,000 on (20k)."""
@@ -313,19 +301,6 @@ def tick_format(ticks: list[float] | tuple[float, ...]) -> str:
     if big >= 1e4:
         return "~s"
     return f".{max(3, math.ceil(math.log10(big / step)) + 1)}~r"
-
-
-def log_ticks(lo: float, hi: float) -> list[float]:
-    """Ticks for a log axis over ``[lo, hi]`` (both > 0): 1, 2 and 5 times the powers of
-    ten, only the powers over more than three decades, every digit within a narrow
-    range; empty where even that leaves fewer than two (the axis then picks its own)."""
-    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
-    for digits in (((1,),) if last - first > 3 else ()) + ((1, 2, 5), range(1, 10)):
-        ticks = [t for e in range(first, last + 1) for d in digits
-                 if lo <= (t := float(f"{d}e{e}")) <= hi]  # 0.6, not 6 * 0.1
-        if len(ticks) >= 2:
-            return ticks
-    return []
 
 
 def _positive(values: Any) -> Any:
