@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ..errors import RunStateError
 from .batch import BatchWriter, Dropped
@@ -16,27 +16,41 @@ from .values import from_stored
 MetricRow = tuple[str, str, "int | None", "float | None", int]
 
 
+def fill_steps(rows: Iterable[MetricRow], top: dict[tuple[str, str], int],
+               first: Callable[[str, str], int]) -> list[MetricRow]:
+    """Give rows logged without a step the next step of their key, in order: one past the
+    highest step of that (run, key) so far — ``top``, updated in place — which starts at
+    ``first(run_id, key)`` (the highest stored step, -1 for none). The one rule for the
+    steps written (:func:`write_metric_rows`) and the steps a live chart shows
+    (:class:`cellops.tracking.run.MetricListener`)."""
+    out: list[MetricRow] = []
+    for run_id, key, step, value, ts in rows:
+        k = (run_id, key)
+        highest = top.get(k)
+        if highest is None:
+            highest = first(run_id, key)
+        if step is None:
+            step = highest + 1
+        top[k] = max(highest, step)
+        out.append((run_id, key, step, value, ts))
+    return out
+
+
 def _with_steps(conn: sqlite3.Connection, rows: list[MetricRow]) -> list[MetricRow]:
-    """Give rows logged without a step the next step of their key, in order.
+    """Give rows logged without a step the next step of their key, in order
+    (:func:`fill_steps`).
 
     Done inside the write transaction, which holds the database's write lock: two
     processes logging one key of one run get distinct, increasing steps. The next step
     follows the highest stored one (``latest_metrics`` holds it) and any explicit step
     logged before it in the batch.
     """
-    top: dict[tuple[str, str], int] = {}
-    out: list[MetricRow] = []
-    for run_id, key, step, value, ts in rows:
-        k = (run_id, key)
-        if k not in top:
-            found = conn.execute("SELECT step FROM latest_metrics WHERE run_id = ? AND key = ?",
-                                 k).fetchone()
-            top[k] = -1 if found is None else found[0]
-        if step is None:
-            step = top[k] + 1
-        top[k] = max(top[k], step)
-        out.append((run_id, key, step, value, ts))
-    return out
+    def stored(run_id: str, key: str) -> int:
+        found = conn.execute("SELECT step FROM latest_metrics WHERE run_id = ? AND key = ?",
+                             (run_id, key)).fetchone()
+        return -1 if found is None else found[0]
+
+    return fill_steps(rows, {}, stored)
 
 
 def write_metric_rows(conn: sqlite3.Connection, rows: list[MetricRow]) -> None:

@@ -21,6 +21,7 @@ from ..errors import (
     RunStateError,
     StoreBusyError,
 )
+from ..store.metrics import fill_steps
 from ..store.values import check_int64, to_stored
 from .values import (
     STATUSES,
@@ -51,11 +52,11 @@ class MetricListener:
 
     Logging a point costs the subscription one list ``extend`` and a comparison; the
     steps of points logged without one are worked out when they are handed over, in the
-    order they were logged (the stored step is given when the point is written, see
-    :mod:`cellops.store.metrics`; this is the step a live chart shows for it).
+    order they were logged, by the rule that gives the stored step when the point is
+    written (:func:`cellops.store.metrics.fill_steps`).
     """
 
-    __slots__ = ("callback", "every_ms", "due", "pending", "_next", "_lock")
+    __slots__ = ("callback", "every_ms", "due", "pending", "_top", "_lock")
 
     def __init__(self, callback: Callable[[list[tuple]], None], every_s: float) -> None:
         self.callback = callback
@@ -63,7 +64,7 @@ class MetricListener:
         # The first batch waits an interval too; without one, every batch goes at once.
         self.due = time.time() * 1000 + self.every_ms if every_s else -math.inf
         self.pending: list[tuple] = []  # extended by any thread, never replaced
-        self._next: dict[str, int] = {}  # key -> the step a point logged without one gets
+        self._top: dict[tuple[str, str], int] = {}  # the highest step so far, per key
         self._lock = threading.Lock()
 
     def deliver(self, run: Run, now_ms: float) -> None:
@@ -77,18 +78,8 @@ class MetricListener:
                 return
             rows = pending[:n]
             del pending[:n]  # not a new list: a concurrent extend lands after these n
-            nxt = self._next
-            out = []
-            for run_id, key, step, value, ts in rows:
-                last = nxt.get(key)
-                if step is None:
-                    step = last
-                    if step is None:
-                        step = 0 if run._created_here else run._ws.store.metrics.next_step(
-                            run_id, key)
-                if last is None or step >= last:
-                    nxt[key] = step + 1
-                out.append((run_id, key, step, value, ts))
+            out = fill_steps(rows, self._top, lambda run_id, key: (
+                -1 if run._created_here else run._ws.store.metrics.next_step(run_id, key) - 1))
         self.callback(out)
 
 
