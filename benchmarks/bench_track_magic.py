@@ -10,7 +10,8 @@ difference. Target (issue #3): overhead <= 5 ms.
 
 Then the live chart (issue #14: "no measurable slowdown of a 10,000-step loop"): a
 tracked cell whose loop logs train_loss and val_loss for 10,000 steps with some work per
-step (1.5-2 s in all, so the chart is drawn and redrawn), ``--loops`` rounds of three
+step (about 2.7 s with the one BLAS thread the kernel is given, so the chart is drawn and
+redrawn), ``--loops`` rounds of three
 cells: no chart (`%config Cellops.live_metrics = False`, the anchor), the record only
 (the chart shown when the cell ends) and the live chart with its record. Costs are the
 medians of the paired differences within a round.

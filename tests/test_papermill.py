@@ -114,7 +114,7 @@ SLOW_LOOP = (
 def test_a_batch_run_keeps_the_chart_record_and_no_live_widget_data(tmp_path, monkeypatch, engine):
     """Under cellops' papermill engine nobody watches: no live widget at all. Without it
     (a plain nbclient run) the live widget is drawn and gives way to the record, and what
-    nbclient saves of its closed widgets holds no line data."""
+    nbclient saves of its widgets (emptied for the next cell) holds no line data."""
     if engine == "off":
         monkeypatch.setenv("CELLOPS_PAPERMILL", "0")
     # While the kernel waits after %load_ext (here: an await), the chart library is
