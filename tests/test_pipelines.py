@@ -69,7 +69,8 @@ def test_steps_run_in_order_as_child_runs_and_a_second_run_is_fully_cached(proje
     children = {c.name: c for c in prun.children()}
     assert list(children) == ["prepare", "train", "report"]
     train = children["train"]
-    assert train.kind == "step" and train.params["scale"] == "2.0" and train.params["seed"] == "0"
+    assert train.kind == "step" and train.params == {"scale": "2.0"}  # seed: not its parameter
+    assert children["prepare"].params == {"rows": "50", "seed": "0"}
     assert abs(train.metrics["mean"] - 2 * 0.5) < 0.2  # logged inside the notebook's kernel
     assert {"notebook.ipynb", "output.ipynb"} <= {a["path"] for a in train.artifacts}
     assert children["prepare"].end_time <= children["train"].start_time
@@ -199,3 +200,80 @@ def test_the_cli_runs_reports_status_and_exits_nonzero_on_failure(project):
     assert res.stdout.count("up to date") >= 3
     res = cli("pipeline", "run", "missing.yaml")
     assert res.returncode == 1 and "no such pipeline file" in res.stderr
+
+
+# -- parameters must reach the notebooks (issue #27) ----------------------------------------
+def test_a_misspelled_step_parameter_is_refused_before_anything_runs(project):
+    path = project / "pipeline.yaml"
+    path.write_text(path.read_text().replace("parameters: {scale: 2.0}", "parameters: {scael: 2.0}"))
+    with pytest.raises(cellops.UnknownParameterError) as info:
+        run_pipeline(path, progress=None)
+    message = str(info.value)
+    assert "pipeline.yaml:13: step 'train': notebook train.ipynb has no parameter 'scael'" in message
+    assert "Did you mean 'scale' for 'scael'?" in message
+    assert "declares: scale, fail" in message and "--allow-unknown-params" in message
+    assert info.value.unknown == ["scael"] and info.value.known == ["scale", "fail"]
+    assert cellops.search_runs().empty  # nothing was started
+    with pytest.raises(cellops.UnknownParameterError, match="has no parameter 'scael'"):
+        pipeline_status(path)
+
+
+def test_a_misspelled_override_on_the_command_line_is_refused(project):
+    with pytest.raises(cellops.UnknownParameterError, match="step 'train'.*'scal'.*Did you mean 'scale'"):
+        run_pipeline(project / "pipeline.yaml", ["train.scal=3"], progress=None)
+    with pytest.raises(cellops.UnknownParameterError, match="shared parameter.*'sede'.*Did you mean 'seed'"):
+        run_pipeline(project / "pipeline.yaml", ["sede=3"], progress=None)
+    assert cellops.search_runs().empty
+
+
+def test_shared_parameters_go_only_to_the_steps_that_declare_them(project):
+    result = run_pipeline(project / "pipeline.yaml", ["seed=7"], progress=None)
+    params = {n: cellops.get_run(s.run_id).params for n, s in result.steps.items()}
+    assert params["prepare"] == {"rows": "50", "seed": "7"}  # what the notebook received
+    assert params["train"] == {"scale": "2.0"} and params["report"] == {}
+    assert all("params.undeclared" not in cellops.get_run(s.run_id).tags
+               for s in result.steps.values())
+
+
+def test_a_step_whose_notebook_has_no_parameters_cell_is_refused(project):
+    nb = nbformat.read(project / "nb" / "train.ipynb", as_version=4)
+    nb.cells[0].metadata["tags"] = []
+    nbformat.write(nb, project / "nb" / "train.ipynb")
+    with pytest.raises(cellops.UnknownParameterError) as info:
+        run_pipeline(project / "pipeline.yaml", progress=None)
+    assert "train.ipynb has no cell tagged 'parameters'" in str(info.value)
+    assert "own assignments overwrite them" in str(info.value)
+
+
+def test_allow_unknown_injects_them_and_tags_the_run(project):
+    path = project / "pipeline.yaml"
+    path.write_text(path.read_text().replace("parameters: {scale: 2.0}",
+                                             "parameters: {scale: 2.0, extra: 1}"))
+    with pytest.raises(cellops.UnknownParameterError):
+        run_pipeline(path, progress=None)
+    result = run_pipeline(path, progress=None, allow_unknown=True)
+    train = cellops.get_run(result.steps["train"].run_id)
+    assert train.params["extra"] == "1" and train.params["seed"] == "0"  # injected, all of them
+    assert train.tags["params.undeclared"] == "seed, extra"
+    path.write_text("allow_unknown: true\n" + path.read_text())  # the same, said in the file
+    assert run_pipeline(path, progress=None).ok
+
+
+def test_the_cli_says_which_parameter_and_how_to_opt_in(project):
+    res = subprocess.run([sys.executable, "-m", "cellops.cli", "pipeline", "run", "pipeline.yaml",
+                          "-p", "train.scal=3"], cwd=project, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "Error: " in res.stderr and "has no parameter 'scal'" in res.stderr
+    res = subprocess.run([sys.executable, "-m", "cellops.cli", "pipeline", "status", "pipeline.yaml",
+                          "-p", "train.scal=3", "--allow-unknown-params"], cwd=project,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+
+
+def test_declared_parameters_are_read_from_the_cell_itself_where_papermill_skips_a_line(tmp_path):
+    from cellops.execution.parameters import notebook_parameters
+
+    notebook(tmp_path / "p.ipynb", '%%params\nwindow = ""  # set by the monitor: x = "{w}"\n'
+                                   "a, b = 1, 2\nrate: float = 0.1", "print(window)")
+    assert list(notebook_parameters(tmp_path / "p.ipynb").names) == ["window", "a", "b", "rate"]

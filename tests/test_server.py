@@ -88,6 +88,28 @@ async def test_runs_are_paginated_filtered_and_ordered(jp_fetch, seeded):
     assert everything["total"] == 5 and everything["runs"][0]["name"] == "elsewhere"  # newest first
 
 
+async def test_ids_names_and_params_that_look_like_numbers_stay_text(jp_fetch, jp_root_dir,
+                                                                     monkeypatch):
+    from types import SimpleNamespace
+
+    from cellops.tracking import api
+
+    monkeypatch.chdir(jp_root_dir)
+    cellops.init_workspace(jp_root_dir)
+    ids = iter(["386e5045" + "0" * 24, "00012345" + "0" * 24])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(api, "uuid", SimpleNamespace(uuid4=lambda: SimpleNamespace(hex=next(ids))))
+        for name in ("1e10abcd", "57139781"):
+            with cellops.start_run(name=name, params={"zip": "00501"}):
+                pass
+    page = await get(jp_fetch, "runs")
+    assert sorted(r["run_id"] for r in page["runs"]) == ["00012345" + "0" * 24, "386e5045" + "0" * 24]
+    assert sorted(r["name"] for r in page["runs"]) == ["1e10abcd", "57139781"]
+    assert {r["params"]["zip"] for r in page["runs"]} == {"00501"}
+    one = await get(jp_fetch, "runs", "00012345" + "0" * 24)
+    assert one["run_id"] == "00012345" + "0" * 24 and one["name"] == "57139781"
+
+
 @pytest.mark.parametrize("params, message", [
     ({"filter": "metrics.accuracy >>> 1"}, "expected a value"),
     ({"limit": "0"}, "'limit' must be an integer from 1 to 1000"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import nbformat
 import pytest
 
 import cellops
@@ -176,3 +177,32 @@ def test_invalid_sweep_steps_get_a_clear_message(scored, sweep, message):
         run_pipeline(path, progress=None)
     assert "p.yaml:" in str(info.value) and message in str(info.value)
     assert cellops.search_runs().empty
+
+
+def test_a_sweep_over_a_parameter_the_notebook_lacks_is_refused_not_recorded(scored):
+    """The trials used to run with the notebook's default and be recorded with alpha=1
+    and alpha=2 (issue #27)."""
+    with pytest.raises(cellops.UnknownParameterError) as info:
+        run_sweep(scored, ["alpah=1,2"], progress=None)
+    assert "Did you mean 'alpha' for 'alpah'?" in str(info.value)
+    assert cellops.search_runs().empty
+    untagged = scored.parent / "untagged.ipynb"
+    notebook(untagged, "alpha = 0.5", "import cellops\ncellops.log_metric('used', alpha)")
+    nb = nbformat.read(untagged, as_version=4)
+    nb.cells[0].metadata["tags"] = []
+    nbformat.write(nb, untagged)
+    with pytest.raises(cellops.UnknownParameterError, match="no cell tagged 'parameters'"):
+        run_sweep(untagged, ["alpha=1,2"], progress=None)
+    # opted in: it runs, and the record says the names were not declared
+    result = run_sweep(untagged, ["alpha=1,2"], progress=None, allow_unknown=True)
+    trials = [cellops.get_run(t["run_id"]) for t in result.trials]
+    assert {t.metrics["used"] for t in trials} == {0.5}  # what papermill really does
+    assert {t.tags["params.undeclared"] for t in trials} == {"alpha"}
+
+
+def test_sweep_cli_refuses_an_unknown_parameter_with_one_line(scored):
+    res = subprocess.run([sys.executable, "-m", "cellops.cli", "sweep", str(scored), "-p",
+                          "alpah=1,3"], cwd=scored.parent, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "has no parameter 'alpah'" in res.stderr and "--allow-unknown-params" in res.stderr

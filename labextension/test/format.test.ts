@@ -37,6 +37,10 @@ test('numbers read as cellops.display writes them in Python', () => {
   assert.equal(formatMetric('Infinity'), '∞');
   assert.equal(formatMetric(null), '');
   assert.equal(formatMetric(undefined), '');
+  // Text is never read as a number (issue #27): ids and params print as they were written.
+  for (const text of ['1e10abcd', '00012345', '386e5045', '57139781', 'nan00000', 'inf00000', '00501']) {
+    assert.equal(formatMetric(text), text);
+  }
 });
 
 test('byte sizes are human', () => {

@@ -24,6 +24,7 @@ from .errors import (
     StepError,
     StoreBusyError,
     StoreError,
+    UnknownParameterError,
     UntrustedTypesError,
     WorkspaceError,
 )
@@ -161,6 +162,7 @@ __all__ = [
     "StoreBusyError",
     "StoreError",
     "SweepResult",
+    "UnknownParameterError",
     "UntrustedTypesError",
     "Workspace",
     "WorkspaceError",

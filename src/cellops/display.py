@@ -32,11 +32,12 @@ _NEUTRAL = ("var(--jp-ui-font-color1, #333)", "var(--jp-layout-color2, #eee)")
 def format_number(value: Any, digits: int = 4) -> str:
     """A number for people: ``digits`` significant digits, thousands separators, whole
     numbers without decimals (``143``, not ``143.0000``), exponents only when huge or tiny;
-    NaN as ``NaN``, None as an empty string, text as it is."""
+    NaN as ``NaN``, None as an empty string, text as it is — never read as a number: a run
+    id ``386e5045`` or ``00012345`` and a param ``1e3`` print as they were written."""
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return str(value)
+    if isinstance(value, (bool, str, bytes)):
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
     if isinstance(value, int):
         return f"{value:,}"
     if not isinstance(value, float):

@@ -18,6 +18,7 @@ what to do next. The tree::
     │   ├── ArtifactNameError     a logical artifact name is unsafe (``..``, absolute,
     │   │                         control characters)
     │   ├── FilterSyntaxError     a search filter or order_by string cannot be parsed
+    │   ├── UnknownParameterError a notebook does not declare a parameter given to it
     │   └── UntrustedTypesError   a model file needs types nobody said to trust
     ├── RunStateError             the operation needs a run in another state
     │                             (e.g. logging to a run that has ended, deleting a live run)
@@ -52,6 +53,7 @@ __all__ = [
     "StepError",
     "StoreBusyError",
     "StoreError",
+    "UnknownParameterError",
     "UntrustedTypesError",
     "WorkspaceError",
 ]
@@ -140,6 +142,16 @@ class FilterSyntaxError(InvalidArgumentError):
             excerpt = ("..." if start else "") + text[start:end] + ("..." if end < len(text) else "")
             caret = position - start + (3 if start else 0)
             message = f"{message}\n  {excerpt}\n  {' ' * caret}^"
+        super().__init__(message)
+
+
+class UnknownParameterError(InvalidArgumentError):
+    """A notebook does not declare parameters it was given (papermill would inject them
+    where nothing reads them). ``notebook``, ``unknown`` and ``known`` say which."""
+
+    def __init__(self, message: str, *, notebook: str, unknown: list[str],
+                 known: list[str]) -> None:
+        self.notebook, self.unknown, self.known = notebook, list(unknown), list(known)
         super().__init__(message)
 
 

@@ -28,13 +28,17 @@ def pipeline() -> None:
               show_default=True, help="Independent steps run in parallel up to this many.")
 @click.option("--executor", default="local", show_default=True, metavar="local|dask://HOST:PORT",
               help="Where steps run.")
+@click.option("--allow-unknown-params", "allow_unknown", is_flag=True,
+              help="Inject parameters a notebook does not declare in its parameters cell "
+                   "(refused by default: the notebook would ignore them).")
 def pipeline_run(file: str, params: tuple[str, ...], force: bool, only: tuple[str, ...],
-                 workers: int, executor: str) -> None:
+                 workers: int, executor: str, allow_unknown: bool) -> None:
     """Run the steps of a pipeline file that are not up to date."""
     from cellops.pipelines import run_pipeline
 
     result = run_pipeline(file, list(params), force=force, only=list(only) or None,
-                          workers=workers, executor=executor, progress=click.echo)
+                          workers=workers, executor=executor, progress=click.echo,
+                          allow_unknown=allow_unknown)
     counts = {}
     for s in result.steps.values():
         counts[s.status] = counts.get(s.status, 0) + 1
@@ -54,11 +58,15 @@ def pipeline_run(file: str, params: tuple[str, ...], force: bool, only: tuple[st
 @click.option("-p", "--param", "params", multiple=True, metavar="[STEP.]KEY=VALUE",
               help="Check as if run with this override.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, with every cache key part.")
-def pipeline_status_cmd(file: str, params: tuple[str, ...], as_json: bool) -> None:
+@click.option("--allow-unknown-params", "allow_unknown", is_flag=True,
+              help="Inject parameters a notebook does not declare in its parameters cell "
+                   "(refused by default: the notebook would ignore them).")
+def pipeline_status_cmd(file: str, params: tuple[str, ...], as_json: bool,
+                        allow_unknown: bool) -> None:
     """Say for every step whether it is up to date and, if not, why."""
     from cellops.pipelines import pipeline_status
 
-    rows = pipeline_status(file, list(params))
+    rows = pipeline_status(file, list(params), allow_unknown=allow_unknown)
     if as_json:
         echo_json(rows)
         return
@@ -82,14 +90,18 @@ def pipeline_status_cmd(file: str, params: tuple[str, ...], as_json: bool) -> No
               help="Whether a higher or lower --metric is better.")
 @click.option("--timeout", type=Seconds(min_open=True), default=None,
               help="Seconds any one cell may take.")
+@click.option("--allow-unknown-params", "allow_unknown", is_flag=True,
+              help="Inject parameters a notebook does not declare in its parameters cell "
+                   "(refused by default: the notebook would ignore them).")
 def sweep(notebook: str, params: tuple[str, ...], random_n: int | None, workers: int,
-          executor: str, metric: str | None, goal: str, timeout: float | None) -> None:
+          executor: str, metric: str | None, goal: str, timeout: float | None,
+          allow_unknown: bool) -> None:
     """Run NOTEBOOK over a grid of parameters as trials of one sweep run, ranked."""
     from cellops.pipelines import run_sweep
 
     result = run_sweep(notebook, list(params), random_n=random_n, workers=workers,
                        executor=executor, timeout=timeout, metric=metric, goal=goal,
-                       progress=click.echo)
+                       progress=click.echo, allow_unknown=allow_unknown)
     trials = result.ranked(metric, goal) if metric else result.trials
     metric_keys = [metric] if metric else sorted({k for t in trials for k in t["metrics"]})[:4]
     param_keys = list(trials[0]["params"]) if trials else []

@@ -16,24 +16,9 @@ from typing import Any
 
 from ..workspaces import workspace
 from .monitor_runs import _model_name
+from .spec import retrain_overrides
 
 __all__ = ["retrain"]
-
-
-def _fill(value: Any, context: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        for key, text in context.items():
-            value = value.replace("{" + key + "}", text)
-    return value
-
-
-def _overrides(parameters: dict[str, Any], context: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """``{"train.data": X, "seed": 1}`` -> ``{"train": {"data": X}, "*": {"seed": 1}}``."""
-    out: dict[str, dict[str, Any]] = {}
-    for key, value in parameters.items():
-        step, _, name = key.rpartition(".")
-        out.setdefault(step or "*", {})[name] = _fill(value, context)
-    return out
 
 
 def retrain(spec: dict[str, Any], alert_ids: list[int], frame: Any,
@@ -64,7 +49,7 @@ def retrain(spec: dict[str, Any], alert_ids: list[int], frame: Any,
         record["window_data"] = str(data)
         context = {"window_data": str(data), "monitor": spec["name"], "alert_id": str(alert_id),
                    "model": model_name}
-        result = run_pipeline(Path(r["pipeline"]), _overrides(r["parameters"], context),
+        result = run_pipeline(Path(r["pipeline"]), retrain_overrides(r["parameters"], context),
                               progress=None)
         record["pipeline_run"] = result.run_id
         if not result.ok:

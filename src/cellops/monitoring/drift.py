@@ -33,6 +33,7 @@ LOG_COLUMNS = ("request_id", "row", "time", "model", "version", "source", "statu
                "latency_ms", "error", "label", "labeled_at")
 INT_CATEGORY_LIMIT = 10  # Evidently's: integers with at most this many values are categories
 MAX_NEW_SHOWN = 20
+SMALL_SAMPLE = 1000  # below it, distance tests read sampling noise as drift
 
 
 @dataclass
@@ -313,7 +314,10 @@ def drift(reference: Any, current: Any, *, columns: Iterable[str] | None = None,
         limit = _option(threshold, name, test.threshold)
         if not isinstance(limit, (int, float)) or isinstance(limit, bool) or limit != limit:
             raise InvalidArgumentError(f"threshold for {name!r} must be a number, not {limit!r}.")
-        value = test.run(rc, cc, float(limit))
+        try:
+            value = test.run(rc, cc, float(limit))
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"Column {name!r}: {exc}") from None
         entry.update(test=test.name, statistic=value,
                      value_kind="p_value" if test.p_value else "distance",
                      threshold=float(limit), drifted=test.drifted(value, float(limit)))
@@ -327,8 +331,13 @@ def drift(reference: Any, current: Any, *, columns: Iterable[str] | None = None,
                                         "missing_current", "new_categories", "note"])
     tested = [r for r in rows if r["test"] is not None]
     share = sum(r["drifted"] for r in tested) / len(tested) if tested else 0.0
+    distances = sorted({r["test"] for r in tested if r["value_kind"] == "distance"})
+    small = [] if not distances or min(len(ref), len(cur)) >= SMALL_SAMPLE else [
+        f"{', '.join(distances)}: a distance on fewer than {SMALL_SAMPLE:,} rows a side exceeds "
+        "its threshold by chance (noise reads as drift); for small samples use a p-value test: "
+        "method='ks' for numbers, 'chisquare' for categories"]
     report = DriftReport(bool(tested) and share >= drift_share, share, float(drift_share), table,
-                         len(ref), len(cur), skipped, ref_notes + cur_notes, distributions)
+                         len(ref), len(cur), skipped, ref_notes + cur_notes + small, distributions)
     if log:
         report.run_id = _log(report, log if isinstance(log, str) else "drift")
     return report

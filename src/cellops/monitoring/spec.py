@@ -260,6 +260,33 @@ def _action(value: Any) -> dict[str, Any] | None:
                         "alias": r.get("alias")}}
 
 
+def retrain_overrides(parameters: Mapping[str, Any],
+                      context: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """``{"train.data": "{window_data}", "seed": 1}`` -> ``{"train": {"data": <filled>},
+    "*": {"seed": 1}}``: the pipeline overrides of a retrain action, placeholders filled
+    from ``context``."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in parameters.items():
+        step, _, name = key.rpartition(".")
+        if isinstance(value, str):
+            for placeholder, text in context.items():
+                value = value.replace("{" + placeholder + "}", text)
+        out.setdefault(step or "*", {})[name] = value
+    return out
+
+
+def _check_retrain(r: dict[str, Any]) -> None:
+    """The retraining pipeline must take the parameters the monitor will give it: a typo
+    is refused now, not at the first alert."""
+    from ..pipelines.spec import load_pipeline
+
+    if Path(r["pipeline"]).is_file():
+        try:
+            load_pipeline(r["pipeline"], retrain_overrides(r["parameters"], {}))
+        except InvalidArgumentError as exc:
+            raise MonitorSpecError(f"retrain: {exc}") from None
+
+
 def load_monitor_file(path: str | Path) -> list[dict[str, Any]]:
     """Read and validate every monitor in a ``monitors.yaml``; relative file paths in it
     (reference files, retraining pipelines) are made absolute against its folder."""
@@ -299,6 +326,11 @@ def load_monitor_file(path: str | Path) -> list[dict[str, Any]]:
         if spec["action"]:
             r = spec["action"]["retrain"]
             r["pipeline"] = str((path.parent / r["pipeline"]).absolute())
+            try:
+                _check_retrain(r)
+            except MonitorSpecError as exc:
+                raise MonitorSpecError(str(exc), str(path), doc.line(where + ("action",))) \
+                    from None
         out.append(spec)
     names = [s["name"] for s in out]
     dupes = sorted({n for n in names if names.count(n) > 1})

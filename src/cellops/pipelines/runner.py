@@ -128,13 +128,14 @@ def _sweep_upstream(run_id: str | None) -> dict[str, str | None]:
     return {"sweep.best_run": get_run(run_id).tags.get("sweep.best_run")}
 
 
-def pipeline_status(path: str | Path, parameters: Any = None) -> list[dict[str, Any]]:
+def pipeline_status(path: str | Path, parameters: Any = None, *,
+                    allow_unknown: bool = False) -> list[dict[str, Any]]:
     """For every step: whether it is up to date, why not, and its cache key parts.
 
     A step downstream of one that will run is stale too ("upstream train will re-run"),
     even when its own inputs have not changed yet.
     """
-    pipeline = load_pipeline(path, _overrides(parameters))
+    pipeline = load_pipeline(path, _overrides(parameters), allow_unknown=allow_unknown)
     ws = workspace()
     upstream: dict[str, dict[str, str | None]] = {}
     will_run: set[str] = set()
@@ -206,17 +207,21 @@ def run_pipeline(
     workers: int = 1,
     executor: str | None = None,
     progress: Callable[[str], None] | None = print,
+    allow_unknown: bool = False,
 ) -> PipelineResult:
     """Run the pipeline in ``path``; return each step's outcome.
 
     ``parameters`` overrides values (``["train.n_estimators=300", "seed=1"]`` or a dict
-    of step -> values, ``"*"`` for every step). Steps run in dependency order, up to
+    of step -> values, ``"*"`` for every step). A parameter that a step's notebook does
+    not declare in its ``parameters`` cell is refused before anything runs
+    (:class:`~cellops.errors.UnknownParameterError`), unless ``allow_unknown`` (or
+    ``allow_unknown: true`` in the file). Steps run in dependency order, up to
     ``workers`` at once; up-to-date steps are skipped unless ``force``. ``only`` runs
     just the named steps. A failing step's dependents are skipped; the next run
     resumes from the failed step. ``result.raise_for_failure()`` raises the first
     failure as a :class:`~cellops.errors.StepError`.
     """
-    pipeline = load_pipeline(path, _overrides(parameters))
+    pipeline = load_pipeline(path, _overrides(parameters), allow_unknown=allow_unknown)
     only_set = {only} if isinstance(only, str) else set(only or [])
     unknown = only_set - set(pipeline.steps)
     if unknown:
@@ -316,8 +321,10 @@ class _Scheduler:
         if reason == "up to date":
             reason = "outputs missing or changed since the last run"
         params = pipeline.step_parameters(step)
+        undeclared = {"params.undeclared": ", ".join(step.undeclared)} if step.undeclared else {}
         srun = start_run(name=step.name, kind="step", parent=self.prun, activate=False,
-                         params=params, tags={"pipeline.step": step.name, "cache.key": key})
+                         params=params, tags={"pipeline.step": step.name, "cache.key": key,
+                                              **undeclared})
         srun.attach(step.notebook.read_bytes(), "notebook.ipynb")
         self.active[step.name] = srun.id
         common = {"kernel": parts["kernel"], "cwd": str(pipeline.root), "timeout": step.timeout,
@@ -336,7 +343,7 @@ class _Scheduler:
         self.say(f"  {step.name}: sweeping {len(combos)} trial(s) ({reason})")
         for i, combo in enumerate(combos):
             trial = start_run(name=f"trial-{i}", kind="trial", parent=srun, activate=False,
-                              params={**params, **combo})
+                              params={**params, **combo}, tags=undeclared)
             task = make_task(step.notebook, self.out_dir / f"{step.name}-trial-{i}.ipynb",
                              parameters={**params, **combo}, run_id=trial.id, **common)
             self.queue.append(Job(step, trial, task, trial=i, combo=combo))

@@ -6,6 +6,7 @@ Schema (see docs/pipelines.md)::
     parameters: {seed: 0}             # shared by every step, overridable per step
     kernel: python3                   # optional; default: each notebook's own kernel
     allow_external_notebooks: false   # true lets steps run notebooks outside this folder
+    allow_unknown: false              # true injects parameters a notebook does not declare
     steps:                            # required, at least one
       - name: prepare                 # required, unique: letters, digits, _ and -
         notebook: notebooks/prepare.ipynb   # required, relative to this file
@@ -15,11 +16,19 @@ Schema (see docs/pipelines.md)::
         outputs: [data/train.parquet] # files written (checked and hashed after the step)
         timeout: 600                  # seconds for any one cell
         kernel: python3
+        allow_unknown: false          # as above, for this step only
         sweep:                        # optional: run the step once per combination
           parameters: {alpha: [0.1, 1.0], depth: [3, 5]}   # grid = product of the lists
           random: 3                   # optional: that many combinations, picked at random
           metric: roc_auc             # optional: the best trial's metrics go to the step run
           goal: max                   # max (default) or min
+
+Parameters must reach the notebooks (:mod:`cellops.execution.parameters`): a step's own
+parameters, its sweep's and ``-p step.key=value`` must be declared in the notebook's
+``parameters`` cell; a shared parameter (top level, or ``-p key=value``) goes to the steps
+whose notebooks declare it and must be declared by at least one. ``allow_unknown: true``
+(or ``allow_unknown=True``, ``--allow-unknown-params``) injects them anyway; the step's
+run then tags them ``params.undeclared``.
 
 Every error names the file, the line and what was expected. The file is read with the
 limits of :mod:`cellops.yamldoc` (size, depth, alias expansion, duplicate keys).
@@ -32,12 +41,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, UnknownParameterError
 
 STEP_KEYS = {"name", "notebook", "parameters", "needs", "inputs", "outputs", "timeout", "kernel",
-             "sweep"}
+             "sweep", "allow_unknown"}
 SWEEP_KEYS = {"parameters", "random", "metric", "goal"}
-TOP_KEYS = {"name", "parameters", "kernel", "steps", "allow_external_notebooks"}
+TOP_KEYS = {"name", "parameters", "kernel", "steps", "allow_external_notebooks", "allow_unknown"}
+UNKNOWN_HINT = "--allow-unknown-params (allow_unknown: true in the pipeline file)"
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -75,6 +85,11 @@ class Step:
     timeout: float | None = None
     kernel: str | None = None
     sweep: SweepSpec | None = None
+    allow_unknown: bool = False
+    # The names its notebook declares (None: every parameter is passed, see allow_unknown),
+    # and those it is given without declaring them (only with allow_unknown).
+    declared: set[str] | None = None
+    undeclared: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -91,7 +106,11 @@ class Pipeline:
         return self.path.parent
 
     def step_parameters(self, step: Step) -> dict[str, Any]:
-        return {**self.parameters, **step.parameters}
+        """What the step's notebook receives: the shared parameters it declares (all of
+        them when it allows unknown ones), then its own."""
+        shared = {k: v for k, v in self.parameters.items()
+                  if step.declared is None or k in step.declared}
+        return {**shared, **step.parameters}
 
     def downstream(self, names: set[str]) -> set[str]:
         """``names`` and every step that depends on them, directly or not."""
@@ -102,8 +121,10 @@ class Pipeline:
         return out
 
 
-def load_pipeline(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> Pipeline:
-    """Read and validate a pipeline file. ``overrides`` maps step (or ``"*"``) to parameters."""
+def load_pipeline(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None, *,
+                  allow_unknown: bool = False) -> Pipeline:
+    """Read and validate a pipeline file. ``overrides`` maps step (or ``"*"``) to parameters;
+    ``allow_unknown`` lets parameters through that the notebooks do not declare."""
     from ..yamldoc import YamlError, load_yaml
 
     path = Path(path).absolute()
@@ -140,6 +161,10 @@ def load_pipeline(path: str | Path, overrides: dict[str, dict[str, Any]] | None 
     external = data.get("allow_external_notebooks", False)
     if not isinstance(external, bool):
         raise fail(("allow_external_notebooks",), "'allow_external_notebooks' must be true or false")
+    lenient = data.get("allow_unknown", False)
+    if not isinstance(lenient, bool):
+        raise fail(("allow_unknown",), "'allow_unknown' must be true or false")
+    lenient = lenient or allow_unknown
     project = path.parent.resolve()
 
     steps: dict[str, Step] = {}
@@ -188,12 +213,17 @@ def load_pipeline(path: str | Path, overrides: dict[str, dict[str, Any]] | None 
         kernel = raw.get("kernel")
         if kernel is not None and not isinstance(kernel, str):
             raise fail(where + ("kernel",), f"step {sname!r}: 'kernel' must be a kernel name")
+        step_lenient = raw.get("allow_unknown", False)
+        if not isinstance(step_lenient, bool):
+            raise fail(where + ("allow_unknown",), f"step {sname!r}: 'allow_unknown' must be true "
+                                                   "or false")
         sweep = _sweep(raw.get("sweep"), sname, where + ("sweep",), fail)
         if sweep is not None and lists["outputs"]:
             raise fail(where + ("outputs",), f"step {sname!r} is a sweep, so its trials would overwrite "
                                              "each other's outputs; write outputs in a later step")
         steps[sname] = Step(sname, nb_path, dict(sparams), lists["needs"], lists["inputs"],
-                            lists["outputs"], float(timeout) if timeout else None, kernel, sweep)
+                            lists["outputs"], float(timeout) if timeout else None, kernel, sweep,
+                            lenient or step_lenient)
 
     for i, step in enumerate(steps.values()):
         for need in step.needs:
@@ -203,6 +233,7 @@ def load_pipeline(path: str | Path, overrides: dict[str, dict[str, Any]] | None 
             if need == step.name:
                 raise fail(("steps", i, "needs"), f"step {step.name!r} needs itself")
     ordered = _topological(steps, fail)
+    index = {name: i for i, name in enumerate(steps)}
     for key, values in (overrides or {}).items():
         if key == "*":
             params = {**params, **values}
@@ -214,7 +245,62 @@ def load_pipeline(path: str | Path, overrides: dict[str, dict[str, Any]] | None 
             if ordered[key].sweep is not None:  # a value given on the command line is not swept
                 for name in values:
                     ordered[key].sweep.grid.pop(name, None)
-    return Pipeline(name, path, dict(params), ordered, data.get("kernel"))
+    pipeline = Pipeline(name, path, dict(params), ordered, data.get("kernel"))
+    _check_parameters(pipeline, data, index, fail)
+    return pipeline
+
+
+def _check_parameters(pipeline: Pipeline, data: dict, index: dict[str, int], fail: Any) -> None:
+    """Refuse parameters no notebook would read (see the module docstring); note what each
+    step declares and, where unknown names are allowed, what it gets without declaring."""
+    from ..execution.parameters import check_parameters, close_match, notebook_parameters
+
+    steps_data = data["steps"]
+    takers: dict[str, list[str]] = {}  # shared parameter -> steps that declare it
+    for step in pipeline.steps.values():
+        found = notebook_parameters(step.notebook)
+        i = index[step.name]
+        in_step = steps_data[i].get("parameters") or {}
+        in_sweep = (steps_data[i].get("sweep") or {}).get("parameters") or {}
+        own = list(step.parameters) + list(step.sweep.grid if step.sweep else ())
+        first = next((n for n in own if n not in found.names), None)
+        where = (("steps", i, "parameters", first, "__key__") if first in in_step else
+                 ("steps", i, "sweep", "parameters", first, "__key__") if first in in_sweep else
+                 None)  # given with -p: no line to point at
+        try:
+            check_parameters(step.notebook, own, allow_unknown=step.allow_unknown,
+                             what=f"step {step.name!r}", hint=UNKNOWN_HINT)
+        except UnknownParameterError as exc:
+            located = fail(where, str(exc)) if where else PipelineSpecError(pipeline.path, None,
+                                                                            str(exc))
+            raise UnknownParameterError(str(located), notebook=exc.notebook, unknown=exc.unknown,
+                                        known=exc.known) from None
+        if step.allow_unknown or not found.inspectable:
+            step.declared = None
+            given = {**pipeline.step_parameters(step), **(step.sweep.grid if step.sweep else {})}
+            step.undeclared = [k for k in given if found.inspectable and k not in found.names]
+        else:
+            step.declared = set(found.names)
+        for k in pipeline.parameters:
+            if step.declared is None or k in step.declared:
+                takers.setdefault(k, []).append(step.name)
+    orphans = [k for k in pipeline.parameters if k not in takers]
+    if orphans:
+        declared = {s.name: list(notebook_parameters(s.notebook).names)
+                    for s in pipeline.steps.values()}
+        every = [n for names in declared.values() for n in names]
+        guesses = [f"{m!r} for {k!r}" for k in orphans if (m := close_match(k, every))]
+        listing = "; ".join(f"{s}: {', '.join(n) or 'none'}" for s, n in declared.items())
+        message = (f"shared parameter(s) {', '.join(map(repr, orphans))} are declared by no "
+                   f"step's notebook, so no step would receive them."
+                   + (f" Did you mean {', '.join(guesses)}?" if guesses else "")
+                   + f" Steps declare: {listing}. Fix the name, declare it in a notebook's "
+                   f"parameters cell, or pass {UNKNOWN_HINT}.")
+        in_file = orphans[0] in (data.get("parameters") or {})
+        located = (fail(("parameters", orphans[0], "__key__"), message) if in_file else
+                   PipelineSpecError(pipeline.path, None, message))
+        raise UnknownParameterError(str(located), notebook=str(pipeline.path), unknown=orphans,
+                                    known=sorted(set(every)))
 
 
 def _sweep(raw: Any, step: str, where: tuple, fail: Any) -> SweepSpec | None:

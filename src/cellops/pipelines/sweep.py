@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable
 from ..errors import InvalidArgumentError
 from ..execution.cachekey import notebook_fingerprint
 from ..execution.executors import make_executor
+from ..execution.parameters import check_parameters
 from ..execution.worker import Report, execute_step, make_task
 from ..tracking.api import get_run, start_run
 from ..tracking.run import Run
@@ -120,8 +121,14 @@ def run_sweep(
     metric: str | None = None,
     goal: str = "max",
     progress: Callable[[str], None] | None = print,
+    allow_unknown: bool = False,
 ) -> SweepResult:
     """Run ``notebook`` once per parameter combination, as trials under one sweep run.
+
+    Every swept (and fixed) parameter must be declared in the notebook's ``parameters``
+    cell, or the trials would all run with its defaults: an unknown name raises
+    :class:`~cellops.errors.UnknownParameterError` before anything runs, unless
+    ``allow_unknown`` (then the trials are tagged ``params.undeclared``).
 
     Trials run with ``cwd`` (default: the current directory) as working directory, as
     papermill does; ``random_n`` picks that many combinations of the grid at random.
@@ -137,6 +144,10 @@ def run_sweep(
     if not grid:
         raise InvalidArgumentError("A sweep needs at least one -p name=v1,v2,...")
     combos = expand(grid, random_n)
+    undeclared = check_parameters(nb_path, {**(parameters or {}), **grid},
+                                  allow_unknown=allow_unknown,
+                                  hint="--allow-unknown-params (allow_unknown=True)")
+    tags = {"params.undeclared": ", ".join(undeclared)} if undeclared else {}
     _, kernel = notebook_fingerprint(nb_path)
     ws = workspace()
     sweep = start_run(name=name or nb_path.stem, kind="sweep", activate=False,
@@ -153,7 +164,7 @@ def run_sweep(
         for i, combo in enumerate(combos):
             params = {**(parameters or {}), **combo}
             run = start_run(name=f"trial-{i}", kind="trial", parent=sweep, params=params,
-                            activate=False)
+                            tags=tags, activate=False)
             task = make_task(nb_path, out_dir / f"trial-{i}.ipynb", parameters=params,
                              kernel=kernel or "python3", cwd=workdir, timeout=timeout,
                              workspace_path=ws.path, run_id=run.id)

@@ -11,7 +11,6 @@ params of a ``%%params`` cell are held until papermill's injected-parameters cel
 
 from __future__ import annotations
 
-import ast
 import atexit
 import os
 import time
@@ -20,6 +19,7 @@ from typing import Any
 
 from ..errors import InvalidArgumentError
 from ..execution.environment import KernelEnv
+from ..execution.parameters import assigned_names
 from . import active
 from .api import adopted_run, get_run, start_run
 from .run import Run
@@ -41,30 +41,6 @@ def is_simple(value: Any, depth: int = 0) -> bool:
     if isinstance(value, dict):
         return all(isinstance(k, str) and is_simple(v, depth + 1) for k, v in value.items())
     return False
-
-
-def assigned_names(source: str) -> list[str]:
-    """Names bound at the top level of ``source`` by assignments, in order."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []
-    names: list[str] = []
-
-    def add(target: ast.AST) -> None:
-        if isinstance(target, ast.Name) and target.id not in names:
-            names.append(target.id)
-        elif isinstance(target, (ast.Tuple, ast.List)):
-            for elt in target.elts:
-                add(elt)
-
-    for node in tree.body:
-        if isinstance(node, ast.Assign):
-            for t in node.targets:
-                add(t)
-        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
-            add(node.target)
-    return names
 
 
 class NotebookSession:
