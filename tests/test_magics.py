@@ -332,10 +332,15 @@ def test_track_on_records_cells_in_execution_order_and_exports_a_notebook(ip, tm
 
     out = cellops.export_history(run.id, tmp_path / "replay.ipynb")
     nb = nbformat.read(out, as_version=4)
-    assert nb.cells[2].metadata["tags"] == ["raises-exception"]
-    assert nb.cells[2].metadata["cellops"]["status"] == "error"
+    assert nb.cells[0].cell_type == "markdown" and "%%expect_error" in nb.cells[0].source
+    assert nb.cells[1].source == "%load_ext cellops"  # %%expect_error is cellops'
+    assert nb.cells[4].source == "%%expect_error NameError\nc = missing"
+    assert nb.cells[4].metadata["cellops"]["status"] == "error"
     NotebookClient(nb, timeout=60, kernel_name="python3").execute()  # replays to the end
-    assert nb.cells[1].source == "b = a + 1"
+    assert nb.cells[3].source == "b = a + 1"
+    shown = "".join(o.get("text", "") for o in nb.cells[4].outputs)
+    assert "NameError" in shown and "missing" in shown
+    assert not any(o.output_type == "error" for c in nb.cells for o in c.get("outputs", []))
 
 
 def test_history_cli_writes_the_notebook(ip, tmp_path):

@@ -125,6 +125,50 @@ def test_history_exports_a_notebook_that_papermill_runs_top_to_bottom(shell, tmp
     assert not any(o.get("output_type") == "error" for c in done.cells for o in c.get("outputs", []))
 
 
+def test_a_history_with_failing_cells_runs_to_the_end_under_papermill(shell, tmp_path):
+    """papermill ignores the raises-exception tag and stopped (exit 1) at the first cell
+    the history kept as failing (issue #27)."""
+    import subprocess
+    import sys
+
+    cell(shell, "%load_ext cellops")
+    cell(shell, "%track on")
+    cell(shell, "total = 1")
+    shell.run_cell("total += 1\nratio = total / 0", store_history=True)  # raises, half done
+    shell.run_cell("%%track -n broken\nundefined_name", store_history=True)
+    cell(shell, "total = total * 10")
+    run = cellops.get_run(cellops.search_runs(filter="kind = 'notebook'")["run_id"].iloc[0])
+    assert [c["status"] for c in cellops.cell_history(run.id)][-3:] == ["error", "error", "ok"]
+    cellops.workspace().flush()
+    res = subprocess.run([sys.executable, "-m", "cellops.cli", "history", run.id[:8]],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "None ms" not in res.stdout and "not timed" in res.stdout
+    out = cellops.export_history(run.id, tmp_path / "replay.ipynb")
+    nb = nbformat.read(out, as_version=4)
+    assert "%%expect_error" in nb.cells[0].source  # the notebook says why
+    sources = [c.source for c in nb.cells]
+    assert "%%expect_error ZeroDivisionError\ntotal += 1\nratio = total / 0" in sources
+    assert "%%expect_error NameError\n%%track -n broken\nundefined_name" in sources
+    res = subprocess.run([sys.executable, "-m", "papermill", str(out), str(tmp_path / "done.ipynb"),
+                          "--no-progress-bar", "--cwd", str(tmp_path)], capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    done = nbformat.read(tmp_path / "done.ipynb", as_version=4)
+    assert not any(o.get("output_type") == "error" for c in done.cells for o in c.get("outputs", []))
+    shown = "".join(o.get("text", "") for c in done.cells for o in c.get("outputs", []))
+    assert "ZeroDivisionError" in shown and "NameError" in shown
+    last = next(c for c in done.cells if c.source == "total = total * 10")
+    assert last.metadata["papermill"]["status"] == "completed"
+    # the half-done cell left its state as it did when recorded: total 2, times 10
+    check = nbformat.v4.new_code_cell("assert total == 20, total")
+    done.cells.append(check)
+    nbformat.write(done, tmp_path / "check.ipynb")
+    res = subprocess.run([sys.executable, "-m", "papermill", str(tmp_path / "check.ipynb"),
+                          str(tmp_path / "checked.ipynb"), "--no-progress-bar", "--cwd",
+                          str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
 def test_an_export_adds_load_ext_when_the_history_uses_cellops_magics(shell, tmp_path):
     shell.run_line_magic("load_ext", "cellops")  # not a cell: not in the history
     cell(shell, "%track on")

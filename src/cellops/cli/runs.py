@@ -224,8 +224,9 @@ def gc(dry_run: bool, grace: float, as_json: bool) -> None:
 def history(run_id: str, output: str | None, to: str | None, as_json: bool) -> None:
     """Show the cells a notebook run recorded with `%track on`, in the order they ran.
 
-    With `--to notebook OUTPUT` write them as a new notebook that, run top to bottom,
-    repeats what happened (cells that raised are kept and tagged raises-exception).
+    With `--to notebook OUTPUT` write them as a new notebook that, run top to bottom by
+    Jupyter or papermill, repeats what happened (cells that raised are kept under
+    %%expect_error, which prints the error and goes on).
     """
     if to == "notebook" or output:
         if not output:
@@ -239,7 +240,8 @@ def history(run_id: str, output: str | None, to: str | None, as_json: bool) -> N
     if not cells:
         click.echo("No cells recorded for this run. Record them with `%track on` in a notebook.")
         return
-    rows = [[c["seq"], c["execution_count"], c["status"], f"{c['duration_ms']} ms",
+    rows = [[c["seq"], c["execution_count"], c["status"],
+             "not timed" if c["duration_ms"] is None else format_duration(c["duration_ms"] / 1000),
              c["source"].strip().splitlines()[0] if c["source"].strip() else ""] for c in cells]
     click.echo(table(["seq", "In", "status", "duration", "first line"], rows, max_width=60))
 

@@ -344,6 +344,32 @@ class Cellops(Magics):
         if run is not None and restarted:
             print(f"Params changed: started a new notebook run {run.short_id}.")
 
+    # -- %%expect_error --------------------------------------------------------------
+    @magic_arguments()
+    @argument("error", nargs="?", default=None,
+              help="The exception the cell raised when it was recorded, e.g. ZeroDivisionError.")
+    @cell_magic
+    def expect_error(self, line: str, cell: str) -> Any:
+        """Run the cell and print the exception it raises instead of stopping the notebook.
+
+        `cellops history RUN --to notebook` puts the cells that raised when they were
+        recorded under it, so the replay runs to the end under papermill (which stops at
+        any error and ignores the raises-exception tag) as under Jupyter. The error goes
+        to stderr as text, not as an error output. A cell that now runs through says so.
+        """
+        args = parse_argstring(self.expect_error, line)
+        try:
+            value = self._execute(cell, f"%%expect_error {line}".rstrip())
+        except Exception as exc:  # noqa: BLE001 - showing it is the point
+            text = self._user_traceback(exc)
+            if args.error and type(exc).__name__ != args.error:
+                text += f"\n(it raised {args.error} when it was recorded)"
+            print(text, file=sys.stderr)
+            return None
+        print(f"This cell raised {args.error or 'an error'} when it was recorded; it ran "
+              "through this time.", file=sys.stderr)
+        return value
+
     # -- widgets ------------------------------------------------------------------
     @magic_arguments()
     @argument("filter", nargs="*", help="Filter in the search grammar, e.g. metrics.acc > 0.9")

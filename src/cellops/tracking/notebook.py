@@ -195,15 +195,18 @@ class NotebookSession:
             pass
 
 
-CELLOPS_MAGICS = ("%%track", "%track", "%%params", "%experiment", "%runs", "%compare")
+CELLOPS_MAGICS = ("%%track", "%track", "%%params", "%experiment", "%runs", "%compare",
+                  "%%expect_error")
 
 
 def export_history(run_id: str, path: str | os.PathLike[str]) -> Path:
     """Write a notebook run's recorded cell history as a new notebook, in execution order.
 
-    Run top to bottom (by Jupyter or papermill) it repeats what happened. Cells that
-    raised are kept, tagged ``raises-exception`` (so nbclient and papermill carry on past
-    them); cells that ran before ``%track on`` come from IPython's history and are marked
+    Run top to bottom (by Jupyter, nbconvert or papermill) it repeats what happened.
+    Cells that raised (or were interrupted) are kept under ``%%expect_error NAME``, which
+    runs them and prints the error instead of stopping the notebook — papermill stops at
+    any error and ignores the ``raises-exception`` tag —; a note at the top says so. Cells
+    that ran before ``%track on`` come from IPython's history and are marked
     ``untracked``; a first ``%load_ext cellops`` cell is added when cells use cellops'
     magics and none loads them.
     """
@@ -220,29 +223,50 @@ def export_history(run_id: str, path: str | os.PathLike[str]) -> Path:
     nb.metadata["cellops"] = {"run_id": run.id, "notebook_path": run.info.get("notebook_path")}
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
+    failed = [c for c in cells if c["status"] in ("error", "interrupted")]
+    if failed:
+        intro = nbformat.v4.new_markdown_cell(
+            f"Replay of run `{run.id}`, recorded with `%track on`: its cells in the order they "
+            f"ran. {len(failed)} cell(s) raised when recorded; each runs under "
+            "`%%expect_error`, which shows the error and lets the notebook go on, so it "
+            "runs to the end under papermill as under Jupyter.")
+        intro.metadata["cellops"] = {"added": "explains %%expect_error"}
+        nb.cells.append(intro)
     sources = [c["source"] for c in cells]
-    uses_magics = any(line.lstrip().startswith(CELLOPS_MAGICS)
-                      for src in sources for line in src.splitlines())
+    uses_magics = failed or any(line.lstrip().startswith(CELLOPS_MAGICS)
+                                for src in sources for line in src.splitlines())
     loads = any("%load_ext cellops" in src for src in sources)
     if uses_magics and not loads:
         first = nbformat.v4.new_code_cell("%load_ext cellops")
         first.metadata["cellops"] = {"added": "the history uses cellops magics"}
         nb.cells.append(first)
     for c in cells:
-        cell = nbformat.v4.new_code_cell(c["source"])
-        cell.metadata["cellops"] = {"seq": c["seq"], "execution_count": c["execution_count"],
-                                    "status": c["status"], "duration_ms": c["duration_ms"]}
+        source = c["source"]
+        meta = {"seq": c["seq"], "execution_count": c["execution_count"],
+                "status": c["status"], "duration_ms": c["duration_ms"]}
         if c["status"] == "untracked":
-            cell.metadata["cellops"]["note"] = ("ran before %track on: taken from IPython's "
-                                                "history, outcome not recorded")
-        elif c["status"] != "ok":
-            cell.metadata["tags"] = ["raises-exception"]
-            cell.metadata["cellops"]["error"] = (c["error"] or "").strip().splitlines()[-1:]
+            meta["note"] = "ran before %track on: taken from IPython's history, outcome not recorded"
+        elif c["status"] in ("error", "interrupted"):
+            lines = (c["error"] or "").strip().splitlines()
+            meta["error"] = lines[-1:]
+            name = error_name(lines[-1] if lines else "") or (
+                "KeyboardInterrupt" if c["status"] == "interrupted" else "")
+            source = f"%%expect_error {name}".rstrip() + "\n" + source
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["cellops"] = meta
         nb.cells.append(cell)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(out))
     return out
+
+
+def error_name(line: str) -> str | None:
+    """``ZeroDivisionError: division by zero`` -> ``ZeroDivisionError`` (None if it is no
+    exception line)."""
+    name = line.split(":", 1)[0].strip()
+    return name if name.replace(".", "").replace("_", "").isalnum() and name[:1].isalpha() \
+        else None
 
 
 def cell_history(run_id: str) -> list[dict[str, Any]]:
