@@ -192,3 +192,57 @@ def test_a_tracked_cell_is_reproduced_from_its_source_after_the_cells_before_it(
     assert copy.kind == "cell" and copy.tags["reproduces"] == tracked.id and copy.id != tracked.id
     # The replay ran the cells before it once and the tracked cell once (not twice).
     assert len(cellops.search_runs(filter="kind = 'cell'")) == 2
+
+
+def test_provenance_of_a_pipeline_model_and_of_its_reproduction(scored):
+    """Issue #27: the card said the source was the `cellops` console script, and the
+    reproduction went to experiment Default."""
+    nb = nbformat.read(scored / "score.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "from sklearn.linear_model import LinearRegression\n"
+        "cellops.log_model(LinearRegression().fit(df[['x']], df.x), 'model.skops')"))
+    nbformat.write(nb, scored / "score.ipynb")
+    cellops.set_experiment("scoring")
+    step = run_pipeline(scored / "p.yaml", progress=None).steps["score"]
+    run = cellops.get_run(step.run_id)
+    assert run.experiment == "scoring"
+    assert run.info["source_name"] == str(scored / "score.ipynb")
+    assert run.info["notebook_path"] == str(scored / "score.ipynb")
+    version = cellops.register_model(run, "scorer")
+    card = str(cellops.model_card("scorer", version.version))
+    assert f"Notebook / source: `{scored / 'score.ipynb'}`" in card
+    assert "bin/cellops" not in card
+
+    cellops.set_experiment("elsewhere")  # the reproduction follows the original, not this
+    again = reproduce(step.run_id, progress=None)
+    assert cellops.get_run(again.run_id).experiment == "scoring"
+
+
+def test_a_project_outside_git_is_reported_as_such_not_as_a_changed_commit(scored):
+    from cellops.pipelines.reproduce import _git_check
+
+    assert _git_check("0123456789abcdef", scored) == [{
+        "what": "git commit", "status": "not in a git repository",
+        "detail": f"recorded 0123456789ab; {scored} is not in a git repository, so the code "
+                  "cannot be compared"}]
+    assert _git_check(None, scored) == []
+    repo = scored / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.email=a@b", "-c", "user.name=a",
+                    "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert _git_check(head, repo)[0]["status"] == "same"
+    assert _git_check("f" * 40, repo)[0]["status"] == "changed"
+    assert _git_check(None, repo)[0]["status"] == "not recorded"
+
+
+def test_a_tracked_cell_outside_git_reproduces_without_a_false_code_change(shell, tmp_path):
+    cell(shell, "%load_ext cellops")
+    cell(shell, "%experiment cells")
+    cell(shell, "%%track -n plain --metrics m\nm = 2 * 21")
+    tracked = cellops.get_run(cellops.search_runs(filter="kind = 'cell'")["run_id"].iloc[0])
+    again = reproduce(tracked.id, progress=None)
+    assert again.status == "FINISHED", again.error
+    assert not any(c["status"] == "changed" for c in again.checks if c["what"] == "git commit")
+    assert cellops.get_run(again.run_id).experiment == "cells"

@@ -135,6 +135,26 @@ def _cell_notebook(original: Run) -> bytes:
     return nbformat.writes(nb).encode("utf-8")
 
 
+def _git_check(recorded: str | None, project: Path | None) -> list[dict[str, str]]:
+    """The code check: the recorded commit against the project folder's HEAD now. A folder
+    outside any git repository says so: it is no evidence that the code changed."""
+    now = context.git_info(str(project)) if project is not None and project.is_dir() else None
+    if now is None:
+        if not recorded:
+            return []
+        where = f"{project} is" if project is not None else "the run's folder is unknown, so it is"
+        return [{"what": "git commit", "status": "not in a git repository",
+                 "detail": f"recorded {recorded[:12]}; {where} not in a git repository, so "
+                           "the code cannot be compared"}]
+    current = now.get("commit")
+    dirty = " (uncommitted changes)" if now.get("dirty") else ""
+    if not recorded:
+        return [{"what": "git commit", "status": "not recorded",
+                 "detail": f"the run recorded no commit; now {(current or 'none')[:12]}{dirty}"}]
+    return [{"what": "git commit", "status": "same" if recorded == current else "changed",
+             "detail": f"recorded {recorded[:12]}, now {(current or 'none')[:12]}{dirty}"}]
+
+
 def reproduce(run_id: str, *, allow_changed: bool = False,
               progress: Callable[[str], None] | None = print) -> ReproduceResult:
     """Re-execute a recorded step, trial, notebook or ``%%track`` cell run in a temporary
@@ -155,14 +175,7 @@ def reproduce(run_id: str, *, allow_changed: bool = False,
     checks.append({"what": "environment", "status": "changed" if env_differs else "same",
                    "detail": "Python or package versions differ from the run's" if env_differs
                    else "same Python and packages"})
-    recorded = original.info.get("git_commit")
-    now = context.git_info(str(project)) if project is not None and project.is_dir() else None
-    if recorded or now:
-        current = (now or {}).get("commit")
-        same = recorded == current
-        checks.append({"what": "git commit", "status": "same" if same else "changed",
-                       "detail": f"recorded {(recorded or 'none')[:12]}, now {(current or 'none')[:12]}"
-                       + (" (uncommitted changes)" if now and now.get("dirty") else "")})
+    checks += _git_check(original.info.get("git_commit"), project)
     with tempfile.TemporaryDirectory(prefix="cellops-reproduce-") as tmp:
         work = Path(tmp) / "project"
         if project is not None and project.is_dir():
@@ -194,6 +207,7 @@ def reproduce(run_id: str, *, allow_changed: bool = False,
         nb_path.write_bytes(notebook)
         params = {} if is_cell else {k: _typed(v) for k, v in original.params.items()}
         new = start_run(name=f"reproduce-{original.name or original.short_id}",
+                        experiment=original.experiment,
                         kind="notebook" if is_cell else original.kind,
                         params={} if is_cell else original.params,
                         tags={"reproduces": original.id, **({"reproduce.changed_inputs":
@@ -203,7 +217,8 @@ def reproduce(run_id: str, *, allow_changed: bool = False,
         report = execute_step(Task(str(nb_path), str(Path(tmp) / "output.ipynb"), params,
                                    None, str(work), None,
                                    KernelEnv(workspace=str(ws.path), run_id=new.id,
-                                             notebook_path=str(nb_path))))
+                                             notebook_path=str(nb_path),
+                                             experiment=original.experiment)))
         if report.output:
             new.attach(Path(report.output), "output.ipynb")
     error = report.error()

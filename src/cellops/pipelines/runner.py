@@ -254,7 +254,8 @@ class _Scheduler:
         self.inline = workers == 1 and (executor or "local") == "local"
         self.pool: Any = None
         self.prun = start_run(name=pipeline.name, kind="pipeline", params=pipeline.parameters,
-                              tags={"pipeline.file": str(pipeline.path)}, activate=False)
+                              tags={"pipeline.file": str(pipeline.path)}, activate=False,
+                              source=pipeline.path)
         self.result = PipelineResult(self.prun.id, pipeline.name)
         self.out_dir = self.ws.path / "pipeline-outputs" / self.prun.id
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -324,7 +325,7 @@ class _Scheduler:
         undeclared = {"params.undeclared": ", ".join(step.undeclared)} if step.undeclared else {}
         srun = start_run(name=step.name, kind="step", parent=self.prun, activate=False,
                          params=params, tags={"pipeline.step": step.name, "cache.key": key,
-                                              **undeclared})
+                                              **undeclared}, source=step.notebook)
         srun.attach(step.notebook.read_bytes(), "notebook.ipynb")
         self.active[step.name] = srun.id
         common = {"kernel": parts["kernel"], "cwd": str(pipeline.root), "timeout": step.timeout,
@@ -343,7 +344,7 @@ class _Scheduler:
         self.say(f"  {step.name}: sweeping {len(combos)} trial(s) ({reason})")
         for i, combo in enumerate(combos):
             trial = start_run(name=f"trial-{i}", kind="trial", parent=srun, activate=False,
-                              params={**params, **combo}, tags=undeclared)
+                              params={**params, **combo}, tags=undeclared, source=step.notebook)
             task = make_task(step.notebook, self.out_dir / f"{step.name}-trial-{i}.ipynb",
                              parameters={**params, **combo}, run_id=trial.id, **common)
             self.queue.append(Job(step, trial, task, trial=i, combo=combo))

@@ -150,7 +150,7 @@ def run_sweep(
     tags = {"params.undeclared": ", ".join(undeclared)} if undeclared else {}
     _, kernel = notebook_fingerprint(nb_path)
     ws = workspace()
-    sweep = start_run(name=name or nb_path.stem, kind="sweep", activate=False,
+    sweep = start_run(name=name or nb_path.stem, kind="sweep", activate=False, source=nb_path,
                       params={k: ",".join(map(str, v)) for k, v in grid.items()},
                       tags={"sweep.notebook": str(nb_path), "sweep.cwd": workdir,
                             "sweep.trials": len(combos)})
@@ -164,7 +164,7 @@ def run_sweep(
         for i, combo in enumerate(combos):
             params = {**(parameters or {}), **combo}
             run = start_run(name=f"trial-{i}", kind="trial", parent=sweep, params=params,
-                            tags=tags, activate=False)
+                            tags=tags, activate=False, source=nb_path)
             task = make_task(nb_path, out_dir / f"trial-{i}.ipynb", parameters=params,
                              kernel=kernel or "python3", cwd=workdir, timeout=timeout,
                              workspace_path=ws.path, run_id=run.id)

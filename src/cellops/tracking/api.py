@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from ..errors import InvalidArgumentError, RunStateError
@@ -99,15 +100,25 @@ def _blob(ws: Workspace, text: str | None) -> str | None:
     return sha
 
 
-def _context_columns(ws: Workspace) -> dict[str, Any]:
+def _context_columns(ws: Workspace, source: str | None = None) -> dict[str, Any]:
     cols: dict[str, Any] = dict(context.process_info())
     env = context.environment()
     if env["id"] not in ws.stored_environments:
         ws.store.environments.ensure(env)
         ws.stored_environments.add(env["id"])
     cols["environment_id"] = env["id"]
-    ip = context.ipython_info()
-    if ip is not None:
+    ip = context.ipython_info() if source is None else None
+    if source is not None:  # the notebook or script the run executes, not this process
+        cols["source_name"] = source
+        if source.endswith(".ipynb"):
+            cols["notebook_path"] = source
+        try:
+            cols["source_sha"] = _blob(ws, Path(source).read_text(encoding="utf-8",
+                                                                  errors="replace"))
+        except OSError:
+            pass
+        git_dir = os.path.dirname(source)
+    elif ip is not None:
         cols["notebook_path"] = ip["notebook_path"]
         cols["source_name"] = ip["notebook_path"] or "<ipython>"
         cols["source_sha"] = _blob(ws, ip["source"])
@@ -137,13 +148,16 @@ def start_run(
     kind: str = "run",
     run_id: str | None = None,
     activate: bool = True,
+    source: str | os.PathLike[str] | None = None,
 ) -> Run:
     """Start a run (or resume ``run_id``) and make it the active run of this thread.
 
     Use it in a ``with`` block to end it automatically: FINISHED, or FAILED with
     the error recorded when the block raises. ``parent`` defaults to the active
     run, so a run started inside another is nested under it. ``activate=False``
-    creates the run without making it active (the caller ends it).
+    creates the run without making it active (the caller ends it). ``source`` names the
+    notebook or script the run executes when that is not the calling process's own (a
+    pipeline step started by the runner): its path, text and git state are recorded.
     """
     ws = workspace()
     if run_id is not None:
@@ -188,7 +202,7 @@ def start_run(
         "status": "RUNNING",
         "start_time": int(time.time() * 1000),
     }
-    row.update(_context_columns(ws))
+    row.update(_context_columns(ws, os.path.abspath(source) if source is not None else None))
     row["heartbeat"] = row["start_time"]
     ws.store.runs.insert(row, params_text, tags_text)
     from ..store.runs import RUN_COLUMNS

@@ -434,7 +434,7 @@ class Run:
             raise InvalidArgumentError(
                 f"log_model takes a fitted scikit-learn estimator, not {type(model).__name__}. "
                 "Store other files with log_artifact.")
-        name = validate_name(name)
+        name = validate_name(name.removesuffix(".skops"))  # "model.skops" is "model", not "model.skops.skops"
         path = self.log_artifact(dump_skops(model), f"models/{name}.skops")
         sig = signature(model, {} if X_sample is None else {"X": X_sample})
         if sig is not None:
