@@ -17,6 +17,7 @@ from test_sidebar_e2e import ARTIFACTS, lab, lab_page, use_theme  # noqa: F401
 import cellops
 
 X, Y = load_breast_cancer(return_X_y=True)
+TRAIN = load_breast_cancer(as_frame=True).frame
 
 
 def seed_registry(me: str) -> dict[str, int]:
@@ -24,6 +25,7 @@ def seed_registry(me: str) -> dict[str, int]:
         for auc in (0.91, 0.97):
             with cellops.start_run(name=f"fit-{auc}", params={"C": 1.0}) as run:
                 run.log_metric("auc", auc)
+                run.log_dataset(TRAIN, "train")
                 model = LogisticRegression(max_iter=5000).fit(X, Y)
                 run.log_artifact(cellops.dump_skops(model), "model.skops")
             cellops.register_model(run, "churn-model", description="Flags customers likely to leave")
@@ -43,6 +45,8 @@ def test_an_approver_approves_from_the_registry_tab(lab):  # noqa: F811 - the im
     with lab_page(base, token, "registry-failure.png") as (page, tab):
         me = json.loads(page.evaluate("fetch('/api/me').then(r => r.text())"))["identity"]["username"]
         ids = seed_registry(me)
+        with cellops.use_workspace(root / ".cellops"):
+            digest = cellops.get_model_version("churn-model", 1).lineage[0]["fingerprint"][:12]
 
         tab.click()
         panel = page.locator("#cellops-sidebar")
@@ -100,3 +104,14 @@ def test_an_approver_approves_from_the_registry_tab(lab):  # noqa: F811 - the im
         panel.locator(".jp-cellops-tabs button", has_text="Registry").click()
         expect(registry.locator(".jp-cellops-audit.jp-mod-broken")).to_contain_text(
             "Audit log broken at entry 2", timeout=15_000)
+
+        # Lineage (issue #27): a version lists its datasets; one opens the runs that used it.
+        data = model.locator('.jp-cellops-version[data-version="1"] .jp-cellops-lineage')
+        expect(data).to_contain_text("data: train (input)")
+        data.locator(".jp-cellops-dataset-link").click()
+        runs_tab = panel.locator(".jp-cellops-runs-tab")
+        expect(runs_tab.locator("input.jp-cellops-filter")).to_have_value(
+            f"datasets.digest = '{digest}'", timeout=15_000)
+        expect(runs_tab.locator("tbody tr")).to_have_count(2, timeout=15_000)
+        expect(runs_tab).to_contain_text("fit-0.91")
+        expect(runs_tab).to_contain_text("fit-0.97")

@@ -236,3 +236,66 @@ def test_a_dead_processes_running_run_is_reported_killed_by_search(ws, tmp_path)
     df = cellops.search_runs(filter="attributes.run_name = 'orphan'")
     assert df["status"].tolist() == ["KILLED"]
     assert "ended without ending it" in cellops.get_run(run_id).error
+
+
+# -- lineage is searchable (issue #27) ---------------------------------------------------
+@pytest.fixture
+def lineage(ws):
+    from sklearn.linear_model import LinearRegression
+
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [2.0, 4.0, 6.0]})
+    other = pd.DataFrame({"x": [5.0, 6.0], "y": [1.0, 0.0]})
+    made = {}
+    for name, frame in (("on-train", train), ("on-other", other), ("no-model", train)):
+        with cellops.start_run(name=name) as run:
+            run.log_dataset(frame, "train" if frame is train else "other")
+            if name != "no-model":
+                run.log_model(LinearRegression().fit(frame[["x"]], frame.y))
+        made[name] = run
+    cellops.register_model(made["on-train"], "lin")
+    cellops.register_model(made["on-other"], "lin")
+    cellops.set_alias("lin", "champion", 2)
+    return made, cellops.get_run(made["on-train"].id).inputs[0].digest
+
+
+def test_a_dataset_digest_as_shown_or_any_prefix_finds_its_runs(lineage):
+    made, digest = lineage
+    assert len(digest) == 12
+    for text in (digest, digest[:6], cellops.get_run(made["on-train"].id).inputs[0].fingerprint):
+        found = cellops.search_runs(filter=f"datasets.digest = '{text}'")
+        assert set(found["name"]) == {"on-train", "no-model"}, text
+    assert set(cellops.search_runs(filter=f"datasets.fingerprint != '{digest}'")["name"]) == {"on-other"}
+
+
+def test_runs_are_searchable_by_the_models_made_from_them(lineage):
+    def names(f):
+        return set(cellops.search_runs(filter=f)["name"])
+
+    assert names("models.name = 'lin'") == {"on-train", "on-other"}
+    assert names("models.name = 'lin' and models.version = 2") == {"on-other"}
+    assert names("models.alias = 'champion'") == {"on-other"}
+    assert names("models.name IS NULL") == {"no-model"}
+    with pytest.raises(cellops.FilterSyntaxError, match="Unknown model field 'size'"):
+        cellops.search_runs(filter="models.size = 1")
+
+
+def test_model_versions_are_searchable_by_their_data_lineage(lineage, tmp_path):
+    import subprocess
+    import sys
+
+    made, digest = lineage
+
+    def versions(f):
+        return [v.version for v in cellops.search_model_versions(f)]
+
+    assert versions("datasets.name = 'train'") == [1]
+    assert versions(f"datasets.digest = '{digest[:8]}'") == [1]
+    assert versions("datasets.context = 'input' and alias = 'champion'") == [2]
+    assert versions("datasets.name = 'nothing'") == []
+    cellops.flush()
+    res = subprocess.run([sys.executable, "-m", "cellops.cli", "models", "versions", "-f",
+                          "datasets.name = 'train'"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, res.stderr
+    rows = res.stdout.splitlines()[2:]
+    assert len(rows) == 1 and rows[0].split()[:2] == ["lin", "1"]

@@ -65,4 +65,6 @@ export namespace CommandIDs {
   export const openArtifact = 'cellops:open-artifact';
   /** Open a version's model card in the main area: `{ name, version }`. */
   export const openModelCard = 'cellops:open-model-card';
+  /** List, in the Runs tab, the runs that used a dataset: `{ digest }` (its 12-character digest). */
+  export const showDatasetRuns = 'cellops:show-dataset-runs';
 }

@@ -13,6 +13,8 @@ export interface IVersion {
   sha256: string;
   size: number;
   description: string | null;
+  /** The data lineage recorded when it was registered. */
+  datasets: { name: string; role: string | null; digest: string; rows: number | null; columns: number | null }[];
 }
 
 export interface IProtection {

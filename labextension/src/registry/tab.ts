@@ -7,10 +7,10 @@
 import { CommandRegistry } from '@lumino/commands';
 
 import { alertBox, button, el } from '../dom';
-import { formatBytes, formatWhen } from '../format';
+import { formatBytes, formatMetric, formatWhen } from '../format';
 import { PollingTab } from '../tab';
 import { CommandIDs, IVersionDecorator } from '../tokens';
-import { IModel, IRequest, RegistryModel } from './model';
+import { IModel, IRequest, IVersion, RegistryModel } from './model';
 
 export class RegistryTab extends PollingTab<RegistryModel> {
   readonly key = 'registry';
@@ -134,6 +134,18 @@ export class RegistryTab extends PollingTab<RegistryModel> {
     }
   }
 
+  /** The version's datasets; each opens the runs that used it. */
+  private lineage(v: IVersion): HTMLElement | null {
+    if (!v.datasets || v.datasets.length === 0) {
+      return null;
+    }
+    return el('div', { class: 'jp-cellops-meta jp-cellops-lineage' }, 'data: ',
+      ...v.datasets.map(d => button(`${d.name}${d.role ? ` (${d.role})` : ''}`,
+        () => void this.commands.execute(CommandIDs.showDatasetRuns, { digest: d.digest }),
+        { class: 'jp-cellops-dataset-link',
+          title: `${d.digest} · ${formatMetric(d.rows)} × ${formatMetric(d.columns)}: show the runs that used this dataset` })));
+  }
+
   private modelView(model: IModel): HTMLElement {
     const protectedAliases = new Map(model.protections.map(p => [p.alias, p]));
     const chip = (alias: string, version: number | undefined) => {
@@ -161,6 +173,7 @@ export class RegistryTab extends PollingTab<RegistryModel> {
           el('span', { class: 'jp-cellops-spacer' }), card),
         el('div', { class: 'jp-cellops-meta' }, run,
            el('span', { title: `${v.created_at} by ${v.created_by}` }, ` · ${formatWhen(v.created_at)} by ${this.who(v.created_by)} · ${formatBytes(v.size)}`)),
+        this.lineage(v),
         ...this.decorators.map(d => this.decoration(d, model.name, v.version)));
     });
     return el('article', { class: 'jp-cellops-model', 'data-model': model.name },

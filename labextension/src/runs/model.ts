@@ -62,6 +62,8 @@ export class RunsModel {
   experiments: { name: string; run_count: number }[] = [];
   experiment: string | null = null;
   filter = '';
+  /** List runs of every kind (a dataset's runs include pipeline steps), not only top-level ones. */
+  everyKind = false;
   orderBy: string | null = null;
   offset = 0;
   runs: IRunSummary[] = [];
@@ -87,9 +89,18 @@ export class RunsModel {
     this._reload();
   }
 
-  setFilter(filter: string): void {
+  /** Filter the runs; `everyKind` lists step and trial runs too, not only top-level ones. */
+  setFilter(filter: string, everyKind = false): void {
     this.filter = filter;
+    this.everyKind = everyKind;
     this._reload();
+  }
+
+  /** The runs of every experiment and kind that used the dataset with this digest. */
+  showDatasetRuns(digest: string): void {
+    this.detail = null;
+    this.experiment = null;
+    this.setFilter(`datasets.digest = '${digest.replace(/'/g, "''")}'`, true);
   }
 
   setOrder(orderBy: string | null): void {
@@ -179,7 +190,8 @@ export class RunsModel {
 
   private async _fetch(): Promise<string> {
     const query = runsQuery({ experiment: this.experiment, filter: this.filter, orderBy: this.orderBy,
-                              kinds: TOP_KINDS, limit: this.pageSize, offset: this.offset });
+                              kinds: this.everyKind ? undefined : TOP_KINDS, limit: this.pageSize,
+                              offset: this.offset });
     // A failing request (a bad filter) leaves the last results on screen, marked stale.
     const [exps, page] = await Promise.all([
       requestAPI<{ experiments: { name: string; run_count: number }[] }>('experiments'),

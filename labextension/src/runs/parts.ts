@@ -86,7 +86,8 @@ function paramsSection(run: IRunDetail): HTMLElement | null {
 }
 
 /** A run's detail: header, error, params, metrics, charts, tags, artifacts, datasets, source. */
-export function runDetail(run: IRunDetail, onBack: () => void, onOpen: (runId: string, path: string) => void): HTMLElement {
+export function runDetail(run: IRunDetail, onBack: () => void, onOpen: (runId: string, path: string) => void,
+                          onDataset?: (digest: string) => void): HTMLElement {
   const charts = runCharts(run);
   const charted = new Set(Object.keys(run.metric_history || {}).filter(k => (run.metric_history[k] || []).length > 1));
   const single = Object.fromEntries(Object.entries(run.metrics).filter(([key]) => !charted.has(key)));
@@ -102,7 +103,9 @@ export function runDetail(run: IRunDetail, onBack: () => void, onOpen: (runId: s
     return item;
   });
   const datasets = run.datasets.map(d => el('li', {}, `${d.role}: ${d.name} `,
-    el('small', {}, `${formatMetric(d.rows)} × ${formatMetric(d.columns)} · ${d.digest.slice(0, 12)}`)));
+    el('small', {}, `${formatMetric(d.rows)} × ${formatMetric(d.columns)} · ${d.digest.slice(0, 12)} `),
+    onDataset ? button('runs', () => onDataset(d.digest.slice(0, 12)),
+                       { class: 'jp-cellops-dataset-link', title: 'Show the runs that used this dataset' }) : null));
   return el('div', { class: 'jp-cellops-detail', 'data-run-id': run.run_id },
     button('‹ All runs', onBack, { class: 'jp-cellops-back' }),
     el('h2', {}, run.name || run.run_id.slice(0, 8), ' ', badge(run.status)),

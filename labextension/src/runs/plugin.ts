@@ -52,6 +52,13 @@ export const runsPlugin: JupyterFrontEndPlugin<void> = {
         void model.openRun(String(args.runId));
       }
     });
+    app.commands.addCommand(CommandIDs.showDatasetRuns, {
+      label: 'Show the cellops runs that used a dataset',
+      execute: args => {
+        sidebar.activate('runs');
+        model.showDatasetRuns(String(args.digest));
+      }
+    });
     app.commands.addCommand(CommandIDs.openRunsView, {
       label: 'Open cellops runs in the main area',
       execute: () => openMain()

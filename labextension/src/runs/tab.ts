@@ -34,7 +34,8 @@ export class RunsTab extends PollingTab<RunsModel> {
     if (error && error.noWorkspace) {
       body = el('div', { class: 'jp-cellops-empty' }, el('p', {}, el('b', {}, 'No runs yet.')), el('p', {}, error.message));
     } else if (m.detail) {
-      body = runDetail(m.detail, () => void m.openRun(null), (id, path) => void this.openArtifact(id, path));
+      body = runDetail(m.detail, () => void m.openRun(null), (id, path) => void this.openArtifact(id, path),
+                       digest => m.showDatasetRuns(digest));
     } else {
       body = el('div', {},
         toolbar(m, [this.compareButton(),

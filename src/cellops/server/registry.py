@@ -34,7 +34,11 @@ def _models_summary() -> dict[str, Any]:
             "protections": cellops.alias_protections(m.name),
             "versions": [{"version": v.version, "run_id": v.run_id, "created_at": v.created_at,
                           "created_by": v.created_by, "aliases": v.aliases, "tags": v.tags,
-                          "sha256": v.sha256[:12], "size": v.size, "description": v.description}
+                          "sha256": v.sha256[:12], "size": v.size, "description": v.description,
+                          "datasets": [{"name": d["name"], "role": d["role"],
+                                        "digest": (d["fingerprint"] or "")[:12],
+                                        "rows": d["rows"], "columns": d["columns"]}
+                                       for d in v.lineage]}
                          for v in versions]})
     report = cellops.verify_audit()
     return {"models": models, "user": cellops.current_user(),

@@ -10,15 +10,20 @@ The grammar (a superset of MLflow's)::
                 | field ["NOT"] "IN" "(" value ("," value)* ")"
                 | field "IS" ["NOT"] "NULL"
     field      := entity "." key  |  attribute-name
-    entity     := metrics | params | tags | attributes | datasets  (and MLflow's aliases:
-                  metric, param, parameter(s), tag, attribute, attr, run, dataset), bare or
-                  in backticks as MLflow accepts them: `params`.my_param
+    entity     := metrics | params | tags | attributes | datasets | models (and MLflow's
+                  aliases: metric, param, parameter(s), tag, attribute, attr, run, dataset,
+                  model), bare or in backticks as MLflow accepts them: `params`.my_param
     key        := name | `backticked` | "double quoted" | 'single quoted'
     op         := = | == | != | <> | > | >= | < | <= | LIKE | ILIKE | NOT LIKE | NOT ILIKE
     value      := number | 'string' | "string"
 
 Metrics compare as numbers. Params and tags are stored as text: a quoted value
 compares as text, an unquoted number compares numerically (``params.alpha > 0.1``).
+``datasets.KEY`` (name, digest or fingerprint, context, source) is a run's data lineage;
+a digest compared with ``=`` or ``!=`` matches as a prefix of the fingerprint, so the
+12 characters shown everywhere find it. Runs take ``models.KEY`` (name, version, alias):
+the registered versions made from them. Model versions take ``datasets.KEY`` too: the
+lineage recorded when they were registered.
 The tree is turned into bound SQL by :mod:`cellops.store.search`; no text from
 the filter is ever interpolated into SQL.
 
@@ -49,6 +54,7 @@ ENTITIES = {
     "attribute": "attributes", "attributes": "attributes", "attr": "attributes",
     "run": "attributes",
     "dataset": "datasets", "datasets": "datasets",
+    "model": "models", "models": "models",
 }
 # Logical attribute name -> kind of value it holds. Aliases resolve to the left name.
 ATTRIBUTES = {
@@ -63,6 +69,7 @@ ATTRIBUTE_ALIASES = {
 }
 DATASET_KEYS = {"name": "name", "digest": "fingerprint", "fingerprint": "fingerprint",
                 "context": "role", "role": "role", "source": "source"}
+MODEL_KEYS = {"name": "name", "model": "name", "version": "version", "alias": "alias"}
 KEYWORDS = {"AND", "OR", "NOT", "IN", "LIKE", "ILIKE", "IS", "NULL", "ASC", "DESC"}
 
 
@@ -77,11 +84,11 @@ class Schema:
     aliases: dict
 
 
-RUNS = Schema("runs", frozenset({"metrics", "params", "tags", "attributes", "datasets"}),
+RUNS = Schema("runs", frozenset({"metrics", "params", "tags", "attributes", "datasets", "models"}),
               ATTRIBUTES, ATTRIBUTE_ALIASES)
 # Model versions: their own attributes; metrics. and params. are those of the source run.
 MODEL_VERSIONS = Schema(
-    "model versions", frozenset({"metrics", "params", "tags", "attributes"}),
+    "model versions", frozenset({"metrics", "params", "tags", "attributes", "datasets"}),
     {"name": "text", "version": "number", "alias": "text", "run_id": "text", "flavor": "text",
      "created_by": "text", "created_at": "time", "description": "text"},
     {"model": "name", "user": "created_by", "created": "created_at", "run": "run_id"})
@@ -95,7 +102,7 @@ MAX_ORDER_KEYS = 20
 
 @dataclass(frozen=True)
 class Field:
-    entity: str  # metrics | params | tags | attributes | datasets
+    entity: str  # metrics | params | tags | attributes | datasets | models
     key: str
 
     def __str__(self) -> str:
@@ -202,6 +209,12 @@ def _field(tok: _Tok, text: str, schema: Schema = RUNS) -> Field:
                 f"Unknown dataset field {key!r}; use datasets.name, datasets.digest or "
                 "datasets.context.", text, tok.pos)
         key = DATASET_KEYS[key]
+    elif entity == "models":
+        if key not in MODEL_KEYS:
+            raise FilterSyntaxError(
+                f"Unknown model field {key!r}; use models.name, models.version or "
+                "models.alias.", text, tok.pos)
+        key = MODEL_KEYS[key]
     return Field(entity, key)
 
 

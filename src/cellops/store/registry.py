@@ -484,13 +484,20 @@ class AuditTable:
 
 def compile_version_filter(node: Comparison | Logical | None, args: list[Any]) -> str:
     """SQL over ``model_versions v`` for a filter parsed with ``MODEL_VERSIONS``; values bound."""
-    from .search import _predicate
+    from .search import _predicate, dataset_predicate
 
     if node is None:
         return ""
     if isinstance(node, Logical):
         return "(" + f" {node.op} ".join(compile_version_filter(i, args) for i in node.items) + ")"
     f = node.field
+    if f.entity == "datasets":  # the lineage recorded with the version (kept if the run goes)
+        if node.op in ("IS NULL", "IS NOT NULL"):
+            neg = "NOT " if node.op == "IS NULL" else ""
+            return f"{neg}EXISTS (SELECT 1 FROM json_each(v.lineage))"
+        column = f"json_extract(j.value, '$.{f.key}')"
+        return (f"EXISTS (SELECT 1 FROM json_each(v.lineage) j WHERE "
+                f"{dataset_predicate(column, node, args)})")
     if f.entity == "attributes":
         if f.key == "alias":
             if node.op in ("IS NULL", "IS NOT NULL"):

@@ -53,6 +53,20 @@ def _predicate(column: str, c: Comparison, args: list[Any], numeric_text: bool) 
     return f"{column} {op} ?"
 
 
+FINGERPRINT_CHARS = 64  # a sha256 in hex
+
+
+def dataset_predicate(column: str, c: Comparison, args: list[Any]) -> str:
+    """SQL for a ``datasets.KEY`` comparison on ``column``. A fingerprint compared with
+    ``=`` / ``!=`` to a shorter text (the 12-character digest people see, or any prefix)
+    compares that prefix."""
+    if (c.field.key == "fingerprint" and c.op in ("=", "!=") and isinstance(c.value, str)
+            and len(c.value) < FINGERPRINT_CHARS):
+        args.extend([len(c.value), c.value])
+        return f"substr({column}, 1, ?) {c.op} ?"
+    return _predicate(column, c, args, numeric_text=False)
+
+
 def _as_text(v: Any) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
@@ -144,7 +158,17 @@ def compile_filter(node: Comparison | Logical, args: list[Any],
             neg = "NOT " if node.op == "IS NULL" else ""
             return f"r.id {neg}IN (SELECT run_id FROM run_datasets)"
         column = "rd.role" if f.key == "role" else f"d.{f.key}"
-        return f"r.id IN ({sub}{_predicate(column, node, args, numeric_text=False)})"
+        return f"r.id IN ({sub}{dataset_predicate(column, node, args)})"
+    if f.entity == "models":
+        if node.op in ("IS NULL", "IS NOT NULL"):
+            neg = "NOT " if node.op == "IS NULL" else ""
+            return f"r.id {neg}IN (SELECT run_id FROM model_versions WHERE run_id IS NOT NULL)"
+        if f.key == "alias":
+            return ("r.id IN (SELECT mv.run_id FROM model_versions mv JOIN model_aliases a ON "
+                    "a.name = mv.name AND a.version = mv.version WHERE "
+                    f"{_predicate('a.alias', node, args, numeric_text=False)})")
+        return (f"r.id IN (SELECT run_id FROM model_versions WHERE "
+                f"{_predicate(f.key, node, args, numeric_text=False)})")
     if node.op == "IS NULL":
         args.append(f.key)
         return f"r.id NOT IN (SELECT run_id FROM {_KV_TABLE[f.entity]} WHERE key = ?)"
