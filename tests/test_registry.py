@@ -162,8 +162,9 @@ def test_search_uses_the_filter_grammar_over_versions_and_their_runs(ws):
     assert found(None, max_results=1) == [3]
     with pytest.raises(cellops.FilterSyntaxError, match="Unknown attribute 'status'"):
         cellops.search_model_versions("status = 'FINISHED'")
-    with pytest.raises(cellops.FilterSyntaxError, match="Unknown entity 'datasets'"):
-        cellops.search_model_versions("datasets.name = 'x'")
+    with pytest.raises(cellops.FilterSyntaxError, match="Unknown entity 'models' for model versions"):
+        cellops.search_model_versions("models.name = 'x'")
+    assert found("datasets.name = 'x'") == []  # their lineage is searchable (issue #27)
 
 
 def test_load_model_by_version_alias_latest_and_run_uri(trained):
