@@ -250,6 +250,10 @@ def test_a_param_over_the_size_limit_points_to_log_text(stored):
     (stored["root"] / "pipeline.yaml").write_text(
         "name: p\nsteps:\n  - name: a\n    notebook: nb.ipynb\n")
     res = cli("pipeline", "run", "pipeline.yaml", "-p", "big=" + "z" * 70_000, cwd=stored["root"])
+    assert res.returncode == 1 and "shared parameter(s) 'big'" in res.stderr  # nb.ipynb lacks it
+    assert len(res.stderr) < 1000
+    res = cli("pipeline", "run", "pipeline.yaml", "-p", "big=" + "z" * 70_000,
+              "--allow-unknown-params", cwd=stored["root"])
     assert res.returncode == 1 and "log_text" in res.stderr
     assert len(cellops.search_runs()) == 2  # no run was started
 

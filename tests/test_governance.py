@@ -124,7 +124,7 @@ def test_only_approvers_change_or_remove_a_protection_and_pending_requests_are_c
         as_user("alice", cellops.delete_alias, "m", "prod")
     req = as_user("alice", cellops.set_alias, "m", "prod", 2)
     with pytest.raises(cellops.ModelStateError, match="pending promotion request"):
-        as_user("alice", cellops.delete_model_version, "m", 2)
+        as_user("bob", cellops.delete_model_version, "m", 2)  # an approver: may, but not now
     as_user("bob", cellops.protect_alias, "m", "prod", approvers=["bob", "carol"], min_approvals=2)
     as_user("bob", cellops.unprotect_alias, "m", "prod")
     assert cellops.alias_protection("m", "prod") is None
@@ -350,3 +350,82 @@ for i in range(10_000):
     assert json.loads(json.dumps(cellops.audit_head()))["seq"] == report.entries
     assert run_python("import cellops; print(cellops.verify_audit().ok)", tmp_path,
                       {"CELLOPS_HOME": str(ws.path)}).stdout.strip() == "True"
+
+
+# -- destructive actions are governed and audited (issue #27) -----------------------------
+def runs_of(model_name: str) -> dict[int, str]:
+    return {v.version: v.run_id for v in cellops.search_model_versions(f"name = '{model_name}'")}
+
+
+def test_the_run_a_registered_version_comes_from_is_not_deleted_by_accident(model):
+    source = runs_of("m")[1]
+    with pytest.raises(cellops.ModelStateError, match=r"m v1 \(run .{8}\) come from the run"):
+        cellops.delete_runs([source])
+    assert cellops.get_run(source).id == source  # nothing was deleted
+    assert [e.action for e in cellops.audit_log(limit=1)] != ["delete_run"]
+    assert cellops.delete_runs([source], force=True) == [source]  # no protection: force is enough
+    entry = cellops.audit_log(limit=1)[0]
+    assert (entry.action, entry.object) == ("delete_run", source)
+    assert entry.details["before"]["model_versions"] == ["m/1"]
+    assert cellops.verify_audit().ok
+
+
+def test_only_an_approver_may_force_deleting_the_source_run_of_a_protected_model(model):
+    as_user("alice", cellops.protect_alias, "m", "prod", approvers=["bob"])
+    source = runs_of("m")[1]
+    with pytest.raises(cellops.GovernanceError, match=r"m has protected aliases \(@prod\), so only "
+                                                      r"their approvers \(bob\) may delete the runs"):
+        as_user("mallory", cellops.delete_runs, [source], force=True)
+    assert cellops.get_run(source)
+    assert as_user("bob", cellops.delete_runs, [source], force=True) == [source]
+    assert cellops.audit_log(limit=1)[0].actor == "bob"
+
+
+def test_a_parent_run_whose_child_made_a_version_is_guarded_too(ws):
+    with cellops.start_run(name="pipeline") as parent:
+        with cellops.start_run(name="train") as child:
+            cellops.register_model(DecisionTreeClassifier(max_depth=1).fit(X, Y), "kid")
+    with pytest.raises(cellops.ModelStateError, match="kid v1"):
+        cellops.delete_runs([parent.id])
+    deleted = cellops.delete_runs([parent.id], force=True)
+    assert set(deleted) == {parent.id, child.id}
+    logged = {e.object for e in cellops.audit_log(limit=10) if e.action == "delete_run"}
+    assert logged == {parent.id, child.id}
+
+
+def test_every_run_deletion_is_audited(ws):
+    with cellops.start_run(name="scratch") as run:
+        pass
+    cellops.delete_runs([run.id])
+    entry = cellops.audit_log(limit=1)[0]
+    assert (entry.action, entry.object) == ("delete_run", run.id)
+    assert entry.details["before"]["name"] == "scratch" and entry.details["after"] is None
+    assert cellops.verify_audit().ok
+
+
+def test_only_approvers_delete_versions_of_a_model_with_protected_aliases(model):
+    as_user("alice", cellops.protect_alias, "m", "prod", approvers=["bob"])
+    with pytest.raises(cellops.GovernanceError, match="only their approvers \\(bob\\) may delete its versions"):
+        as_user("mallory", cellops.delete_model_version, "m", 2)
+    assert cellops.get_model_version("m", 2).version == 2
+    as_user("bob", cellops.delete_model_version, "m", 2)
+    entry = cellops.audit_log(limit=1)[0]
+    assert (entry.action, entry.object, entry.actor) == ("delete_version", "m/2", "bob")
+
+
+def test_alias_and_protection_deletions_are_audited(model):
+    as_user("alice", cellops.delete_alias, "m", "prod")
+    assert (cellops.audit_log(limit=1)[0].action, cellops.audit_log(limit=1)[0].object) == \
+        ("delete_alias", "m@prod")
+    as_user("alice", cellops.protect_alias, "m", "prod", approvers=["bob"])
+    as_user("bob", cellops.unprotect_alias, "m", "prod")
+    assert cellops.audit_log(limit=1)[0].action == "unprotect_alias"
+
+
+def test_the_cli_refuses_deleting_a_source_run_with_one_line(model, tmp_path):
+    source = runs_of("m")[1]
+    cellops.flush()
+    res = subprocess.run([sys.executable, "-m", "cellops.cli", "runs", "delete", source[:8], "--yes"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "come from the run(s) to delete" in res.stderr and "--force" in res.stderr

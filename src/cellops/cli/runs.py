@@ -126,11 +126,14 @@ def runs_compare(run_ids: tuple[str, ...], show_all: bool, as_json: bool) -> Non
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True,
               help="Delete RUNNING runs even when their process is alive (its later logging "
-                   "to them fails).")
+                   "to them fails), and runs registered model versions come from (an approver "
+                   "of the model's protected aliases only).")
 def runs_delete(run_ids: tuple[str, ...], yes: bool, force: bool) -> None:
     """Delete runs and their child runs (artifact blobs go at the next `cellops gc`).
 
-    A run still RUNNING in a live process is refused, naming the process, unless --force.
+    A run still RUNNING in a live process, or one a registered model version comes from,
+    is refused unless --force; a model with protected aliases lets only their approvers
+    force it. Every deleted run is an audit log entry.
     """
     if not yes:
         if not sys.stdin.isatty():

@@ -16,6 +16,7 @@ from .governance import (
     alias_protections,
     approve,
     delete_alias,
+    delete_model_version,
     promotion_requests,
     protect_alias,
     reject,
@@ -26,7 +27,6 @@ from .identity import acting_as, current_user
 from .versions import (
     ModelVersion,
     RegisteredModel,
-    delete_model_version,
     get_model_version,
     list_models,
     load_model,

@@ -13,15 +13,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
-from ..errors import GovernanceError, InvalidArgumentError
+from ..errors import GovernanceError, InvalidArgumentError, ModelStateError
 from ..store.values import check_text
 from ..tracking.values import _ms_to_dt
 from ..workspaces import workspace
 from .identity import current_user
 from .versions import ModelVersion, _check_name, get_model_version
 
-__all__ = ["PromotionRequest", "alias_protection", "alias_protections", "approve", "delete_alias", "promotion_requests", "protect_alias",
-           "reject", "set_alias", "unprotect_alias"]
+__all__ = ["PromotionRequest", "alias_protection", "alias_protections", "approve",
+           "check_run_deletion", "delete_alias", "delete_model_version", "promotion_requests",
+           "protect_alias", "reject", "set_alias", "unprotect_alias"]
 
 
 REQUEST_STATES = ("PENDING", "APPROVED", "REJECTED", "CANCELLED")
@@ -114,6 +115,44 @@ def _evaluate_gate(run_id: str | None, expression: str) -> dict[str, Any]:
         return {"passed": False, "expression": expression, "checks": [], "reason": str(exc)}
     return {"passed": result.passed, "expression": expression, "checks": result.checks,
             "verdict": str(result)}
+
+
+def _may_govern(tx: Any, name: str, actor: str, what: str) -> None:
+    """A model with protected aliases is governed: only their approvers may ``what``."""
+    rules = tx.registry.protections(name)
+    approvers = sorted({a for rule in rules for a in rule["approvers"]})
+    if rules and actor not in approvers:
+        raise GovernanceError(
+            f"{name} has protected aliases ({', '.join('@' + r['alias'] for r in rules)}), so "
+            f"only their approvers ({', '.join(approvers)}) may {what}; you are {actor!r}.")
+
+
+def delete_model_version(name: str, version: int | str) -> None:
+    """Delete a version (refused while an alias points at it or a request is pending; a
+    model with protected aliases lets only their approvers delete its versions). Its blob
+    stays until ``cellops gc`` finds nothing refers to it. The deletion is audited."""
+    ws = workspace()
+    actor = current_user()
+    with ws.store.transaction() as tx:
+        number = tx.registry.resolve(name, version)
+        _may_govern(tx, name, actor, "delete its versions")
+        tx.registry.delete_version(name, number, actor)
+
+
+def check_run_deletion(tx: Any, versions: list[dict[str, Any]], actor: str, force: bool) -> None:
+    """May ``actor`` delete runs that these model versions came from? Not without ``force``;
+    and a model with protected aliases lets only their approvers force it. Runs inside the
+    deletion's unit of work ``tx``, so a protection added meanwhile is seen."""
+    if not versions:
+        return
+    shown = ", ".join(f"{v['name']} v{v['version']} (run {v['run_id'][:8]})" for v in versions[:5])
+    if not force:
+        raise ModelStateError(
+            f"Registered model version(s) {shown} come from the run(s) to delete; their model "
+            "cards and reproductions need them. Delete the versions first, or delete the runs "
+            "anyway with force=True (`cellops runs delete --force`).")
+    for name in sorted({v["name"] for v in versions}):
+        _may_govern(tx, name, actor, "delete the runs its versions come from")
 
 
 def delete_alias(name: str, alias: str) -> None:

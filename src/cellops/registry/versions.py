@@ -27,7 +27,7 @@ from .identity import current_user
 if TYPE_CHECKING:
     pass
 
-__all__ = ["ModelVersion", "RegisteredModel", "delete_model_version", "get_model_version",
+__all__ = ["ModelVersion", "RegisteredModel", "get_model_version",
            "list_models", "load_model", "parse_model_uri", "register_model",
            "search_model_versions", "set_model_tags"]
 
@@ -304,14 +304,6 @@ def set_model_tags(name: str, tags: Mapping[str, Any], version: int | str | None
     if number == 0:
         ws.store.registry.model(name)
     ws.store.registry.set_tags(name, number, values, current_user())
-
-
-def delete_model_version(name: str, version: int) -> None:
-    """Delete a version (refused while an alias points at it or a request is pending). Its
-    blob stays until ``cellops gc`` finds nothing refers to it."""
-    ws = workspace()
-    number = ws.store.registry.resolve(name, version)
-    ws.store.registry.delete_version(name, number, current_user())
 
 
 # -- loading -------------------------------------------------------------------------------

@@ -10,15 +10,18 @@ the way sqlite-utils' ``Database`` hands out ``Table`` objects::
     store.predictions   store.endpoints   store.monitors
 
 Each owns its SQL and returns plain values. A new area (the registry, the prediction
-log, monitors, features) adds a sibling module and attribute. The schema and its
+log, monitors, features) adds a sibling module and attribute. ``with store.transaction()
+as tx:`` is the unit of work: the same tables, bound to one transaction (see
+:mod:`.core`). The schema and its
 numbered migrations are in :mod:`.schema`; batched writes in :mod:`.batch`; what values
 SQLite can hold in :mod:`.values`.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .artifacts import ArtifactTable
 from .cells import CellTable
@@ -33,27 +36,48 @@ from .registry import AuditTable, RegistryTable
 from .runs import ParamTable, RunTable, TagTable
 from .search import RunSearch
 
-__all__ = ["Store", "now_ms"]
+__all__ = ["Store", "Transaction", "now_ms"]
 
 
-class Store(Connection):
+class Tables:
+    """The per-concept tables over one connection (the store's, or a transaction's)."""
+
+    def __init__(self, db: Any) -> None:
+        self.experiments = ExperimentTable(db)
+        self.environments = EnvironmentTable(db)
+        self.runs = RunTable(db)
+        self.params = ParamTable(db)
+        self.tags = TagTable(db)
+        self.metrics = MetricTable(db)
+        self.artifacts = ArtifactTable(db)
+        self.datasets = DatasetTable(db)
+        self.cells = CellTable(db)
+        self.pipelines = PipelineTable(db)
+        self.search = RunSearch(db)
+        self.registry = RegistryTable(db)
+        self.audit = AuditTable(db)
+        self.predictions = PredictionTable(db)
+        self.endpoints = EndpointTable(db)
+        self.monitors = MonitorTable(db)
+
+
+class Transaction(Tables):
+    """A unit of work: the store's tables bound to one open transaction (``tx.runs``,
+    ``tx.registry``, ``tx.audit``, ...). Get one from :meth:`Store.transaction`."""
+
+
+class Store(Connection, Tables):
     """The workspace database. Get it from ``cellops.workspace().store``."""
 
     def __init__(self, path: Path, **kwargs: Any) -> None:
-        super().__init__(path, **kwargs)
-        self.experiments = ExperimentTable(self)
-        self.environments = EnvironmentTable(self)
-        self.runs = RunTable(self)
-        self.params = ParamTable(self)
-        self.tags = TagTable(self)
-        self.metrics = MetricTable(self)
-        self.artifacts = ArtifactTable(self)
-        self.datasets = DatasetTable(self)
-        self.cells = CellTable(self)
-        self.pipelines = PipelineTable(self)
-        self.search = RunSearch(self)
-        self.registry = RegistryTable(self)
-        self.audit = AuditTable(self)
-        self.predictions = PredictionTable(self)
-        self.endpoints = EndpointTable(self)
-        self.monitors = MonitorTable(self)
+        Connection.__init__(self, path, **kwargs)
+        Tables.__init__(self, self)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """``with store.transaction() as tx:`` — the tables of ``tx`` read and write inside
+        one transaction, committed when the block ends and rolled back if it raises, so a
+        rule checked in the block holds for the writes that follow it. The write lock is
+        taken at the start: keep the block short (no I/O but the database's)."""
+        with self.bound():
+            yield Transaction(self)

@@ -8,6 +8,15 @@ failing, and the retry loop covers the cases the busy handler does not (a
 brand-new file being switched to WAL, WAL recovery). After ``retry_budget_s`` a
 :class:`~cellops.errors.StoreBusyError` says which file is held and what to do;
 "database is locked" never reaches a user directly.
+
+A domain operation that writes several tables, or checks a rule before it writes, takes
+a unit of work: ``with store.transaction() as tx:`` opens one ``BEGIN IMMEDIATE``
+transaction and hands out the same per-concept tables (``tx.runs``, ``tx.registry``,
+``tx.audit``, ...) bound to it: their reads see the transaction's own writes, their
+writes join it, and everything commits together or not at all. Holding the write lock
+from the first statement, a rule checked inside the block (who may delete, whether an
+alias is protected) cannot be overtaken by another process's write. Writes made on the
+store itself by the thread that holds the transaction join it too.
 """
 
 from __future__ import annotations
@@ -17,8 +26,9 @@ import random
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from ..errors import RunNotFoundError, StoreBusyError, StoreError
 from .schema import LATEST_VERSION, MIGRATIONS
@@ -77,6 +87,7 @@ class Connection:
         # With BEGIN IMMEDIATE and the busy timeout, writes and migrations should never need
         # one; the tests hold the store to that.
         self.retries: dict[str, int] = {"configure": 0, "migrate": 0, "write": 0, "read": 0}
+        self._tx_thread: int | None = None  # the thread inside transaction(), if any
 
     # -- opening -----------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -184,8 +195,14 @@ class Connection:
     def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction, retrying when busy.
 
-        ``fn`` may run more than once, so it must only touch the database.
+        ``fn`` may run more than once, so it must only touch the database. Inside this
+        thread's :meth:`transaction`, ``fn`` runs once, as part of it.
         """
+        if self._tx_thread == threading.get_ident():
+            try:
+                return fn(self.conn)
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"Workspace database error in {self.path}: {exc}") from exc
 
         def attempt() -> T:
             with self.lock:
@@ -201,6 +218,32 @@ class Connection:
                     raise
 
         return self._retry(attempt, "write")
+
+    @contextmanager
+    def bound(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction held for the ``with`` block (see the module
+        docstring); committed when the block ends, rolled back when it raises. Waiting for
+        the write lock is retried like :meth:`write`; the block itself runs once."""
+        if self._tx_thread == threading.get_ident():
+            yield self.conn  # already inside one: it joins
+            return
+        with self.lock:
+            conn = self.conn
+
+            def begin() -> None:
+                conn.execute("BEGIN IMMEDIATE")
+
+            self._retry(begin, "write")
+            self._tx_thread = threading.get_ident()
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._tx_thread = None
 
     def write_for_run(self, run_ids: str | Iterable[str],
                       fn: Callable[[sqlite3.Connection], T]) -> T:

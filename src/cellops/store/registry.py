@@ -195,6 +195,13 @@ class RegistryTable:
                                      "`cellops models requests`.")
         return found[0]
 
+    def versions_from_runs(self, run_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """name, version and run_id of the versions registered from these runs."""
+        rows = self.db.query("SELECT name, version, run_id FROM model_versions WHERE run_id IN"
+                             " (SELECT value FROM json_each(?)) ORDER BY name, version",
+                             (json.dumps(list(run_ids)),))
+        return [dict(r) for r in rows]
+
     def referenced_blobs(self) -> set[str]:
         return {r[0] for r in self.db.query("SELECT DISTINCT sha256 FROM model_versions")}
 
@@ -472,6 +479,11 @@ class AuditTable:
             entry["details"] = json.loads(entry["details"])
             out.append(entry)
         return out
+
+    def append(self, actor: str, action: str, obj: str, details: Mapping[str, Any]
+               ) -> dict[str, Any]:
+        """Append one entry (in the caller's unit of work, when there is one)."""
+        return self.db.write(lambda conn: append_audit(conn, actor, action, obj, details))
 
     def head(self) -> dict[str, Any] | None:
         row = self.db.query_one("SELECT seq, hash, at FROM audit_log ORDER BY seq DESC LIMIT 1")

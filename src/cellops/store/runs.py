@@ -163,6 +163,20 @@ class RunTable:
         )
         return [dict(r) for r in rows]
 
+    def tree(self, run_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """``run_ids`` and all their descendants that exist: id, name, kind, parent,
+        experiment and status of each (what deleting them removes)."""
+        rows = self.db.query(
+            "WITH RECURSIVE tree(id) AS ("
+            " SELECT value FROM json_each(?)"
+            " UNION SELECT r.id FROM runs r JOIN tree t ON r.parent_id = t.id)"
+            " SELECT r.id, r.name, r.kind, r.parent_id, r.status, e.name AS experiment"
+            " FROM runs r JOIN experiments e ON e.id = r.experiment_id"
+            " WHERE r.id IN (SELECT id FROM tree)",
+            (ids_param(run_ids),),
+        )
+        return [dict(r) for r in rows]
+
     def delete(self, run_ids: Iterable[str]) -> list[str]:
         """Delete runs and all their descendants and rows; return every id deleted."""
 

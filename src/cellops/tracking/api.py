@@ -267,9 +267,16 @@ def delete_runs(run_ids: Iterable[Run | str], *, force: bool = False) -> list[st
 
     A RUNNING run whose process is alive (on this host: its pid runs; on another host:
     its heartbeat is under ``LIVE_HEARTBEAT_S`` old) is refused, naming that process,
-    unless ``force=True``; the process's later logging to it then fails. Blobs stay until
-    :func:`garbage_collect`. Returns the ids deleted.
+    unless ``force=True``; the process's later logging to it then fails. A run that a
+    registered model version comes from (itself or a child) is refused too unless
+    ``force=True`` — and when that model has protected aliases, only one of their
+    approvers may force it (:class:`~cellops.errors.GovernanceError`). Every deleted run
+    is an entry of the audit log, written in the same transaction as the deletion. Blobs
+    stay until :func:`garbage_collect`. Returns the ids deleted.
     """
+    from ..registry.governance import check_run_deletion
+    from ..registry.identity import current_user
+
     ws = workspace()
     ws.flush()
     full = [ws.store.runs.resolve_id(r) for r in ids_of(run_ids)]
@@ -283,7 +290,21 @@ def delete_runs(run_ids: Iterable[Run | str], *, force: bool = False) -> list[st
                     "(`cellops runs delete --force`); that process's later logging to it "
                     "will then fail."
                 )
-    return ws.store.runs.delete(full)
+    actor = current_user()
+    with ws.store.transaction() as tx:
+        doomed = tx.runs.tree(full)
+        versions = tx.registry.versions_from_runs([r["id"] for r in doomed])
+        check_run_deletion(tx, versions, actor, force)
+        deleted = tx.runs.delete(full)
+        made = {}
+        for v in versions:
+            made.setdefault(v["run_id"], []).append(f"{v['name']}/{v['version']}")
+        for r in doomed:
+            tx.audit.append(actor, "delete_run", r["id"], {"before": {
+                "name": r["name"], "kind": r["kind"], "experiment": r["experiment"],
+                "parent": r["parent_id"], "status": r["status"],
+                "model_versions": made.get(r["id"], [])}, "after": None})
+    return deleted
 
 
 def _live_owner(row: Mapping[str, Any]) -> str | None:
