@@ -193,3 +193,18 @@ def test_a_blob_deleted_behind_cellops_gives_a_clear_error(ws):
         run.read_artifact("g.txt")
     rows = sqlite3.connect(ws.db_path).execute("SELECT path FROM artifacts").fetchall()
     assert rows == [("g.txt",)]
+
+
+def test_an_object_store_root_without_its_backend_says_which_extra_to_install():
+    import fsspec
+
+    def missing(url, **kw):
+        raise ImportError("Install s3fs to access S3")  # what fsspec says without s3fs
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fsspec.core, "url_to_fs", missing)
+        with pytest.raises(cellops.WorkspaceError, match=r'needs a package that is not installed '
+                                                         r'.*pip install "cellops\[s3\]"'):
+            ArtifactStore("s3://bucket/prefix")
+    with pytest.raises(cellops.WorkspaceError, match="not a URL fsspec knows"):
+        ArtifactStore("nosuchscheme://bucket/prefix")

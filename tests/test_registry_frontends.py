@@ -306,3 +306,41 @@ def test_ci_init_refuses_what_would_fail_later(tmp_path):
     res = cli("ci", "init", "--approver", "bob", "--pipeline", "missing.yaml", cwd=project)
     assert res.returncode != 0 and "missing.yaml" in res.stderr
     assert not (project / ".github").exists()
+
+
+@pytest.mark.parametrize("files, install", [
+    ({}, "pip install cellops"),
+    ({"requirements.txt": "pandas\nscikit-learn\n"}, "pip install -r requirements.txt && pip install cellops"),
+    ({"requirements.txt": "cellops[s3]>=0.1\n"}, "pip install -r requirements.txt"),
+    ({"pyproject.toml": '[project]\nname = "churn"\ndependencies = ["cellops>=0.1"]\n'}, "pip install ."),
+    ({"pyproject.toml": '[project]\nname = "cellops"\n'}, "pip install ."),  # cellops' own repo
+    ({"pyproject.toml": '[project]\nname = "churn"\ndependencies = ["cellopsx"]\n'},
+     "pip install . && pip install cellops"),
+])
+def test_the_workflow_installs_the_project_under_test_not_a_release_of_cellops(tmp_path, files, install):
+    """Issue #27: the template installed `cellops` from PyPI by name, even in a checkout of
+    cellops or of a project that declares it."""
+    from cellops.registry import default_install
+
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert default_install(tmp_path) == install
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "example_notebooks" / "pipeline", project)
+    for name, text in files.items():
+        (project / name).write_text(text)
+    assert cli("ci", "init", "--approver", "bob", cwd=project).returncode == 0
+    steps = shell_steps(project / ".github" / "workflows" / "cellops.yml")
+    assert steps[0]["run"] == install
+
+
+def test_cellops_audit_takes_the_log_options_directly(registered, tmp_path):
+    """docs/cli.md documents `cellops audit [log] -n N`; `cellops audit -n 1` failed."""
+    assert cli("models", "register", registered[0], "cancer", cwd=tmp_path).returncode == 0
+    short = cli("audit", "-n", "1", cwd=tmp_path)
+    assert short.returncode == 0, short.stderr
+    assert short.stdout == cli("audit", "log", "-n", "1", cwd=tmp_path).stdout
+    assert len(short.stdout.splitlines()) == 3  # header, rule, one entry
+    head = cli("audit", "head", cwd=tmp_path).stdout.strip()
+    assert cli("audit", "verify", "--head", head, cwd=tmp_path).returncode == 0  # "SEQ HASH"
+    assert cli("audit", "verify", "--head", head.split()[1], cwd=tmp_path).returncode == 0

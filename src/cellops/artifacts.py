@@ -75,14 +75,33 @@ def validate_name(name: str) -> str:
     return "/".join(parts)
 
 
+# fsspec schemes whose backend is an optional extra of cellops (pyproject.toml).
+BACKEND_EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure",
+                  "abfs": "azure", "abfss": "azure"}
+
+
 class ArtifactStore:
     """Blobs keyed by sha256 under one fsspec root."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         import fsspec
 
+        from .errors import WorkspaceError
+
         self.url = str(root)
-        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        except ImportError as exc:  # the backend's package is not installed
+            scheme = self.url.split("://", 1)[0]
+            extra = BACKEND_EXTRAS.get(scheme)
+            hint = (f'pip install "cellops[{extra}]"' if extra else
+                    "install the fsspec backend for it")
+            raise WorkspaceError(
+                f"The artifact root {self.url!r} needs a package that is not installed ({exc}); "
+                f"{hint}.") from None
+        except ValueError as exc:
+            raise WorkspaceError(f"The artifact root {self.url!r} is not a URL fsspec knows "
+                                 f"({exc}); use a folder or s3://, gs://, az://... .") from None
         self.root = self.root.rstrip("/")
         self.fs.makedirs(self.root, exist_ok=True)
         self._local = getattr(self.fs, "protocol", None) in ("file", ("file", "local"))

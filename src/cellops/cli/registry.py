@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click_default_group import DefaultGroup
 
 import cellops
 from cellops.display import format_bytes, format_number
@@ -284,12 +285,10 @@ def models_load_check(uri: str, as_json: bool) -> None:
                + (f" ({info['n_features_in']} features)" if info["n_features_in"] else ""))
 
 
-@cli.group(invoke_without_command=True)
-@click.pass_context
-def audit(ctx: click.Context) -> None:
-    """The registry's audit log: who changed what, when (`cellops audit log`)."""
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(audit_log)
+@cli.group(cls=DefaultGroup, default="log", default_if_no_args=True)
+def audit() -> None:
+    """The registry's audit log: who changed what, when (`cellops audit` is `cellops audit log`:
+    `cellops audit -n 5` works too)."""
 
 
 @audit.command("log")
@@ -313,10 +312,13 @@ def audit_log(limit: int = 50, obj: str | None = None, as_json: bool = False) ->
 
 
 @audit.command("verify")
-@click.option("--head", metavar="HASH", help="A head exported earlier (`cellops audit head`): "
-                                             "check the log still contains it.")
+@click.option("--head", metavar="HASH", help="A head exported earlier (`cellops audit head`: "
+                                             "'SEQ HASH', or the hash alone): check the log "
+                                             "still contains it.")
 def audit_verify(head: str | None) -> None:
     """Check the audit log's hash chain; exit 1 at the first altered, removed or reordered entry."""
+    if head is not None and head.split():
+        head = head.split()[-1]  # `cellops audit head` prints "SEQ HASH"
     report = cellops.verify_audit(head=head)
     click.echo(str(report))
     if not report.ok:
@@ -351,15 +353,16 @@ def ci() -> None:
               help="Who may approve the promotion (repeatable).")
 @click.option("-o", "--output", default=".github/workflows/cellops.yml", show_default=True,
               type=click.Path(dir_okay=False), help="Where to write the workflow.")
-@click.option("--install", default="pip install cellops", show_default=True, metavar="CMD",
-              help="How the job installs the project, e.g. 'pip install -r requirements.txt'.")
+@click.option("--install", default=None, metavar="CMD",
+              help="How the job installs the project (default: its requirements.txt and the "
+                   "project itself when it is a package, plus cellops unless they bring it).")
 @click.option("--force", is_flag=True, help="Replace an existing workflow file.")
 def ci_init(github: bool, pipeline_file: str, train_step: str, eval_step: str, gate: str,
-            model: str | None, alias: str, approvers: tuple[str, ...], output: str, install: str,
-            force: bool) -> None:
+            model: str | None, alias: str, approvers: tuple[str, ...], output: str,
+            install: str | None, force: bool) -> None:
     """Write a CI workflow for the pipeline: run it, gate it, register, request promotion."""
     from cellops.pipelines import load_pipeline
-    from cellops.registry import CiSettings, github_workflow
+    from cellops.registry import CiSettings, default_install, github_workflow
 
     if not Path(pipeline_file).is_file():
         raise click.BadParameter(f"{pipeline_file} does not exist here; run `cellops ci init` in "
@@ -376,7 +379,7 @@ def ci_init(github: bool, pipeline_file: str, train_step: str, eval_step: str, g
     text = github_workflow(CiSettings(
         pipeline=pipeline_file, pipeline_name=pipeline.name, train_step=train_step,
         eval_step=eval_step, gate=gate, model=model or pipeline.name, alias=alias,
-        approvers=list(approvers), install=install))
+        approvers=list(approvers), install=install or default_install(".")))
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text)
     click.echo(f"Wrote {target}. Set the repository variable CELLOPS_HOME to your shared "

@@ -9,7 +9,7 @@ workflow that runs, gates, registers and requests promotion (:mod:`.ci`).
 
 from .audit import AuditEntry, AuditReport, audit_head, audit_log, verify_audit
 from .card import ModelCard, model_card, register_card_section
-from .ci import CiSettings, github_workflow
+from .ci import CiSettings, default_install, github_workflow
 from .governance import (
     PromotionRequest,
     alias_protection,
@@ -38,7 +38,7 @@ from .versions import (
 
 __all__ = ["AuditEntry", "AuditReport", "CiSettings", "ModelCard", "ModelVersion", "PromotionRequest",
            "RegisteredModel", "acting_as", "alias_protection", "alias_protections", "approve", "audit_head", "audit_log", "current_user",
-           "delete_alias", "delete_model_version", "get_model_version", "github_workflow", "list_models",
+           "default_install", "delete_alias", "delete_model_version", "get_model_version", "github_workflow", "list_models",
            "load_model", "model_card", "parse_model_uri", "promotion_requests", "protect_alias",
            "register_card_section", "register_model", "reject", "search_model_versions",
            "set_alias", "set_model_tags", "unprotect_alias", "verify_audit"]

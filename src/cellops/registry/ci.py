@@ -10,13 +10,15 @@ that approvers see the request; by default it is ``.cellops`` in the checkout.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidArgumentError
 
-__all__ = ["CiSettings", "github_workflow"]
+__all__ = ["CiSettings", "default_install", "github_workflow"]
 
 
 @dataclass
@@ -31,6 +33,29 @@ class CiSettings:
     approvers: list[str] = field(default_factory=list)
     install: str = "pip install cellops"
     python: str = "3.11"
+
+
+def default_install(root: str | Path = ".") -> str:
+    """How the job installs the project under test in ``root``: its requirements file, the
+    project itself when it is a package (``pip install .``), and cellops unless one of
+    those already brings it — so CI tests the checkout, not a release from PyPI."""
+    root = Path(root)
+    steps, brings_cellops = [], False
+    requirements = root / "requirements.txt"
+    if requirements.is_file():
+        steps.append("pip install -r requirements.txt")
+        brings_cellops |= bool(re.search(r"^\s*cellops\b", requirements.read_text(
+            encoding="utf-8", errors="replace"), re.M | re.I))
+    for name in ("pyproject.toml", "setup.cfg", "setup.py"):
+        if (root / name).is_file():
+            steps.append("pip install .")
+            text = (root / name).read_text(encoding="utf-8", errors="replace")
+            brings_cellops |= bool(re.search(r"""(^|["'\s])cellops([\s\[<>=!~;,"']|$)""", text,
+                                             re.M | re.I))
+            break
+    if not brings_cellops:
+        steps.append("pip install cellops")
+    return " && ".join(steps)
 
 
 def workflow_steps(s: CiSettings) -> list[dict[str, Any]]:
