@@ -44,3 +44,29 @@ def test_a_sweep_runs_its_trials_on_dask_workers(tmp_path, cluster):
 def test_an_unreachable_or_unknown_executor_is_a_clear_error(project):  # noqa: F811
     with pytest.raises(cellops.InvalidArgumentError, match="Unknown executor"):
         run_pipeline(project / "pipeline.yaml", executor="spark://x", progress=None)
+
+
+def test_an_unreachable_scheduler_is_one_line_within_the_timeout_and_starts_no_run(project, monkeypatch):  # noqa: F811
+    """Issue #27: it waited 30 s and printed a multi-line traceback."""
+    import subprocess
+    import sys
+    import time
+
+    monkeypatch.setenv("CELLOPS_DASK_TIMEOUT", "2")
+    t0 = time.monotonic()
+    with pytest.raises(cellops.ExecutorError, match=r"No Dask scheduler answered at "
+                                                    r"tcp://127.0.0.1:9 within 2 s.*dask scheduler"):
+        run_pipeline(project / "pipeline.yaml", executor="dask://127.0.0.1:9", progress=None)
+    assert time.monotonic() - t0 < 10
+    assert cellops.search_runs().empty  # refused before any run was started
+    monkeypatch.delenv("CELLOPS_DASK_TIMEOUT")
+    t0 = time.monotonic()
+    res = subprocess.run([sys.executable, "-m", "cellops.cli", "pipeline", "run", "pipeline.yaml",
+                          "--executor", "dask://127.0.0.1:9"], cwd=project, capture_output=True,
+                         text=True, timeout=120)
+    assert time.monotonic() - t0 < 20  # the default: 10 s
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "127.0.0.1:9" in res.stderr
+    monkeypatch.setenv("CELLOPS_DASK_TIMEOUT", "soon")
+    with pytest.raises(cellops.InvalidArgumentError, match="CELLOPS_DASK_TIMEOUT must be"):
+        run_pipeline(project / "pipeline.yaml", executor="dask://127.0.0.1:9", progress=None)

@@ -402,6 +402,25 @@ def test_runs_widget_filters_sorts_and_compares(ip):
     assert "Params" in comparison and "class='differs'" in comparison
 
 
+def test_a_bad_filter_on_the_runs_magic_is_the_clis_error_not_an_empty_table(ip, tmp_path):
+    """Issue #27: `%runs metrics.acc >` showed "0 runs matching"; the CLI says what is
+    wrong, with a caret."""
+    import subprocess
+    import sys
+
+    from IPython.core.error import UsageError
+
+    ip.run_cell("%%track -n one --metrics acc\nacc = 0.5")
+    with pytest.raises(UsageError) as info:
+        ip.run_line_magic("runs", "metrics.acc >")
+    cellops.flush()
+    res = subprocess.run([sys.executable, "-m", "cellops.cli", "runs", "list", "-f", "metrics.acc >"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1
+    assert str(info.value) in res.stderr and "^" in str(info.value)  # the same text, caret included
+    assert "Expected a value" in str(info.value)
+
+
 def test_compare_shows_differences_charts_and_source_diff(ip):
     ip.run_cell("%%track -n a\nimport cellops\nfor i in range(3): cellops.log_metric('loss', 1 / (i + 1))\n"
                 "cellops.log_param('lr', 0.1)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import json
 import sqlite3
 
@@ -219,3 +220,23 @@ def test_a_schema_9_workspace_gains_the_prediction_log_and_keeps_its_models(tmp_
     assert cellops.predictions().empty and cellops.serving_endpoints() == []
     assert cellops.monitors() == [] and cellops.alerts() == []
     assert cellops.verify_audit().ok
+
+
+@pytest.mark.parametrize("args", [["runs", "list"], ["models", "list"], ["experiments"],
+                                  ["audit"], ["alerts", "list"], ["runs", "show", "abc"]])
+def test_read_only_commands_do_not_create_a_workspace_where_there_is_none(tmp_path, args):
+    """Issue #27: `cellops runs list` in any folder left a .cellops/ there."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "CELLOPS_HOME"}
+    res = subprocess.run([sys.executable, "-m", "cellops.cli", *args], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert f"No cellops workspace at {tmp_path} or in a folder above it" in res.stderr
+    assert "cellops init" in res.stderr
+    assert not (tmp_path / ".cellops").exists()
+    helped = subprocess.run([sys.executable, "-m", "cellops.cli", *args[:2], "--help"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and "Usage:" in helped.stdout  # help needs no workspace
+    assert not (tmp_path / ".cellops").exists()

@@ -26,6 +26,8 @@ what to do next. The tree::
     │                             version an alias points at, deciding a decided request)
     ├── GovernanceError           the acting user may not do this (approving one's own
     │                             request, approving without being an approver)
+    ├── ExecutorError             where steps run cannot be reached (a Dask scheduler that
+    │                             does not answer)
     └── StepError                 a notebook step did not run through (a cell raised, a
                                   timeout, a dead kernel): cell_index, ename, evalue, ...
 
@@ -40,6 +42,7 @@ __all__ = [
     "ArtifactNotFoundError",
     "CellopsError",
     "CellopsWarning",
+    "ExecutorError",
     "ExperimentNotFoundError",
     "FilterSyntaxError",
     "GovernanceError",
@@ -157,6 +160,10 @@ class UnknownParameterError(InvalidArgumentError):
 
 class RunStateError(CellopsError):
     """The operation needs the run to be in another state."""
+
+
+class ExecutorError(CellopsError):
+    """The executor that runs steps and trials cannot be reached; nothing ran on it."""
 
 
 class StepError(CellopsError):

@@ -38,8 +38,34 @@ class Seconds(click.FloatRange):
         return number
 
 
+# Commands that may start a workspace where there is none: the rest read or change one that
+# exists, and a typo of a folder must not leave an empty workspace behind.
+CREATES_WORKSPACE = {"init", "demo", "pipeline", "sweep", "ci", "drift"}
+
+
+class Command(click.Command):
+    """A ``cellops`` command: refuses to run where there is no workspace (unless its
+    top-level name is in ``CREATES_WORKSPACE``), after its arguments were parsed, so that
+    ``--help`` and usage errors come first."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        top = ctx.find_root().invoked_subcommand
+        if top not in CREATES_WORKSPACE and cellops.find_workspace(existing=True) is None:
+            home = os.environ.get("CELLOPS_HOME")
+            raise click.ClickException(
+                f"No cellops workspace at {home or os.getcwd()}"
+                + ("" if home else " or in a folder above it")
+                + ". Create one with `cellops init` (here) or `cellops demo` (with example "
+                "runs), or name one with -w PATH or CELLOPS_HOME.")
+        return super().invoke(ctx)
+
+
 class _Group(click.Group):
-    """Turns cellops errors into one-line messages and exit code 1."""
+    """Turns cellops errors into one-line messages and exit code 1. Its commands are
+    :class:`Command`, its sub-groups ``_Group``."""
+
+    command_class = Command
+    group_class = type  # sub-groups are of this class too
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

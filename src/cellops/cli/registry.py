@@ -16,7 +16,7 @@ from click_default_group import DefaultGroup
 import cellops
 from cellops.display import format_bytes, format_number
 
-from .base import INT64_MAX, cli, echo_json, fmt, run_ref, table
+from .base import Command, INT64_MAX, cli, echo_json, fmt, run_ref, table
 
 
 def model_ref(text: str) -> tuple[str, int | str]:
@@ -289,6 +289,9 @@ def models_load_check(uri: str, as_json: bool) -> None:
 def audit() -> None:
     """The registry's audit log: who changed what, when (`cellops audit` is `cellops audit log`:
     `cellops audit -n 5` works too)."""
+
+
+audit.command_class = Command  # a DefaultGroup: its commands are cellops commands all the same
 
 
 @audit.command("log")

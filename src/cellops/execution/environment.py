@@ -13,6 +13,7 @@ writes it, the tracking code in the kernel reads it. Every name is defined here:
 ``CELLOPS_PAPERMILL_TOKEN`` a fresh id per papermill execution: the kernel's notebook run
                           is tagged with it so the engine can find it afterwards
 ``CELLOPS_PAPERMILL``     ``0`` switches cellops' papermill engine off
+``CELLOPS_DASK_TIMEOUT``  seconds to wait for a Dask scheduler to answer (default 10)
 ========================  =================================================================
 
 This module imports nothing, so both sides can use it at no cost.
@@ -31,6 +32,8 @@ RUN_ID = "CELLOPS_RUN_ID"
 NOTEBOOK_PATH = "CELLOPS_NOTEBOOK_PATH"
 PAPERMILL_TOKEN = "CELLOPS_PAPERMILL_TOKEN"
 PAPERMILL_SWITCH = "CELLOPS_PAPERMILL"
+DASK_TIMEOUT = "CELLOPS_DASK_TIMEOUT"
+DEFAULT_DASK_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -76,3 +79,20 @@ class KernelEnv:
 
 def papermill_enabled() -> bool:
     return os.environ.get(PAPERMILL_SWITCH, "1") != "0"
+
+
+def dask_timeout() -> float:
+    """Seconds to wait for a Dask scheduler (``CELLOPS_DASK_TIMEOUT``, default 10)."""
+    text = os.environ.get(DASK_TIMEOUT)
+    if not text:
+        return DEFAULT_DASK_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        from ..errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"{DASK_TIMEOUT} must be a number of seconds from 0 to 3600, "
+                                   f"not {text!r}.")
+    return value

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..errors import InvalidArgumentError
+from ..errors import ExecutorError, InvalidArgumentError
 
 
 class InlineExecutor:
@@ -78,16 +78,26 @@ class LocalExecutor:
 
 class DaskExecutor:
     """Steps as tasks on a ``dask.distributed`` cluster. Workers must see the workspace
-    and the pipeline folder at the same paths (a shared filesystem)."""
+    and the pipeline folder at the same paths (a shared filesystem). A scheduler that does
+    not answer within ``CELLOPS_DASK_TIMEOUT`` seconds (10) is an :class:`ExecutorError`."""
 
     def __init__(self, address: str, workers: int = 1) -> None:
+        from .environment import DASK_TIMEOUT, dask_timeout
+
         try:
             from dask.distributed import Client
         except ImportError:
             raise InvalidArgumentError(
                 "The dask executor needs dask.distributed: pip install 'cellops[dask]'."
             ) from None
-        self.client = Client(address, set_as_default=False)
+        timeout = dask_timeout()
+        try:
+            self.client = Client(address, set_as_default=False, timeout=timeout)
+        except (OSError, TimeoutError) as exc:
+            raise ExecutorError(
+                f"No Dask scheduler answered at {address} within {timeout:g} s ({exc}). Start "
+                f"one there (`dask scheduler`, then `dask worker {address}`), check the address, "
+                f"or wait longer with {DASK_TIMEOUT}=SECONDS.") from None
 
     def submit(self, fn: Callable, arg: Any) -> Any:
         return self.client.submit(fn, arg, pure=False)

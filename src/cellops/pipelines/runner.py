@@ -252,7 +252,10 @@ class _Scheduler:
         self.cells_shown: dict[str, tuple[int, int]] = {}
         self.published: list[dict[str, Any]] | None = None
         self.inline = workers == 1 and (executor or "local") == "local"
-        self.pool: Any = None
+        # A local pool starts when a step first needs it (a cached run starts none); a
+        # cluster is reached now, so that one that does not answer fails before any run.
+        self.pool: Any = None if (executor or "local") == "local" else make_executor(executor,
+                                                                                    workers)
         self.prun = start_run(name=pipeline.name, kind="pipeline", params=pipeline.parameters,
                               tags={"pipeline.file": str(pipeline.path)}, activate=False,
                               source=pipeline.path)

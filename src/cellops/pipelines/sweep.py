@@ -150,6 +150,7 @@ def run_sweep(
     tags = {"params.undeclared": ", ".join(undeclared)} if undeclared else {}
     _, kernel = notebook_fingerprint(nb_path)
     ws = workspace()
+    pool = make_executor(executor, workers)  # an unreachable cluster fails before any run
     sweep = start_run(name=name or nb_path.stem, kind="sweep", activate=False, source=nb_path,
                       params={k: ",".join(map(str, v)) for k, v in grid.items()},
                       tags={"sweep.notebook": str(nb_path), "sweep.cwd": workdir,
@@ -158,7 +159,6 @@ def run_sweep(
     out_dir.mkdir(parents=True, exist_ok=True)
     result = SweepResult(sweep.id)
     say(f"sweep {sweep.short_id}: {len(combos)} trial(s) of {nb_path.name} on {workers} worker(s)")
-    pool = make_executor(executor, workers)
     running: dict[Any, Trial] = {}
     try:
         for i, combo in enumerate(combos):

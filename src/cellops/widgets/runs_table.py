@@ -128,7 +128,10 @@ class RunsTable:
             self.message, self.table,
             w.HBox([self.select, self.compare_button]), self.comparison,
         ])
-        self.refresh()
+        # A filter given with %runs that cannot be parsed is the magic's error (the same
+        # message and caret as the CLI's), not an empty table; one typed later is shown
+        # in the widget.
+        self.refresh(raise_errors=True)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         """The live widget (front ends without the cellops extension: classic Notebook, VS
@@ -149,13 +152,15 @@ class RunsTable:
                 f"{html.escape(' matching ' + self.filter_box.value) if self.filter_box.value else ''}"
                 f"</small>{table}</div>")
 
-    def refresh(self) -> None:
+    def refresh(self, raise_errors: bool = False) -> None:
         self.descending.description = "▼ descending" if self.descending.value else "▲ ascending"
         order = f"{self.sort_by.value} {'DESC' if self.descending.value else 'ASC'}"
         try:
             df = cellops.search_runs(experiment=self.experiment, filter=self.filter_box.value or None,
                                      order_by=[order], max_results=MAX_ROWS)
         except CellopsError as exc:
+            if raise_errors:
+                raise
             self.message.value = f"<pre style='color:var(--jp-error-color1, #d62728)'>{html.escape(str(exc))}</pre>"
             return
         self.df = df
