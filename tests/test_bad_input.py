@@ -62,6 +62,10 @@ BAD_PIPELINES = [
      "is outside the pipeline's folder"),
     ("cycle", "name: x\nsteps:\n  - {name: a, notebook: nb.ipynb, needs: [b]}\n"
               "  - {name: b, notebook: nb.ipynb, needs: [a]}\n", "steps form a cycle: a -> b -> a"),
+    # three lines that grew without limit (2 GB in 8 s) before cycles were refused (#23)
+    ("recursive", "name: x\nsteps: &s [*s]\n", "alias *s refers to the collection it is inside"),
+    ("recursive-map", "name: x\nsteps:\n  - &a {name: a, notebook: nb.ipynb, more: [*a]}\n",
+     "alias *a refers to the collection it is inside"),
 ]
 
 
@@ -170,6 +174,14 @@ def test_hostile_pipeline_files_are_refused_quickly(stored, name, text, message)
     res = cli("pipeline", "run", path.name, cwd=stored["root"])
     assert res.returncode == 1 and message in res.stderr and res.seconds < 20
     assert unchanged(stored)
+
+
+def test_a_recursive_monitor_file_is_refused_quickly(stored):
+    path = stored["root"] / "monitors.yaml"
+    path.write_text("monitors: &m\n  - name: x\n    model: m@a\n    checks: *m\n")
+    res = cli("monitor", "apply", path.name, cwd=stored["root"])
+    assert res.returncode == 1 and "alias *m refers to the collection it is inside" in res.stderr
+    assert res.seconds < 20 and unchanged(stored)
 
 
 def test_a_notebook_outside_the_folder_runs_only_when_the_file_opts_in(stored):

@@ -82,7 +82,8 @@ def _syntax(exc: Exception) -> YamlError:
 
 
 def _check_events(text: str) -> None:
-    """Depth and expanded size from the event stream (no recursion, linear time)."""
+    """Depth, expanded size and cycles from the event stream (no recursion, linear time):
+    an alias inside the collection its anchor names would make a graph without end."""
     import yaml
 
     depth = 0
@@ -119,6 +120,10 @@ def _check_events(text: str) -> None:
                 anchored[event.anchor] = 1
             add(1, line)
         elif isinstance(event, yaml.AliasEvent):
+            if any(anchor == event.anchor for _, anchor in open_):
+                raise YamlError(line, f"alias *{event.anchor} refers to the collection it is "
+                                      f"inside (&{event.anchor}), which would make it contain "
+                                      "itself without end; write the values out")
             add(anchored.get(event.anchor, 1), line)
 
 
