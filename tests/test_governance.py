@@ -429,3 +429,47 @@ def test_the_cli_refuses_deleting_a_source_run_with_one_line(model, tmp_path):
                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert "come from the run(s) to delete" in res.stderr and "--force" in res.stderr
+
+
+RACE = r"""
+import sys, time, cellops
+start_at, trials = float(sys.argv[1]), int(sys.argv[2])
+role = sys.argv[3]
+for t in range(trials):
+    while time.time() < start_at + t * 0.5:
+        time.sleep(0.0002)
+    alias = f"prod{t}"
+    if role == "protect":
+        with cellops.acting_as("bob"):
+            cellops.protect_alias("m", alias, approvers=["bob"])
+    else:
+        with cellops.acting_as("mallory"):
+            result = cellops.set_alias("m", alias, 2)
+            print(type(result).__name__)
+"""
+
+
+def test_a_set_alias_racing_a_protection_never_moves_a_protected_alias(model, ws, tmp_path):
+    """Issue #23: the protection was read before the alias was written, in another
+    transaction, so a non-approver's set_alias landed after a concurrent protect_alias
+    (6 of 8 trials). Each trial races the two; whichever commits second sees the other."""
+    import os
+
+    trials = 8
+    start_at = time.time() + 4
+    env = {**os.environ, "CELLOPS_HOME": str(ws.path)}
+    procs = [subprocess.Popen([sys.executable, "-c", RACE, str(start_at), str(trials), role],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+             for role in ("protect", "set")]
+    for p in procs:
+        _, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err
+    for t in range(trials):
+        entries = [e.action for e in reversed(cellops.audit_log(200, object=f"m@prod{t}"))]
+        assert "protect_alias" in entries, entries
+        if "set_alias" in entries:  # mallory's move landed: it must have come first
+            assert entries.index("set_alias") < entries.index("protect_alias"), (t, entries)
+        else:  # protected first: mallory only asked
+            assert "request_promotion" in entries, (t, entries)
+    assert cellops.verify_audit().ok

@@ -1,10 +1,16 @@
-"""Aliases, protected aliases and promotion requests.
+"""Aliases, protected aliases and promotion requests: the registry's rules.
 
 An alias (``champion``, ``production``) points at one version and moves atomically. A
 *protected* alias does not move when someone sets it: a promotion request is opened
 instead (with the result of the protection's gate, evaluated on the version's run), and
 the alias moves in the transaction that records the last approval it needs. Approvers
-are named users; nobody decides their own request. Every step is in the audit log.
+are named users; nobody decides their own request; only a protection's approvers change
+or remove it; a model with protected aliases lets only their approvers delete its
+versions or the runs they came from. Every step is in the audit log.
+
+Each rule is checked here, inside the unit of work (``ws.store.transaction()``) whose
+writes it guards: a protection added by another process a moment earlier is seen, and a
+refused change writes nothing. ``store.registry`` only reads and writes rows.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
-from ..errors import GovernanceError, InvalidArgumentError, ModelStateError
+from ..errors import GovernanceError, InvalidArgumentError, ModelNotFoundError, ModelStateError
 from ..store.values import check_text
 from ..tracking.values import _ms_to_dt
 from ..workspaces import workspace
@@ -90,16 +96,22 @@ def set_alias(name: str, alias: str, version: int | str) -> ModelVersion | Promo
         version = int(version)
     if isinstance(version, bool) or not (isinstance(version, int) or version == "latest"):
         raise InvalidArgumentError(f"version must be a version number or 'latest', not {version!r}.")
-    number = ws.store.registry.resolve(name, version)
-    rule = ws.store.registry.protection(name, alias)
-    if rule is None:
-        ws.store.registry.set_alias(name, alias, number, current_user())
+    actor = current_user()
+    with ws.store.transaction() as tx:  # the protection is read where the alias is written
+        number = tx.registry.resolve(name, version)
+        rule = tx.registry.protection(name, alias)
+        if rule is None:
+            tx.registry.set_alias(name, alias, number, actor)
+            request_id = None
+        else:
+            gate_result = None
+            if rule["gate"]:
+                gate_result = _evaluate_gate(tx.registry.version(name, number)["run_id"],
+                                             rule["gate"])
+            request_id = tx.registry.create_request(name, alias, number, actor, rule["gate"],
+                                                    gate_result)
+    if request_id is None:
         return get_model_version(name, number)
-    gate_result = None
-    if rule["gate"]:
-        gate_result = _evaluate_gate(ws.store.registry.version(name, number)["run_id"], rule["gate"])
-    request_id = ws.store.registry.create_request(name, alias, number, current_user(),
-                                                  rule["gate"], gate_result)
     return _request(ws.store.registry.request(request_id))
 
 
@@ -135,6 +147,15 @@ def delete_model_version(name: str, version: int | str) -> None:
     actor = current_user()
     with ws.store.transaction() as tx:
         number = tx.registry.resolve(name, version)
+        pointing = tx.registry.aliases_at(name, number)
+        if pointing:
+            raise ModelStateError(
+                f"{name} version {number} is what alias(es) {', '.join(pointing)} point at; "
+                "move or delete them first (cellops.set_alias / delete_alias).")
+        pending = tx.registry.pending_requests(name, version=number)
+        if pending:
+            raise ModelStateError(f"{name} version {number} has a pending promotion request "
+                                  f"(#{pending[0]}); reject it first.")
         _may_govern(tx, name, actor, "delete its versions")
         tx.registry.delete_version(name, number, actor)
 
@@ -158,11 +179,13 @@ def check_run_deletion(tx: Any, versions: list[dict[str, Any]], actor: str, forc
 def delete_alias(name: str, alias: str) -> None:
     """Remove an alias (a protected one must lose its protection first)."""
     ws = workspace()
-    if ws.store.registry.protection(name, alias) is not None:
-        raise GovernanceError(
-            f"{name}@{alias} is protected; an approver must remove the protection first "
-            f"(cellops.unprotect_alias({name!r}, {alias!r})).")
-    ws.store.registry.delete_alias(name, alias, current_user())
+    actor = current_user()
+    with ws.store.transaction() as tx:
+        if tx.registry.protection(name, alias) is not None:
+            raise GovernanceError(
+                f"{name}@{alias} is protected; an approver must remove the protection first "
+                f"(cellops.unprotect_alias({name!r}, {alias!r})).")
+        tx.registry.delete_alias(name, alias, actor)
 
 
 def protect_alias(name: str, alias: str, approvers: Iterable[str], min_approvals: int = 1, *,
@@ -176,7 +199,6 @@ def protect_alias(name: str, alias: str, approvers: Iterable[str], min_approvals
 
     ws = workspace()
     name, alias = _check_name(name), _check_alias(alias)
-    ws.store.registry.model(name)
     if isinstance(approvers, str):
         approvers = [approvers]
     people = list(dict.fromkeys(check_text(str(a), "Approver") for a in approvers))
@@ -190,7 +212,16 @@ def protect_alias(name: str, alias: str, approvers: Iterable[str], min_approvals
     if gate is not None:
         if parse_filter(gate) is None:
             raise InvalidArgumentError("gate must be a condition such as \"metrics.auc >= 0.95\".")
-    ws.store.registry.protect(name, alias, people, min_approvals, gate, current_user())
+    actor = current_user()
+    with ws.store.transaction() as tx:
+        tx.registry.model(name)
+        before = tx.registry.protection(name, alias)
+        if before is not None and actor not in before["approvers"]:
+            raise GovernanceError(
+                f"{name}@{alias} is already protected; only its approvers "
+                f"({', '.join(before['approvers'])}) may change the protection, and you are "
+                f"{actor!r}.")
+        tx.registry.protect(name, alias, people, min_approvals, gate, actor)
 
 
 def alias_protection(name: str, alias: str) -> dict[str, Any] | None:
@@ -206,8 +237,18 @@ def alias_protections(name: str | None = None) -> list[dict[str, Any]]:
 
 
 def unprotect_alias(name: str, alias: str) -> None:
-    """Remove an alias's protection (an approver only); its pending requests are cancelled."""
-    workspace().store.registry.unprotect(name, alias, current_user())
+    """Remove an alias's protection (an approver only); its pending requests are cancelled
+    (nobody is left to decide them)."""
+    actor = current_user()
+    with workspace().store.transaction() as tx:
+        before = tx.registry.protection(name, alias)
+        if before is None:
+            raise ModelNotFoundError(f"{name}@{alias} is not protected.")
+        if actor not in before["approvers"]:
+            raise GovernanceError(
+                f"Only an approver of {name}@{alias} ({', '.join(before['approvers'])}) may "
+                f"remove its protection; you are {actor!r}.")
+        tx.registry.unprotect(name, alias, actor)
 
 
 def _decide(request_id: int, approve_it: bool, comment: str | None) -> PromotionRequest:
@@ -216,7 +257,33 @@ def _decide(request_id: int, approve_it: bool, comment: str | None) -> Promotion
     if comment is not None:
         comment = check_text(str(comment), "Comment")[:2000]
     ws = workspace()
-    ws.store.registry.decide(request_id, current_user(), approve_it, comment)
+    actor = current_user()
+    with ws.store.transaction() as tx:  # two approvals racing move the alias once
+        req = tx.registry.request(request_id)
+        if req["status"] != "PENDING":
+            raise ModelStateError(f"Promotion request {request_id} is already {req['status']}.")
+        rule = tx.registry.protection(req["name"], req["alias"])
+        approvers = rule["approvers"] if rule else []
+        if actor == req["requested_by"]:
+            raise GovernanceError(
+                f"{actor!r} requested promotion {request_id} and cannot decide it; one of "
+                f"{', '.join(a for a in approvers if a != actor) or 'the other approvers'} must.")
+        if actor not in approvers:
+            raise GovernanceError(
+                f"{actor!r} is not an approver of {req['name']}@{req['alias']}; approvers: "
+                f"{', '.join(approvers) or 'none'}.")
+        if any(a["approver"] == actor for a in req["approvals"]):
+            raise ModelStateError(f"{actor!r} has already decided request {request_id}.")
+        if approve_it and req["gate_passed"] == 0:
+            raise ModelStateError(
+                f"Request {request_id} failed its gate ({req['gate']}), so it cannot be "
+                "approved; reject it, and register a version that passes.")
+        approvals = tx.registry.record_decision(req, actor, approve_it, comment)
+        if not approve_it:
+            tx.registry.close_request(request_id, "REJECTED")
+        elif approvals >= (rule["min_approvals"] if rule else 1):  # the quorum is reached
+            tx.registry.close_request(request_id, "APPROVED")
+            tx.registry.set_alias(req["name"], req["alias"], req["version"], actor, request_id)
     return _request(ws.store.registry.request(request_id))
 
 

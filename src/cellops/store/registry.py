@@ -2,10 +2,13 @@
 protected aliases and promotion requests — and the hash-chained audit log every change
 writes in the same transaction.
 
-Every mutating method takes the ``actor`` (who is doing it) and appends one audit entry
-(who, when, what, on what, before/after) chained to the previous one by sha256, inside
-the transaction that makes the change: a change without its entry, or an entry without
-its change, cannot happen.
+SQL only: who may do what (approvers, self-approval, quorum, gates, protection
+ownership) is decided by :mod:`cellops.registry.governance`, which reads and writes
+through these methods inside one unit of work (``store.transaction()``), so the rule it
+checks holds for the write it guards. Every mutating method takes the ``actor`` and
+appends one audit entry (who, when, what, on what, before/after) chained to the previous
+one by sha256, inside the transaction that makes the change: a change without its entry,
+or an entry without its change, cannot happen.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import json
 import sqlite3
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..errors import GovernanceError, ModelNotFoundError, ModelStateError
+from ..errors import ModelNotFoundError
 from .core import Connection, now_ms
 from .filter import Comparison, Logical, OrderKey
 
@@ -261,20 +264,23 @@ class RegistryTable:
 
         self.db.write(tx)
 
+    def aliases_at(self, name: str, version: int) -> list[str]:
+        """The aliases that point at this version."""
+        return [r[0] for r in self.db.query("SELECT alias FROM model_aliases WHERE name = ? AND"
+                                            " version = ? ORDER BY alias", (name, version))]
+
+    def pending_requests(self, name: str, *, version: int | None = None,
+                         alias: str | None = None) -> list[int]:
+        """Ids of the PENDING promotion requests of a model (to one version, or of one alias)."""
+        sql, args = "SELECT id FROM promotion_requests WHERE name = ? AND status = 'PENDING'", [name]
+        if version is not None:
+            sql, args = sql + " AND version = ?", args + [version]
+        if alias is not None:
+            sql, args = sql + " AND alias = ?", args + [alias]
+        return [r[0] for r in self.db.query(sql + " ORDER BY id", args)]
+
     def delete_version(self, name: str, version: int, actor: str) -> None:
         def tx(conn: sqlite3.Connection) -> None:
-            pointing = [r[0] for r in conn.execute(
-                "SELECT alias FROM model_aliases WHERE name = ? AND version = ?", (name, version))]
-            if pointing:
-                raise ModelStateError(
-                    f"{name} version {version} is what alias(es) {', '.join(pointing)} point at; "
-                    "move or delete them first (cellops.set_alias / delete_alias).")
-            pending = conn.execute("SELECT id FROM promotion_requests WHERE name = ? AND version = ?"
-                                   " AND status = 'PENDING'", (name, version)).fetchall()
-            if pending:
-                raise ModelStateError(
-                    f"{name} version {version} has a pending promotion request "
-                    f"(#{pending[0][0]}); reject it first.")
             row = conn.execute("SELECT run_id, sha256 FROM model_versions WHERE name = ? AND"
                                " version = ?", (name, version)).fetchone()
             conn.execute("DELETE FROM model_tags WHERE name = ? AND version = ?", (name, version))
@@ -307,14 +313,11 @@ class RegistryTable:
 
     def protect(self, name: str, alias: str, approvers: Sequence[str], min_approvals: int,
                 gate: str | None, actor: str) -> None:
+        """Protect (or change the protection of) ``name@alias``."""
+
         def tx(conn: sqlite3.Connection) -> None:
             before = _protection(conn.execute("SELECT * FROM alias_protections WHERE name = ? AND"
                                               " alias = ?", (name, alias)).fetchone())
-            if before is not None and actor not in before["approvers"]:
-                raise GovernanceError(
-                    f"{name}@{alias} is already protected; only its approvers "
-                    f"({', '.join(before['approvers'])}) may change the protection, and you are "
-                    f"{actor!r}.")
             conn.execute(
                 "INSERT INTO alias_protections (name, alias, approvers, min_approvals, gate,"
                 " created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name, alias)"
@@ -327,18 +330,13 @@ class RegistryTable:
 
         self.db.write(tx)
 
-    def unprotect(self, name: str, alias: str, actor: str) -> None:
-        def tx(conn: sqlite3.Connection) -> None:
+    def unprotect(self, name: str, alias: str, actor: str) -> list[int]:
+        """Remove the protection and cancel its pending requests; return their ids."""
+
+        def tx(conn: sqlite3.Connection) -> list[int]:
             before = _protection(conn.execute("SELECT * FROM alias_protections WHERE name = ? AND"
                                               " alias = ?", (name, alias)).fetchone())
-            if before is None:
-                raise ModelNotFoundError(f"{name}@{alias} is not protected.")
-            if actor not in before["approvers"]:
-                raise GovernanceError(
-                    f"Only an approver of {name}@{alias} ({', '.join(before['approvers'])}) may "
-                    f"remove its protection; you are {actor!r}.")
             conn.execute("DELETE FROM alias_protections WHERE name = ? AND alias = ?", (name, alias))
-            # Nobody is left to decide its pending requests: they are cancelled, not approved.
             cancelled = [r[0] for r in conn.execute(
                 "SELECT id FROM promotion_requests WHERE name = ? AND alias = ? AND status ="
                 " 'PENDING'", (name, alias))]
@@ -346,8 +344,9 @@ class RegistryTable:
                          " name = ? AND alias = ? AND status = 'PENDING'", (now_ms(), name, alias))
             append_audit(conn, actor, "unprotect_alias", f"{name}@{alias}",
                          {"before": _brief(before), "after": None, "cancelled_requests": cancelled})
+            return cancelled
 
-        self.db.write(tx)
+        return self.db.write(tx)
 
     def create_request(self, name: str, alias: str, version: int, actor: str, gate: str | None,
                        gate_result: Mapping[str, Any] | None) -> int:
@@ -370,57 +369,30 @@ class RegistryTable:
 
         return self.db.write(tx)
 
-    def decide(self, request_id: int, actor: str, approve: bool, comment: str | None
-               ) -> dict[str, Any]:
-        """Record an approver's decision; on the last required approval the alias moves, in
-        the same transaction (two approvals racing move it once)."""
+    def record_decision(self, request: Mapping[str, Any], actor: str, approve: bool,
+                        comment: str | None) -> int:
+        """Store an approver's decision on ``request`` (a row of :meth:`request`); return
+        how many approvals it has now."""
 
-        def tx(conn: sqlite3.Connection) -> dict[str, Any]:
-            req = conn.execute("SELECT * FROM promotion_requests WHERE id = ?", (request_id,)).fetchone()
-            if req is None:
-                raise ModelNotFoundError(f"No promotion request {request_id}.")
-            if req["status"] != "PENDING":
-                raise ModelStateError(f"Promotion request {request_id} is already {req['status']}.")
-            rule = _protection(conn.execute("SELECT * FROM alias_protections WHERE name = ? AND"
-                                            " alias = ?", (req["name"], req["alias"])).fetchone())
-            approvers = rule["approvers"] if rule else []
-            if actor == req["requested_by"]:
-                raise GovernanceError(
-                    f"{actor!r} requested promotion {request_id} and cannot decide it; one of "
-                    f"{', '.join(a for a in approvers if a != actor) or 'the other approvers'} must.")
-            if actor not in approvers:
-                raise GovernanceError(
-                    f"{actor!r} is not an approver of {req['name']}@{req['alias']}; approvers: "
-                    f"{', '.join(approvers) or 'none'}.")
-            if conn.execute("SELECT 1 FROM approvals WHERE request_id = ? AND approver = ?",
-                            (request_id, actor)).fetchone():
-                raise ModelStateError(f"{actor!r} has already decided request {request_id}.")
-            if approve and req["gate_passed"] == 0:
-                raise ModelStateError(
-                    f"Request {request_id} failed its gate ({req['gate']}), so it cannot be "
-                    "approved; reject it, and register a version that passes.")
+        def tx(conn: sqlite3.Connection) -> int:
             conn.execute("INSERT INTO approvals (request_id, approver, decision, comment, at)"
                          " VALUES (?, ?, ?, ?, ?)",
-                         (request_id, actor, "approve" if approve else "reject", comment, now_ms()))
+                         (request["id"], actor, "approve" if approve else "reject", comment,
+                          now_ms()))
             append_audit(conn, actor, "approve" if approve else "reject",
-                         f"{req['name']}@{req['alias']}", {"request": request_id,
-                                                           "version": req["version"],
-                                                           "comment": comment})
-            status = "PENDING"
-            if not approve:
-                status = "REJECTED"
-            else:
-                count = conn.execute("SELECT count(*) FROM approvals WHERE request_id = ? AND"
-                                     " decision = 'approve'", (request_id,)).fetchone()[0]
-                if count >= (rule["min_approvals"] if rule else 1):
-                    status = "APPROVED"
-                    _move_alias(conn, req["name"], req["alias"], req["version"], actor, request_id)
-            if status != "PENDING":
-                conn.execute("UPDATE promotion_requests SET status = ?, decided_at = ? WHERE id = ?",
-                             (status, now_ms(), request_id))
-            return {"status": status}
+                         f"{request['name']}@{request['alias']}",
+                         {"request": request["id"], "version": request["version"],
+                          "comment": comment})
+            return conn.execute("SELECT count(*) FROM approvals WHERE request_id = ? AND"
+                                " decision = 'approve'", (request["id"],)).fetchone()[0]
 
         return self.db.write(tx)
+
+    def close_request(self, request_id: int, status: str) -> None:
+        """Mark a request APPROVED or REJECTED (its decision time: now)."""
+        self.db.write(lambda conn: conn.execute(
+            "UPDATE promotion_requests SET status = ?, decided_at = ? WHERE id = ?",
+            (status, now_ms(), request_id)))
 
 
 def _move_alias(conn: sqlite3.Connection, name: str, alias: str, version: int, actor: str,
