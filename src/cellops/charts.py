@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
 __all__ = ["Chart", "Report", "bar_figure", "bars", "ema", "line_chart", "line_figure", "lines", "metric_groups", "parallel",
-           "parallel_figure"]
+           "parallel_figure", "tick_label"]
 
 COLOURS = ["var(--jp-brand-color1, #1976d2)", "var(--jp-warn-color1, #f57c00)",
            "var(--jp-success-color1, #388e3c)", "var(--jp-error-color1, #d32f2f)",
@@ -30,7 +30,9 @@ GRID = "var(--jp-border-color2, #ddd)"
 BAD = "var(--jp-error-color1, #d32f2f)"
 
 
-def _fmt(v: float) -> str:
+def tick_label(v: float) -> str:
+    """A value as an axis tick or bin edge reads: three significant digits, exponents for
+    the huge and the tiny."""
     if v == 0:
         return "0"
     if abs(v) >= 1e5 or abs(v) < 1e-3:
@@ -87,11 +89,11 @@ def _tick_labels(ticks: list[float]) -> list[str]:
     """Tick labels with as many decimals as the step needs (0.85, 0.9, 0.95 — never two
     ticks that read the same)."""
     if len(ticks) < 2:
-        return [_fmt(t) for t in ticks]
+        return [tick_label(t) for t in ticks]
     step = ticks[1] - ticks[0]
     big = max(abs(t) for t in ticks)
     if big >= 1e6 or step < 1e-4:
-        return [_fmt(t) for t in ticks]
+        return [tick_label(t) for t in ticks]
     decimals = max(0, -math.floor(math.log10(step) + 1e-9))
     return [f"{t:,.{decimals}f}" for t in ticks]
 
@@ -207,7 +209,7 @@ def lines(title: str, series: dict[str, Sequence[tuple[float, float | None]]], *
     if bound is not None:
         out.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{sy(bound):.1f}' "
                    f"y2='{sy(bound):.1f}' stroke='{BAD}' stroke-dasharray='4 3'>"
-                   f"<title>bound {_fmt(bound)}</title></line>")
+                   f"<title>bound {tick_label(bound)}</title></line>")
     for j, (name, pts) in enumerate(clean.items()):
         colour = COLOURS[j % len(COLOURS)]
         if len(pts) > 1:
@@ -216,9 +218,9 @@ def lines(title: str, series: dict[str, Sequence[tuple[float, float | None]]], *
                        f"points='{path}'/>")
         for x, y in _marked(pts):
             where = (f"window ending {_when(x, '%Y-%m-%d %H:%M UTC')}" if x_kind == "time"
-                     else f"{x_kind} {_fmt(x)}")
+                     else f"{x_kind} {tick_label(x)}")
             out.append(f"<circle cx='{sx(x):.1f}' cy='{sy(y):.1f}' r='{3 if len(pts) <= 20 else 1.6}' "
-                       f"fill='{colour}'><title>{html.escape(name)} {_fmt(y)} · {where}"
+                       f"fill='{colour}'><title>{html.escape(name)} {tick_label(y)} · {where}"
                        "</title></circle>")
     out.append(_frame_text(clean, y_label, left, top + plot_h / 2, height))
     return "".join(out)
@@ -318,7 +320,7 @@ def parallel(title: str, axes: dict[str, Sequence[object]], colour_by: Sequence[
         share = 0.5 if m is None or hi == lo else (m - lo) / (hi - lo)
         colour = (f"color-mix(in srgb, {COLOURS[1]} {share * 100:.0f}%, {COLOURS[0]})"
                   if m is not None else MUTED)
-        values = ", ".join(f"{n}={_fmt(v) if isinstance(v, float) else v}"
+        values = ", ".join(f"{n}={tick_label(v) if isinstance(v, float) else v}"
                            for n, v in zip(names, (axes[n][r] for n in names)))
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
         out.append(f"<polyline fill='none' stroke='{colour}' stroke-width='2' opacity='0.85' "
@@ -576,7 +578,7 @@ def parallel_figure(axes: dict[str, Sequence[object]], colour_by: Sequence[float
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             return {"label": label, "values": [float(v) for v in values],  # type: ignore[arg-type]
                     "tickformat": ".4~g"}
-        text = ["—" if v is None else _fmt(v) if isinstance(v, float) else str(v)
+        text = ["—" if v is None else tick_label(v) if isinstance(v, float) else str(v)
                 for v in values]
         cats = sorted(set(text), key=lambda t: (t == "—", _sort_key(t)))
         code = {c: i for i, c in enumerate(cats)}

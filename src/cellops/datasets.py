@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import InvalidArgumentError
 
-__all__ = ["Dataset", "describe"]
+__all__ = ["Dataset", "describe", "read_table_file"]
 
 _READERS = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
             ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".feather": "feather"}
@@ -177,7 +177,8 @@ def _hash_path(path: Path) -> tuple[str, int]:
     return h.hexdigest(), total
 
 
-def _read_file(path: Path, fmt: str) -> Any:
+def read_table_file(path: Path, fmt: str) -> Any:
+    """The table in ``path`` (a format :func:`describe` names: csv, tsv, parquet, ...)."""
     import pandas as pd
 
     if fmt == "csv":
@@ -218,7 +219,7 @@ def describe(data: Any, name: str | None = None) -> dict[str, Any]:
         frame = None
         if fmt and fmt != "folder" and size <= MAX_PROFILE_BYTES:
             try:
-                frame = _read_file(path, fmt)
+                frame = read_table_file(path, fmt)
             except Exception:  # noqa: BLE001 - unreadable data is still fingerprinted
                 frame = None
         if frame is not None:

@@ -238,7 +238,7 @@ def init_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
             p = p / DIRNAME
     _create(p)
     ws = _get(p)
-    ws.store.conn  # noqa: B018 - connecting creates and migrates the database
+    ws.store.open()  # creates and migrates the database now, not at the first write
     return ws
 
 

@@ -131,7 +131,7 @@ def as_frame(data: Any, what: str) -> tuple[Any, list[str]]:
 
 
 def _dataset_frame(data: Any, what: str) -> tuple[Any, list[str]]:
-    from ..datasets import Dataset, _read_file, describe
+    from ..datasets import Dataset, read_table_file, describe
     from ..workspaces import workspace
 
     if isinstance(data, str):
@@ -144,7 +144,7 @@ def _dataset_frame(data: Any, what: str) -> tuple[Any, list[str]]:
     if data.source and data.format and Path(data.source).is_file():
         path = Path(data.source)
         if describe(path)["fingerprint"] == data.fingerprint:
-            return _read_file(path, data.format), [f"{what}: read from {path}"]
+            return read_table_file(path, data.format), [f"{what}: read from {path}"]
     return _from_profile(data, what), [
         f"{what}: rebuilt from the profile of dataset {data.name!r} ({data.digest}: its data is "
         "not on disk unchanged), so its statistics are approximate"]
@@ -355,7 +355,7 @@ def _distribution(ref: Column, cur: Column, bins: int = 20) -> dict[str, Any]:
         edges = np.linspace(lo, hi, bins + 1) if hi > lo else np.array([lo - 0.5, lo + 0.5])
         r = np.histogram(ref.values, edges)[0] / len(ref)
         c = np.histogram(cur.values, edges)[0] / len(cur)
-        labels = [f"{charts._fmt(a)}" for a in edges[:-1]]
+        labels = [f"{charts.tick_label(a)}" for a in edges[:-1]]
         return {"labels": labels, "reference": r.tolist(), "current": c.tolist(),
                 "edges": edges.tolist()}
     rc, cc = ref.counts(), cur.counts()

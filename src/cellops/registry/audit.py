@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import InvalidArgumentError
 from ..store.registry import GENESIS, entry_hash
-from ..tracking.values import _ms_to_dt
+from ..tracking.values import ms_to_datetime
 from ..workspaces import workspace
 
 __all__ = ["AuditEntry", "AuditReport", "audit_head", "audit_log", "verify_audit"]
@@ -60,7 +60,7 @@ def audit_log(limit: int = 100, *, object: str | None = None) -> list[AuditEntry
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
         raise InvalidArgumentError(f"limit must be an integer from 1 to 100,000, not {limit!r}.")
     rows = workspace().store.audit.entries(limit=limit, obj=object)
-    return [AuditEntry(r["seq"], _ms_to_dt(r["at"]), r["actor"], r["action"], r["object"],
+    return [AuditEntry(r["seq"], ms_to_datetime(r["at"]), r["actor"], r["action"], r["object"],
                        r["details"], r["hash"]) for r in rows]
 
 

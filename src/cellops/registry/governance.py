@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from ..errors import GovernanceError, InvalidArgumentError, ModelNotFoundError, ModelStateError
 from ..store.values import check_text
-from ..tracking.values import _ms_to_dt
+from ..tracking.values import ms_to_datetime
 from ..workspaces import workspace
 from .identity import current_user
 from .versions import ModelVersion, _check_name, get_model_version
@@ -71,9 +71,9 @@ def _request(row: dict[str, Any]) -> PromotionRequest:
     rule = workspace().store.registry.protection(row["name"], row["alias"]) or {}
     return PromotionRequest(
         row["id"], row["name"], row["alias"], row["version"], row["status"], row["requested_by"],
-        _ms_to_dt(row["requested_at"]), row["previous_version"], row["gate"],
+        ms_to_datetime(row["requested_at"]), row["previous_version"], row["gate"],
         None if row["gate_passed"] is None else bool(row["gate_passed"]), row["gate_result"],
-        [{**a, "at": _ms_to_dt(a["at"])} for a in row["approvals"]], _ms_to_dt(row["decided_at"]),
+        [{**a, "at": ms_to_datetime(a["at"])} for a in row["approvals"]], ms_to_datetime(row["decided_at"]),
         list(rule.get("approvers", [])), int(rule.get("min_approvals", 1)))
 
 

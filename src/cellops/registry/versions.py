@@ -20,16 +20,16 @@ from ..tracking import context
 from ..tracking.active import current as active_run
 from ..tracking.api import get_run
 from ..tracking.run import Run
-from ..tracking.values import _ms_to_dt, param_text
+from ..tracking.values import ms_to_datetime, param_text
 from ..workspaces import Workspace, workspace
 from .identity import current_user
 
 if TYPE_CHECKING:
     pass
 
-__all__ = ["ModelVersion", "RegisteredModel", "get_model_version",
-           "list_models", "load_model", "parse_model_uri", "register_model",
-           "search_model_versions", "set_model_tags"]
+__all__ = ["ModelVersion", "RegisteredModel", "get_model_version", "list_models", "load_model",
+           "parse_model_uri", "register_model", "run_signature", "search_model_versions",
+           "set_model_tags"]
 
 FLAVOR = "sklearn-skops"
 _NAME = re.compile(r"^[^/@\s\x00-\x1f][^/@\x00-\x1f]{0,249}$")
@@ -111,7 +111,7 @@ def _version(ws: Workspace, row: Mapping[str, Any], tags: dict[str, str] | None 
         aliases = [a for a, v in ws.store.registry.aliases(row["name"]).items() if v == row["version"]]
     return ModelVersion(
         row["name"], row["version"], row["run_id"], row["artifact_path"], row["sha256"], row["size"],
-        row["flavor"], row["environment_id"], row["description"], _ms_to_dt(row["created_at"]),
+        row["flavor"], row["environment_id"], row["description"], ms_to_datetime(row["created_at"]),
         row["created_by"], tags, aliases, ws, row["signature"], row["lineage"])
 
 
@@ -163,7 +163,8 @@ def _model_artifact(run: Run, path: str | None) -> dict[str, Any]:
         f"register_model('runs:/{run.id}/{choice[0]}', name).")
 
 
-def _run_signature(run: Run, path: str) -> dict[str, Any] | None:
+def run_signature(run: Run, path: str) -> dict[str, Any] | None:
+    """The input signature logged beside a run's model file (``NAME.signature.json``)."""
     sig_path = path[: -len(".skops")] + ".signature.json" if path.endswith(".skops") else None
     if sig_path and any(a["path"] == sig_path for a in run.artifacts):
         return json.loads(run.read_artifact(sig_path))
@@ -233,7 +234,7 @@ def register_model(source: Run | str | Any, name: str, *, tags: Mapping[str, Any
     art = _model_artifact(run, artifact)
     row = {"run_id": run.id, "artifact_path": art["path"], "sha256": art["sha256"],
            "size": art["size"], "flavor": FLAVOR,
-           "signature": json.dumps(_run_signature(run, art["path"])),
+           "signature": json.dumps(run_signature(run, art["path"])),
            "environment_id": run.info.get("environment_id"), "lineage": json.dumps(_lineage(run))}
     version = ws.store.registry.create_version(name, row, current_user(), description=description,
                                                tags=tag_values)
@@ -255,7 +256,7 @@ def list_models() -> list[RegisteredModel]:
     out = []
     for m in ws.store.registry.models():
         out.append(RegisteredModel(
-            m["name"], m["description"], _ms_to_dt(m["created_at"]), m["created_by"],
+            m["name"], m["description"], ms_to_datetime(m["created_at"]), m["created_by"],
             m["latest_version"], m["version_count"],
             {k.split("@", 1)[1]: v for k, v in aliases.items() if k.split("@", 1)[0] == m["name"]},
             ws.store.registry.tags(m["name"], 0)))

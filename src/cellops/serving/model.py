@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..registry.versions import _run_signature, get_model_version, load_model, parse_model_uri
+from ..registry.versions import run_signature, get_model_version, load_model, parse_model_uri
 from ..tracking.api import get_run
 from ..workspaces import Workspace, use_workspace, workspace
 from .payloads import Inputs, PayloadError, Signature
@@ -100,7 +100,7 @@ def load_served(uri: str, *, trusted: tuple[str, ...] = ()) -> ServedModel:
     else:
         run = get_run(parsed.name)
         served = ServedModel(f"run-{run.short_id}", None, uri, load_model(uri, trusted=trusted),
-                             Signature.from_version(_run_signature(run, parsed.ref)))
+                             Signature.from_version(run_signature(run, parsed.ref)))
     served.array_ok = _takes_arrays(served)
     return served
 

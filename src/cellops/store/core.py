@@ -164,6 +164,10 @@ class Connection:
                     self._pid = pid
         return self._conn
 
+    def open(self) -> None:
+        """Connect now: create the database file and run its migrations."""
+        self.conn  # noqa: B018 - the property connects
+
     def close(self) -> None:
         with self.lock:
             if self._conn is not None and self._pid == os.getpid():

@@ -27,7 +27,7 @@ from ..workspaces import Workspace, workspace
 from ..workspaces import workspace as workspace_of
 from . import active, context
 from .run import Run, ids_of
-from .values import _ms_to_dt, param_values, row_duration, run_values, tag_values
+from .values import ms_to_datetime, param_values, row_duration, run_values, tag_values
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,8 +82,8 @@ def list_experiments(*, workspace: Workspace | str | os.PathLike[str] | None = N
 
 
 def _experiment_of(row: Mapping[str, Any]) -> Experiment:
-    return Experiment(row["id"], row["name"], _ms_to_dt(row["created_at"]), row["description"],
-                      row["run_count"], _ms_to_dt(row["last_run_time"]))
+    return Experiment(row["id"], row["name"], ms_to_datetime(row["created_at"]), row["description"],
+                      row["run_count"], ms_to_datetime(row["last_run_time"]))
 
 
 # -- runs ------------------------------------------------------------------
@@ -478,8 +478,8 @@ def list_runs(
         runs[r["id"]] = {
             "run_id": r["id"], "name": r["name"], "experiment": r["experiment"],
             "status": r["status"], "kind": r["kind"] or "run", "parent_run_id": r["parent_id"],
-            "user": r["user"], "start_time": _ms_to_dt(r["start_time"]),
-            "end_time": _ms_to_dt(r["end_time"]),
+            "user": r["user"], "start_time": ms_to_datetime(r["start_time"]),
+            "end_time": ms_to_datetime(r["end_time"]),
             "duration_s": row_duration(r),
             "params": {}, "metrics": {}, "tags": {},
         }

@@ -25,7 +25,7 @@ from ..store.metrics import fill_steps
 from ..store.values import check_int64, to_stored
 from .values import (
     STATUSES,
-    _ms_to_dt,
+    ms_to_datetime,
     check_key,
     format_error,
     media_type,
@@ -131,11 +131,11 @@ class Run:
 
     @property
     def start_time(self) -> datetime:
-        return _ms_to_dt(self._row["start_time"])  # type: ignore[return-value]
+        return ms_to_datetime(self._row["start_time"])  # type: ignore[return-value]
 
     @property
     def end_time(self) -> datetime | None:
-        return _ms_to_dt(self._row.get("end_time"))
+        return ms_to_datetime(self._row.get("end_time"))
 
     @property
     def duration(self) -> float | None:
@@ -263,7 +263,7 @@ class Run:
             for row in self._ws.store.metrics.history(self.id):
                 history.setdefault(row["key"], []).append(
                     {"step": row["step"], "value": row["value"],
-                     "timestamp": _ms_to_dt(row["timestamp"])})
+                     "timestamp": ms_to_datetime(row["timestamp"])})
             if max_points is not None and max_points > 0:
                 for key, points in history.items():
                     if len(points) > max_points:

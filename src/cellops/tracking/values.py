@@ -133,7 +133,8 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:20] + "..." + text[-10:]
 
 
-def _ms_to_dt(ms: int | None) -> datetime | None:
+def ms_to_datetime(ms: int | None) -> datetime | None:
+    """Milliseconds since the epoch (as the store keeps times) as an aware UTC datetime."""
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
