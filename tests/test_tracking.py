@@ -438,3 +438,23 @@ def test_metric_listeners_get_points_in_batches_with_the_steps_they_are_stored_a
     assert list(run.metric_history("loss")["step"]) == [0, 10, 11, 12]  # as shown
     with pytest.raises(cellops.InvalidArgumentError, match="every must be a number"):
         run.on_metrics(each.append, every=-1)
+
+
+def test_an_area_registers_its_run_kinds_without_editing_tracking(ws):
+    """Issue #23: RUN_KINDS was a closed tuple that monitoring had to edit."""
+    import importlib
+
+    from cellops.tracking import register_run_kind, run_kinds
+
+    with pytest.raises(cellops.InvalidArgumentError, match="register_run_kind"):
+        cellops.start_run(kind="explanation")
+    register_run_kind("explanation", "an explanation of a model, logged as a run")
+    with cellops.start_run(kind="explanation") as run:
+        pass
+    assert cellops.get_run(run.id).kind == "explanation"
+    assert run_kinds()["explanation"] == "an explanation of a model, logged as a run"
+    importlib.import_module("cellops.monitoring")  # registers its own kind on import
+    importlib.import_module("cellops.pipelines")
+    assert {"monitor", "pipeline", "step", "trial", "sweep"} <= set(run_kinds())
+    with pytest.raises(cellops.InvalidArgumentError, match="lower-case word"):
+        register_run_kind("Not A Kind", "x")

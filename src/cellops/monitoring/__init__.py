@@ -8,6 +8,7 @@ them window by window, and the alerts and actions they open.
   :mod:`.actions` retraining.
 """
 
+from ..tracking import register_run_kind
 from .alerting import Alert, ack_alert, alerts, get_alert, resolve_alert
 from .drift import DriftReport, drift
 from .monitor_runs import (
@@ -31,3 +32,5 @@ __all__ = ["Alert", "CBPE", "DriftReport", "Estimate", "Monitor", "MonitorResult
            "MonitorSpecError", "ack_alert", "alerts", "apply_monitors", "create_monitor",
            "delete_monitor", "drift", "get_alert", "get_monitor", "monitor_history", "monitor_results", "monitors",
            "performance", "register_drift_test", "resolve_alert", "run_monitors", "watch"]
+
+register_run_kind("monitor", "a drift report or monitor window logged as a run")

@@ -35,7 +35,28 @@ if TYPE_CHECKING:
     from ..datasets import Dataset
 
 DEFAULT_EXPERIMENT = "Default"
-RUN_KINDS = ("run", "cell", "notebook", "pipeline", "step", "trial", "sweep", "monitor")
+# Kinds of runs, and what each is. Tracking's own are here; an area adds its kinds with
+# register_run_kind when it is imported (pipelines: pipeline, step, trial, sweep;
+# monitoring: monitor), so a new area needs no edit here.
+_RUN_KINDS: dict[str, str] = {
+    "run": "a run started with start_run",
+    "cell": "a %%track cell",
+    "notebook": "a notebook session (%%params, %track on, papermill)",
+}
+
+
+def register_run_kind(kind: str, description: str) -> None:
+    """Let runs be started with ``kind`` (a lower-case word): an area registers the kinds
+    of runs it makes, as papermill registers engines. Registering a kind again keeps the
+    first description."""
+    if not isinstance(kind, str) or not kind.isidentifier() or kind != kind.lower() or len(kind) > 40:
+        raise InvalidArgumentError(f"A run kind is a lower-case word such as 'trial', not {kind!r}.")
+    _RUN_KINDS.setdefault(kind, str(description))
+
+
+def run_kinds() -> dict[str, str]:
+    """Every registered kind of run and what it is."""
+    return dict(_RUN_KINDS)
 
 _experiment: str | None = None
 
@@ -173,8 +194,10 @@ def start_run(
             run.set_tags(tags)
         active.own(run)
         return active.push(run)
-    if kind not in RUN_KINDS:
-        raise InvalidArgumentError(f"kind must be one of {', '.join(RUN_KINDS)}, not {kind!r}.")
+    if kind not in _RUN_KINDS:
+        raise InvalidArgumentError(
+            f"kind must be one of {', '.join(_RUN_KINDS)}, not {kind!r}. An area that makes "
+            "runs of a new kind registers it with cellops.tracking.register_run_kind.")
     if name is not None and not isinstance(name, str):
         raise InvalidArgumentError(f"A run name must be a string, not {type(name).__name__}.")
     if name is not None:
