@@ -102,6 +102,18 @@ BAD_JSON = [
     ("unknown method", {"instances": [[1, 2, 3]], "params": {"predict_method": "fit"}},
      "predict_method 'fit' is not available"),
     ("CSV without a column", b"age,income\n40,50000\n", "missing column(s) 'score'"),
+    # issue #23: each of these was a 500 blamed on the model, or accepted against the docs
+    ("deeply nested", b"[" * 100_000 + b"]" * 100_000, "nests deeper than the server parses"),
+    ("a 400-digit integer", b'{"instances": [[40, 1' + b"0" * 400 + b', 0.5]]}',
+     "Column 'income': row 0 has a number of 401 digits"),
+    ("a number as a string", {"dataframe_records": [{"age": 40, "income": "1.5", "score": 0.5}]},
+     "Column 'income' takes numbers; row 0 has '1.5' (a string)"),
+    ("a boolean", {"instances": [[40, 2, True]]}, "Column 'score' takes numbers; row 0 has True"),
+    ("a boolean by column", {"inputs": {"age": [40], "income": [1], "score": [False]}},
+     "row 0 has False (a boolean)"),
+    ("CSV of booleans", b"age,income,score\n40,50000,True\n", "Column 'score' takes numbers"),
+    ("CSV header of 100,000 columns", b",".join(b"c%d" % i for i in range(100_000)) + b"\n1\n",
+     "The CSV header has 100,000 columns; the model takes 3"),
 ]
 
 
@@ -231,6 +243,15 @@ BAD_TENSORS = [
     ("unknown output", {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64",
                                     "data": [1, 2, 3]}], "outputs": [{"name": "fit"}]}, 400,
      "'fit' is not available"),
+    ("a tensor name twice", {"inputs": [
+        {"name": "age", "shape": [1], "datatype": "FP64", "data": [1]},
+        {"name": "age", "shape": [1], "datatype": "FP64", "data": [2]},
+        {"name": "score", "shape": [1], "datatype": "FP64", "data": [3]}]}, 400,
+     "Two input tensors are named 'age'"),
+    ("deeply nested", b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400,
+     "nests deeper than the server parses"),
+    ("a 400-digit number", {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64",
+                                        "data": [1, 10**400, 2]}]}, 400, "of 401 digits"),
 ]
 
 

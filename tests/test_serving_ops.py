@@ -277,3 +277,47 @@ def test_the_signature_columns_are_what_the_log_stores(ws):
         server.stop()
     row = cellops.predictions("churn").iloc[0]
     assert [row[c] for c in COLUMNS] == [33.0, 1000.0, 0.25]
+
+
+def test_health_checks_stay_answered_while_a_hostile_request_is_handled(ws):
+    """Issue #23: a 0.6 MB CSV header of 100,000 columns took 11 s to refuse and a JSON of
+    1,000,000 rows held /ping for 8 s: bodies are bounded before parsing and parsed off
+    the event loop."""
+    from cellops.serving.payloads import MAX_VALUES
+
+    register_numeric()
+    cellops.flush()
+    proc, url = _serve_process("models:/churn@champion", "--no-access-log")
+    try:
+        client = Client(url, timeout=60)
+        t0 = time.monotonic()
+        header = b",".join(b"c%d" % i for i in range(100_000)) + b"\n" + b"1\n"
+        reply = client.invocations(header, content_type="text/csv")
+        assert reply.status == 400 and "100,000 columns" in reply.json["message"]
+        huge = json.dumps({"instances": [[40.0, 50_000.0, 0.5]] * 1_000_000}).encode()
+        reply = client.invocations(huge)
+        assert reply.status == 413 and f"at most {MAX_VALUES:,}" in reply.json["message"]
+        assert time.monotonic() - t0 < 5  # both refused before anything was parsed
+
+        # The largest body the server takes, parsed while /ping is asked again and again.
+        rows = MAX_VALUES // 3 - 10
+        big = json.dumps({"instances": [[40.0, 50_000.0, 0.5]] * rows}).encode()
+        outcome: dict = {}
+
+        def send() -> None:
+            outcome["reply"] = Client(url, timeout=120).invocations(big)
+
+        thread = threading.Thread(target=send)
+        thread.start()
+        waits = []
+        while thread.is_alive():
+            t = time.monotonic()
+            assert Client(url, timeout=30).get("/ping").status == 200
+            waits.append(time.monotonic() - t)
+            time.sleep(0.02)
+        thread.join()
+        assert outcome["reply"].status == 200 and len(outcome["reply"].json["predictions"]) == rows
+        assert len(waits) >= 3 and max(waits) < 2.0, waits  # was 8-11 s with parsing on the loop
+    finally:
+        proc.terminate()
+        proc.wait(30)

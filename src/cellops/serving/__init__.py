@@ -25,11 +25,12 @@ from .payloads import (
     oip_datatype,
     oip_inputs,
     oip_outputs,
+    parse_json,
 )
 from .predlog import LogEntry, PredictionLog, new_request_id
 
 __all__ = ["BatchResult", "Endpoint", "EndpointBeacon", "Inputs", "LogEntry", "ModelHolder",
            "OIP_DATATYPES", "PREDICT_METHODS", "PayloadError", "PredictionLog", "ServedModel",
            "Signature", "load_served", "log_labels", "mlflow_inputs", "new_request_id",
-           "oip_datatype", "oip_inputs", "oip_outputs", "predict_file", "predictions",
+           "oip_datatype", "oip_inputs", "oip_outputs", "parse_json", "predict_file", "predictions",
            "quiet_feature_names", "serving_endpoints"]

@@ -25,10 +25,24 @@ import numpy as np
 
 from ..errors import InvalidArgumentError
 
-__all__ = ["Inputs", "OIP_DATATYPES", "PayloadError", "Signature", "frame_inputs", "mlflow_inputs",
-           "oip_datatype", "oip_inputs", "oip_outputs"]
+__all__ = ["Inputs", "MAX_COLUMNS", "MAX_VALUES", "OIP_DATATYPES", "PayloadError", "Signature", "frame_inputs",
+           "mlflow_inputs", "oip_datatype", "oip_inputs", "oip_outputs", "parse_json"]
 
 MLFLOW_FIELDS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+MAX_COLUMNS = 10_000  # columns of a request without a signature to bound them
+# Values in one request, counted (separators: commas and newlines) before the body is
+# parsed: parsing holds Python's lock, so a body of millions of values would hold up /ping
+# and every other client for a second or more.
+MAX_VALUES = 2_000_000
+
+
+def check_size(body: bytes) -> None:
+    """Refuse (413) a body with more than ``MAX_VALUES`` values, before parsing it."""
+    values = body.count(b",") + body.count(b"\n") + 1
+    if values > MAX_VALUES:
+        raise PayloadError(
+            f"The body holds about {values:,} values; a request takes at most {MAX_VALUES:,}. "
+            "Send fewer rows per request, or score a file with `cellops predict`.", 413)
 _NUMERIC = ("float", "int", "uint", "bool")
 
 
@@ -113,6 +127,20 @@ class Inputs:
 
 # -- MLflow's protocol -----------------------------------------------------------------------
 
+def parse_json(body: bytes) -> Any:
+    """A request body as JSON (bounded by :func:`check_size`); anything that is not (bad
+    bytes, nesting deeper than Python parses, numbers of more than 4,300 digits) is a 400
+    that says so."""
+    check_size(body)
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise PayloadError("The body nests deeper than the server parses (JSON arrays or "
+                           "objects thousands of levels deep); send a table of rows.") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"The body is not valid JSON: {str(exc)[:200]}.") from None
+
+
 def mlflow_inputs(body: bytes, content_type: str, sig: Signature) -> tuple[Inputs, dict[str, Any]]:
     """Parse an ``/invocations`` body; return the inputs and the ``params``."""
     media, params = _media_type(content_type)
@@ -122,10 +150,10 @@ def mlflow_inputs(body: bytes, content_type: str, sig: Signature) -> tuple[Input
         raise PayloadError(
             f"Content-Type {content_type or '(none)'!r} is not supported; send application/json "
             "(dataframe_split, dataframe_records, instances or inputs) or text/csv.", 415)
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"The body is not valid JSON: {exc}.") from None
+    doc = parse_json(body)
+    # JSON true/false become 1/0 in a float array without a trace; only a body that spells
+    # one has its values checked one by one (a string "true" merely costs the check).
+    exact = b"true" in body or b"false" in body
     if not isinstance(doc, dict):
         raise PayloadError(
             "The body must be a JSON object with one of dataframe_split, dataframe_records, "
@@ -143,13 +171,13 @@ def mlflow_inputs(body: bytes, content_type: str, sig: Signature) -> tuple[Input
     field = present[0]
     value = doc[field]
     if field == "dataframe_split":
-        return _split_inputs(value, sig), extra_params
+        return _split_inputs(value, sig, exact), extra_params
     if field == "dataframe_records":
         if not isinstance(value, list):
             raise PayloadError("dataframe_records must be a list of records (JSON objects), "
                                f"not a {type(value).__name__}.")
-        return _records_inputs(value, sig), extra_params
-    return _tensor_inputs(field, value, sig), extra_params
+        return _records_inputs(value, sig, exact), extra_params
+    return _tensor_inputs(field, value, sig, exact), extra_params
 
 
 def _media_type(content_type: str) -> tuple[str, dict[str, str]]:
@@ -169,7 +197,7 @@ def _media_type(content_type: str) -> tuple[str, dict[str, str]]:
     return media, params
 
 
-def _split_inputs(value: Any, sig: Signature) -> Inputs:
+def _split_inputs(value: Any, sig: Signature, exact: bool) -> Inputs:
     if not isinstance(value, dict):
         raise PayloadError("dataframe_split must be an object with columns and data, e.g. "
                            "{\"columns\": [\"a\", \"b\"], \"data\": [[1, 2]]}; got a "
@@ -183,10 +211,11 @@ def _split_inputs(value: Any, sig: Signature) -> Inputs:
         raise PayloadError("dataframe_split.columns must be a list of column names.")
     if data and not all(isinstance(r, list) for r in data):
         raise PayloadError("dataframe_split.data must be a list of rows, each a list of values.")
-    return _rows_inputs(data, [str(c) for c in columns] if columns is not None else None, sig)
+    return _rows_inputs(data, [str(c) for c in columns] if columns is not None else None, sig,
+                        exact)
 
 
-def _records_inputs(records: list[Any], sig: Signature) -> Inputs:
+def _records_inputs(records: list[Any], sig: Signature, exact: bool) -> Inputs:
     if not all(isinstance(r, dict) for r in records):
         bad = next(i for i, r in enumerate(records) if not isinstance(r, dict))
         raise PayloadError(f"dataframe_records must be a list of JSON objects; record {bad} is a "
@@ -198,10 +227,10 @@ def _records_inputs(records: list[Any], sig: Signature) -> Inputs:
     columns = list(sig.columns) if sig.columns is not None else list(keys)
     _check_columns(list(keys), sig)
     rows = [[r.get(c) for c in columns] for r in records]
-    return _rows_inputs(rows, columns, sig)
+    return _rows_inputs(rows, columns, sig, exact)
 
 
-def _tensor_inputs(field: str, value: Any, sig: Signature) -> Inputs:
+def _tensor_inputs(field: str, value: Any, sig: Signature, exact: bool) -> Inputs:
     if isinstance(value, dict):  # columnar: {"a": [..], "b": [..]}
         columns = [str(k) for k in value]
         lengths = {len(v) if isinstance(v, list) else -1 for v in value.values()}
@@ -210,22 +239,38 @@ def _tensor_inputs(field: str, value: Any, sig: Signature) -> Inputs:
                                "one length.")
         n = lengths.pop() if lengths else 0
         rows = [[value[c][i] for c in value] for i in range(n)]
-        return _rows_inputs(rows, columns, sig)
+        return _rows_inputs(rows, columns, sig, exact)
     if not isinstance(value, list):
         raise PayloadError(f"{field} must be a list of rows (lists or objects), or an object of "
                            f"columns; got a {type(value).__name__}.")
     if value and all(isinstance(r, dict) for r in value):
-        return _records_inputs(value, sig)
+        return _records_inputs(value, sig, exact)
     if value and not any(isinstance(r, (list, dict)) for r in value):
         value = [value]  # one row given flat: [1.0, 2.0, ...]
     if not all(isinstance(r, list) for r in value):
         raise PayloadError(f"{field} must hold rows of one kind: all lists or all objects.")
-    return _rows_inputs(value, None, sig)
+    return _rows_inputs(value, None, sig, exact)
 
 
 def _csv_inputs(body: bytes, params: dict[str, str], sig: Signature) -> Inputs:
+    import csv
+
     import pandas as pd
 
+    check_size(body)
+    # The header is checked before the table is parsed: one line of 100,000 names would
+    # otherwise cost seconds of parsing to be refused.
+    head = body[:body.find(b"\n")] if b"\n" in body else body
+    try:
+        names = next(csv.reader([head.decode("utf-8", "replace")]), [])
+    except csv.Error:
+        names = []
+    limit = sig.width if sig.width is not None else MAX_COLUMNS
+    if len(names) > min(limit, MAX_COLUMNS):
+        raise PayloadError(
+            f"The CSV header has {len(names):,} columns; "
+            + (f"the model takes {sig.width}" + (f": {_names(sig.columns)}" if sig.columns else "")
+               if sig.width is not None else f"this server takes at most {MAX_COLUMNS:,}") + ".")
     try:
         frame = pd.read_csv(io.BytesIO(body))
     except Exception as exc:  # noqa: BLE001 - pandas raises many kinds for a bad file
@@ -268,7 +313,8 @@ def _names(names: Sequence[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
-def _rows_inputs(rows: list[list[Any]], columns: list[str] | None, sig: Signature) -> Inputs:
+def _rows_inputs(rows: list[list[Any]], columns: list[str] | None, sig: Signature,
+                 exact: bool = False) -> Inputs:
     width = sig.width
     if columns is None:
         if rows and width is not None and any(len(r) != width for r in rows):
@@ -288,17 +334,31 @@ def _rows_inputs(rows: list[list[Any]], columns: list[str] | None, sig: Signatur
             rows = [[r[i] for i in order] for r in rows]
             columns = list(sig.columns)
     if sig.numeric:
-        return Inputs(columns, array=_float_array(rows, columns))
+        return Inputs(columns, array=_float_array(rows, columns, sig, exact))
     import pandas as pd
 
     return Inputs(columns, frame=_typed_frame(pd.DataFrame(rows, columns=columns), sig))
 
 
-def _float_array(rows: Any, columns: list[str] | None) -> np.ndarray:
+def _float_array(rows: Any, columns: list[str] | None, sig: Signature | None = None,
+                 exact: bool = False) -> np.ndarray:
+    """Rows of numbers as a 2-D float array. A string (even ``"1.5"``), or true/false in a
+    column whose signature is not boolean, is a :class:`PayloadError` naming the column and
+    row, as MLflow's schema enforcement refuses them; so is a number beyond float64.
+    ``exact``: check every value's type (the body holds true or false somewhere)."""
     try:
-        array = np.asarray(rows, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise PayloadError(_first_non_number(rows, columns)) from None
+        probe = np.asarray(rows)
+    except (ValueError, OverflowError, TypeError):
+        probe = None
+    if probe is not None and not exact and probe.dtype.kind in "iuf":
+        array = probe.astype(np.float64, copy=False)
+    else:
+        _check_numbers(rows, columns, sig)
+        try:
+            array = np.asarray(rows, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            raise PayloadError("The input must be a table of numbers: a list of rows of equal "
+                               "length.") from None
     if array.ndim != 2:
         if array.size == 0:
             return array.reshape(0, len(columns) if columns else 0)
@@ -306,46 +366,52 @@ def _float_array(rows: Any, columns: list[str] | None) -> np.ndarray:
     return array
 
 
-def _first_non_number(rows: Any, columns: list[str] | None) -> str:
+def _check_numbers(rows: Any, columns: list[str] | None, sig: Signature | None) -> None:
+    """Raise a :class:`PayloadError` at the first value a numeric column cannot take."""
+    booleans = {i for i, d in enumerate((sig.dtypes if sig is not None else None) or ())
+                if d is not None and d.startswith("bool")}
     for i, row in enumerate(rows):
+        if not isinstance(row, (list, tuple, np.ndarray)):
+            return  # not a table: the caller says so
         for j, value in enumerate(row):
-            if value is None or isinstance(value, bool):
+            name = columns[j] if columns and j < len(columns) else str(j)
+            if value is None or isinstance(value, (float, np.floating)):
                 continue
-            try:
-                float(value)
-            except (TypeError, ValueError):
-                name = columns[j] if columns and j < len(columns) else str(j)
-                return (f"Column {name!r} takes numbers; row {i} has {value!r}. Send numbers "
-                        "(null for a missing value).")
-    return "The input must be a table of numbers: a list of rows of equal length."
+            if isinstance(value, (bool, np.bool_)):
+                if j in booleans:
+                    continue
+                raise PayloadError(f"Column {name!r} takes numbers; row {i} has {value!r} (a "
+                                   "boolean). Send 1 or 0 if that is what you mean.")
+            if isinstance(value, (int, np.integer)):
+                if abs(int(value)) > 1.7976931348623157e308:
+                    raise PayloadError(f"Column {name!r}: row {i} has a number of "
+                                       f"{len(str(abs(int(value))))} digits, beyond what a "
+                                       "float can hold.")
+                continue
+            raise PayloadError(f"Column {name!r} takes numbers; row {i} has {value!r}"
+                               + (" (a string)" if isinstance(value, str) else "")
+                               + ". Send numbers (null for a missing value).")
 
 
 def _typed_frame(frame: Any, sig: Signature) -> Any:
-    """Numeric signature columns converted (a string in one is a PayloadError), the others
-    left as given."""
+    """Numeric signature columns checked and converted (a string or, in a column that is
+    not boolean, true/false, is a PayloadError), the others left as given."""
     import pandas as pd
 
     if sig.dtypes is None or sig.columns is None:
         return frame
-    for name, dtype in zip(sig.columns, sig.dtypes):
-        if dtype and dtype.startswith(_NUMERIC) and not pd.api.types.is_numeric_dtype(frame[name]):
-            try:
-                frame[name] = pd.to_numeric(frame[name])
-            except (TypeError, ValueError):
-                bad = next(i for i, v in enumerate(frame[name]) if not _is_number(v))
-                raise PayloadError(f"Column {name!r} takes numbers; row {bad} has "
-                                   f"{frame[name].iloc[bad]!r}.") from None
+    numeric = [(name, dtype) for name, dtype in zip(sig.columns, sig.dtypes)
+               if dtype and dtype.startswith(_NUMERIC)]
+    for name, dtype in numeric:
+        column = frame[name]
+        if pd.api.types.is_bool_dtype(column) and dtype.startswith("bool"):
+            continue
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            continue
+        _check_numbers([[v] for v in column.tolist()], [name],
+                       Signature((name,), (dtype,), 1))
+        frame[name] = pd.to_numeric(column)
     return frame
-
-
-def _is_number(v: Any) -> bool:
-    if v is None:
-        return True
-    try:
-        float(v)
-        return True
-    except (TypeError, ValueError):
-        return False
 
 
 # -- the Open Inference Protocol v2 -----------------------------------------------------------
@@ -364,6 +430,11 @@ def oip_inputs(doc: Any, sig: Signature) -> Inputs:
         raise PayloadError("An infer request is a JSON object with a non-empty 'inputs' list of "
                            "tensors ({name, shape, datatype, data}).")
     tensors = [_tensor(t, i) for i, t in enumerate(doc["inputs"])]
+    seen: set[str] = set()
+    for name, _, _ in tensors:
+        if name in seen:
+            raise PayloadError(f"Two input tensors are named {name!r}; name each column once.")
+        seen.add(name)
     if len(tensors) == 1 and len(tensors[0][1]) == 2 and (
             sig.width is None or tensors[0][1][1] == sig.width) and (
             sig.columns is None or tensors[0][0] not in sig.columns or sig.width == 1):
@@ -435,7 +506,7 @@ def _convert(name: str, datatype: str, values: list[Any]) -> list[Any]:
     if datatype == "BOOL":
         if not all(isinstance(v, bool) for v in values):
             raise PayloadError(f"Tensor {name!r} is BOOL: its data must be true or false.")
-        return values
+        return [int(v) for v in values]  # a typed tensor: the client asked for 1 and 0
     integer = datatype.startswith(("INT", "UINT"))
     for v in values:
         ok = isinstance(v, int) and not isinstance(v, bool) if integer else (
