@@ -66,6 +66,9 @@ async def test_overview_monitor_and_alert_routes(jp_fetch, alerting):
     with pytest.raises(HTTPClientError) as missing:
         await api(jp_fetch, "monitoring", "monitors", "nope")
     assert missing.value.code == 404
+    with pytest.raises(HTTPClientError) as huge:  # issue #23: an OverflowError, a 500
+        await api(jp_fetch, "monitoring", "alerts", str(10**23), "ack", method="POST")
+    assert huge.value.code == 404 and "No alert #" in huge.value.response.body.decode()
     resolved = await api(jp_fetch, "monitoring", "alerts", str(alert["id"]), "resolve",
                          method="POST")
     assert resolved["state"] == "resolved"

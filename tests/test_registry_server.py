@@ -158,6 +158,10 @@ async def test_bad_parameters_and_unknown_models(jp_fetch, registry):
             (("models", "requests"), {"status": "open"}, 400, "'status' must be one of"),
             (("models", "nope", "card"), {}, 404, "No registered model named 'nope'"),
             (("models", "cancer", "card"), {"version": "7"}, 404, "no version 7"),
+            # issue #23: both were 500s (an integer SQLite cannot hold; "²" is a digit to
+            # str.isdigit but not to int())
+            (("models", "cancer", "card"), {"version": "9" * 30}, 404, "no version 9999"),
+            (("models", "cancer", "card"), {"version": "\u00b2"}, 404, "no alias '\u00b2'"),
             (("models", "audit"), {"limit": "0"}, 400, "limit")):
         with pytest.raises(HTTPClientError) as info:
             await jp_fetch("cellops", "api", "v1", *parts, params=params)

@@ -25,7 +25,7 @@ def model_ref(text: str) -> tuple[str, int | str]:
         name, _, alias = text.rpartition("@")
         return name, alias
     name, slash, version = text.rpartition("/")
-    if slash and version.isdigit():
+    if slash and version.isascii() and version.isdigit():
         return name, int(version)
     return text, "latest"
 

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import InvalidArgumentError, ModelStateError, NotFoundError
+from ..store.values import INT64_MAX
 from ..workspaces import workspace
 
 __all__ = ["Alert", "ack_alert", "alerts", "deliver_pending", "get_alert", "resolve_alert"]
@@ -115,6 +116,8 @@ def _id(alert_id: Any) -> int:
         value = int(alert_id)
     except (TypeError, ValueError):
         raise InvalidArgumentError(f"An alert id is a number, not {alert_id!r}.") from None
+    if not 0 < value <= INT64_MAX:  # a number SQLite cannot hold is no alert's
+        raise NotFoundError(f"No alert #{alert_id}. List them with `cellops alerts list`.")
     return value
 
 

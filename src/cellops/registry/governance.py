@@ -92,7 +92,7 @@ def set_alias(name: str, alias: str, version: int | str) -> ModelVersion | Promo
     now points at, or the request."""
     ws = workspace()
     name, alias = _check_name(name), _check_alias(alias)
-    if isinstance(version, str) and version.isdigit():
+    if isinstance(version, str) and version.isascii() and version.isdigit():
         version = int(version)
     if isinstance(version, bool) or not (isinstance(version, int) or version == "latest"):
         raise InvalidArgumentError(f"version must be a version number or 'latest', not {version!r}.")

@@ -67,4 +67,4 @@ class AlertHandler(Handler):
 
 ROUTES = [("monitoring", MonitoringHandler),
           (r"monitoring/monitors/([A-Za-z0-9_][A-Za-z0-9_.-]*)", MonitorHandler),
-          (r"monitoring/alerts/(\d+)/(ack|resolve)", AlertHandler)]
+          (r"monitoring/alerts/([0-9]{1,30})/(ack|resolve)", AlertHandler)]

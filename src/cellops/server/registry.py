@@ -105,7 +105,7 @@ class CardHandler(Handler):
     @web.authenticated
     async def get(self, name: str) -> None:
         version: int | str = self.get_argument("version", "latest") or "latest"
-        if isinstance(version, str) and version.isdigit():
+        if version.isascii() and version.isdigit():  # "²" is a digit to str.isdigit
             version = int(version)
         self.workspace()
 

@@ -93,7 +93,8 @@ def load_served(uri: str, *, trusted: tuple[str, ...] = ()) -> ServedModel:
     ``models:/NAME/latest``, ``runs:/ID/PATH``) for serving."""
     parsed = parse_model_uri(uri)
     if parsed.kind == "models":
-        ref: int | str = int(parsed.ref) if parsed.ref.isdigit() else parsed.ref
+        ref: int | str = int(parsed.ref) if parsed.ref.isascii() and parsed.ref.isdigit() \
+            else parsed.ref
         v = get_model_version(parsed.name, ref)
         served = ServedModel(v.name, v.version, uri, v.load(trusted=trusted),
                              Signature.from_version(v.signature))
@@ -138,7 +139,7 @@ class ModelHolder:
         self.current: ServedModel = load_served(uri, trusted=trusted)
         parsed = parse_model_uri(uri)
         self.follows: str | None = None
-        if parsed.kind == "models" and not parsed.ref.isdigit():
+        if parsed.kind == "models" and not (parsed.ref.isascii() and parsed.ref.isdigit()):
             self.follows = parsed.ref  # an alias, or "latest"
         self.swaps = 0
         self.last_error: str | None = None

@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from ..errors import ModelNotFoundError
 from .core import Connection, now_ms
 from .filter import Comparison, Logical, OrderKey
+from .values import INT64_MAX
 
 GENESIS = "0" * 64
 _VERSION_COLUMNS = ("name", "version", "run_id", "artifact_path", "sha256", "size", "flavor",
@@ -110,8 +111,13 @@ class RegistryTable:
 
     def resolve(self, name: str, ref: int | str) -> int:
         """The version number of ``ref``: a number, ``latest``, or an alias."""
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-            return self.version(name, int(ref))["version"]
+        if isinstance(ref, str) and ref.isascii() and ref.isdigit():
+            ref = int(ref)
+        if isinstance(ref, int):
+            if not 0 < ref <= INT64_MAX:  # no version has a number SQLite cannot hold
+                self.model(name)
+                raise ModelNotFoundError(f"Model {name!r} has no version {ref}.")
+            return self.version(name, ref)["version"]
         if ref == "latest":
             row = self.db.query_one("SELECT max(version) FROM model_versions WHERE name = ?", (name,))
             if row is None or row[0] is None:
