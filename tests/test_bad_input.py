@@ -130,6 +130,28 @@ def test_hostile_filters_are_refused_by_the_cli(stored, flt, message):
     assert unchanged(stored)
 
 
+def test_a_lone_surrogate_in_a_filter_is_a_syntax_error_with_a_caret(stored):
+    """Issue #23: a raw UnicodeEncodeError from search_runs and search_model_versions."""
+    for call in (lambda f: cellops.search_runs(filter=f),
+                 lambda f: cellops.search_model_versions(f.replace("params.model", "name")),
+                 lambda f: cellops.search_runs(order_by=["params.\udc80 DESC"])):
+        with pytest.raises(cellops.FilterSyntaxError, match="not valid text") as info:
+            call("params.model = 'r\udc80f'")
+        str(info.value).encode("utf-8")  # the message itself prints
+    assert unchanged(stored)
+
+
+def test_invalid_bytes_on_the_command_line_are_one_line(stored):
+    """Issue #23: `cellops runs list -f` printed a traceback for bytes that are not UTF-8."""
+    env = {k: v for k, v in os.environ.items() if k != "CELLOPS_HOME"}
+    res = subprocess.run([sys.executable.encode(), b"-m", b"cellops.cli", b"runs", b"list", b"-f",
+                          b"params.model = '\xff'"], cwd=stored["root"], env=env,
+                         capture_output=True, timeout=60)
+    err = res.stderr.decode("utf-8", "replace")
+    assert res.returncode == 1 and "Traceback" not in err and "not valid text" in err
+    assert unchanged(stored)
+
+
 def test_backticked_entities_are_accepted_as_mlflow_does(stored):
     found = cellops.search_runs(filter="`params`.model = 'rf' and `metric`.acc >= 0.8")
     assert list(found["run_id"]) == [stored["a"]]

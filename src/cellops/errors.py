@@ -143,6 +143,8 @@ class FilterSyntaxError(InvalidArgumentError):
             start = max(0, position - 40)
             end = min(len(text), position + 40)
             excerpt = ("..." if start else "") + text[start:end] + ("..." if end < len(text) else "")
+            # A lone surrogate cannot be printed: shown as U+FFFD, one character for one.
+            excerpt = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in excerpt)
             caret = position - start + (3 if start else 0)
             message = f"{message}\n  {excerpt}\n  {' ' * caret}^"
         super().__init__(message)

@@ -394,7 +394,20 @@ def parse_filter(text: str | None, schema: Schema = RUNS) -> Node | None:
         raise FilterSyntaxError(f"A filter must be a string, not {type(text).__name__}.")
     if not text.strip():
         return None
+    _check_text(text, "filter")
     return _Parser(text, schema).parse()
+
+
+def _check_text(text: str, what: str) -> None:
+    """Refuse text that is not valid Unicode (a lone surrogate: what undecodable bytes on a
+    command line become), pointing at it: SQLite could not take it as a value."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise FilterSyntaxError(
+            f"The {what} holds a character that is not valid text ({text[exc.start]!r}: "
+            "bytes that are not UTF-8, or half of a surrogate pair); type it again or remove "
+            "it", text, exc.start) from None
 
 
 def parse_order_by(items: list[str] | str | None, schema: Schema = RUNS) -> list[OrderKey]:
@@ -409,6 +422,8 @@ def parse_order_by(items: list[str] | str | None, schema: Schema = RUNS) -> list
         raise FilterSyntaxError(f"order_by has {len(items)} keys; the limit is {MAX_ORDER_KEYS}.")
     keys = []
     for item in items:
+        if isinstance(item, str):
+            _check_text(item, "order_by key")
         if not isinstance(item, str):
             raise FilterSyntaxError(f"order_by entries must be strings, not {item!r}.")
         if len(item) > 1000:
