@@ -342,3 +342,48 @@ def test_chart_ticks_never_repeat_and_row_windows_are_numbered():
     assert ">window</text>" in numbered and "s 0.2 · window 3" in numbered
     xs = [float(x) for x in re.findall(r"<circle cx='([\d.]+)'", numbered)]
     assert xs[1] - xs[0] == pytest.approx(xs[2] - xs[1])  # evenly spaced, whatever the times
+
+
+# -- hostile and extreme data (issue #23) -----------------------------------------------------
+def test_duplicate_column_names_are_refused_with_what_to_do():
+    frame = pd.DataFrame([[1.0, 2.0], [3.0, 4.0]], columns=["x", "x"])
+    with pytest.raises(InvalidArgumentError, match=r"The reference has column name\(s\) 'x' more "
+                                                   r"than once.*duplicated"):
+        cellops.drift(frame, pd.DataFrame({"x": [1.0]}))
+    with pytest.raises(InvalidArgumentError, match="The current data has column name"):
+        cellops.drift(pd.DataFrame({"x": [1.0]}), frame)
+
+
+@pytest.mark.parametrize("method", sorted(m for m, t in stats.drift_tests().items()
+                                          if NUMERIC in t.kinds and m != "z"))
+def test_numbers_near_the_float_limit_are_tested_like_any_others(method):
+    """Values near 1e308 gave a raw ValueError (bins must increase monotonically)."""
+    import warnings
+
+    rng = np.random.default_rng(3)
+    big = pd.DataFrame({"x": rng.uniform(-1, 1, 2000) * 1.7e308})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow on the way either
+        same = cellops.drift(big.iloc[:1000], big.iloc[1000:], method=method)
+        moved = cellops.drift(big.iloc[:1000], big.iloc[1000:] * 0.25, method=method)
+    assert same.columns["statistic"].notna().all() and not same.drifted
+    assert moved.drifted and moved.distributions["x"]["edges"][-1] > 1e307  # shown as given
+
+
+def test_a_column_of_many_values_drawn_twice_is_not_drift_but_a_real_shift_is():
+    """A 100,000-value categorical drawn from its own distribution was flagged (JS 0.39):
+    such columns are compared on their 50 most frequent values and the rest as one."""
+    rng = np.random.default_rng(0)
+    n = 100_000
+    ref = pd.DataFrame({"id": rng.integers(0, 100_000, n).astype(str)})
+    same = pd.DataFrame({"id": rng.integers(0, 100_000, n).astype(str)})
+    fewer = pd.DataFrame({"id": rng.integers(0, 1_000, n).astype(str)})  # mass on 1% of values
+    new = pd.DataFrame({"id": np.where(rng.random(n) < 0.2, "NEW",
+                                       rng.integers(0, 100_000, n).astype(str))})
+    for method in ("auto", "jensenshannon", "psi", "chisquare", "hellinger"):
+        assert not cellops.drift(ref, same, method=method).drifted, method
+        assert cellops.drift(ref, fewer, method=method).drifted, method
+        assert cellops.drift(ref, new, method=method).drifted, method
+    r, c, keys = stats._shares(cat(ref["id"]), cat(new["id"]))
+    assert len(keys) == stats.MAX_CATEGORIES + 1 and keys[-1] == "(other)" and "NEW" in keys
+    assert r.sum() == pytest.approx(1) and c.sum() == pytest.approx(1)

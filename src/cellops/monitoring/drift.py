@@ -219,6 +219,19 @@ def _column(series: Any, kind: str, what: str) -> Column:
     return Column(values, CATEGORICAL)  # a Series: its value_counts is fast for every dtype
 
 
+def _common_scale(ref: Column, cur: Column) -> int:
+    """Bring numbers near the float limit (1e308) into range, both samples by one power of
+    two, and return its exponent (0: untouched): every test here is blind to a common
+    scale, but spreads, squares and bin widths of such values overflow to infinity."""
+    peak = max((float(np.max(np.abs(c.values))) for c in (ref, cur) if len(c)), default=0.0)
+    if peak <= 1e150:
+        return 0
+    exponent = int(np.ceil(np.log2(peak)))
+    ref.values = np.ldexp(ref.values, -exponent)
+    cur.values = np.ldexp(cur.values, -exponent)
+    return exponent
+
+
 def _option(value: Any, column: str, default: Any) -> Any:
     if isinstance(value, Mapping):
         return value.get(column, value.get("*", default))
@@ -253,6 +266,13 @@ def drift(reference: Any, current: Any, *, columns: Iterable[str] | None = None,
                                    "window?). Widen the window or wait for predictions.")
     ref_cols = [str(c) for c in ref.columns]
     cur_cols = [str(c) for c in cur.columns]
+    for side, have in (("reference", ref_cols), ("current data", cur_cols)):
+        twice = sorted({c for c in have if have.count(c) > 1}) if len(set(have)) < len(have) else []
+        if twice:
+            raise InvalidArgumentError(
+                f"The {side} has column name(s) {', '.join(map(repr, twice[:8]))} more than once; "
+                "each column is tested by its name, so rename or drop the copies "
+                "(frame.loc[:, ~frame.columns.duplicated()]).")
     skipped: dict[str, str] = {}
     if columns is None:
         names = [c for c in ref_cols if c in set(cur_cols)]
@@ -293,6 +313,7 @@ def drift(reference: Any, current: Any, *, columns: Iterable[str] | None = None,
             continue
         rc = _column(ref[name], kind, "reference")
         cc = _column(cur[name], kind, "current data")
+        scaled = _common_scale(rc, cc) if kind == NUMERIC else 0
         entry: dict[str, Any] = {
             "column": name, "type": kind, "test": None, "statistic": float("nan"),
             "value_kind": None, "threshold": float("nan"), "drifted": False,
@@ -323,7 +344,7 @@ def drift(reference: Any, current: Any, *, columns: Iterable[str] | None = None,
                      threshold=float(limit), drifted=test.drifted(value, float(limit)))
         rows.append(entry)
         if entry["drifted"]:
-            distributions[name] = _distribution(rc, cc)
+            distributions[name] = _distribution(rc, cc, scaled=scaled)
     import pandas as pd
 
     table = pd.DataFrame(rows, columns=["column", "type", "test", "statistic", "value_kind",
@@ -347,17 +368,19 @@ def _plain(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else (v if isinstance(v, (int, float, str)) else str(v))
 
 
-def _distribution(ref: Column, cur: Column, bins: int = 20) -> dict[str, Any]:
-    """Shares per bin (numbers) or per category (the 12 most common), for the plot."""
+def _distribution(ref: Column, cur: Column, bins: int = 20, scaled: int = 0) -> dict[str, Any]:
+    """Shares per bin (numbers) or per category (the 12 most common), for the plot; bin
+    edges in the data's own unit (``scaled``: the exponent :func:`_common_scale` took off)."""
     if ref.kind == NUMERIC and (ref.distinct_at_most(12) is None):
         lo = float(min(ref.values.min(), cur.values.min()))
         hi = float(max(ref.values.max(), cur.values.max()))
         edges = np.linspace(lo, hi, bins + 1) if hi > lo else np.array([lo - 0.5, lo + 0.5])
         r = np.histogram(ref.values, edges)[0] / len(ref)
         c = np.histogram(cur.values, edges)[0] / len(cur)
-        labels = [f"{charts.tick_label(a)}" for a in edges[:-1]]
+        edges_shown = np.ldexp(edges, scaled)
+        labels = [f"{charts.tick_label(a)}" for a in edges_shown[:-1]]
         return {"labels": labels, "reference": r.tolist(), "current": c.tolist(),
-                "edges": edges.tolist()}
+                "edges": edges_shown.tolist()}
     rc, cc = ref.counts(), cur.counts()
     keys = list((rc / len(ref)).add(cc / len(cur), fill_value=0).sort_values(ascending=False)
                 .index[:12])

@@ -44,6 +44,14 @@ values beyond the reference's range count in them): counted value by value, ever
 continuous column would look drifted, since almost no value of one sample recurs in the
 other.
 
+A column of many values (more than ``MAX_CATEGORIES``, 50, over both samples: ids, zip
+codes, free text) is compared on its 50 most frequent values (by their shares in the two
+samples together: a value that became common in the current data is among them) and one
+``(other)`` for all the rest: value by value, two samples of one
+100,000-value column share almost no value, and every distance calls that drift
+(Jensen-Shannon 0.39 on two draws of one distribution; Evidently counts value by value
+and flags it too). New values are still listed apart (``new_categories``).
+
 A test of one's own: :func:`register_drift_test` (as papermill registers engines).
 """
 
@@ -55,6 +63,8 @@ from typing import Any, Callable
 import numpy as np
 
 NUMERIC, CATEGORICAL = "numeric", "categorical"
+MAX_CATEGORIES = 50  # more values than this: the 50 most frequent in the reference, and the rest
+OTHER = "(other)"
 EXACT_MAX = 200_000  # samples up to this size get the exact Wasserstein distance
 HIST_BINS = 1 << 16
 
@@ -114,9 +124,19 @@ def distinct_combined(ref: Column, cur: Column, limit: int) -> int | None:
 
 
 def _shares(ref: Column, cur: Column) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    """Per-value shares of each sample over the union of their values."""
+    """Per-value shares of each sample over the union of their values; with more than
+    ``MAX_CATEGORIES`` values, the most frequent ones (by their share in both samples) and
+    one ``OTHER`` for the rest (see the module docstring)."""
     rc, cc = ref.counts(), cur.counts()
     keys = rc.index.union(cc.index)
+    if len(keys) > MAX_CATEGORIES:
+        both = (rc / len(ref)).add(cc / len(cur), fill_value=0)
+        top = both.sort_values(ascending=False, kind="stable").index[:MAX_CATEGORIES]
+        r = rc.reindex(top, fill_value=0).to_numpy(dtype=float)
+        c = cc.reindex(top, fill_value=0).to_numpy(dtype=float)
+        r = np.append(r, len(ref) - r.sum()) / len(ref)
+        c = np.append(c, len(cur) - c.sum()) / len(cur)
+        return r, c, list(top) + [OTHER]
     r = rc.reindex(keys, fill_value=0).to_numpy(dtype=float) / len(ref)
     c = cc.reindex(keys, fill_value=0).to_numpy(dtype=float) / len(cur)
     return r, c, list(keys)
