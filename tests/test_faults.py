@@ -273,6 +273,55 @@ def test_a_run_resumed_by_another_process_is_owned_by_it_and_never_reaped_while_
     assert list(run.metric_history("m")["step"]) == [0, 1]
 
 
+FIRST_OWNER = r"""
+import sys, cellops
+run = cellops.start_run(name="handed-over")
+run.log_metric("m", 1)
+cellops.flush()
+print(run.id, flush=True)
+sys.stdin.readline()   # the second process resumes it meanwhile
+run.log_metric("m", 10)  # logged before exiting: stored, but the run is not ended here
+"""  # exits normally: the atexit handler ends the runs this process still holds
+
+SECOND_OWNER = r"""
+import sys, time, cellops
+run = cellops.start_run(run_id=sys.argv[1])
+print("resumed", flush=True)
+sys.stdin.readline()
+run.log_metric("m", 2)
+cellops.flush()
+print("logged", flush=True)
+time.sleep(600)
+"""
+
+
+def test_only_the_process_that_resumed_a_run_ends_it(home):
+    """Issue #23: the first process's normal exit marked FINISHED a run a second process had
+    resumed and still logged to; killing the second then left it FINISHED for good."""
+    env = {**os.environ, "CELLOPS_HOME": str(home)}
+    first = subprocess.Popen([PY, "-c", FIRST_OWNER], env=env, text=True, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    run_id = first.stdout.readline().strip()
+    second = subprocess.Popen([PY, "-c", SECOND_OWNER, run_id], env=env, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert second.stdout.readline().strip() == "resumed"
+        _, err = first.communicate("\n", timeout=60)  # the first exits normally
+        assert first.returncode == 0, err
+        run = cellops.get_run(run_id)
+        assert run.status == "RUNNING" and run.info["pid"] == second.pid  # the owner's
+        assert 10 in list(run.metric_history("m")["value"])  # what the first logged is kept
+        second.stdin.write("\n")
+        second.stdin.flush()
+        assert second.stdout.readline().strip() == "logged"
+    finally:
+        second.send_signal(signal.SIGKILL)
+        second.wait(timeout=30)
+    killed = cellops.get_run(run_id)  # the owner died: reaped, not left FINISHED
+    assert killed.status == "KILLED" and "ended without ending it" in killed.error
+    assert sorted(killed.metric_history("m")["value"]) == [1, 2, 10]
+
+
 def test_a_reader_that_saw_the_old_owner_dead_cannot_kill_the_new_owners_run(ws):
     run = cellops.start_run(activate=False)
     seen_dead = {**ws.store.runs.running_on(run.info["host"])[0], "pid": 999_999_999}

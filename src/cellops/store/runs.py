@@ -137,6 +137,13 @@ class RunTable:
             (end_time, error, owner["id"], owner["pid"], owner["host"], owner["proc_start"]),
         ).rowcount > 0)
 
+    def owner(self, run_id: str) -> dict[str, Any] | None:
+        """The process that owns a run now (pid, host, proc_start, user, heartbeat,
+        start_time) and its status; None when the run is gone."""
+        row = self.db.query_one("SELECT pid, host, proc_start, user, heartbeat, start_time,"
+                                " status FROM runs WHERE id = ?", (run_id,))
+        return dict(row) if row else None
+
     def claim(self, run_id: str, owner: Mapping[str, Any]) -> None:
         """Make the process described by ``owner`` (pid, host, proc_start, heartbeat) own a
         run and mark it RUNNING again; its end time and error go with its previous end."""

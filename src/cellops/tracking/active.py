@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:
     from ..workspaces import Workspace
@@ -82,6 +82,22 @@ def own(run: Run) -> None:
             _heartbeat = threading.Thread(target=_beat_forever, daemon=True,
                                           name="cellops-heartbeat")
             _heartbeat.start()
+
+
+def live_owner(row: Mapping[str, Any]) -> str | None:
+    """Who runs a RUNNING run (``row``: its pid, host, proc_start, user, heartbeat), when
+    that process is alive; None when it is not."""
+    from . import context
+
+    info = context.process_info()
+    who = f"pid {row['pid']} on {row['host']}" + (f", user {row['user']}" if row.get("user") else "")
+    if row["host"] == info["host"]:
+        if row["pid"] == info["pid"]:
+            return who + ": this process"
+        return who if context.process_alive(row["pid"], row["proc_start"]) else None
+    beat = row.get("heartbeat") or row.get("start_time") or 0
+    age = time.time() - beat / 1000
+    return f"{who}, heartbeat {age:.0f} s ago" if age < LIVE_HEARTBEAT_S else None
 
 
 def _beat_forever() -> None:

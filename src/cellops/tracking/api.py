@@ -305,7 +305,7 @@ def delete_runs(run_ids: Iterable[Run | str], *, force: bool = False) -> list[st
     full = [ws.store.runs.resolve_id(r) for r in ids_of(run_ids)]
     if not force:
         for row in ws.store.runs.running_in_tree(full):
-            owner = _live_owner(row)
+            owner = active.live_owner(row)
             if owner:
                 raise RunStateError(
                     f"Run {row['id'][:8]} is RUNNING in a live process ({owner}). End it there "
@@ -328,19 +328,6 @@ def delete_runs(run_ids: Iterable[Run | str], *, force: bool = False) -> list[st
                 "parent": r["parent_id"], "status": r["status"],
                 "model_versions": made.get(r["id"], [])}, "after": None})
     return deleted
-
-
-def _live_owner(row: Mapping[str, Any]) -> str | None:
-    """Who runs a RUNNING run, when that process is alive; None when it is not."""
-    info = context.process_info()
-    who = f"pid {row['pid']} on {row['host']}" + (f", user {row['user']}" if row.get("user") else "")
-    if row["host"] == info["host"]:
-        if row["pid"] == info["pid"]:
-            return who + ": this process"
-        return who if context.process_alive(row["pid"], row["proc_start"]) else None
-    beat = row.get("heartbeat") or row.get("start_time") or 0
-    age = time.time() - beat / 1000
-    return f"{who}, heartbeat {age:.0f} s ago" if age < active.LIVE_HEARTBEAT_S else None
 
 
 def reap_dead_runs(ws: Workspace | None = None) -> list[str]:

@@ -516,6 +516,11 @@ class Run:
         active.forget(self)
         if self._row["status"] != "RUNNING" and not amend:
             return
+        if not amend and self._taken_over():
+            # Another live process resumed it and owns it now: it ends it. What this
+            # process logged is stored; the run's status is not this process's to set.
+            self._ws.flush()
+            return
         end_time = int(time.time() * 1000)
         if self._row["status"] != "RUNNING":
             end_time = self._row.get("end_time") or end_time
@@ -543,6 +548,18 @@ class Run:
                 f"process) while this process was using it, so its end ({status}) was not "
                 f"recorded{lost}. Start a new run."
             )
+
+    def _taken_over(self) -> bool:
+        """Whether a live process other than this one owns the run now (it resumed it)."""
+        from . import active, context
+
+        owner = self._ws.store.runs.owner(self.id)
+        if owner is None or owner["status"] != "RUNNING":
+            return False
+        me = context.process_info()
+        if (owner["host"], owner["pid"]) == (me["host"], me["pid"]):
+            return False
+        return active.live_owner(owner) is not None
 
     def fail(self, exc: BaseException, *, amend: bool = False, text: str | None = None) -> None:
         """End the run because of ``exc``: KILLED for an interrupt (KeyboardInterrupt),
