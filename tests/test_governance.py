@@ -203,10 +203,18 @@ def test_a_removed_entry_is_found(model, ws):
     assert not report.ok and report.first_bad == 2 and "missing" in report.problem
 
 
-def test_a_removed_last_entry_is_found_only_against_a_pinned_head(model, ws):
+def test_a_removed_last_entry_is_found_by_what_it_accounted_for_or_a_pinned_head(model, ws):
     pinned = cellops.audit_head()
     assert pinned["seq"] == 4 and cellops.verify_audit(head=pinned["hash"]).ok
-    _db(ws).execute("DELETE FROM audit_log WHERE seq = 4")
+    _db(ws).execute("DELETE FROM audit_log WHERE seq = 4")  # m@prod -> 1: the alias is there
+    report = cellops.verify_audit()
+    assert not report.ok and "m@prod" in report.problem  # its move has no entry any more
+
+
+def test_a_removed_last_entry_the_registry_does_not_count_is_found_by_a_pinned_head(model, ws):
+    cellops.set_model_tags("m", {"owner": "ana"}, version=1)  # tags: not counted against
+    pinned = cellops.audit_head()
+    _db(ws).execute(f"DELETE FROM audit_log WHERE seq = {pinned['seq']}")
     assert cellops.verify_audit().ok  # a truncated chain is still a chain...
     report = cellops.verify_audit(head=pinned["hash"])  # ...but not the one pinned
     assert not report.ok and "pinned head" in report.problem
@@ -258,6 +266,22 @@ def test_a_failed_change_writes_no_audit_entry(model):
 
 
 # -- processes racing -------------------------------------------------------------------------
+
+def test_a_log_emptied_or_cut_short_is_found_against_the_registry(model, ws):
+    """Issue #23: `cellops audit verify` on a log whose every entry was deleted said "OK: 0
+    entries" while the versions existed."""
+    for _ in range(3):
+        cellops.register_model(DecisionTreeClassifier(max_depth=1).fit(X, Y), "m")
+    assert cellops.verify_audit().ok
+    _db(ws).execute("DELETE FROM audit_log")
+    report = cellops.verify_audit()
+    assert not report.ok and report.entries == 0
+    assert "no entry for 1 of the registry's 1 model(s) (m); 5 of the registry's 5 version(s)" \
+        in report.problem
+    res = subprocess.run([sys.executable, "-m", "cellops.cli", "audit", "verify"], cwd=ws.path.parent,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and "entries were deleted" in res.stdout
+
 
 RACE = r"""
 import sys, time, cellops
@@ -431,7 +455,7 @@ def test_the_cli_refuses_deleting_a_source_run_with_one_line(model, tmp_path):
     assert "come from the run(s) to delete" in res.stderr and "--force" in res.stderr
 
 
-RACE = r"""
+RACE_PROTECT = r"""
 import sys, time, cellops
 start_at, trials = float(sys.argv[1]), int(sys.argv[2])
 role = sys.argv[3]
@@ -458,7 +482,7 @@ def test_a_set_alias_racing_a_protection_never_moves_a_protected_alias(model, ws
     trials = 8
     start_at = time.time() + 4
     env = {**os.environ, "CELLOPS_HOME": str(ws.path)}
-    procs = [subprocess.Popen([sys.executable, "-c", RACE, str(start_at), str(trials), role],
+    procs = [subprocess.Popen([sys.executable, "-c", RACE_PROTECT, str(start_at), str(trials), role],
                               cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
              for role in ("protect", "set")]

@@ -98,5 +98,55 @@ def verify_audit(head: str | None = None) -> AuditReport:
         return AuditReport(False, len(rows), prev, None,
                            f"the pinned head {head[:16]} is not in the log: it was rewritten or "
                            "truncated since the head was exported")
+    missing = _unaccounted(rows, workspace().store.registry.state())
+    if missing:
+        return AuditReport(False, len(rows), prev if rows else None, None, missing)
     return AuditReport(True, len(rows), prev if rows else None,
                        pinned={"hash": head} if head else {})
+
+
+def _unaccounted(rows: list[Any], state: dict[str, Any]) -> str | None:
+    """What the registry holds that the log has no entry for: a log shorter than the
+    history it must cover (entries deleted from the start or the end, or the whole log,
+    chain and all) is caught here, not by the chain."""
+    import json
+
+    seen: dict[str, Any] = {"models": set(), "versions": set(), "aliases": {},
+                            "protections": set(), "requests": set(), "decisions": set()}
+    for row in rows:
+        action, obj = row["action"], row["object"]
+        details = json.loads(row["details"] or "{}")
+        if action == "create_model":
+            seen["models"].add(obj)
+        elif action == "register_version":
+            seen["versions"].add(obj)
+        elif action == "delete_version":
+            seen["versions"].discard(obj)
+        elif action == "set_alias":
+            seen["aliases"][obj] = (details.get("after") or {}).get("version")
+        elif action == "delete_alias":
+            seen["aliases"].pop(obj, None)
+        elif action == "protect_alias":
+            seen["protections"].add(obj)
+        elif action == "unprotect_alias":
+            seen["protections"].discard(obj)
+        elif action == "request_promotion":
+            seen["requests"].add(details.get("request"))
+        elif action in ("approve", "reject"):
+            seen["decisions"].add((details.get("request"), row["actor"]))
+    problems = []
+    for what, label in (("models", "model(s)"), ("versions", "version(s)"),
+                        ("protections", "protected alias(es)"),
+                        ("requests", "promotion request(s)"), ("decisions", "decision(s)")):
+        lacking = sorted(map(str, set(state[what]) - set(seen[what])))
+        if lacking:
+            problems.append(f"{len(lacking)} of the registry's {len(state[what])} {label} "
+                            f"({', '.join(lacking[:3])}{', ...' if len(lacking) > 3 else ''})")
+    wrong = sorted(a for a, v in state["aliases"].items() if seen["aliases"].get(a) != v)
+    if wrong:
+        problems.append(f"{len(wrong)} alias(es) whose last logged move is not where they "
+                        f"point ({', '.join(wrong[:3])}{', ...' if len(wrong) > 3 else ''})")
+    if not problems:
+        return None
+    return ("the log has no entry for " + "; ".join(problems) + ": entries were deleted, or "
+            "the registry was changed around cellops")

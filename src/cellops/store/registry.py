@@ -211,6 +211,20 @@ class RegistryTable:
                              (json.dumps(list(run_ids)),))
         return [dict(r) for r in rows]
 
+    def state(self) -> dict[str, Any]:
+        """What the audit log must account for: every model, version (name/N), alias
+        (name@alias -> version), protection, request id and decision (request, approver)."""
+        q = self.db.query
+        return {
+            "models": {r[0] for r in q("SELECT name FROM registered_models")},
+            "versions": {f"{r[0]}/{r[1]}" for r in q("SELECT name, version FROM model_versions")},
+            "aliases": {f"{r[0]}@{r[1]}": r[2] for r in
+                        q("SELECT name, alias, version FROM model_aliases")},
+            "protections": {f"{r[0]}@{r[1]}" for r in q("SELECT name, alias FROM alias_protections")},
+            "requests": {r[0] for r in q("SELECT id FROM promotion_requests")},
+            "decisions": {(r[0], r[1]) for r in q("SELECT request_id, approver FROM approvals")},
+        }
+
     def referenced_blobs(self) -> set[str]:
         return {r[0] for r in self.db.query("SELECT DISTINCT sha256 FROM model_versions")}
 
