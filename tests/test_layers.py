@@ -275,3 +275,85 @@ def test_the_private_rule_lets_an_area_use_its_own_and_protocols():
                                 "def f(w):\n    return w._repr_mimebundle_()\n")
     assert not private_problems("cellops.registry.probe", False,
                                 "from .versions import _check_name\n")
+
+
+# -- no import cycles between modules --------------------------------------------------------
+def import_graph(texts: dict[str, tuple[bool, str]]) -> dict[str, set[str]]:
+    """Module -> the cellops modules it imports anywhere (functions included; not under
+    ``if TYPE_CHECKING``), from ``{module: (is_package, text)}``."""
+    graph: dict[str, set[str]] = {m: set() for m in texts}
+    for module, (is_package, text) in texts.items():
+        tree = ast.parse(text)
+        hidden = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                  and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+        package = module if is_package else module.rpartition(".")[0]
+        for node in ast.walk(tree):
+            if id(node) in hidden or not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                if node.level:
+                    base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    mod = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    mod = node.module or ""
+                targets = [mod] + [f"{mod}.{a.name}" for a in node.names]
+            graph[module] |= {t for t in targets if t in texts and t != module
+                              and not module.startswith(t + ".")}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or not (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on, stack, found = set(), [], []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    found.append(sorted(group))
+    return found
+
+
+def test_no_two_modules_import_each_other():
+    texts = {module_name(p): (p.name == "__init__.py", p.read_text()) for p in source_files()}
+    assert cycles(import_graph(texts)) == []
+
+
+def test_the_cycle_check_finds_one_through_a_function_level_import():
+    texts = {"cellops.a": (False, "from .b import x\n"),
+             "cellops.b": (False, "def f():\n    from .c import y\n"),
+             "cellops.c": (False, "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                  "    from .a import z\nfrom .a import w\n"),
+             "cellops.d": (False, "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                  "    from .a import z\n")}
+    assert cycles(import_graph(texts)) == [["cellops.a", "cellops.b", "cellops.c"]]

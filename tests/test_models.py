@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 import cellops
-from cellops.models import trusted_by_default, untrusted_types
+from cellops.skops_io import trusted_by_default, untrusted_types
 
 X, y = load_breast_cancer(return_X_y=True)
 
@@ -84,7 +84,7 @@ def test_bad_sources_get_clear_errors(tmp_path):
 
 
 def test_loading_never_imports_modules_outside_the_trusted_packages(tmp_path):
-    code = ("import sys, cellops.models as m\n"
+    code = ("import sys, cellops.skops_io as m\n"
             "assert not m.trusted_by_default('json.decoder.JSONDecoder')\n"
             "assert not m.trusted_by_default('xml.dom.minidom.Document')\n"
             "print('xml.dom.minidom' in sys.modules)")

@@ -25,7 +25,7 @@ from serving_kit import numeric_frame, register_numeric
 from test_magics import TestingShell, ip  # noqa: F401 - the ip fixture
 
 from cellops.monitoring import alerting as alerts_mod
-from cellops.monitoring import monitor_runs
+from cellops.monitoring import evaluation
 
 
 # -- performance -------------------------------------------------------------------------------
@@ -192,7 +192,7 @@ def test_one_broken_window_is_recorded_and_the_next_still_runs(churn, tmp_path, 
         return real(rows, labels)
 
     monkeypatch.setattr(checks, "window_frame", flaky)
-    monkeypatch.setattr(monitor_runs, "window_frame", flaky)
+    monkeypatch.setattr(evaluation, "window_frame", flaky)
     results = cellops.run_monitors()
     assert [r.status for r in results] == ["error", "ok"]
     assert "disk hiccup" in results[0].error

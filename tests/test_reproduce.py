@@ -219,7 +219,7 @@ def test_provenance_of_a_pipeline_model_and_of_its_reproduction(scored):
 
 
 def test_a_project_outside_git_is_reported_as_such_not_as_a_changed_commit(scored):
-    from cellops.pipelines.reproduce import _git_check
+    from cellops.pipelines.reproduction import _git_check
 
     assert _git_check("0123456789abcdef", scored) == [{
         "what": "git commit", "status": "not in a git repository",

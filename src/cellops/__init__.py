@@ -29,7 +29,7 @@ from .errors import (
     UntrustedTypesError,
     WorkspaceError,
 )
-from .models import dump_skops, load_skops
+from .skops_io import dump_skops, load_skops
 from .tracking import (
     Experiment,
     GarbageReport,
@@ -64,6 +64,7 @@ from .tracking import (
     set_tags,
     start_run,
 )
+from .tracking import api as _tracking_api
 from .workspaces import (
     Workspace,
     find_workspace,
@@ -72,6 +73,9 @@ from .workspaces import (
     workspace,
     workspace_folder,
 )
+
+# The areas' checks on deleting runs, by name: nothing is imported until runs are deleted.
+_tracking_api.register_deletion_guard("cellops.registry.governance:check_run_deletion")
 
 # Pipelines and the registry are imported on first use.
 _LAZY = {name: "pipelines" for name in (

@@ -4,7 +4,7 @@ The fingerprint covers the whole data, not a sample: for a DataFrame it hashes
 pandas' per-row hashes (values and index) plus column names and dtypes; for a
 file it is the sha256 of its bytes (of every file, for a folder). The profile holds
 per-column statistics (percentiles and a histogram for numbers, frequencies for
-categories), kept as the reference for drift checks (monitoring is planned).
+categories), kept as the reference for drift checks (:mod:`cellops.monitoring`).
 """
 
 from __future__ import annotations

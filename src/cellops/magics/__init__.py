@@ -1,5 +1,6 @@
-"""IPython magics, one module per area (``tracking`` now; ``registry``, ``serving``,
-``monitoring`` as they come). ``%load_ext cellops`` registers every area's magics.
+"""IPython magics, one module per area (``tracking``, ``registry``, ``serving``,
+``monitoring``; :mod:`.arguments` what they share). ``%load_ext cellops`` registers every
+area's magics.
 
 An area module lists its ``@magics_class`` classes in ``MAGICS`` and may define
 ``unload(ipython)``; modules are found in this package when the extension loads, so a

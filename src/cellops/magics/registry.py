@@ -11,12 +11,8 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 import cellops
 from cellops.errors import CellopsError
 
+from .arguments import unquote
 
-def _unquote(text: str | None) -> str | None:
-    """IPython's argument parser keeps quotes: 'first try' arrives with them."""
-    if text and len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    return text
 
 
 @magics_class
@@ -40,10 +36,10 @@ class Registry(Magics):
             run = cellops.get_run(args.run) if args.run else cellops.last_active_run()
             if run is None:
                 raise UsageError("No tracked cell yet: fit a model in a %%track cell, or pass --run RUN.")
-            version = cellops.register_model(run, _unquote(args.name), artifact=_unquote(args.artifact),
-                                             description=_unquote(args.description))
+            version = cellops.register_model(run, unquote(args.name), artifact=unquote(args.artifact),
+                                             description=unquote(args.description))
             if args.alias:
-                moved = cellops.set_alias(version.name, _unquote(args.alias), version.version)
+                moved = cellops.set_alias(version.name, unquote(args.alias), version.version)
                 print(f"{version.name}@{args.alias} is protected: opened {moved}"
                       if isinstance(moved, cellops.PromotionRequest)
                       else f"{version.name}@{args.alias} -> version {version.version}")

@@ -11,13 +11,10 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 import cellops
 from cellops.errors import CellopsError
 
+from .arguments import unquote
+
 _started: list[Any] = []  # servers %serve started in this kernel
 
-
-def _unquote(text: str | None) -> str | None:
-    if text and len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    return text
 
 
 @magics_class
@@ -42,7 +39,7 @@ class Serving(Magics):
         from IPython.display import display
 
         args = parse_argstring(self.serve, line)
-        uri = _unquote(args.uri)
+        uri = unquote(args.uri)
         _started[:] = [s for s in _started if s.running]
         if args.stop:
             chosen = [s for s in _started if uri is None or s.config.uri == uri]
@@ -60,7 +57,7 @@ class Serving(Magics):
                 display(s)
             return None
         try:
-            server = cellops.serve(uri, host=args.host, port=args.port, token=_unquote(args.token),
+            server = cellops.serve(uri, host=args.host, port=args.port, token=unquote(args.token),
                                    log=not args.no_log, poll_interval=args.poll_interval)
         except CellopsError as exc:
             raise UsageError(str(exc)) from None

@@ -31,6 +31,8 @@ from cellops.errors import CellopsError
 from cellops.tracking.autolog import fitted_since, log_estimators, snapshot
 from cellops.tracking.notebook import NotebookSession
 
+from .arguments import unquote
+
 
 class _Tee(io.TextIOBase):
     """Writes to the real stream and keeps a copy."""
@@ -118,7 +120,7 @@ class Cellops(Magics):
     def experiment(self, line: str) -> None:
         """Set the experiment this notebook's runs go to."""
         args = parse_argstring(self.experiment, line)
-        name = " ".join(args.name).strip().strip("'\"")
+        name = unquote(" ".join(args.name).strip()) or ""
         if not name:
             print(f"Current experiment: {cellops.current_experiment()}")
             return

@@ -3,27 +3,21 @@ them window by window, and the alerts and actions they open.
 
 - :mod:`.stats` the drift statistics and their registry; :mod:`.drift` ``drift()`` and
   its report; :mod:`.performance` realised and estimated (CBPE) performance;
-- :mod:`.spec` monitor specs and ``monitors.yaml``; :mod:`.monitors` creating and running
-  monitors; :mod:`.checks` evaluating one window; :mod:`.alerts` alerts and webhooks;
+- :mod:`.spec` monitor specs and ``monitors.yaml``; :mod:`.monitors` stored monitors
+  (create, apply, list, delete); :mod:`.windows` their reference and windows;
+  :mod:`.evaluation` evaluating windows (``run_monitors``); :mod:`.checks` the checks of
+  one window; :mod:`.results` what they found; :mod:`.watching` the loop;
+  :mod:`.report` a monitor's HTML and charts; :mod:`.alerting` alerts and webhooks;
   :mod:`.actions` retraining.
 """
 
 from ..tracking import register_run_kind
 from .alerting import Alert, ack_alert, alerts, get_alert, resolve_alert
 from .drift import DriftReport, drift
-from .monitor_runs import (
-    Monitor,
-    MonitorResult,
-    apply_monitors,
-    create_monitor,
-    delete_monitor,
-    get_monitor,
-    monitor_history,
-    monitor_results,
-    monitors,
-    run_monitors,
-    watch,
-)
+from .evaluation import run_monitors
+from .monitors import Monitor, apply_monitors, create_monitor, delete_monitor, get_monitor, monitors
+from .results import MonitorResult, monitor_history, monitor_results
+from .watching import watch
 from .performance import CBPE, Estimate, performance
 from .spec import MonitorSpecError
 from .stats import register_drift_test

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..workspaces import workspace
-from .monitor_runs import _model_name
-from .spec import retrain_overrides
+from .spec import model_name, retrain_overrides
 
 __all__ = ["retrain"]
 
@@ -32,7 +31,7 @@ def retrain(spec: dict[str, Any], alert_ids: list[int], frame: Any,
 
     store = workspace().store.monitors
     r = spec["action"]["retrain"]
-    model_name, _ = _model_name(spec["model"])
+    registered, _ = model_name(spec["model"])
     record: dict[str, Any] = {"kind": "retrain", "status": "running", "pipeline": r["pipeline"]}
     alert_id = alert_ids[0]
 
@@ -48,7 +47,7 @@ def retrain(spec: dict[str, Any], alert_ids: list[int], frame: Any,
         frame.drop(columns=[c for c in ("request_id", "row") if c in frame.columns]).to_parquet(data)
         record["window_data"] = str(data)
         context = {"window_data": str(data), "monitor": spec["name"], "alert_id": str(alert_id),
-                   "model": model_name}
+                   "model": registered}
         result = run_pipeline(Path(r["pipeline"]), retrain_overrides(r["parameters"], context),
                               progress=None)
         record["pipeline_run"] = result.run_id
@@ -61,7 +60,7 @@ def retrain(spec: dict[str, Any], alert_ids: list[int], frame: Any,
             raise RuntimeError(f"the pipeline has no step {step!r}")
         run_id = result.steps[step].run_id
         record["step_run"] = run_id
-        register = r.get("register") or model_name
+        register = r.get("register") or registered
         version = register_model(run_id, register, tags={"retrained_by": f"alert #{alert_id}",
                                                          "monitor": spec["name"]})
         record["model"], record["version"] = register, version.version

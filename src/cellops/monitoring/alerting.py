@@ -122,7 +122,7 @@ def _id(alert_id: Any) -> int:
 
 
 def _move(alert_id: Any, to: str, comment: str | None, allowed: tuple[str, ...]) -> Alert:
-    from ..registry.identity import current_user
+    from ..identity import current_user
 
     before = get_alert(alert_id)
     if before.state not in allowed:

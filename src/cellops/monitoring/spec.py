@@ -260,6 +260,12 @@ def _action(value: Any) -> dict[str, Any] | None:
                         "alias": r.get("alias")}}
 
 
+def model_name(model: str) -> tuple[str, str | None]:
+    """A monitor's ``model`` (``NAME@ALIAS`` or ``NAME``) as (name, alias or None)."""
+    name, _, alias = model.partition("@")
+    return name, alias or None
+
+
 def retrain_overrides(parameters: Mapping[str, Any],
                       context: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     """``{"train.data": "{window_data}", "seed": 1}`` -> ``{"train": {"data": <filled>},

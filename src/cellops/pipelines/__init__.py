@@ -2,14 +2,15 @@
 
 Executing a notebook (kernels, executors, cache keys) is :mod:`cellops.execution`;
 this package decides what to run: pipeline files (:mod:`.spec`), the runner and its
-cache (:mod:`.runner`), sweeps (:mod:`.sweep`), reproduction (:mod:`.reproduce`) and
-gates (:mod:`.gate`).
+cache (:mod:`.runner`), sweeps (:mod:`.sweep`), reproduction (:mod:`.reproduction`) and
+gates (:mod:`.gating`). The modules are not named after the functions they export
+(``gate``, ``reproduce``), so ``cellops.pipelines.gate`` is only ever the function.
 """
 
 from ..execution.executors import register_executor
 from ..tracking import register_run_kind
-from .gate import GateResult, gate
-from .reproduce import ReproduceResult, reproduce
+from .gating import GateResult, gate
+from .reproduction import ReproduceResult, reproduce
 from .runner import (
     PipelineResult,
     StepResult,

@@ -8,7 +8,7 @@ workflow that runs, gates, registers and requests promotion (:mod:`.ci`).
 """
 
 from .audit import AuditEntry, AuditReport, audit_head, audit_log, verify_audit
-from .card import ModelCard, model_card, register_card_section
+from .card import ModelCard, register_card_section
 from .ci import CiSettings, default_install, github_workflow
 from .governance import (
     PromotionRequest,
@@ -23,13 +23,14 @@ from .governance import (
     set_alias,
     unprotect_alias,
 )
-from .identity import acting_as, current_user
+from ..identity import acting_as, current_user
 from .versions import (
     ModelVersion,
     RegisteredModel,
     get_model_version,
     list_models,
     load_model,
+    model_card,
     parse_model_uri,
     register_model,
     search_model_versions,

@@ -9,15 +9,17 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..display import format_bytes, format_number
 from ..errors import CellopsError
 from ..workspaces import workspace
 from .audit import audit_log
-from .versions import ModelVersion, get_model_version
 
-__all__ = ["ModelCard", "model_card", "register_card_section"]
+if TYPE_CHECKING:
+    from .versions import ModelVersion
+
+__all__ = ["ModelCard", "card_for", "register_card_section"]
 
 KEY_PACKAGES = ("scikit-learn", "numpy", "scipy", "pandas", "skops", "cellops")
 
@@ -115,12 +117,12 @@ def _event(e: Any) -> str:
     return e.object
 
 
-def model_card(name: str, version_or_alias: int | str = "latest") -> ModelCard:
-    """The card of a version (number, alias or ``"latest"``), as Markdown."""
-    v = get_model_version(name, version_or_alias)
+def card_for(v: ModelVersion) -> ModelCard:
+    """The card of a registered version, as Markdown (``cellops.model_card`` looks the
+    version up by name and number or alias)."""
     ws = workspace()
     run = _run(v)
-    model = ws.store.registry.model(name)
+    model = ws.store.registry.model(v.name)
     parts = [f"# {v.name} — version {v.version}"]
     if v.aliases:
         parts.append("Aliases: " + ", ".join(f"`{a}`" for a in sorted(v.aliases)))

@@ -23,7 +23,7 @@ from ..errors import GovernanceError, InvalidArgumentError, ModelNotFoundError, 
 from ..store.values import check_text
 from ..tracking.values import ms_to_datetime
 from ..workspaces import workspace
-from .identity import current_user
+from ..identity import current_user
 from .versions import ModelVersion, _check_name, get_model_version
 
 __all__ = ["PromotionRequest", "alias_protection", "alias_protections", "approve",
@@ -116,7 +116,7 @@ def set_alias(name: str, alias: str, version: int | str) -> ModelVersion | Promo
 
 
 def _evaluate_gate(run_id: str | None, expression: str) -> dict[str, Any]:
-    from ..pipelines.gate import gate
+    from ..pipelines.gating import gate
 
     if run_id is None:
         return {"passed": False, "expression": expression,
@@ -160,12 +160,16 @@ def delete_model_version(name: str, version: int | str) -> None:
         tx.registry.delete_version(name, number, actor)
 
 
-def check_run_deletion(tx: Any, versions: list[dict[str, Any]], actor: str, force: bool) -> None:
-    """May ``actor`` delete runs that these model versions came from? Not without ``force``;
-    and a model with protected aliases lets only their approvers force it. Runs inside the
-    deletion's unit of work ``tx``, so a protection added meanwhile is seen."""
+def check_run_deletion(tx: Any, runs: list[dict[str, Any]], actor: str,
+                       force: bool) -> dict[str, dict[str, Any]]:
+    """The registry's guard on deleting runs (registered with
+    :func:`cellops.tracking.register_deletion_guard`): runs that registered versions came
+    from are not deleted without ``force``; and a model with protected aliases lets only
+    their approvers force it. Runs inside the deletion's unit of work ``tx``, so a
+    protection added meanwhile is seen. Returns, for the audit, the versions each run made."""
+    versions = tx.registry.versions_from_runs([r["id"] for r in runs])
     if not versions:
-        return
+        return {}
     shown = ", ".join(f"{v['name']} v{v['version']} (run {v['run_id'][:8]})" for v in versions[:5])
     if not force:
         raise ModelStateError(
@@ -174,6 +178,11 @@ def check_run_deletion(tx: Any, versions: list[dict[str, Any]], actor: str, forc
             "anyway with force=True (`cellops runs delete --force`).")
     for name in sorted({v["name"] for v in versions}):
         _may_govern(tx, name, actor, "delete the runs its versions come from")
+    made: dict[str, dict[str, Any]] = {}
+    for v in versions:
+        made.setdefault(v["run_id"], {"model_versions": []})["model_versions"].append(
+            f"{v['name']}/{v['version']}")
+    return made
 
 
 def delete_alias(name: str, alias: str) -> None:

@@ -22,13 +22,14 @@ from ..tracking.api import get_run
 from ..tracking.run import Run
 from ..tracking.values import ms_to_datetime, param_text
 from ..workspaces import Workspace, workspace
-from .identity import current_user
+from ..identity import current_user
+from .card import ModelCard, card_for
 
 if TYPE_CHECKING:
     pass
 
 __all__ = ["ModelVersion", "RegisteredModel", "get_model_version", "list_models", "load_model",
-           "parse_model_uri", "register_model", "run_signature", "search_model_versions",
+           "model_card", "parse_model_uri", "register_model", "run_signature", "search_model_versions",
            "set_model_tags"]
 
 FLAVOR = "sklearn-skops"
@@ -86,9 +87,7 @@ class ModelVersion:
         return out | {"signature": self.signature, "lineage": self.lineage, "uri": self.uri}
 
     def _repr_html_(self) -> str:
-        from .card import model_card
-
-        return model_card(self.name, self.version).summary_html()
+        return card_for(self).summary_html()
 
 
 @dataclass
@@ -191,7 +190,7 @@ def register_model(source: Run | str | Any, name: str, *, tags: Mapping[str, Any
     the active run when there is one. The version records the run, the file's sha256, the
     signature, the environment and the run's datasets.
     """
-    from ..models import dump_skops
+    from ..skops_io import dump_skops
     from ..tracking.autolog import signature as estimator_signature
 
     name = _check_name(name)
@@ -242,6 +241,12 @@ def register_model(source: Run | str | Any, name: str, *, tags: Mapping[str, Any
 
 
 # -- reading ---------------------------------------------------------------------------------
+def model_card(name: str, version_or_alias: int | str = "latest") -> ModelCard:
+    """The card of a version (number, alias or ``"latest"``), as Markdown: written from its
+    lineage, run, metrics, environment and governance history."""
+    return card_for(get_model_version(name, version_or_alias))
+
+
 def get_model_version(name: str, version_or_alias: int | str = "latest") -> ModelVersion:
     """A version by number, alias or ``"latest"``."""
     ws = workspace()
@@ -361,7 +366,7 @@ def load_model(uri: str, *, trusted: Iterable[str] = ()) -> Any:
 
 
 def _load_blob(ws: Workspace, sha: str, label: str, trusted: Iterable[str]) -> Any:
-    from ..models import load_skops
+    from ..skops_io import load_skops
 
     data = ws.artifacts.read(sha)
     actual = hashlib.sha256(data).hexdigest()

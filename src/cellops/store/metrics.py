@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable
 from ..errors import RunStateError
 from .batch import BatchWriter, Dropped
 from .core import Connection
-from .runs import ids_param
+from .values import ids_param
 from .values import from_stored
 
 # A metric row as buffered: (run_id, key, step or None for "the next one",

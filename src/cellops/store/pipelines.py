@@ -7,7 +7,7 @@ import sqlite3
 from typing import Any, Iterable, Mapping, Sequence
 
 from .core import Connection, now_ms
-from .runs import ids_param
+from .values import ids_param
 
 STEP_FIELDS = ("name", "status", "run_id", "duration_s", "reason", "error")
 

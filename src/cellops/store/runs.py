@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any, Iterable, Mapping
 
 from ..errors import ParamConflictError, RunNotFoundError
 from .core import Connection
+from .values import ids_param
 
 RUN_COLUMNS = (
     "id", "experiment_id", "parent_id", "kind", "name", "status", "start_time", "end_time",
@@ -20,11 +20,6 @@ MIN_PREFIX = 4
 _RUN_SELECT = (
     "SELECT r.*, e.name AS experiment FROM runs r JOIN experiments e ON e.id = r.experiment_id"
 )
-
-
-def ids_param(ids: Iterable[str]) -> str:
-    """Bind a list of ids as one JSON parameter, read back with ``json_each``."""
-    return json.dumps(list(ids))
 
 
 class RunTable:

@@ -11,8 +11,9 @@ It is also the one place where metric values cross into and out of the database
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Any
+from typing import Any, Iterable
 
 from ..errors import InvalidArgumentError
 
@@ -59,3 +60,8 @@ def from_stored(value: float | None) -> float:
 def _preview(value: Any, limit: int = 40) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def ids_param(ids: Iterable[str]) -> str:
+    """Bind a list of ids as one JSON parameter, read back with ``json_each``."""
+    return json.dumps(list(ids))

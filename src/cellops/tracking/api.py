@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from ..errors import InvalidArgumentError, RunStateError
 from ..execution.environment import KernelEnv
+from ..identity import current_user
 from ..store.batch import final_flush, flush_all
 from ..store.values import INT64_MAX, check_text
 from ..workspaces import Workspace, workspace
@@ -57,6 +58,34 @@ def register_run_kind(kind: str, description: str) -> None:
 def run_kinds() -> dict[str, str]:
     """Every registered kind of run and what it is."""
     return dict(_RUN_KINDS)
+
+
+# What other areas check before runs are deleted, as "module:function" (resolved when runs
+# are deleted, so tracking imports no area): guard(tx, runs, actor, force) raises to refuse
+# and returns {run_id: details} to add to the runs' audit entries. The registry's guard
+# (the runs registered versions come from) is registered by cellops/__init__.py.
+_DELETION_GUARDS: list[str] = []
+
+
+def register_deletion_guard(ref: str) -> None:
+    """Check every deletion of runs with the function ``"package.module:function"``:
+    ``function(tx, runs, actor, force)`` runs inside the deletion's unit of work (``runs``:
+    the rows about to go, children included), raises to refuse, and returns extra audit
+    details by run id."""
+    if ":" not in ref:
+        raise InvalidArgumentError(f"A deletion guard is 'module:function', not {ref!r}.")
+    if ref not in _DELETION_GUARDS:
+        _DELETION_GUARDS.append(ref)
+
+
+def _guards() -> list[Any]:
+    import importlib
+
+    out = []
+    for ref in _DELETION_GUARDS:
+        module, _, name = ref.partition(":")
+        out.append(getattr(importlib.import_module(module), name))
+    return out
 
 _experiment: str | None = None
 
@@ -297,9 +326,6 @@ def delete_runs(run_ids: Iterable[Run | str], *, force: bool = False) -> list[st
     is an entry of the audit log, written in the same transaction as the deletion. Blobs
     stay until :func:`garbage_collect`. Returns the ids deleted.
     """
-    from ..registry.governance import check_run_deletion
-    from ..registry.identity import current_user
-
     ws = workspace()
     ws.flush()
     full = [ws.store.runs.resolve_id(r) for r in ids_of(run_ids)]
@@ -314,19 +340,19 @@ def delete_runs(run_ids: Iterable[Run | str], *, force: bool = False) -> list[st
                     "will then fail."
                 )
     actor = current_user()
+    guards = _guards()
     with ws.store.transaction() as tx:
         doomed = tx.runs.tree(full)
-        versions = tx.registry.versions_from_runs([r["id"] for r in doomed])
-        check_run_deletion(tx, versions, actor, force)
+        extra: dict[str, dict[str, Any]] = {}
+        for guard in guards:
+            for run_id, details in (guard(tx, doomed, actor, force) or {}).items():
+                extra.setdefault(run_id, {}).update(details)
         deleted = tx.runs.delete(full)
-        made = {}
-        for v in versions:
-            made.setdefault(v["run_id"], []).append(f"{v['name']}/{v['version']}")
         for r in doomed:
             tx.audit.append(actor, "delete_run", r["id"], {"before": {
                 "name": r["name"], "kind": r["kind"], "experiment": r["experiment"],
-                "parent": r["parent_id"], "status": r["status"],
-                "model_versions": made.get(r["id"], [])}, "after": None})
+                "parent": r["parent_id"], "status": r["status"], **extra.get(r["id"], {})},
+                "after": None})
     return deleted
 
 

@@ -148,7 +148,7 @@ def log_estimators(run: Run, estimators: Mapping[str, Any], namespace: Mapping[s
         if clashes:
             notes.append(f"{var}: params {', '.join(clashes)} already logged with other values; kept")
         try:
-            from ..models import dump_skops
+            from ..skops_io import dump_skops
 
             run.log_artifact(dump_skops(est), f"models/{var}.skops")
         except Exception as exc:  # noqa: BLE001 - a model skops cannot save must not fail the cell

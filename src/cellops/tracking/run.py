@@ -427,7 +427,7 @@ class Run:
         from ``X_sample``) — what ``%%track`` keeps for a model it sees fitted, and what
         :func:`~cellops.register_model` and the scoring server read. Returns the model's
         artifact name."""
-        from ..models import dump_skops
+        from ..skops_io import dump_skops
         from .autolog import signature
 
         if not (hasattr(model, "fit") and hasattr(model, "predict")):

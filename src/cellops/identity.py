@@ -1,4 +1,4 @@
-"""Who is acting: what the audit log records and what approvals check.
+"""Who is acting: what the audit log records and what approvals check (every area's).
 
 The OS user, unless ``CELLOPS_USER`` names another; inside the Jupyter server, the
 server's authenticated user (the server wraps each call in :func:`acting_as`).
@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Iterator
 
-from ..errors import InvalidArgumentError
+from .errors import InvalidArgumentError
 
 ENV_USER = "CELLOPS_USER"
 _actor: ContextVar[str | None] = ContextVar("cellops_actor", default=None)
@@ -25,7 +25,7 @@ def current_user() -> str:
     named = os.environ.get(ENV_USER)
     if named:
         return named
-    from ..tracking.context import process_info
+    from .tracking.context import process_info
 
     return str(process_info()["user"])
 
