@@ -128,11 +128,13 @@ def _move(alert_id: Any, to: str, comment: str | None, allowed: tuple[str, ...])
     if before.state not in allowed:
         raise ModelStateError(f"Alert #{before.id} is {before.state}; only "
                               f"{' or '.join(allowed)} alerts can be {to}.")
-    row = workspace().store.monitors.move_alert(before.id, to, current_user(), comment, allowed)
-    after = Alert.from_row(row)  # type: ignore[arg-type]
-    if after.state != to:  # another process moved it first
-        raise ModelStateError(f"Alert #{before.id} is now {after.state}; it was moved meanwhile.")
-    _notify(after, f"alert.{to}")
+    with workspace().store.transaction() as tx:  # the move and its webhooks, together
+        row = tx.monitors.move_alert(before.id, to, current_user(), comment, allowed)
+        after = Alert.from_row(row)  # type: ignore[arg-type]
+        if after.state != to:  # another process moved it first
+            raise ModelStateError(f"Alert #{before.id} is now {after.state}; it was moved "
+                                  "meanwhile.")
+        _notify(after, f"alert.{to}")
     return after
 
 

@@ -99,27 +99,32 @@ def evaluate(store: Any, spec: dict[str, Any], evaluator: Evaluator, key: str, s
            "checks": json.dumps([c.to_dict() for c in results], default=_plain),
            "drift_share": drift_share, "metrics": json.dumps(metrics, default=_plain),
            "versions": json.dumps(versions), "evaluated_at": now_ms(), "error": error}
-    result_id = store.add_result(name, row, cursor_ms, cursor_id)
-    if result_id is None:  # another process evaluated this window first
-        return MonitorResult.from_row({**row, "monitor": name, "id": 0})
     opened = []
-    for c in failing:
-        alert_id, new = store.raise_alert(name, c.name, result_id, c.message, c.value)
-        if new:
-            opened.append(alert_id)
-            alert = Alert.from_row(store.alert(alert_id))
-            _notify(alert, "alert.opened", {"check": c.to_dict(), "window": {
-                "start": _dt(start).isoformat(), "end": _dt(end).isoformat(),  # type: ignore[union-attr]
-                "rows": row["rows"]}})
+    # One unit of work: the window's result, the alerts it opens, their webhooks queued and
+    # the alerts it resolves are stored together or not at all (a crash between them left a
+    # result whose alert never opened). Retraining runs a pipeline: after it, outside.
+    with workspace().store.transaction() as tx:
+        result_id = tx.monitors.add_result(name, row, cursor_ms, cursor_id)
+        if result_id is None:  # another process evaluated this window first
+            return MonitorResult.from_row({**row, "monitor": name, "id": 0})
+        for c in failing:
+            alert_id, new = tx.monitors.raise_alert(name, c.name, result_id, c.message, c.value)
+            if new:
+                opened.append(alert_id)
+                alert = Alert.from_row(tx.monitors.alert(alert_id))
+                _notify(alert, "alert.opened", {"check": c.to_dict(), "window": {
+                    "start": _dt(start).isoformat(), "end": _dt(end).isoformat(),  # type: ignore[union-attr]
+                    "rows": row["rows"]}})
+        if spec["alert"].get("auto_resolve"):
+            passed = {c.name for c in results if c.passed is True}
+            for a in tx.monitors.alerts(state="active", monitor=name):
+                if a["check_name"] in passed:
+                    tx.monitors.move_alert(
+                        a["id"], "resolved", f"{current_user()} (auto: the check passed)",
+                        f"passed in the window ending {_dt(end):%Y-%m-%d %H:%M}",  # type: ignore[str-format]
+                        ("open", "acknowledged"))
     if opened and spec.get("action") and frame is not None:
         retrain(spec, opened, frame, result_id)  # once per window, however many checks failed
-    if spec["alert"].get("auto_resolve"):
-        passed = {c.name for c in results if c.passed is True}
-        for a in store.alerts(state="active", monitor=name):
-            if a["check_name"] in passed:
-                store.move_alert(a["id"], "resolved", f"{current_user()} (auto: the check passed)",
-                                 f"passed in the window ending {_dt(end):%Y-%m-%d %H:%M}",  # type: ignore[str-format]
-                                 ("open", "acknowledged"))
     return MonitorResult.from_row({**row, "monitor": name, "id": result_id}, opened)
 
 
