@@ -187,6 +187,9 @@ def _get(path: Path) -> Workspace:
         return ws
 
 
+_found: dict[tuple[str, str | None], tuple[Path, str]] = {}  # (cwd, home) -> folder, db
+
+
 def workspace(path: Workspace | str | os.PathLike[str] | None = None) -> Workspace:
     """Return the workspace to use, creating it on first use.
 
@@ -203,8 +206,17 @@ def workspace(path: Workspace | str | os.PathLike[str] | None = None) -> Workspa
         if p.name != DIRNAME and (p / DIRNAME).is_dir():
             p = p / DIRNAME
     else:
+        # A folder that nothing nearer can hide (CELLOPS_HOME, or the one in this
+        # directory) is remembered: a run started in a loop looks for it once, not once a
+        # run. One stat confirms the database is still there.
+        cwd, home = os.getcwd(), os.environ.get(ENV_HOME)
+        known = _found.get((cwd, home))
+        if known is not None and os.path.exists(known[1]):
+            return _get(known[0])
         found = find_workspace()
-        p = found if found is not None else Path(os.getcwd()).absolute() / DIRNAME
+        p = found if found is not None else Path(cwd).absolute() / DIRNAME
+        if home or p.parent == Path(cwd).absolute():
+            _found[(cwd, home)] = (p, str(p / DB_NAME))
     if not (p / DB_NAME).exists():
         _create(p)
     return _get(p)
@@ -237,6 +249,7 @@ def init_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
         if p.name != DIRNAME:
             p = p / DIRNAME
     _create(p)
+    _found.clear()  # a workspace nearer than one found before now wins
     ws = _get(p)
     ws.store.open()  # creates and migrates the database now, not at the first write
     return ws
@@ -244,6 +257,7 @@ def init_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
 
 def _reset_for_tests() -> None:
     """Close and forget every opened workspace (used by the test suite)."""
+    _found.clear()
     with _lock:
         for ws in _open.values():
             try:

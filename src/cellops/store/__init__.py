@@ -63,7 +63,17 @@ class Tables:
 
 class Transaction(Tables):
     """A unit of work: the store's tables bound to one open transaction (``tx.runs``,
-    ``tx.registry``, ``tx.audit``, ...). Get one from :meth:`Store.transaction`."""
+    ``tx.registry``, ``tx.audit``, ...). Get one from :meth:`Store.transaction`.
+
+    On SQLite the binding is the thread: every write the thread holding the transaction
+    makes joins it, so the tables are the store's own (nothing is built per transaction).
+    """
+
+    def __init__(self, tables: Tables) -> None:  # noqa: D107 - the store's tables, shared
+        self.__dict__.update({k: v for k, v in vars(tables).items() if k in _TABLE_NAMES})
+
+
+_TABLE_NAMES = frozenset(vars(Tables(None)))
 
 
 class Store(Connection, Tables):

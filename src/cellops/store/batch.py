@@ -94,6 +94,19 @@ class BatchWriter:
             if len(self._rows) >= self.max_rows:
                 self._flush_locked()
 
+    def add_one(self, row: Row) -> None:
+        """Queue one row (:meth:`add` without a list to build: the per-step path)."""
+        with self._lock:
+            if self.dropped:
+                self.check(row[0])
+            if not self._rows:
+                self._first = time.monotonic()
+                self._start_flusher()
+                self._wake.notify()
+            self._rows.append(row)
+            if len(self._rows) >= self.max_rows:
+                self._flush_locked()
+
     def take(self, partition: Any = None) -> list[Row]:
         """Remove and return the pending rows (of one partition, when given); the caller
         writes them or hands them back with :meth:`put_back` / :meth:`drop`."""

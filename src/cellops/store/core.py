@@ -277,6 +277,31 @@ class Connection:
 
         return self._retry(attempt, "read")
 
+    def query_tuples(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[tuple]:
+        """:meth:`query` returning plain tuples: for reads of thousands of rows, where
+        building ``sqlite3.Row`` objects costs more than the query."""
+
+        def attempt() -> list[tuple]:
+            with self.lock:
+                cur = self.conn.cursor()
+                cur.row_factory = None
+                return cur.execute(sql, params).fetchall()
+
+        return self._retry(attempt, "read")
+
+    def query_dicts(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[dict]:
+        """:meth:`query` returning one dict per row (column name -> value)."""
+
+        def attempt() -> list[dict]:
+            with self.lock:
+                cur = self.conn.cursor()
+                cur.row_factory = None
+                rows = cur.execute(sql, params).fetchall()
+                names = [d[0] for d in cur.description]
+                return [dict(zip(names, row)) for row in rows]
+
+        return self._retry(attempt, "read")
+
     def query_one(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None

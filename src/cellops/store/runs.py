@@ -102,17 +102,28 @@ class RunTable:
         *,
         only_if_running: bool = False,
         metric_rows: list[tuple] | None = None,
-    ) -> bool:
-        """Set a run's status (and flush ``metric_rows`` in the same transaction)."""
+        owner: tuple[str, int] | None = None,
+    ) -> str:
+        """Set a run's status (and flush ``metric_rows`` in the same transaction). With
+        ``owner`` (host, pid), a RUNNING run is only ended by that owner. Returns ``set``,
+        ``gone`` (no such run) or ``owned`` (another process owns it: only the rows were
+        written)."""
         from .metrics import write_metric_rows
 
-        def tx(conn: sqlite3.Connection) -> bool:
+        def tx(conn: sqlite3.Connection) -> str:
             if metric_rows:
                 write_metric_rows(conn, metric_rows)
             sql = "UPDATE runs SET status = ?, end_time = ?, error = COALESCE(?, error) WHERE id = ?"
+            args: list[Any] = [status, end_time, error, run_id]
             if only_if_running:
                 sql += " AND status = 'RUNNING'"
-            return conn.execute(sql, (status, end_time, error, run_id)).rowcount > 0
+            if owner is not None:
+                sql += " AND (status != 'RUNNING' OR (host = ? AND pid = ?))"
+                args += list(owner)
+            if conn.execute(sql, args).rowcount:
+                return "set"
+            found = conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone()
+            return "gone" if found is None else "owned"
 
         return self.db.write_for_run(run_id, tx)
 
@@ -245,11 +256,10 @@ class TagTable:
 
 
 def _key_values(db: Connection, table: str, run_ids: Iterable[str]) -> list[tuple[str, str, Any]]:
-    rows = db.query(
+    return db.query_tuples(
         f"SELECT run_id, key, value FROM {table} WHERE run_id IN (SELECT value FROM json_each(?))",
         (ids_param(run_ids),),
     )
-    return [tuple(r) for r in rows]
 
 
 def _insert_params(conn: sqlite3.Connection, run_id: str, params: Mapping[str, str]) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from .core import Connection
 from .filter import Comparison, Field, Logical, OrderKey
+from .runs import RUN_COLUMNS
 
 _ATTRIBUTE_SQL = {
     "run_id": "r.id", "run_name": "r.name", "status": "r.status", "start_time": "r.start_time",
@@ -274,11 +275,14 @@ class RunSearch:
         limit: int | None,
         kinds: Sequence[str] | None = None,
         offset: int = 0,
+        columns: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Run rows (with ``experiment``) that match, in ``order``, paged by limit/offset."""
+        """Run rows (with ``experiment``) that match, in ``order``, paged by limit/offset;
+        ``columns`` of ``runs`` only, when given (a search reads what its table shows)."""
         args: list[Any] = []
         where = self._where(experiment_ids, node, kinds, args)
-        return self._select_rows("FROM runs r", where, args, order, limit, offset)
+        return self._select_rows("FROM runs r", where, args, order, limit, offset,
+                                 columns=columns)
 
     def count(self, experiment_ids: Sequence[int] | None,
                        node: Comparison | Logical | None, kinds: Sequence[str] | None = None) -> int:
@@ -364,12 +368,14 @@ class RunSearch:
 
     def _select_rows(self, source: str, where: str, args: list[Any],
                      order: Sequence[OrderKey], limit: int | None, offset: int,
-                     lead: str = "") -> list[dict[str, Any]]:
+                     lead: str = "", columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
         joins: list[str] = []
         join_args: list[Any] = []
         order_sql = lead + _order_sql(order, joins, join_args)
         experiment_join = " JOIN experiments e ON e.id = r.experiment_id "
-        head = "SELECT r.*, e.name AS experiment "
+        picked = "r.*" if columns is None else ", ".join(f"r.{c}" for c in columns
+                                                          if c in RUN_COLUMNS)
+        head = f"SELECT {picked}, e.name AS experiment "
         all_args = join_args + args
         if limit is None or limit > 1000:
             sql = (head + source + experiment_join + " ".join(joins) + where
@@ -377,7 +383,7 @@ class RunSearch:
             if limit is not None or offset:
                 sql += " LIMIT ? OFFSET ?"
                 all_args += [-1 if limit is None else int(limit), int(offset)]
-            return [dict(r) for r in self.db.query(sql, all_args)]
+            return self.db.query_dicts(sql, all_args)
         # Find the page's row ids first, from indexes where the order and filter allow,
         # then read those rows: skipping `offset` runs never reads the runs skipped.
         needs_e = "e.name" in where or "e.name" in order_sql
@@ -386,12 +392,11 @@ class RunSearch:
         ids = [r[0] for r in self.db.query(ids_sql, all_args + [int(limit), int(offset)])]
         if not ids:
             return []
-        rows = self.db.query("SELECT r.rowid AS row_number_, " + head[len("SELECT "):]
-                          + "FROM runs r" + experiment_join
-                          + f"WHERE r.rowid IN ({', '.join('?' * len(ids))})", ids)
+        rows = self.db.query_dicts("SELECT r.rowid AS row_number_, " + head[len("SELECT "):]
+                                   + "FROM runs r" + experiment_join
+                                   + f"WHERE r.rowid IN ({', '.join('?' * len(ids))})", ids)
         by_rowid = {}
-        for r in rows:
-            row = dict(r)
+        for row in rows:
             by_rowid[row.pop("row_number_")] = row
         return [by_rowid[i] for i in ids if i in by_rowid]
 

@@ -151,12 +151,10 @@ def _blob(ws: Workspace, text: str | None) -> str | None:
 
 
 def _context_columns(ws: Workspace, source: str | None = None) -> dict[str, Any]:
+    """Who, where and which code, for a new run's row (``environment_id`` names
+    ``context.environment()``, which the caller stores in the run's transaction)."""
     cols: dict[str, Any] = dict(context.process_info())
-    env = context.environment()
-    if env["id"] not in ws.stored_environments:
-        ws.store.environments.ensure(env)
-        ws.stored_environments.add(env["id"])
-    cols["environment_id"] = env["id"]
+    cols["environment_id"] = context.environment()["id"]
     ip = context.ipython_info() if source is None else None
     if source is not None:  # the notebook or script the run executes, not this process
         cols["source_name"] = source
@@ -235,19 +233,19 @@ def start_run(
         check_text(str(experiment), "Experiment name")
     params_text = param_values(ws, params or {})
     tags_text = tag_values(tags or {})
+    told = KernelEnv.current()
     if parent is None:
         current = active.current()
-        parent_id = current.id if current else KernelEnv.current().run_id
+        parent_id = current.id if current else told.run_id
     else:
         parent_id = ws.store.runs.resolve_id(parent.id if isinstance(parent, Run) else parent)
-    token = KernelEnv.current().papermill_token
+    token = told.papermill_token
     if token and parent_id is None:
         # Lets cellops' papermill engine find this run and attach the executed notebook.
         tags_text.setdefault("papermill.token", token)
     exp_name = experiment or current_experiment()
     row: dict[str, Any] = {
         "id": uuid.uuid4().hex,
-        "experiment_id": _experiment_id(ws, exp_name),
         "parent_id": parent_id,
         "kind": kind,
         "name": name,
@@ -256,7 +254,16 @@ def start_run(
     }
     row.update(_context_columns(ws, os.path.abspath(source) if source is not None else None))
     row["heartbeat"] = row["start_time"]
-    ws.store.runs.insert(row, params_text, tags_text)
+    env = context.environment()
+    # One transaction (one sync to disk) for the run with its params and tags, and — the
+    # first time this process sees them — its experiment and environment.
+    with ws.store.transaction() as tx:
+        row["experiment_id"] = ws.experiment_ids.get(exp_name) or tx.experiments.ensure(exp_name)
+        if env["id"] not in ws.stored_environments:
+            tx.environments.ensure(env)
+        tx.runs.insert(row, params_text, tags_text)
+    ws.experiment_ids[exp_name] = row["experiment_id"]  # remembered once committed
+    ws.stored_environments.add(env["id"])
     from ..store.runs import RUN_COLUMNS
 
     run = Run(ws, {**dict.fromkeys(RUN_COLUMNS), **row, "experiment": exp_name})
@@ -384,7 +391,8 @@ def log_params(params: Mapping[str, Any]) -> None:
 
 def log_metric(key: str, value: float, step: int | None = None) -> None:
     """Log a metric to the active run; buffered, and written in batches."""
-    _active_or_new().log_metric(key, value, step)
+    runs = active.stack()
+    (runs[-1] if runs else _active_or_new()).log_metric(key, value, step)
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -453,7 +461,7 @@ def search_runs(
             f"max_results must be an integer from 0 to {INT64_MAX}, not {max_results!r}.")
     ws = workspace()
     exp_ids = _searchable(ws, experiment)
-    rows = ws.store.search.rows(exp_ids, node, order, max_results)
+    rows = ws.store.search.rows(exp_ids, node, order, max_results, columns=FRAME_COLUMNS)
     return runs_frame(ws, rows, pd)
 
 
@@ -525,30 +533,41 @@ def list_runs(
     return RunPage(list(runs.values()), total, limit, offset)
 
 
+FRAME_COLUMNS = ("id", "name", "status", "kind", "parent_id", "user", "start_time", "end_time")
+
+
 def runs_frame(ws: Workspace, rows: list[dict[str, Any]], pd: Any) -> pd.DataFrame:
-    base = ["run_id", "experiment", "name", "status", "kind", "parent_run_id", "user",
-            "start_time", "end_time", "duration_s"]
-    ids = [r["id"] for r in rows]
-    records: dict[str, dict[str, Any]] = {
-        r["id"]: {"run_id": r["id"], "experiment": r["experiment"], "name": r["name"],
-                  "status": r["status"], "kind": r["kind"], "parent_run_id": r["parent_id"],
-                  "user": r["user"], "start_time": r["start_time"], "end_time": r["end_time"],
-                  "duration_s": row_duration(r)}
-        for r in rows
+    """The rows as a DataFrame, built column by column (a dict per run and a DataFrame
+    from records cost more than the query)."""
+    import numpy as np
+
+    n = len(rows)
+    at = {r["id"]: i for i, r in enumerate(rows)}
+    frame: dict[str, Any] = {
+        "run_id": [r["id"] for r in rows], "experiment": [r["experiment"] for r in rows],
+        "name": [r["name"] for r in rows], "status": [r["status"] for r in rows],
+        "kind": [r["kind"] for r in rows], "parent_run_id": [r["parent_id"] for r in rows],
+        "user": [r["user"] for r in rows],
+        "start_time": pd.to_datetime(np.array([r["start_time"] for r in rows], dtype="float64"),
+                                     unit="ms", utc=True),
+        "end_time": pd.to_datetime(np.array([np.nan if r["end_time"] is None else r["end_time"]
+                                             for r in rows], dtype="float64"), unit="ms", utc=True),
+        "duration_s": np.array([np.nan if (d := row_duration(r)) is None else d for r in rows],
+                               dtype="float64"),
     }
-    extra: dict[str, set[str]] = {"params": set(), "metrics": set(), "tags": set()}
-    if ids:
-        for kind, run_id, key, value in run_values(ws, ids):
-            col = f"{kind}.{key}"
-            extra[kind].add(col)
-            records[run_id][col] = value
-    columns = base + sorted(extra["params"]) + sorted(extra["metrics"]) + sorted(extra["tags"])
-    df = pd.DataFrame([records[i] for i in ids], columns=columns)
-    for col in ("start_time", "end_time"):
-        df[col] = pd.to_datetime(df[col], unit="ms", utc=True)
-    for col in ["duration_s", *extra["metrics"]]:
-        df[col] = df[col].astype(float)
-    return df
+    extra: dict[str, dict[str, list[Any]]] = {"params": {}, "metrics": {}, "tags": {}}
+    if n:
+        for kind, run_id, key, value in run_values(ws, list(at)):
+            column = extra[kind].get(key)
+            if column is None:
+                column = extra[kind][key] = [np.nan if kind == "metrics" else None] * n
+            column[at[run_id]] = value
+    for kind in ("params", "metrics", "tags"):
+        for key in sorted(extra[kind]):
+            values = extra[kind][key]
+            frame[f"{kind}.{key}"] = np.array(values, dtype="float64") if kind == "metrics" \
+                else values
+    return pd.DataFrame(frame, index=pd.RangeIndex(n))
 
 
 def compare_runs(run_ids: Sequence[Run | str]) -> pd.DataFrame:

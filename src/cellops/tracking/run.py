@@ -24,12 +24,13 @@ from ..errors import (
 from ..store.metrics import fill_steps
 from ..store.values import check_int64, to_stored
 from .values import (
+    CHECKED_KEYS,
     STATUSES,
-    ms_to_datetime,
     check_key,
     format_error,
     media_type,
     metric_float,
+    ms_to_datetime,
     param_values,
     row_duration,
     run_values,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 
 # The on_metrics subscriptions per run id (live charts).
 metric_listeners: dict[str, list[MetricListener]] = {}
+_METRIC_KEYS = CHECKED_KEYS["metric"]  # metric keys found valid (check_key fills it)
 
 
 class MetricListener:
@@ -296,7 +298,21 @@ class Run:
 
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
         """Log a metric value; ``step`` defaults to the next step for that key."""
-        self.log_metrics({key: value}, step=step)
+        # The common case — a float or int at the next step, in a training loop — costs a
+        # few lookups and a list append; everything else takes log_metrics' general path.
+        kind = type(value)
+        row = self._row
+        if step is not None or (kind is not float and kind is not int) \
+                or row["status"] != "RUNNING" or row["id"] in metric_listeners:
+            self.log_metrics({key: value}, step=step)
+            return
+        if kind is int:
+            value = metric_float(key, value)  # ints beyond a float's range are refused
+        known = _METRIC_KEYS.get(key) if type(key) is str else None
+        self._ws.buffer.add_one((row["id"], known or check_key(key, "metric"), None,
+                                 value if value == value else None, int(time.time() * 1000)))
+        if self._cache:
+            self._cache.pop("metrics", None)
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Log several metrics at one step (default: the next step of each key).
@@ -506,7 +522,7 @@ class Run:
         Ending an ended run does nothing, unless ``amend``: then its status and error are
         replaced (a tool that learns afterwards that the notebook failed).
         """
-        from . import active
+        from . import active, context
 
         status = str(status).upper()
         if status not in STATUSES[1:]:
@@ -516,18 +532,18 @@ class Run:
         active.forget(self)
         if self._row["status"] != "RUNNING" and not amend:
             return
-        if not amend and self._taken_over():
-            # Another live process resumed it and owns it now: it ends it. What this
-            # process logged is stored; the run's status is not this process's to set.
-            self._ws.flush()
-            return
         end_time = int(time.time() * 1000)
         if self._row["status"] != "RUNNING":
             end_time = self._row.get("end_time") or end_time
+        if amend:
+            me = None
+        else:
+            info = context.process_info()
+            me = (info["host"], info["pid"])
         rows = self._ws.buffer.take(self.id)
         try:
-            ended = self._ws.store.runs.set_status(self.id, status, end_time, error,
-                                                   metric_rows=rows)
+            outcome = self._ws.store.runs.set_status(self.id, status, end_time, error,
+                                                     metric_rows=rows, owner=me)
         except StoreBusyError:
             self._ws.buffer.put_back(rows)
             raise
@@ -535,7 +551,14 @@ class Run:
             if not rows:
                 raise
             self._ws.buffer.drop(self.id, rows, exc)
-            ended = self._ws.store.runs.set_status(self.id, status, end_time, error)
+            outcome = self._ws.store.runs.set_status(self.id, status, end_time, error, owner=me)
+        if outcome == "owned":
+            if self._taken_over():
+                # Another live process resumed it and owns it now: it ends it. What this
+                # process logged is stored; the run's status is not this process's to set.
+                return
+            outcome = self._ws.store.runs.set_status(self.id, status, end_time, error)
+        ended = outcome == "set"
         self._row.update(status=status, end_time=end_time)
         if error:
             self._row["error"] = error

@@ -33,7 +33,25 @@ def media_type(name: str) -> str | None:
     ext = os.path.splitext(name)[1].lower()
     return _EXTRA_TYPES.get(ext) or mimetypes.guess_type(name)[0]
 
+# Keys already found valid, per kind (a training loop logs the same few over and over).
+CHECKED_KEYS: dict[str, dict[str, str]] = {"metric": {}, "param": {}, "tag": {}}
+
+
 def check_key(key: Any, what: str) -> str:
+    """``key`` if it is a valid key of a ``what`` (metric, param, tag), else an error that
+    says why. Keys found valid are remembered."""
+    known = CHECKED_KEYS.get(what)
+    if known is not None and type(key) is str:
+        found = known.get(key)
+        if found is not None:
+            return found
+    checked = _check_key(key, what)
+    if known is not None and len(known) < 100_000:
+        known[checked] = checked
+    return checked
+
+
+def _check_key(key: Any, what: str) -> str:
     if not isinstance(key, str) or not key.strip():
         raise InvalidArgumentError(f"A {what} key must be a non-empty string, not {key!r}.")
     if len(key) > MAX_KEY_LENGTH:
