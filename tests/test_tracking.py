@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -453,8 +455,25 @@ def test_an_area_registers_its_run_kinds_without_editing_tracking(ws):
         pass
     assert cellops.get_run(run.id).kind == "explanation"
     assert run_kinds()["explanation"] == "an explanation of a model, logged as a run"
-    importlib.import_module("cellops.monitoring")  # registers its own kind on import
+    importlib.import_module("cellops.monitoring")
     importlib.import_module("cellops.pipelines")
     assert {"monitor", "pipeline", "step", "trial", "sweep"} <= set(run_kinds())
     with pytest.raises(cellops.InvalidArgumentError, match="lower-case word"):
         register_run_kind("Not A Kind", "x")
+
+
+def test_the_areas_run_kinds_are_known_before_their_areas_are_imported(tmp_path):
+    """A run of an area's kind can be started and listed in a process that never imported
+    the area (the kinds were registered on import, so this failed when pipelines was not
+    loaded yet)."""
+    code = (
+        "import sys, cellops\n"
+        "assert 'cellops.pipelines' not in sys.modules and 'cellops.monitoring' not in sys.modules\n"
+        "with cellops.start_run(kind='pipeline') as run: pass\n"
+        "page = cellops.list_runs(kinds=['pipeline', 'monitor'])\n"
+        "print(run.kind, [r['run_id'] for r in page.runs] == [run.id])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path, env={**os.environ, "CELLOPS_HOME": ""})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["pipeline", "True"]

@@ -77,6 +77,15 @@ from .workspaces import (
 # The areas' checks on deleting runs, by name: nothing is imported until runs are deleted.
 _tracking_api.register_deletion_guard("cellops.registry.governance:check_run_deletion")
 
+# The kinds of runs the areas make, registered here rather than when an area is imported:
+# a run of any kind can be started, listed or filtered before its area is loaded.
+for _kind, _what in (("pipeline", "a pipeline run (cellops pipeline run)"),
+                     ("step", "one step of a pipeline, run in its own kernel"),
+                     ("trial", "one combination of a sweep"),
+                     ("sweep", "a sweep over a grid of parameters (cellops sweep)"),
+                     ("monitor", "a drift report or monitor window logged as a run")):
+    _tracking_api.register_run_kind(_kind, _what)
+
 # Pipelines and the registry are imported on first use.
 _LAZY = {name: "pipelines" for name in (
     "GateResult", "PipelineResult", "PipelineSpecError", "ReproduceResult", "SweepResult",

@@ -16,7 +16,7 @@ from click_default_group import DefaultGroup
 import cellops
 from cellops.display import format_bytes, format_number
 
-from .base import Command, INT64_MAX, cli, echo_json, fmt, run_ref, table
+from .base import INT64_MAX, Command, cli, echo_json, fmt, run_ref, table
 
 
 def model_ref(text: str) -> tuple[str, int | str]:

@@ -14,7 +14,6 @@ from cellops.errors import CellopsError
 from .arguments import unquote
 
 
-
 @magics_class
 class Registry(Magics):
     """cellops registry magics."""

@@ -11,20 +11,24 @@ them window by window, and the alerts and actions they open.
   :mod:`.actions` retraining.
 """
 
-from ..tracking import register_run_kind
 from .alerting import Alert, ack_alert, alerts, get_alert, resolve_alert
 from .drift import DriftReport, drift
 from .evaluation import run_monitors
-from .monitors import Monitor, apply_monitors, create_monitor, delete_monitor, get_monitor, monitors
-from .results import MonitorResult, monitor_history, monitor_results
-from .watching import watch
+from .monitors import (
+           Monitor,
+           apply_monitors,
+           create_monitor,
+           delete_monitor,
+           get_monitor,
+           monitors,
+)
 from .performance import CBPE, Estimate, performance
+from .results import MonitorResult, monitor_history, monitor_results
 from .spec import MonitorSpecError
 from .stats import register_drift_test
+from .watching import watch
 
 __all__ = ["Alert", "CBPE", "DriftReport", "Estimate", "Monitor", "MonitorResult",
            "MonitorSpecError", "ack_alert", "alerts", "apply_monitors", "create_monitor",
            "delete_monitor", "drift", "get_alert", "get_monitor", "monitor_history", "monitor_results", "monitors",
            "performance", "register_drift_test", "resolve_alert", "run_monitors", "watch"]
-
-register_run_kind("monitor", "a drift report or monitor window logged as a run")

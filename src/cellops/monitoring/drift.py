@@ -22,8 +22,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ..errors import InvalidArgumentError
 from .. import charts
+from ..errors import InvalidArgumentError
 from .stats import CATEGORICAL, NUMERIC, Column, auto_test, get_drift_test
 
 __all__ = ["DriftReport", "drift", "as_frame"]
@@ -131,7 +131,7 @@ def as_frame(data: Any, what: str) -> tuple[Any, list[str]]:
 
 
 def _dataset_frame(data: Any, what: str) -> tuple[Any, list[str]]:
-    from ..datasets import Dataset, read_table_file, describe
+    from ..datasets import Dataset, describe, read_table_file
     from ..workspaces import workspace
 
     if isinstance(data, str):

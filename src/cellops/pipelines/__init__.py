@@ -8,7 +8,6 @@ gates (:mod:`.gating`). The modules are not named after the functions they expor
 """
 
 from ..execution.executors import register_executor
-from ..tracking import register_run_kind
 from .gating import GateResult, gate
 from .reproduction import ReproduceResult, reproduce
 from .runner import (
@@ -26,9 +25,3 @@ __all__ = ["GateResult", "Pipeline", "PipelineResult", "PipelineSpecError", "Rep
            "Step", "StepResult", "SweepResult", "gate", "load_pipeline", "pipeline_runs",
            "pipeline_status", "register_executor", "reproduce", "run_pipeline", "run_sweep",
            "step_run"]
-
-for _kind, _what in (("pipeline", "a pipeline run (cellops pipeline run)"),
-                     ("step", "one step of a pipeline, run in its own kernel"),
-                     ("trial", "one combination of a sweep"),
-                     ("sweep", "a sweep over a grid of parameters (cellops sweep)")):
-    register_run_kind(_kind, _what)

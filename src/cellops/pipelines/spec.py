@@ -253,7 +253,11 @@ def load_pipeline(path: str | Path, overrides: dict[str, dict[str, Any]] | None 
 def _check_parameters(pipeline: Pipeline, data: dict, index: dict[str, int], fail: Any) -> None:
     """Refuse parameters no notebook would read (see the module docstring); note what each
     step declares and, where unknown names are allowed, what it gets without declaring."""
-    from ..execution.parameters import check_parameters, close_match, notebook_parameters
+    from ..execution.parameters import (
+        check_parameters,
+        close_match,
+        notebook_parameters,
+    )
 
     steps_data = data["steps"]
     takers: dict[str, list[str]] = {}  # shared parameter -> steps that declare it

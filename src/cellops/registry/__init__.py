@@ -7,6 +7,7 @@ model cards written from lineage (:mod:`.card`); who is acting (:mod:`.identity`
 workflow that runs, gates, registers and requests promotion (:mod:`.ci`).
 """
 
+from ..identity import acting_as, current_user
 from .audit import AuditEntry, AuditReport, audit_head, audit_log, verify_audit
 from .card import ModelCard, register_card_section
 from .ci import CiSettings, default_install, github_workflow
@@ -23,7 +24,6 @@ from .governance import (
     set_alias,
     unprotect_alias,
 )
-from ..identity import acting_as, current_user
 from .versions import (
     ModelVersion,
     RegisteredModel,

@@ -19,11 +19,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
-from ..errors import GovernanceError, InvalidArgumentError, ModelNotFoundError, ModelStateError
+from ..errors import (
+    GovernanceError,
+    InvalidArgumentError,
+    ModelNotFoundError,
+    ModelStateError,
+)
+from ..identity import current_user
 from ..store.values import check_text
 from ..tracking.values import ms_to_datetime
 from ..workspaces import workspace
-from ..identity import current_user
 from .versions import ModelVersion, _check_name, get_model_version
 
 __all__ = ["PromotionRequest", "alias_protection", "alias_protections", "approve",

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ..errors import ArtifactNotFoundError, InvalidArgumentError, StoreError
+from ..identity import current_user
 from ..store.values import check_text
 from ..tracking import context
 from ..tracking.active import current as active_run
@@ -22,7 +23,6 @@ from ..tracking.api import get_run
 from ..tracking.run import Run
 from ..tracking.values import ms_to_datetime, param_text
 from ..workspaces import Workspace, workspace
-from ..identity import current_user
 from .card import ModelCard, card_for
 
 if TYPE_CHECKING:

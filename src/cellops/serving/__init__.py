@@ -15,7 +15,13 @@ The HTTP server itself (Starlette on uvicorn) is a front end over these:
 from .batch import BatchResult, predict_file
 from .endpoints import Endpoint, EndpointBeacon, serving_endpoints
 from .history import log_labels, predictions
-from .model import PREDICT_METHODS, ModelHolder, ServedModel, load_served, quiet_feature_names
+from .model import (
+    PREDICT_METHODS,
+    ModelHolder,
+    ServedModel,
+    load_served,
+    quiet_feature_names,
+)
 from .payloads import (
     OIP_DATATYPES,
     Inputs,

@@ -23,7 +23,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..registry.versions import run_signature, get_model_version, load_model, parse_model_uri
+from ..registry.versions import (
+    get_model_version,
+    load_model,
+    parse_model_uri,
+    run_signature,
+)
 from ..tracking.api import get_run
 from ..workspaces import Workspace, use_workspace, workspace
 from .payloads import Inputs, PayloadError, Signature

@@ -36,9 +36,9 @@ if TYPE_CHECKING:
     from ..datasets import Dataset
 
 DEFAULT_EXPERIMENT = "Default"
-# Kinds of runs, and what each is. Tracking's own are here; an area adds its kinds with
-# register_run_kind when it is imported (pipelines: pipeline, step, trial, sweep;
-# monitoring: monitor), so a new area needs no edit here.
+# Kinds of runs, and what each is. Tracking's own are here; the areas' kinds (pipelines:
+# pipeline, step, trial, sweep; monitoring: monitor) are registered with register_run_kind
+# by cellops/__init__.py, so a new area needs no edit here.
 _RUN_KINDS: dict[str, str] = {
     "run": "a run started with start_run",
     "cell": "a %%track cell",

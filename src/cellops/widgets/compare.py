@@ -10,10 +10,9 @@ import html
 from typing import Sequence
 
 import cellops
+from cellops import charts
 from cellops.display import format_number
 from cellops.errors import InvalidArgumentError
-
-from cellops import charts
 
 # Highlights as tints of theme colours: readable under light and dark themes alike.
 _DIFF = "background:color-mix(in srgb, var(--jp-warn-color1, #f57c00) 22%, transparent)"

@@ -27,7 +27,14 @@ predicting, recording), :mod:`.mlflow` and :mod:`.oip` (the two protocols' route
 :mod:`.app` (building the app; running it in a thread or in the foreground).
 """
 
-from .app import Server, app_from_env, configure_access_log, create_app, running_servers, serve
+from .app import (
+           Server,
+           app_from_env,
+           configure_access_log,
+           create_app,
+           running_servers,
+           serve,
+)
 from .config import CONFIG_ENV, ServeConfig
 
 __all__ = ["CONFIG_ENV", "ServeConfig", "Server", "app_from_env", "configure_access_log",

@@ -26,7 +26,14 @@ from .auth import Guard
 from .config import ACCESS, CONFIG_ENV, ServeConfig
 from .metrics import metrics
 from .mlflow import invocations, ping, version
-from .oip import oip_infer, oip_live, oip_metadata, oip_model_ready, oip_ready, oip_server
+from .oip import (
+    oip_infer,
+    oip_live,
+    oip_metadata,
+    oip_model_ready,
+    oip_ready,
+    oip_server,
+)
 from .state import AppState
 
 __all__ = ["Server", "app_from_env", "configure_access_log", "create_app", "running_servers",
