@@ -96,9 +96,9 @@ def environment() -> dict[str, Any]:
 
                 packages: dict[str, str] = {}
                 for dist in metadata.distributions():
-                    name = dist.metadata.get("Name") if dist.metadata else None
+                    name, version = _name_and_version(dist)
                     if name:
-                        packages[name.lower().replace("_", "-")] = dist.version
+                        packages[name.lower().replace("_", "-")] = version
                 packages = dict(sorted(packages.items()))
                 env = {
                     "python": platform.python_version(),
@@ -110,6 +110,27 @@ def environment() -> dict[str, Any]:
                 env["id"] = hashlib.sha256(blob).hexdigest()[:32]
                 _environment = env
     return _environment
+
+
+def _name_and_version(dist: Any) -> tuple[str | None, str]:
+    """A distribution's Name and Version from its metadata's header lines.
+
+    ``dist.metadata`` runs the whole file (often a long README) through the email
+    parser, about 1 ms a package; the two fields are in the first lines.
+    """
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    name, version = None, ""
+    for line in text.splitlines():
+        if not line.strip():
+            break  # the headers end at the first blank line
+        key, _, value = line.partition(":")
+        if key == "Name" and name is None:
+            name = value.strip()
+        elif key == "Version" and not version:
+            version = value.strip()
+        if name is not None and version:
+            break
+    return name, version
 
 
 def _git(cwd: str, *args: str) -> str | None:
