@@ -147,6 +147,8 @@ def main() -> int:
         "runs, filter with OR": "runs?" + q(
             {"filter": "params.model = 'rf' or metrics.f1 > 0.99", "limit": 50}),
         "runs, ordered by a param": "runs?" + q({"order_by": "params.depth DESC", "limit": 50}),
+        "runs, one experiment ordered by a param": "runs?" + q(
+            {"experiment": "churn", "order_by": "params.model", "limit": 50}),
         "experiments": "experiments",
         "pipelines": "pipelines?limit=20",
     }

@@ -136,19 +136,25 @@ LISTING_FILTERS = [None, "metrics.acc > 0.8", "metrics.acc > 0.8 AND params.mode
 LISTING_ORDERS = [None, ["metrics.acc DESC"], ["metrics.f1"], ["metrics.loss DESC"],
                   ["metrics.f1 DESC", "params.alpha"], ["params.alpha DESC"],
                   ["attributes.run_name"], ["attributes.run_name DESC"],
-                  ["attributes.status"], ["attributes.start_time ASC"]]
+                  ["attributes.status"], ["attributes.start_time ASC"],
+                  ["params.model"], ["params.model DESC"], ["tags.stage DESC"], ["params.depth"]]
+# (walk budget, tie-group sort factor): every plan a page can take.
+PAGE_PLANS = {"collect-then-sort": (0, 1.0), "walk-index-sort-ties": (10_000, 1e18),
+              "walk-index-walk-ties": (10_000, 0.0)}
 
 
-@pytest.mark.parametrize("walk_budget", [0, 10_000], ids=["collect-then-sort", "walk-index"])
+@pytest.mark.parametrize("plan", PAGE_PLANS)
 @pytest.mark.parametrize("order", LISTING_ORDERS, ids=str)
 @pytest.mark.parametrize("flt", LISTING_FILTERS, ids=str)
-def test_list_runs_pages_agree_with_search_runs(runs, flt, order, walk_budget, monkeypatch):
+def test_list_runs_pages_agree_with_search_runs(runs, flt, order, plan, monkeypatch):
     """Whichever plan the store picks for a page (walking an index in order keeping the
-    matches, or sorting the matches), pages of two put together are the full ordered
-    result, runs without the ordering metric (or with NaN) last."""
+    matches, or sorting the matches; runs sharing a value sorted or found newest first),
+    pages of two put together are the full ordered result, runs without the ordering
+    metric (or with NaN) last."""
     from cellops.store import search
 
-    monkeypatch.setattr(search, "_WALK_BUDGET", walk_budget)
+    monkeypatch.setattr(search, "_WALK_BUDGET", PAGE_PLANS[plan][0])
+    monkeypatch.setattr(search, "_GROUP_SORT_FACTOR", PAGE_PLANS[plan][1])
     with cellops.start_run(experiment="churn") as unnamed:  # a NULL name sorts last
         unnamed.log_metrics({"acc": 0.85})
     cellops.start_run(name="live", experiment="churn", activate=False)  # RUNNING
@@ -168,6 +174,42 @@ def test_list_runs_pages_agree_with_search_runs(runs, flt, order, walk_budget, m
                 break
             offset += 2
         assert got == want
+
+
+@pytest.mark.parametrize("plan", PAGE_PLANS)
+def test_pages_ordered_by_a_value_many_runs_share_agree_with_search_runs(ws, plan, monkeypatch):
+    """Pages ordered by a param with a few values over many runs (numbers and text mixed,
+    numbers first and as numbers), scoped, filtered and not: put together, the full order,
+    ties newest first."""
+    import random
+
+    from cellops.store import search
+
+    monkeypatch.setattr(search, "_WALK_BUDGET", PAGE_PLANS[plan][0])
+    monkeypatch.setattr(search, "_GROUP_SORT_FACTOR", PAGE_PLANS[plan][1])
+    rng = random.Random(7)
+    for i in range(60):
+        params = {"g": rng.choice(["a", "b", "1", "2", "10", "2.0"]), "i": i}
+        if i % 9 == 0:
+            params.pop("g")  # runs without the param go last
+        with cellops.start_run(name=f"r{i}", experiment=("x", "y")[i % 2], params=params) as r:
+            r.log_metric("m", rng.random())
+    cases = [(None, None), ("x", None), (None, "metrics.m > 0.3"), ("y", "params.i > 20")]
+    for experiment, flt in cases:
+        for order in (["params.g"], ["params.g DESC"]):
+            want = list(cellops.search_runs(experiment, filter=flt, order_by=order)["name"])
+            assert len(want) > 14  # several pages
+            got, offset = [], 0
+            while True:
+                page = cellops.list_runs(experiment, filter=flt, order_by=order, limit=7,
+                                         offset=offset)
+                got += [r["name"] for r in page.runs]
+                if len(page.runs) < 7:
+                    break
+                offset += 7
+            assert got == want, (experiment, flt, order)
+    values = list(cellops.search_runs(order_by=["params.g"])["params.g"].dropna())
+    assert values[:values.index("a")] == sorted(values[:values.index("a")], key=float)
 
 
 def test_max_results_limits_after_ordering(runs):

@@ -204,10 +204,9 @@ def _order_sql(keys: Sequence[OrderKey], joins: list[str], join_args: list[Any])
                 f"LEFT JOIN {_KV_TABLE[f.entity]} {alias} ON {alias}.run_id = r.id AND {alias}.key = ?"
             )
             join_args.append(f.key)
-            expr = f"{alias}.value"
-            if f.entity != "metrics":
-                # Numbers logged as params sort as numbers, other text as text.
-                expr = f"COALESCE(to_number({alias}.value), {alias}.value)"
+            # Numbers logged as params or tags sort as numbers (before text), through
+            # their indexed NUMERIC-affinity column (migration 12).
+            expr = f"{alias}.{_sort_column(f.entity)}"
         else:
             from ..errors import FilterSyntaxError
 
@@ -222,10 +221,19 @@ def _order_sql(keys: Sequence[OrderKey], joins: list[str], join_args: list[Any])
     return ", ".join(parts)
 
 
+def _sort_column(entity: str) -> str:
+    """The column a metric, param or tag sorts by: a metric's value is a number already."""
+    return "value" if entity == "metrics" else "sort_value"
+
+
 # A page is read by walking runs in the order's index and keeping the matching ones
 # when, by the number of matching runs, the page should turn up within this many runs;
 # else the matching runs are sorted.
 _WALK_BUDGET = 10_000
+# Runs sharing the value a page ends in are sorted when there are fewer than about
+# sqrt(factor * page end * runs) of them, else found by walking runs newest first
+# (see RunSearch._page_through_ties).
+_GROUP_SORT_FACTOR = 1.0
 
 
 class RunSearch:
@@ -320,10 +328,10 @@ class RunSearch:
                     ids or [])[0][0])
             if total == 0:
                 return [], 0
-            if self._walk(total, limit, offset) and order and order[0].field.entity == "metrics":
+            if self._walk(total, limit, offset) and order and order[0].field.entity in _KV_TABLE:
                 args: list[Any] = []
                 scope = self._where(experiment_ids, None, kinds, args)
-                return self._rows_by_metric(order, limit, offset, "",
+                return self._rows_by_value(order, limit, offset, "",
                                             scope.replace(" WHERE ", "", 1), args), total
             return self.rows(experiment_ids, None, order, limit, kinds, offset), total
         with self.db.lock:  # the id set is this connection's: keep other threads off it
@@ -350,8 +358,8 @@ class RunSearch:
                     rows = self._select_rows(
                         "FROM temp.page_match m CROSS JOIN runs r ON r.id = m.id", "", [],
                         order, limit, offset)
-                elif order and order[0].field.entity == "metrics":
-                    rows = self._rows_by_metric(
+                elif order and order[0].field.entity in _KV_TABLE:
+                    rows = self._rows_by_value(
                         order, limit, offset, "o.run_id IN (SELECT id FROM temp.page_match)",
                         in_set, [])
                 else:
@@ -400,32 +408,78 @@ class RunSearch:
             by_rowid[row.pop("row_number_")] = row
         return [by_rowid[i] for i in ids if i in by_rowid]
 
-    def _rows_by_metric(self, order: Sequence[OrderKey], limit: int, offset: int,
-                        on_entry: str, on_run: str, run_args: list[Any]
-                        ) -> list[dict[str, Any]]:
-        """A page ordered by a metric first: walk the metric's (key, value) index in order,
-        then, past the runs that have the metric, the runs without it (or with NaN).
+    def _rows_by_value(self, order: Sequence[OrderKey], limit: int, offset: int,
+                       on_entry: str, on_run: str, run_args: list[Any]
+                       ) -> list[dict[str, Any]]:
+        """A page ordered by a metric, param or tag first: walk its (key, value) index in
+        order, then, past the runs that have it, the runs without it (or with NaN).
 
         ``on_entry`` tests an index entry's ``o.run_id`` before its run row is looked up;
         ``on_run`` (with ``run_args``) tests the run ``r``; either may be empty.
         """
         first, rest = order[0], list(order[1:])
         key = first.field.key
+        table, column = _KV_TABLE[first.field.entity], _sort_column(first.field.entity)
         direction = "DESC" if first.descending else "ASC"
-        entry = "o.key = ? AND o.value IS NOT NULL" + (f" AND {on_entry}" if on_entry else "")
+        entry = f"o.key = ? AND o.{column} IS NOT NULL" + (f" AND {on_entry}" if on_entry else "")
         run = f" AND {on_run}" if on_run else ""
-        rows = self._select_rows("FROM latest_metrics o CROSS JOIN runs r ON r.id = o.run_id",
+        if not rest:
+            tied = self._page_through_ties(table, column, first.descending, key, entry, run,
+                                           run_args, limit, offset)
+            if tied is not None:
+                return tied
+        rows = self._select_rows(f"FROM {table} o CROSS JOIN runs r ON r.id = o.run_id",
                                  " WHERE " + entry + run, [key, *run_args], rest, limit,
-                                 offset, lead=f"o.value {direction}, ")
+                                 offset, lead=f"o.{column} {direction}, ")
         if len(rows) == limit:
             return rows
         if rows:
             have = offset + len(rows)
         else:
             have = int(self.db.query(
-                "SELECT count(*) FROM latest_metrics o CROSS JOIN runs r ON r.id = o.run_id"
+                f"SELECT count(*) FROM {table} o CROSS JOIN runs r ON r.id = o.run_id"
                 " WHERE " + entry + run, [key, *run_args])[0][0])
-        tail = (" WHERE NOT EXISTS (SELECT 1 FROM latest_metrics x WHERE x.run_id = r.id"
-                " AND x.key = ? AND x.value IS NOT NULL)" + run)
+        tail = (f" WHERE NOT EXISTS (SELECT 1 FROM {table} x WHERE x.run_id = r.id"
+                f" AND x.key = ? AND x.{column} IS NOT NULL)" + run)
         return rows + self._select_rows("FROM runs r", tail, [key, *run_args], rest,
                                         limit - len(rows), max(0, offset - have))
+
+    def _page_through_ties(self, table: str, column: str, descending: bool, key: str,
+                           entry: str, run: str, run_args: list[Any], limit: int, offset: int
+                           ) -> list[dict[str, Any]] | None:
+        """A page ordered by a value that many runs share (a param with ten values over
+        100,000 runs), without sorting every run of the value the page ends in.
+
+        The value at the page's last position is read from the index; the runs with values
+        before it are few (fewer than ``offset + limit``) and sorted; the rest of the page
+        is the newest runs with that value, either sorted (a small group) or found by
+        walking runs newest first and keeping those with the value, whichever the group's
+        size says is cheaper. None when the matching runs end before the page does (the
+        caller then pages on into the runs without the value).
+        """
+        needed = offset + limit
+        direction, before = ("DESC", ">") if descending else ("ASC", "<")
+        entries = f"FROM {table} o" + (" CROSS JOIN runs r ON r.id = o.run_id" if run else "")
+        where, args = " WHERE " + entry + run, [key, *run_args]
+        last = self.db.query(f"SELECT o.{column} {entries}{where} ORDER BY o.{column} {direction}"
+                             " LIMIT 1 OFFSET ?", [*args, needed - 1])
+        if not last:
+            return None
+        value = last[0][0]
+        joined = f"FROM {table} o CROSS JOIN runs r ON r.id = o.run_id"
+        rows = self._select_rows(joined, where + f" AND o.{column} {before} ?", [*args, value],
+                                 [], needed, 0, lead=f"o.{column} {direction}, ")
+        want = needed - len(rows)
+        # From the index alone, so an upper bound when a scope or filter narrows the runs.
+        plain = f" WHERE o.key = ? AND o.{column} = ?"
+        group = int(self.db.query(f"SELECT count(*) FROM {table} o{plain}", [key, value])[0][0])
+        newest = self.db.query("SELECT max(rowid) FROM runs")[0][0] or 0
+        if group * group <= _GROUP_SORT_FACTOR * want * newest:
+            rows += self._select_rows(joined, where + f" AND o.{column} = ?", [*args, value],
+                                      [], want, 0)
+        else:
+            has_value = (f" WHERE EXISTS (SELECT 1 FROM {table} x WHERE x.run_id = r.id"
+                         f" AND x.key = ? AND x.{column} = ?)")
+            rows += self._select_rows("FROM runs r", has_value + run, [key, value, *run_args],
+                                      [], want, 0)
+        return rows[offset:needed]
