@@ -7,7 +7,7 @@
    working directory, one after another (target: <= 10% more);
 2. a fully cached re-run of the example pipeline (target: <= 1 s, no kernel started);
 3. a sweep of 8 trials on 2 workers against the same 8 trials one after another
-   (target: >= 1.6x faster).
+   (target: >= 1.8x faster, issue #23; medians of two interleaved rounds).
 """
 
 from __future__ import annotations
@@ -82,12 +82,16 @@ def main() -> int:
         from cellops.pipelines import run_sweep
 
         grid = ["n=20,40,60,80", "seed=0,1"]
-        t = time.perf_counter()
-        run_sweep(nb, grid, workers=1, progress=None, cwd=tmp)
-        seq = time.perf_counter() - t
-        t = time.perf_counter()
-        run_sweep(nb, grid, workers=2, progress=None, cwd=tmp)
-        par = time.perf_counter() - t
+        seqs, pars = [], []
+        for _ in range(2):  # interleaved, medians; the first pool also starts the fork server
+            t = time.perf_counter()
+            run_sweep(nb, grid, workers=1, progress=None, cwd=tmp)
+            seqs.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            run_sweep(nb, grid, workers=2, progress=None, cwd=tmp)
+            pars.append(time.perf_counter() - t)
+        seq, par = statistics.median(seqs), statistics.median(pars)
+        first_par = pars[0]
 
     print(f"{'measure':<52}{'cellops':>10}{'anchor':>10}{'ratio':>9}  target")
     print("-" * 96)
@@ -99,7 +103,10 @@ def main() -> int:
     print(f"{'fully cached re-run, CLI process (s)':<52}{cached_cli:>10.3f}{'':>10}{'':>9}  <= 1 s    "
           f"{'yes' if cached_cli <= 1 else 'NO'}  kernels started: {kernels}")
     print(f"{'sweep of 8 trials, 2 workers vs 1 (s)':<52}{par:>10.2f}{seq:>10.2f}{seq / par:>8.2f}x  "
-          f">= 1.6x   {'yes' if seq / par >= 1.6 else 'NO'}")
+          f">= 1.8x   {'yes' if seq / par >= 1.8 else 'NO'}")
+    print(f"{'  first sweep of the session, 2 workers (s)':<52}{first_par:>10.2f}{seq:>10.2f}"
+          f"{seq / first_par:>8.2f}x  (starts the fork server)")
+    print(f"(on {os.cpu_count()} CPUs: trials are CPU-bound, so 2 workers cannot pass 2x)")
     return 0
 
 

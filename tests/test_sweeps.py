@@ -49,6 +49,33 @@ def test_a_sweep_of_4_trials_on_2_workers_records_and_ranks_them(scored):
     assert any(spans[i + 1][0] < spans[i][1] for i in range(3))
 
 
+def test_trials_see_the_environment_of_the_moment_their_sweep_starts(tmp_path, monkeypatch):
+    """Workers are forked from a fork server started with the first pool; a variable set
+    after that (a key, a path) must still reach the kernels of a later sweep."""
+    notebook(tmp_path / "env.ipynb", "x = 0",
+             "import os, cellops\n"
+             "cellops.log_metric('seen', float(os.environ.get('CELLOPS_TEST_SEEN', '-1')))")
+    monkeypatch.setenv("CELLOPS_TEST_SEEN", "1")
+    first = run_sweep(tmp_path / "env.ipynb", ["x=1,2"], workers=2, progress=None)
+    monkeypatch.setenv("CELLOPS_TEST_SEEN", "2")
+    second = run_sweep(tmp_path / "env.ipynb", ["x=1,2"], workers=2, progress=None)
+    assert [t["metrics"]["seen"] for t in first.trials] == [1.0, 1.0]
+    assert [t["metrics"]["seen"] for t in second.trials] == [2.0, 2.0]
+
+
+def test_the_cli_skips_the_iri_format_checkers_a_users_process_keeps():
+    """The ``cellops`` process answers jsonschema's optional rfc3987_syntax import with
+    ImportError (0.7 s saved on every pipeline command); importing cellops elsewhere
+    leaves a user's process as it is."""
+    code = ("import sys; from cellops.cli import main; main(['--help']); import nbformat; "
+            "print(sys.modules.get('rfc3987_syntax', 'absent'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == "None", out.stderr
+    code = "import sys, cellops, nbformat; print('rfc3987_syntax' in sys.modules and sys.modules['rfc3987_syntax'] is None)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
 def test_failed_trials_fail_the_sweep_but_keep_the_others(scored):
     result = run_sweep(scored, ["alpha=-1,1"], progress=None)
     by_alpha = {t["params"]["alpha"]: t for t in result.trials}

@@ -29,6 +29,9 @@ for _area in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cellops`` script."""
+    from ..execution.fastimport import skip_unused_format_checkers
+
+    skip_unused_format_checkers()  # this process is ours: its nbformat import can be cheap
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="cellops",
                  standalone_mode=True)

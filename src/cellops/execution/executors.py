@@ -38,24 +38,50 @@ class InlineExecutor:
         pass
 
 
-def _warm_up() -> None:
-    import papermill  # noqa: F401 - the slow import, done while the first tasks are prepared
+# What a worker needs, imported once by the fork server rather than by every worker.
+_PRELOAD = ["cellops.execution.fastimport", "papermill", "cellops.execution.worker"]
+
+
+def _worker_start(environ: dict[str, str]) -> None:
+    """In a new worker: the environment the caller has now (a forked worker would have
+    the fork server's, from when it started), and the imports (done already when
+    forked from the fork server)."""
+    import os
+
+    os.environ.clear()
+    os.environ.update(environ)
+    from . import fastimport  # noqa: F401 - first: makes the next import cheaper
+    import papermill  # noqa: F401
 
 
 def _noop() -> None:
     pass
 
 
+def _context() -> Any:
+    """Workers forked from a single-threaded fork server that has imported papermill
+    once (a second sweep in the same session starts its workers at once), or spawned
+    where there is no fork server (Windows)."""
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
 class LocalExecutor:
-    """A pool of ``workers`` spawned processes (each step still gets a fresh kernel)."""
+    """A pool of ``workers`` processes (each step still gets a fresh kernel)."""
 
     def __init__(self, workers: int = 1) -> None:
-        import multiprocessing
+        import os
         from concurrent import futures
 
         self.pool = futures.ProcessPoolExecutor(max_workers=max(1, workers),
-                                                mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=_warm_up)
+                                                mp_context=_context(),
+                                                initializer=_worker_start,
+                                                initargs=(dict(os.environ),))
         for _ in range(max(1, workers)):  # start every worker now, importing in parallel
             self.pool.submit(_noop)
 
