@@ -29,7 +29,7 @@ for _area in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cellops`` script."""
-    from ..execution.fastimport import skip_unused_format_checkers
+    from ..execution import skip_unused_format_checkers
 
     skip_unused_format_checkers()  # this process is ours: its nbformat import can be cheap
     try:

@@ -2,7 +2,8 @@
 a report of what happened.
 
 - :mod:`.environment`: :class:`KernelEnv`, the variables that tell a kernel which run
-  and workspace it belongs to (the only place that names them);
+  and workspace it belongs to (the only place that names them), and
+  :func:`skip_unused_format_checkers` for the processes cellops owns;
 - :mod:`.worker`: one notebook through papermill in a fresh kernel, as a picklable task
   and a plain report (what local processes and Dask workers run);
 - :mod:`.executors`: where tasks run — inline, a local process pool, a Dask cluster —
@@ -15,7 +16,7 @@ Pipelines, sweeps and reproduction (:mod:`cellops.pipelines`) are built on it. I
 this package imports nothing heavy.
 """
 
-from .environment import KernelEnv
+from .environment import KernelEnv, skip_unused_format_checkers
 from .worker import kernel_manager_class
 
-__all__ = ["KernelEnv", "kernel_manager_class"]
+__all__ = ["KernelEnv", "kernel_manager_class", "skip_unused_format_checkers"]

@@ -96,3 +96,20 @@ def dask_timeout() -> float:
         raise InvalidArgumentError(f"{DASK_TIMEOUT} must be a number of seconds from 0 to 3600, "
                                    f"not {text!r}.")
     return value
+
+
+def skip_unused_format_checkers() -> None:
+    """Keep this process's nbformat import cheap; only for processes cellops owns (the
+    ``cellops`` command, pool workers, the fork server), never a user's own.
+
+    nbformat imports jsonschema, whose format checkers import ``rfc3987_syntax`` when it
+    is installed (``jsonschema[format-nongpl]``, which Jupyter pulls in); that package
+    builds some 35 Earley parsers at import, 0.7 s or more, for the ``iri`` formats that
+    no notebook schema uses. Here that import is answered with the ImportError jsonschema
+    expects when the package is missing; it then has no ``iri`` checker, which nothing in
+    these processes asks for. Too late to matter once jsonschema is imported.
+    """
+    import sys
+
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
