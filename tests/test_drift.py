@@ -235,6 +235,12 @@ def test_drift_report_columns_share_and_kinds():
     assert json.loads(json.dumps(report.to_dict()))["n_columns"] == 5
     html = report._repr_html_()
     assert "<svg" in html and "<title>" in html and "var(--jp-" in html and ">x<" in html
+    # Issue #22: each row states its value in the test's terms, then the rule, so an ok
+    # row never reads "0.43 p < 0.05".
+    y_row = next(r for r in html.split("<tr>") if ">y<" in r)
+    p_y = cols.loc["y", "statistic"]
+    assert "p = " in y_row and "(drift if p &lt; 0.05)" in y_row
+    assert ">ok<" in y_row and p_y >= 0.05
     # In a notebook: the table, then the distributions as one plotly figure (a panel per
     # column, reference and current side by side) with the SVG copy.
     table, chart = [part if isinstance(part, str) else part._repr_mimebundle_()

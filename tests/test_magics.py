@@ -421,6 +421,23 @@ def test_a_bad_filter_on_the_runs_magic_is_the_clis_error_not_an_empty_table(ip,
     assert "Expected a value" in str(info.value)
 
 
+def test_compare_takes_names_and_folds_the_defaults_nobody_set(ip):
+    """Issue #22: autologged estimator defaults no longer swamp %compare: the params the
+    user set and the params that differ are shown, the rest are under "Show all"; metric
+    headers align with their values; the parallel axes leave out params nobody set."""
+    for name, c in (("small", 0.1), ("big", 10.0), ("mid", 1.0)):
+        ip.run_cell(f"%%track -n {name}\nfrom sklearn.linear_model import LogisticRegression\n"
+                    f"import cellops\nm = LogisticRegression(C={c}, verbose=False).fit([[0], [1]], [0, 1])\n"
+                    f"cellops.log_metric('acc', {c} / 10)")
+    html = ip.run_line_magic("compare", "small big mid -m acc").html()
+    shown, _, folded = html.partition("<details")
+    assert ">C<" in shown and ">tol<" not in shown and ">tol<" in folded
+    assert "Show all:" in folded
+    assert "text-align:right" in html.split("Metrics (latest)")[1].split("</tr>")[0]
+    axes = html.split("cellops-parallel")[1].split("</svg>")[0]
+    assert ">C<" in axes and ">tol<" not in axes and ">verbose<" not in axes
+
+
 def test_compare_shows_differences_charts_and_source_diff(ip):
     ip.run_cell("%%track -n a\nimport cellops\nfor i in range(3): cellops.log_metric('loss', 1 / (i + 1))\n"
                 "cellops.log_param('lr', 0.1)")

@@ -428,3 +428,13 @@ def test_drift_and_monitor_magics(ip, churn, tmp_path, capsys):  # noqa: F811
     ip.user_ns["other"] = pd.DataFrame({"q": [1.0]})
     with pytest.raises(UsageError, match="share no column"):
         ip.run_line_magic("drift", "ref other")
+
+
+def test_an_alert_naming_drifted_columns_says_how_many_it_leaves_out():
+    """Issue #22: "a, b, c, d, e" read as if five of sixteen columns drifted."""
+    from cellops.monitoring.checks import named_some
+
+    columns = [f"c{i}" for i in range(16)]
+    assert named_some(columns) == "c0, c1, c2, c3, c4 +11 more"
+    assert named_some(columns[:5]) == "c0, c1, c2, c3, c4"
+    assert named_some(["only"]) == "only"

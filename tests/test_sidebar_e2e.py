@@ -42,6 +42,11 @@ def seed(root: Path) -> None:
             for step in range(30):
                 run.log_metric("loss", 1.0 / (step + 1 + i), step=step)
             run.log_metric("accuracy", 0.8 + 0.05 * i)
+    for suffix in ("l1", "l2"):  # names that share their first 16 characters
+        with cellops.start_run(name=f"logreg-balanced-{suffix}", experiment="tuning",
+                               params={"penalty": suffix}) as run:
+            run.log_metric("val_accuracy", 0.9 if suffix == "l1" else 0.91)
+    cellops.set_experiment("churn")
     for name in ("prepare", "train"):
         nb = nbformat.v4.new_notebook()
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -226,3 +231,120 @@ def test_the_sidebar_shows_runs_a_run_detail_and_pipeline_steps(lab):
         colour = badge.evaluate("e => getComputedStyle(e).color")
         background = badge.evaluate("e => getComputedStyle(e).backgroundColor")
         assert colour != background
+
+
+# WCAG contrast of every chip, button, header and label the selector finds, against the
+# background it is drawn on (translucent layers blended down to the first opaque one).
+CONTRAST_JS = """(selector) => {
+  const parse = c => {
+    let m = /rgba?\\(([^)]+)\\)/.exec(c);
+    if (m) { const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+             return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; }
+    m = /color\\(srgb ([^)]+)\\)/.exec(c);
+    if (m) { const p = m[1].split(/[\\s\\/]+/).filter(Boolean).map(Number);
+             return [p[0] * 255, p[1] * 255, p[2] * 255, p.length > 3 ? p[3] : 1]; }
+    return null;
+  };
+  const blend = (top, under) => [0, 1, 2].map(i => top[i] * top[3] + under[i] * (1 - top[3]));
+  const background = e => {
+    const layers = [];
+    for (let n = e; n; n = n.parentElement) {
+      const c = parse(getComputedStyle(n).backgroundColor);
+      if (c && c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+    }
+    let out = [255, 255, 255];
+    for (const c of layers.reverse()) out = blend(c, out);
+    return out;
+  };
+  const lum = c => { const a = c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+                     return 0.2126 * a[0] + 0.7152 * a[1] + 0.0722 * a[2]; };
+  return [...document.querySelectorAll(selector)]
+    .filter(e => e.offsetParent !== null && !e.disabled && (e.innerText || '').trim())
+    .map(e => {
+      const bg = background(e);
+      const fg = blend(parse(getComputedStyle(e).color), bg);
+      const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+      return { text: e.innerText.trim().slice(0, 30), cls: e.className, ratio: (hi + 0.05) / (lo + 0.05) };
+    });
+}"""
+LEGIBLE = (".jp-cellops-panel .jp-cellops-badge, .jp-cellops-panel .jp-cellops-step, "
+           ".jp-cellops-panel .jp-Button, .jp-cellops-panel th, .jp-cellops-panel .jp-cellops-sort, "
+           ".jp-cellops-panel .jp-cellops-sub, .jp-cellops-panel .jp-cellops-meta, "
+           ".jp-cellops-panel .jp-cellops-tabs button, .jp-cellops-panel .jp-cellops-note, "
+           ".jp-cellops-panel .jp-cellops-error-box p, .jp-cellops-panel .jp-cellops-empty")
+
+
+def low_contrast(page) -> list[dict]:
+    """What fails WCAG AA for text (4.5:1) among the sidebar's chips, buttons and labels."""
+    found = page.evaluate(CONTRAST_JS, LEGIBLE)
+    assert found, "nothing measured: the selectors no longer match the sidebar"
+    return [f for f in found if f["ratio"] < 4.5]
+
+
+def test_the_sidebar_reads_at_its_default_width_in_both_themes(lab):
+    """Issue #22: at JupyterLab's default sidebar width, names are readable, the tabs stay
+    on one row, headers say what they sort by, the metric column can be picked from the
+    metrics the runs have, a filter error wraps with its mark on the offending character,
+    and every chip, button and label reaches 4.5:1 contrast in the light and dark themes."""
+    from playwright.sync_api import expect
+
+    base, token, root = lab
+    with lab_page(base, token, "sidebar-default-width-failure.png") as (page, tab):
+        tab.click()
+        panel = page.locator("#cellops-sidebar")
+        rows = panel.locator(".jp-cellops-run")
+        expect(rows.first).to_be_visible(timeout=30_000)
+        assert panel.bounding_box()["width"] < 300  # JupyterLab's default, not widened
+
+        bar = panel.locator(".jp-cellops-tabs")
+        tops = bar.locator("button").evaluate_all("bs => bs.map(b => b.offsetTop)")
+        assert len(tops) >= 4 and len(set(tops)) == 1, tops  # one row of tabs
+        assert bar.evaluate("b => b.scrollWidth <= b.clientWidth + 1")  # none hidden
+        expect(panel.locator(".jp-cellops-sort", has_text="started")).to_have_attribute(
+            "title", "Sort by start time (click again to reverse)")
+
+        panel.locator(".jp-cellops-experiment").select_option("tuning")
+        expect(rows).to_have_count(2, timeout=15_000)
+        names = panel.locator(".jp-cellops-run-name")
+        for i in range(2):
+            full = names.nth(i).evaluate("e => e.scrollHeight <= e.clientHeight + 1 && "
+                                         "e.scrollWidth <= e.clientWidth + 1")
+            assert full, names.nth(i).inner_text()
+        assert set(names.all_inner_texts()) == {"logreg-balanced-l1", "logreg-balanced-l2"}
+        assert rows.first.locator(".jp-cellops-name").get_attribute("title").startswith(
+            "logreg-balanced-l2\n")  # the hover shows the name first, then the id
+        picker = panel.locator(".jp-cellops-metric-pick")
+        expect(picker).to_have_value("val_accuracy")  # the metric these runs have
+        expect(rows.first.locator(".jp-cellops-num")).to_have_text("0.91")
+
+        panel.locator(".jp-cellops-experiment").select_option("")
+        expect(rows.filter(has_text="forest")).to_have_count(1, timeout=15_000)
+        picker.select_option("val_accuracy")  # a page of both: the user picks the column
+        expect(rows.filter(has_text="logreg-balanced-l1").locator(".jp-cellops-num")).to_have_text("0.9")
+        picker.select_option("accuracy")
+        expect(rows.filter(has_text="boosting").locator(".jp-cellops-num")).to_have_text("0.9")
+
+        flt = panel.locator(".jp-cellops-filter")
+        flt.fill("params.model = 'a-rather-long-model-name' and metrics.accuracy ~ 0.9")
+        flt.press("Enter")
+        box = panel.locator(".jp-cellops-error-box")
+        expect(box).to_contain_text("Unexpected character", timeout=15_000)
+        expect(box.locator(".jp-cellops-error-at")).to_have_text("~")
+        assert box.evaluate("b => b.scrollWidth <= b.clientWidth + 1")  # wrapped, not clipped
+        page.screenshot(path=str(ARTIFACTS / "sidebar-filter-error-default-width.png"))
+        flt.fill("")
+        flt.press("Enter")
+        expect(box).to_have_count(0, timeout=15_000)
+
+        for theme, suffix in (("JupyterLab Light", "light"), ("JupyterLab Dark", "dark")):
+            if theme != "JupyterLab Light":
+                use_theme(page, theme)
+                tab.click()
+            panel.locator(".jp-cellops-tabs button", has_text="Runs").click()
+            expect(rows.first).to_be_visible(timeout=15_000)
+            assert low_contrast(page) == [], theme
+            page.screenshot(path=str(ARTIFACTS / f"sidebar-runs-{suffix}.png"))
+            panel.locator(".jp-cellops-tabs button", has_text="Pipelines").click()
+            expect(panel.locator(".jp-cellops-step").first).to_be_visible(timeout=15_000)
+            assert low_contrast(page) == [], theme
+            page.screenshot(path=str(ARTIFACTS / f"sidebar-pipelines-{suffix}.png"))

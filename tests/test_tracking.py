@@ -388,6 +388,39 @@ def test_compare_runs_marks_the_differences(ws):
         cellops.compare_runs([a])
 
 
+def test_compare_runs_compares_values_by_meaning_not_by_text(ws):
+    """Issue #22: ``verbose`` 0 and False are the same setting; text stays text."""
+    a = cellops.start_run(params={"verbose": 0, "tol": "1e-3", "zip": "00501", "m": "rf"})
+    a.end()
+    b = cellops.start_run(params={"verbose": False, "tol": 0.001, "zip": "501", "m": "RF"})
+    b.end()
+    differs = cellops.compare_runs([a, b])["differs"]
+    assert not differs["params.verbose"] and not differs["params.tol"]
+    assert differs["params.zip"] and differs["params.m"]
+
+
+def test_runs_are_found_by_name_in_the_current_experiment_first(ws):
+    """Issue #22: %compare and `runs compare` take names as `cellops runs list` shows them."""
+    cellops.set_experiment("other")
+    elsewhere = cellops.start_run(name="rf")
+    elsewhere.end()
+    cellops.set_experiment("main")
+    rf = cellops.start_run(name="rf", params={"n": 1})
+    rf.end()
+    lr = cellops.start_run(name="logreg", params={"n": 2})
+    lr.end()
+    assert cellops.resolve_runs(["rf", "logreg", lr.id[:8], elsewhere]) == [
+        rf.id, lr.id, lr.id, elsewhere.id]
+    assert list(cellops.compare_runs(["rf", "logreg"]).columns[:2]) == [
+        f"rf ({rf.id[:8]})", f"logreg ({lr.id[:8]})"]
+    again = cellops.start_run(name="rf")
+    again.end()
+    with pytest.raises(cellops.RunNotFoundError, match=r"2 runs are called 'rf' .*give one's id"):
+        cellops.resolve_runs(["rf"])
+    with pytest.raises(cellops.RunNotFoundError, match="No run with id 'nope"):
+        cellops.resolve_runs(["nope-nope"])
+
+
 def test_run_repr_html_shows_status_and_metrics(ws):
     with cellops.start_run(name="shown", params={"k": "<b>"}) as run:
         run.log_metric("acc", 0.5)

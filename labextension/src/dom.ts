@@ -1,6 +1,6 @@
 /** Small DOM helpers shared by the tabs. */
 
-import { statusClass } from './format';
+import { splitCaret, statusClass } from './format';
 
 /** An element with attributes (`class` sets className) and children (null ones skipped). */
 export function el<K extends keyof HTMLElementTagNameMap>(
@@ -24,9 +24,31 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
-/** An error message in the tabs' alert box, or null when there is none. */
+/**
+ * An error message in the tabs' alert box, or null when there is none. The text wraps to
+ * the box's width; a filter error's excerpt marks the offending character (a caret line
+ * under a wrapped excerpt would point at the wrong one).
+ */
 export function alertBox(message: string | null | undefined): HTMLElement | null {
-  return message ? el('pre', { class: 'jp-cellops-error-box', role: 'alert' }, message) : null;
+  if (!message) {
+    return null;
+  }
+  const parts = splitCaret(message);
+  if (!parts) {
+    return el('div', { class: 'jp-cellops-error-box', role: 'alert' }, el('p', {}, message));
+  }
+  const { excerpt, at } = parts;
+  const mark = el('mark', { class: 'jp-cellops-error-at', title: 'here' }, excerpt.slice(at, at + 1) || '\u2002');
+  return el('div', { class: 'jp-cellops-error-box', role: 'alert' },
+    el('p', {}, parts.message),
+    el('code', { class: 'jp-cellops-error-where' }, excerpt.slice(0, at), mark, excerpt.slice(at + 1)));
+}
+
+/** A run's status as a coloured dot (its name on hover and for screen readers). */
+export function statusDot(status: string): HTMLElement {
+  const label = status.toLowerCase();
+  return el('span', { class: `jp-cellops-dot jp-cellops-dot-${statusClass(status)}`, title: label,
+                      role: 'img', 'aria-label': label });
 }
 
 /** A JupyterLab-styled button (jp-Button with the theme's colours). */

@@ -184,15 +184,40 @@ export function keyMetrics(runs: { metrics: Record<string, MetricValue> }[], n =
 }
 
 /**
- * The one metric a narrow list shows: the one it is sorted by, else the most common on
- * the page; null when the page has none.
+ * The one metric a narrow list shows: the one it is sorted by, else the one the user
+ * picked if runs on the page have it, else the most common on the page; null when the
+ * page has none. A metric no listed run has is never chosen (its column would be blank).
  */
-export function keyMetric(runs: { metrics: Record<string, MetricValue> }[], orderBy: string | null): string | null {
+export function keyMetric(runs: { metrics: Record<string, MetricValue> }[], orderBy: string | null,
+                          picked: string | null = null): string | null {
   const sorted = /^metrics\.(?:`([^`]+)`|(\S+))/.exec(orderBy || '');
   if (sorted) {
     return sorted[1] || sorted[2];
   }
-  return keyMetrics(runs, 1)[0] || null;
+  const present = keyMetrics(runs, Infinity);
+  if (picked && present.includes(picked)) {
+    return picked;
+  }
+  return present[0] || null;
+}
+
+/**
+ * A filter error as the server words it ("message", then the filter and a caret line
+ * under the offending character) split into the message and the excerpt with the
+ * offending position, so a narrow box can wrap both and still mark the right character.
+ */
+export function splitCaret(message: string): { message: string; excerpt: string; at: number } | null {
+  const lines = message.split('\n');
+  if (lines.length < 3) {
+    return null;
+  }
+  const caretLine = lines[lines.length - 1];
+  const excerptLine = lines[lines.length - 2];
+  if (!/^ *\^$/.test(caretLine) || !excerptLine.startsWith('  ')) {
+    return null;
+  }
+  return { message: lines.slice(0, -2).join('\n'), excerpt: excerptLine.slice(2),
+           at: caretLine.indexOf('^') - 2 };
 }
 
 /** The param keys whose values differ across the runs (a key some runs lack counts as
@@ -204,7 +229,7 @@ export function varyingParams(runs: { params: Record<string, string> }[]): { var
       if (!values.has(key)) {
         values.set(key, new Set());
       }
-      values.get(key)!.add(value);
+      values.get(key)!.add(sameValueKey(value));
     }
   }
   const varying: string[] = [];
@@ -228,9 +253,38 @@ export function paramColumns(
 
 /** Whether a row of a compare table is a real difference: the runs that have the key
  * disagree. A key only some runs have is shown as missing there, not as a difference. */
-export function differs(values: (string | MetricValue)[]): boolean {
+export function differs(values: (string | MetricValue | boolean)[]): boolean {
   const present = values.filter(v => v !== undefined && v !== null && v !== '');
-  return new Set(present.map(v => String(v))).size > 1;
+  return new Set(present.map(v => sameValueKey(v))).size > 1;
+}
+
+/**
+ * What makes two logged values one value when runs are compared (as cellops.display's
+ * same_value_key does): a number or boolean however written (`0`, `0.0`, `False`; `1e3`
+ * and `1000`) is that number; other text is itself, and `00501` stays text.
+ */
+export function sameValueKey(value: unknown): string {
+  if (value === null || value === undefined) {
+    return '';
+  }
+  if (typeof value === 'boolean') {
+    return `n:${Number(value)}`;
+  }
+  if (typeof value === 'number') {
+    return Number.isNaN(value) ? 'nan' : `n:${value}`;
+  }
+  const text = String(value).trim();
+  const lower = text.toLowerCase();
+  if (lower === 'true' || lower === 'false') {
+    return `n:${lower === 'true' ? 1 : 0}`;
+  }
+  if (lower === 'nan') {
+    return 'nan';
+  }
+  if (/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text) && !/^[+-]?0\d/.test(text)) {
+    return `n:${Number(text)}`;
+  }
+  return `t:${text}`;
 }
 
 /** "1–50 of 1,234" for a page of results. */

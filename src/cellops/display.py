@@ -13,11 +13,13 @@ import json
 import math
 from typing import TYPE_CHECKING, Any, Iterable
 
+from .tracking.values import same_value_key  # noqa: F401 - public here: what compare views use
+
 if TYPE_CHECKING:
     from .tracking.run import Run
 
 __all__ = ["STATUS_COLOURS", "format_bytes", "format_duration", "format_number", "run_link",
-           "run_summary_html", "status_badge"]
+           "run_summary_html", "same_value_key", "status_badge"]
 
 # Status -> (foreground, background) as theme variables with fallbacks.
 STATUS_COLOURS: dict[str, tuple[str, str]] = {

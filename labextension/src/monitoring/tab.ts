@@ -22,12 +22,34 @@ export interface ICheck {
   share?: number;
 }
 
+export interface IColumnDrift {
+  test: string | null;
+  statistic: number | null;
+  threshold: number | null;
+  value_kind: 'p_value' | 'distance' | null;
+  drifted: boolean;
+}
+
+export interface IDistribution {
+  labels: string[];
+  reference: number[];
+  current: number[];
+}
+
+export interface ICheckResult {
+  name: string;
+  type: string;
+  passed: boolean | null;
+  details?: { columns?: Record<string, IColumnDrift>; distributions?: Record<string, IDistribution> };
+}
+
 export interface IResult {
   id: number;
   window_end: number;
   rows: number;
   status: string;
   drift_share: number | null;
+  checks: ICheckResult[];
   metrics: Record<string, { value?: number; lower?: number; upper?: number; realized?: number | null }>;
 }
 
@@ -83,6 +105,30 @@ export class MonitoringModel {
     this._changed.emit();
   }
 
+  /** The window whose drift by column a monitor shows (its id; unset: the latest). */
+  shownWindow = new Map<string, number>();
+  /** Windows fetched in full (with their distributions), by monitor and result id. */
+  windows = new Map<string, IResult>();
+
+  /** Show the drift by column of one of a monitor's windows, fetching its distributions. */
+  async showWindow(monitor: string, resultId: number): Promise<void> {
+    this.shownWindow.set(monitor, resultId);
+    this._changed.emit();
+    if (!this.windows.has(`${monitor}/${resultId}`)) {
+      try {
+        const data = await requestAPI<{ results: IResult[] }>(
+          `monitoring/monitors/${encodeURIComponent(monitor)}?limit=1000`);
+        for (const r of data.results || []) {
+          this.windows.set(`${monitor}/${r.id}`, r);
+        }
+        this.actionError = '';
+      } catch (error) {
+        this.actionError = String((error as Error).message || error);
+      }
+      this._changed.emit();
+    }
+  }
+
   readonly poller: Poller;
   monitors: IMonitor[] = [];
   alerts: IAlert[] = [];
@@ -97,7 +143,7 @@ export class MonitoringModel {
 
 const STATE_CLASS: Record<string, string> = {
   alerting: 'failed', failing: 'failed', error: 'failed', open: 'failed', ok: 'ok', resolved: 'ok',
-  empty: 'killed', acknowledged: 'killed', new: 'running'
+  empty: 'killed', acknowledged: 'killed', new: 'running', drifted: 'failed'
 };
 
 function stateBadge(state: string): HTMLElement {
@@ -167,9 +213,11 @@ export class MonitoringTab extends PollingTab<MonitoringModel> {
     const drift = m.checks.find(c => c.type === 'drift' && c.share !== undefined);
     const points = (f: (r: IResult, i: number) => number | null | undefined) =>
       m.results.map((r, i) => ({ step: i + 1, value: f(r, i) ?? null }));
+    const failing = m.results.map((r, i) => (r.status === 'failing' ? i + 1 : 0)).filter(Boolean);
     if (drift && m.results.some(r => r.drift_share !== null)) {
-      charts.push(metricChart(`${m.name}: drift share (fails at ${drift.share})`,
-        [{ label: 'drift share', points: points(r => r.drift_share) }], 140, 'window'));
+      charts.push(metricChart(`${m.name}: drift share`,
+        [{ label: 'drift share', points: points(r => r.drift_share) }], 140, 'window',
+        { threshold: { value: drift.share as number, label: `fails at ${drift.share}` }, marked: failing }));
     }
     for (const check of m.checks.filter(c => c.type.endsWith('performance'))) {
       const get = (k: 'value' | 'lower' | 'upper' | 'realized') => points(r => r.metrics[check.name]?.[k] ?? null);
@@ -179,7 +227,10 @@ export class MonitoringTab extends PollingTab<MonitoringModel> {
                     { label: 'realised', points: get('realized') });
       }
       if (m.results.some(r => r.metrics[check.name])) {
-        charts.push(metricChart(`${m.name}: ${check.name}`, series, 140, 'window'));
+        const bound = check.min !== undefined ? { value: check.min, label: `fails under ${check.min}` }
+          : check.max !== undefined ? { value: check.max, label: `fails over ${check.max}` } : undefined;
+        charts.push(metricChart(`${m.name}: ${check.name}`, series, 140, 'window',
+                                { threshold: bound, marked: failing }));
       }
     }
     const last = m.results[m.results.length - 1];
@@ -189,6 +240,50 @@ export class MonitoringTab extends PollingTab<MonitoringModel> {
         ? `${m.results.length} window(s); last ${formatWhen(new Date(last.window_end).toISOString())}: ${last.status}, ${last.rows} rows`
           + (last.drift_share !== null ? `, drift share ${formatMetric(last.drift_share)}` : '')
         : 'No window evaluated yet: cellops monitor run'),
-      ...charts);
+      ...charts,
+      this.columnDrift(m));
+  }
+
+  /** Drift by column for the latest window (or the one picked): a table of every column's
+   * test, statistic, threshold and verdict, and the worst columns' distributions. */
+  private columnDrift(m: IMonitor): HTMLElement | null {
+    const withColumns = m.results.filter(r => (r.checks || []).some(c => c.type === 'drift' && c.details?.columns));
+    if (withColumns.length === 0) {
+      return null;
+    }
+    const pickedId = this.model.shownWindow.get(m.name);
+    const listed = withColumns.find(r => r.id === pickedId) || withColumns[withColumns.length - 1];
+    const result = this.model.windows.get(`${m.name}/${listed.id}`) || listed;
+    const check = result.checks.find(c => c.type === 'drift' && c.details?.columns)!;
+    const columns = Object.entries(check.details!.columns!);
+    columns.sort((a, b) => Number(b[1].drifted) - Number(a[1].drifted) || a[0].localeCompare(b[0]));
+    const picker = el('select', { class: 'jp-cellops-window-pick jp-mod-styled', 'aria-label': `Window of ${m.name}` },
+      ...withColumns.map(r => {
+        const o = el('option', { value: String(r.id) },
+                     `window ${m.results.indexOf(r) + 1} · ${formatWhen(new Date(r.window_end).toISOString())} · ${r.status}`);
+        o.selected = r.id === listed.id;
+        return o;
+      }));
+    picker.onchange = () => void this.model.showWindow(m.name, Number(picker.value));
+    const rule = (c: IColumnDrift) => c.value_kind === 'p_value' ? `p < ${formatMetric(c.threshold)}` : `≥ ${formatMetric(c.threshold)}`;
+    const table = el('table', { class: 'jp-cellops-table jp-cellops-drift-columns' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'column'), el('th', {}, 'test'),
+                       el('th', { class: 'jp-cellops-num' }, 'statistic'), el('th', {}, 'drift if'), el('th', {}, ''))),
+      el('tbody', {}, ...columns.map(([name, c]) => el('tr', { 'data-column': name, class: c.drifted ? 'jp-cellops-drifted' : '' },
+        el('td', { class: 'jp-cellops-column-name', title: name }, name), el('td', {}, c.test || '—'),
+        el('td', { class: 'jp-cellops-num', title: c.statistic === null ? '' : String(c.statistic) }, formatMetric(c.statistic)),
+        el('td', {}, c.test ? rule(c) : ''),
+        el('td', {}, c.test ? stateBadge(c.drifted ? 'drifted' : 'ok') : '')))));
+    const distributions = Object.entries(check.details!.distributions || {}).map(([name, d]) =>
+      metricChart(`${name}: reference vs current`, [
+        { label: 'reference', points: d.reference.map((v, i) => ({ step: i, value: v })) },
+        { label: 'current', points: d.current.map((v, i) => ({ step: i, value: v })) }],
+        120, name, { xLabels: d.labels }));
+    const waiting = !check.details!.distributions && result === listed && listed !== withColumns[withColumns.length - 1];
+    return el('section', { class: 'jp-cellops-drift-by-column' },
+      el('h4', {}, 'Drift by column ', picker),
+      el('div', { class: 'jp-cellops-scroll' }, table),
+      waiting ? el('p', { class: 'jp-cellops-note' }, 'Loading the distributions…') : null,
+      ...distributions);
   }
 }

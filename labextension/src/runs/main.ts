@@ -21,11 +21,13 @@ import {
   toggleOrder
 } from '../format';
 import { IRunDetail, IRunSummary, RunsModel } from './model';
-import { errorBox, toolbar } from './parts';
+import { DEFAULT_PARAMS_TAG, errorBox, toolbar } from './parts';
 
 export class RunsMainView extends Widget {
   /** The param columns the user picked (null: the default, the params that vary). */
   private chosenParams: Set<string> | null = null;
+  /** Whether the compare view lists params left at their defaults too. */
+  private allParams = false;
   private pickerOpen = false;
 
   constructor(readonly model: RunsModel, private readonly openRun: (runId: string) => void) {
@@ -168,23 +170,40 @@ export class RunsMainView extends Widget {
 
   private comparison(runs: IRunDetail[]): HTMLElement {
     const label = (r: IRunDetail) => `${r.name || 'run'} ${r.run_id.slice(0, 8)}`;
+    // Params an estimator left at its class default (autologged) in every run that has
+    // them, and equal across runs, are folded away unless the user asks for all.
+    const defaults = runs.map(r => new Set((r.tags[DEFAULT_PARAMS_TAG] || '').split(',').filter(Boolean)));
     const table = (title: string, kind: 'params' | 'metrics') => {
       const keys = [...new Set(runs.flatMap(r => Object.keys(r[kind] || {})))].sort();
       if (keys.length === 0) {
         return null;
       }
-      const rows = keys.map(k => {
+      const num = kind === 'metrics' ? 'jp-cellops-num' : '';
+      let folded = 0;
+      const rows = keys.flatMap(k => {
         const values = runs.map(r => (r[kind] as Record<string, any>)[k]);
         const diff = differs(values);
-        return el('tr', { class: diff ? 'jp-cellops-differs' : '' }, el('th', {}, k),
-          ...values.map(v => el('td', { class: kind === 'metrics' ? 'jp-cellops-num' : '' },
+        const isDefault = kind === 'params' && !diff &&
+          runs.every((r, i) => !(k in r.params) || defaults[i].has(k));
+        if (isDefault && !this.allParams) {
+          folded += 1;
+          return [];
+        }
+        return [el('tr', { class: diff ? 'jp-cellops-differs' : '' }, el('th', {}, k),
+          ...values.map(v => el('td', { class: num },
                                 v === undefined ? el('span', { class: 'jp-cellops-missing' }, '—') :
-                                  kind === 'metrics' ? formatMetric(v) : String(v))));
+                                  kind === 'metrics' ? formatMetric(v) : String(v))))];
       });
+      const toggle = kind === 'params' && (folded || this.allParams) ?
+        button(this.allParams ? 'Hide the defaults' : `Show all (${folded} at their defaults)`, () => {
+          this.allParams = !this.allParams;
+          this.render();
+        }, { class: 'jp-cellops-all-params', title: 'Params an estimator left at its class default, the same in every run' }) : null;
       return el('section', {}, el('h3', {}, title),
         el('table', { class: 'jp-cellops-table jp-cellops-kv' },
-           el('thead', {}, el('tr', {}, el('th', {}), ...runs.map(r => el('th', {}, label(r))))),
-           el('tbody', {}, ...rows)));
+           el('thead', {}, el('tr', {}, el('th', {}), ...runs.map(r => el('th', { class: num }, label(r))))),
+           el('tbody', {}, ...rows)),
+        toggle);
     };
     const keys = [...new Set(runs.flatMap(r => Object.keys(r.metric_history || {})))]
       .filter(k => runs.some(r => (r.metric_history[k] || []).length > 1));

@@ -65,6 +65,8 @@ export class RunsModel {
   /** List runs of every kind (a dataset's runs include pipeline steps), not only top-level ones. */
   everyKind = false;
   orderBy: string | null = null;
+  /** The metric the narrow list shows, as the user picked it (null: chosen from the page). */
+  shownMetric: string | null = null;
   offset = 0;
   runs: IRunSummary[] = [];
   total = 0;
@@ -101,6 +103,12 @@ export class RunsModel {
     this.detail = null;
     this.experiment = null;
     this.setFilter(`datasets.digest = '${digest.replace(/'/g, "''")}'`, true);
+  }
+
+  /** Show this metric's column in the narrow list (null: let the page choose). */
+  showMetric(metric: string | null): void {
+    this.shownMetric = metric;
+    this._changed.emit();
   }
 
   setOrder(orderBy: string | null): void {

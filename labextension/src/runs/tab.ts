@@ -4,8 +4,8 @@
  * main area" shows every column, charts and the compare view.
  */
 
-import { badge, button, el } from '../dom';
-import { formatDuration, formatMetric, formatWhen, keyMetric, pageLabel, toggleOrder } from '../format';
+import { button, el, statusDot } from '../dom';
+import { formatDuration, formatMetric, formatWhen, keyMetric, keyMetrics, pageLabel, toggleOrder } from '../format';
 import { PollingTab } from '../tab';
 import { IRunSummary, PARENT_KINDS, RunsModel } from './model';
 import { errorBox, runDetail, toolbar } from './parts';
@@ -68,22 +68,31 @@ export class RunsTab extends PollingTab<RunsModel> {
       return el('p', { class: 'jp-cellops-empty' },
                 m.filter ? 'No run matches this filter.' : 'No runs yet. Log one with %%track in a notebook.');
     }
-    const metric = keyMetric(m.runs, m.orderBy);
+    const metric = keyMetric(m.runs, m.orderBy, m.shownMetric);
     const current = m.orderBy || 'attributes.start_time DESC';
     const [orderCol, orderDir] = current.split(/\s+/);
-    const sortable = (label: string, column: string, cls = '') => {
-      const arrow = column === orderCol ? (orderDir === 'ASC' ? ' ▲' : ' ▼') : '';
-      const th = el('th', { class: `jp-cellops-sortable ${cls}`.trim(), title: `Sort by ${label}`, 'aria-sort':
-                            column === orderCol ? (orderDir === 'ASC' ? 'ascending' : 'descending') : 'none' },
-                    label, arrow);
-      th.onclick = () => m.setOrder(toggleOrder(current, column));
-      return th;
+    const arrowOf = (column: string) => column === orderCol ? (orderDir === 'ASC' ? ' ▲' : ' ▼') : '';
+    // Each header says what a click sorts by; the name column sorts by name or by start time.
+    const sortButton = (label: string, column: string, what: string) => {
+      const b = el('button', { class: 'jp-cellops-sort', type: 'button', 'data-sort': column,
+                               title: `Sort by ${what}${column === orderCol ? ' (click again to reverse)' : ''}`,
+                               'aria-pressed': String(column === orderCol) },
+                   label, arrowOf(column));
+      b.onclick = () => m.setOrder(toggleOrder(current, column));
+      return b;
     };
+    const sortState = (columns: string[]) =>
+      columns.includes(orderCol) ? (orderDir === 'ASC' ? 'ascending' : 'descending') : 'none';
     const head = el('tr', {},
       el('th', { class: 'jp-cellops-check' }),
-      sortable('status', 'attributes.status'),
-      sortable('run', 'attributes.start_time'),
-      metric ? sortable(metric, `metrics.\`${metric}\``, 'jp-cellops-num') : null);
+      el('th', { class: 'jp-cellops-status', title: 'Status', 'aria-sort': sortState(['attributes.status']) },
+         sortButton('●', 'attributes.status', 'status')),
+      el('th', { class: 'jp-cellops-name-head', 'aria-sort': sortState(['attributes.run_name', 'attributes.start_time']) },
+         sortButton('name', 'attributes.run_name', 'run name'), ' · ',
+         sortButton('started', 'attributes.start_time', 'start time')),
+      metric ? el('th', { class: 'jp-cellops-num jp-cellops-metric-head', 'aria-sort': sortState([`metrics.\`${metric}\``]) },
+                  this.metricPicker(metric),
+                  sortButton(orderCol === `metrics.\`${metric}\`` ? '' : '⇅', `metrics.\`${metric}\``, metric)) : null);
     const rows: HTMLElement[] = [];
     for (const run of m.runs) {
       rows.push(this.row(run, metric, 0));
@@ -99,6 +108,26 @@ export class RunsTab extends PollingTab<RunsModel> {
       m.stale ? el('p', { class: 'jp-cellops-stale' }, 'Showing the previous results.') : null,
       el('table', { class: 'jp-cellops-table jp-cellops-compact' }, el('thead', {}, head), el('tbody', {}, ...rows)),
       el('div', { class: 'jp-cellops-pager' }, prev, el('span', {}, pageLabel(m.offset, m.runs.length, m.total)), next));
+  }
+
+  /** The metric column's header: a picker of the metrics the listed runs have. */
+  private metricPicker(metric: string): HTMLElement {
+    const m = this.model;
+    const present = keyMetrics(m.runs, Infinity);
+    const picker = el('select', { class: 'jp-cellops-metric-pick', 'aria-label': 'Metric shown',
+                                  title: 'The metric this column shows' },
+                      ...present.map(k => {
+                        const o = el('option', { value: k }, k);
+                        o.selected = k === metric;
+                        return o;
+                      }));
+    picker.onchange = () => {
+      m.showMetric(picker.value);
+      if (/^metrics\./.test(m.orderBy || '')) {
+        m.setOrder(`metrics.\`${picker.value}\` ${(m.orderBy || '').split(/\s+/)[1] || 'DESC'}`);
+      }
+    };
+    return picker;
   }
 
   private row(run: IRunSummary, metric: string | null, depth: number): HTMLElement {
@@ -121,12 +150,14 @@ export class RunsTab extends PollingTab<RunsModel> {
     box.checked = m.selected.has(run.run_id);
     box.onclick = e => e.stopPropagation();
     box.onchange = () => void m.toggleSelected(run.run_id);
+    const name = run.name || run.run_id.slice(0, 8);
     const tr = el('tr', { class: `jp-cellops-run${depth ? ' jp-cellops-child' : ''}`, 'data-run-id': run.run_id,
                           'data-kind': run.kind, tabindex: '0' },
       el('td', { class: 'jp-cellops-check' }, box),
-      el('td', {}, badge(run.status)),
-      el('td', { class: 'jp-cellops-name', title: `${run.run_id}\n${run.experiment}` },
-         toggle, el('span', { class: 'jp-cellops-run-name' }, run.name || run.run_id.slice(0, 8)),
+      el('td', { class: 'jp-cellops-status' }, statusDot(run.status)),
+      el('td', { class: 'jp-cellops-name',
+                 title: `${name}\n${run.status.toLowerCase()} · ${run.experiment} · ${run.run_id}` },
+         toggle, el('span', { class: 'jp-cellops-run-name' }, name),
          el('small', { class: 'jp-cellops-sub' }, meta)),
       metric ? el('td', { class: 'jp-cellops-num' }, formatMetric(run.metrics[metric])) : null);
     tr.onclick = () => void m.openRun(run.run_id);

@@ -50,8 +50,9 @@ def _worker_start(environ: dict[str, str]) -> None:
 
     os.environ.clear()
     os.environ.update(environ)
-    from . import fastimport  # noqa: F401 - first: makes the next import cheaper
     import papermill  # noqa: F401
+
+    from . import fastimport  # noqa: F401 - first: makes the next import cheaper
 
 
 def _noop() -> None:

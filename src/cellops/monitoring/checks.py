@@ -103,19 +103,25 @@ class Evaluator:
                        columns=check.get("columns"), method=check.get("method", "auto"),
                        threshold=check.get("threshold"), drift_share=check["share"],
                        categorical=[c for c in self.spec.get("categorical", []) if c in present])
+        rows = report.to_dict()["columns"]
         details = {"drifted_columns": report.drifted_columns,
                    "columns": {r["column"]: {"test": r["test"], "statistic": r["statistic"],
-                                             "drifted": r["drifted"]}
-                               for r in report.to_dict()["columns"]}}
+                                             "threshold": r["threshold"],
+                                             "value_kind": r["value_kind"],
+                                             "drifted": r["drifted"]} for r in rows},
+                   # The worst columns' distributions, reference vs current, for the sidebar.
+                   "distributions": {name: report.distributions[name]
+                                     for name in worst_columns(rows)[:WORST_SHOWN]
+                                     if name in report.distributions}}
         if "columns" in check:
             bad = report.drifted_columns
             return CheckResult(check["name"], "drift", not bad, float(len(bad)), "no drift",
-                               f"drifted: {', '.join(bad)}" if bad else "no named column drifted",
+                               f"drifted: {named_some(bad)}" if bad else "no named column drifted",
                                details)
         return CheckResult(check["name"], "drift", not report.drifted, report.share,
                            f"< {check['share']:g}",
                            f"{len(report.drifted_columns)} of {len(report.columns)} columns drifted"
-                           + (f" ({', '.join(report.drifted_columns[:5])})"
+                           + (f" ({named_some(report.drifted_columns)})"
                               if report.drifted_columns else ""), details)
 
     def _performance(self, check: dict[str, Any], frame: Any) -> CheckResult:
@@ -220,3 +226,23 @@ class Evaluator:
             self._cbpe[key] = CBPE(threshold=threshold).fit(self._proba(ref, version), y)
         return self._cbpe[key]
 
+
+def named_some(names: list[str], shown: int = 5) -> str:
+    """The first ``shown`` names, and how many more there are: "a, b, c, d, e +11 more"."""
+    rest = len(names) - shown
+    return ", ".join(names[:shown]) + (f" +{rest} more" if rest > 0 else "")
+
+
+WORST_SHOWN = 3
+
+
+def worst_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """Drifted columns, furthest past their threshold first (a p-value that far under it,
+    a distance that far over it)."""
+    def severity(r: dict[str, Any]) -> float:
+        stat, limit = r["statistic"] or 0.0, r["threshold"] or 0.0
+        if r["value_kind"] == "p_value":
+            return limit / stat if stat > 0 else float("inf")
+        return stat / limit if limit > 0 else stat
+    return [r["column"] for r in sorted((r for r in rows if r["drifted"]), key=severity,
+                                        reverse=True)]

@@ -421,8 +421,11 @@ def _plots_html(shown: list[tuple[str, dict[str, Any]]]) -> str:
 def _report_html(report: DriftReport, plots: bool = True) -> str:
     from ..display import format_number
 
-    ok = ("var(--jp-success-color0, #17602a)", "var(--jp-success-color3, #d7f2dc)")
-    bad = ("var(--jp-error-color0, #8a1c1c)", "var(--jp-error-color3, #fbdada)")
+    # The theme's text on a tint of the status colour: readable in light and dark themes.
+    ok = ("var(--jp-ui-font-color0, #111)",
+          "color-mix(in srgb, var(--jp-success-color1, #388e3c) 18%, var(--jp-layout-color1, #fff))")
+    bad = ("var(--jp-ui-font-color0, #111)",
+           "color-mix(in srgb, var(--jp-error-color1, #d32f2f) 18%, var(--jp-layout-color1, #fff))")
     fg, bg = bad if report.drifted else ok
     n = len(report.columns)
     head = (f"<div style='margin:2px 0 8px'><span style='color:{fg};background:{bg};padding:1px 8px;"
@@ -436,10 +439,12 @@ def _report_html(report: DriftReport, plots: bool = True) -> str:
         cfg, cbg = bad if rec.drifted else ok
         verdict = (f"<span style='color:{cfg};background:{cbg};padding:0 6px;border-radius:6px'>"
                    f"{'drift' if rec.drifted else 'ok'}</span>") if rec.test else rec.note
+        # The value in the test's own terms, then the rule: "p = 0.43 (drift if p < 0.05)".
+        what = "p" if rec.value_kind == "p_value" else "distance"
+        rule = "&lt;" if rec.value_kind == "p_value" else "≥"
         stat = "" if rec.test is None else (
-            f"{format_number(rec.statistic)} <span style='color:var(--jp-ui-font-color2,#777)'>"
-            f"{'p' if rec.value_kind == 'p_value' else 'distance'} "
-            f"{'<' if rec.value_kind == 'p_value' else '≥'} {format_number(rec.threshold)}</span>")
+            f"{what} = {format_number(rec.statistic)} <span style='color:var(--jp-ui-font-color2,#616161)'>"
+            f"(drift if {what} {rule} {format_number(rec.threshold)})</span>")
         missing = (f"{rec.missing_reference:.1%} → {rec.missing_current:.1%}"
                    if rec.missing_reference or rec.missing_current else "")
         new = ", ".join(html.escape(str(v)) for v in rec.new_categories[:5])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,6 +36,25 @@ _log = logging.getLogger("cellops.server")
 # Any id-like segment reaches the API, which says what is wrong (too short, no such run).
 RUN_ID = r"(?P<run_id>[^/]{1,100})"
 
+
+
+_OPAQUE_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def actor_name(user: Any) -> str:
+    """The name an action through Jupyter is recorded as.
+
+    Jupyter's authenticated user's ``name`` (JupyterHub's user name), else its
+    ``display_name``, else its ``username``. Jupyter's anonymous user (plain token login:
+    an opaque hex ``username`` with a made-up "Anonymous ..." name, new per browser) is
+    the person who started the server: ``CELLOPS_USER`` or the OS user, as in a notebook.
+    An opaque id is never the only name recorded.
+    """
+    for attribute in ("name", "display_name", "username"):
+        candidate = str(getattr(user, attribute, "") or "").strip()
+        if candidate and not _OPAQUE_ID.fullmatch(candidate) and not candidate.startswith("Anonymous "):
+            return candidate
+    return cellops.current_user()
 
 class NoWorkspace(web.HTTPError):
     def __init__(self, root: str) -> None:
@@ -65,10 +85,8 @@ class Handler(APIHandler):
 
     @property
     def actor(self) -> str:
-        """Who is asking: Jupyter's authenticated user (what governance records and checks)."""
-        user = self.current_user
-        name = getattr(user, "username", None) or getattr(user, "name", None) or str(user)
-        return str(name)
+        """Who is asking, by name (what governance records and checks): see :func:`actor_name`."""
+        return actor_name(self.current_user)
 
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn`` off the event loop as the authenticated user, in the server's workspace."""

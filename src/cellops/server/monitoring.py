@@ -1,8 +1,10 @@
 """REST routes of the monitoring area.
 
     GET  monitoring                         monitors with their state, their last windows
-                                            (drift share, performance) and active alerts
-    GET  monitoring/monitors/NAME?limit=N   one monitor's spec and its results per window
+                                            (drift share, performance, drift per column;
+                                            distributions of the latest) and active alerts
+    GET  monitoring/monitors/NAME?limit=N   one monitor's spec and its results per window,
+                                            each with its worst columns' distributions
     POST monitoring/alerts/ID/ack           acknowledge an alert   (body: {"comment": ...})
     POST monitoring/alerts/ID/resolve       resolve an alert       (body: {"comment": ...})
 """
@@ -16,12 +18,22 @@ import cellops
 from .base import Handler, web
 
 
-def _series(name: str, limit: int) -> list[dict[str, Any]]:
+def _series(name: str, limit: int, distributions: str = "all") -> list[dict[str, Any]]:
+    """A monitor's results per window; ``distributions`` "last" keeps the drift checks'
+    distributions of the latest window only (the overview the sidebar polls stays small)."""
     from cellops.monitoring import monitor_results
 
-    return [{**r.__dict__, "window_start": int(r.window_start.timestamp() * 1000),
-             "window_end": int(r.window_end.timestamp() * 1000)}
-            for r in monitor_results(name, limit)]
+    results = monitor_results(name, limit)
+    out = []
+    for i, r in enumerate(results):
+        checks = r.checks
+        if distributions == "last" and i < len(results) - 1:
+            checks = [{**c, "details": {k: v for k, v in (c.get("details") or {}).items()
+                                        if k != "distributions"}} for c in checks]
+        out.append({**r.__dict__, "checks": checks,
+                    "window_start": int(r.window_start.timestamp() * 1000),
+                    "window_end": int(r.window_end.timestamp() * 1000)})
+    return out
 
 
 def _overview(limit: int) -> dict[str, Any]:
@@ -29,7 +41,8 @@ def _overview(limit: int) -> dict[str, Any]:
     for m in cellops.monitors():
         monitors.append({"name": m.name, "model": m.model, "state": m.state,
                          "window": m.spec["window"]["text"],
-                         "checks": m.spec["checks"], "results": _series(m.name, limit)})
+                         "checks": m.spec["checks"],
+                         "results": _series(m.name, limit, distributions="last")})
     return {"monitors": monitors, "alerts": [a.to_dict() for a in cellops.alerts("active")]}
 
 

@@ -43,6 +43,20 @@ class RunTable:
 
         self.db.write(tx)
 
+    def named(self, name: str, experiment: str | None = None, limit: int = 6) -> list[str]:
+        """Ids of the runs called ``name`` (in the experiment of that name, when given),
+        newest first."""
+        sql = "SELECT r.id FROM runs r"
+        args: list[Any] = [name]
+        if experiment is not None:
+            sql += " JOIN experiments e ON e.id = r.experiment_id AND e.name = ?"
+            args.insert(0, experiment)
+        sql += " WHERE r.name = ? ORDER BY r.start_time DESC, r.rowid DESC LIMIT ?"
+        return [row[0] for row in self.db.query(sql, [*args, limit])]
+
+    def exists(self, run_id: str) -> bool:
+        return self.db.query_one("SELECT 1 FROM runs WHERE id = ?", (run_id,)) is not None
+
     def resolve_id(self, run_id: str) -> str:
         """Full id for an id or a unique prefix of at least ``MIN_PREFIX`` characters.
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from ..errors import InvalidArgumentError, RunStateError
+from ..errors import InvalidArgumentError, RunNotFoundError, RunStateError
 from ..execution.environment import KernelEnv
 from ..identity import current_user
 from ..store.batch import final_flush, flush_all
@@ -28,7 +28,14 @@ from ..workspaces import Workspace, workspace
 from ..workspaces import workspace as workspace_of
 from . import active, context
 from .run import Run, ids_of
-from .values import ms_to_datetime, param_values, row_duration, run_values, tag_values
+from .values import (
+    ms_to_datetime,
+    param_values,
+    row_duration,
+    run_values,
+    same_value_key,
+    tag_values,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -570,16 +577,41 @@ def runs_frame(ws: Workspace, rows: list[dict[str, Any]], pd: Any) -> pd.DataFra
     return pd.DataFrame(frame, index=pd.RangeIndex(n))
 
 
-def compare_runs(run_ids: Sequence[Run | str]) -> pd.DataFrame:
-    """Params and latest metrics of several runs side by side (one column per run).
+def resolve_runs(runs: Sequence[Run | str], *, workspace: Workspace | None = None) -> list[str]:
+    """Full ids of runs given as ``Run`` objects, ids, unique id prefixes or run names.
 
-    A ``differs`` column marks the rows whose values are not all equal.
+    A name is looked up in the current experiment first, then in every experiment; a name
+    that several runs there share is an error that lists them (give an id instead). An
+    exact id always wins; a name wins over an id prefix it also happens to be.
+    """
+    ws = workspace_of(workspace)
+    ws.flush()
+    out = []
+    for ref in ids_of(runs):
+        if isinstance(ref, str) and ref and not ws.store.runs.exists(ref):
+            named = ws.store.runs.named(ref, current_experiment()) or ws.store.runs.named(ref)
+            if len(named) > 1:
+                raise RunNotFoundError(
+                    f"{len(named) if len(named) < 6 else 'Six or more'} runs are called {ref!r} "
+                    f"({', '.join(i[:8] for i in named[:5])}): give one's id (or a prefix) instead.")
+            if named:
+                out.append(named[0])
+                continue
+        out.append(ws.store.runs.resolve_id(ref))
+    return out
+
+
+def compare_runs(run_ids: Sequence[Run | str]) -> pd.DataFrame:
+    """Params and latest metrics of several runs side by side (one column per run); runs
+    are given by id, unique id prefix or name (see :func:`resolve_runs`).
+
+    A ``differs`` column marks the rows whose values are not all equal as values: ``0``,
+    ``0.0`` and ``False`` logged as params are the same value; ``"rf"`` and ``"RF"`` are not.
     """
     import pandas as pd
 
     ws = workspace()
-    ws.flush()
-    full = [ws.store.runs.resolve_id(r) for r in ids_of(run_ids)]
+    full = resolve_runs(run_ids, workspace=ws)
     if len(full) < 2:
         raise InvalidArgumentError("compare_runs needs at least two runs.")
     rows = {r["id"]: r for r in ws.store.runs.get_many(full)}
@@ -591,7 +623,7 @@ def compare_runs(run_ids: Sequence[Run | str]) -> pd.DataFrame:
     df = pd.DataFrame(
         [[data[k].get(i) for i in full] for k in index], index=index, columns=labels, dtype=object
     )
-    df["differs"] = [len({repr(data[k].get(i)) for i in full}) > 1 for k in index]
+    df["differs"] = [len({same_value_key(data[k].get(i)) for i in full}) > 1 for k in index]
     return df
 
 

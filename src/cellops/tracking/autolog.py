@@ -19,7 +19,8 @@ from .values import param_text
 if TYPE_CHECKING:
     from .run import Run
 
-__all__ = ["estimator_params", "fitted_since", "log_estimators", "signature", "snapshot"]
+__all__ = ["DEFAULT_PARAMS_TAG", "default_params", "estimator_params", "fitted_since", "log_estimators",
+           "signature", "snapshot"]
 
 Token = frozenset
 

@@ -10,6 +10,7 @@ import json
 import mimetypes
 import numbers
 import os
+import re
 import time
 import traceback
 from datetime import datetime, timezone
@@ -165,3 +166,30 @@ def row_duration(row: Mapping[str, Any]) -> float | None:
 def format_error(exc: BaseException) -> str:
     """Type, message and traceback of an exception, as stored in ``runs.error``."""
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+_BOOLEANS = {"true": 1.0, "false": 0.0}
+_LEADING_ZERO = re.compile(r"[+-]?0\d")
+
+
+def same_value_key(value: Any) -> Any:
+    """What makes two logged values one value when runs are compared: a number or a
+    boolean, however it was written (``0``, ``0.0``, ``False``; ``1e3`` and ``1000``), is
+    that number; other text is itself (``"rf"`` and ``"RF"`` differ, and ``"00501"`` is
+    text, not 501). NaN equals NaN here, so it is not reported as a difference.
+    """
+    if value is None:
+        return None
+    if isinstance(value, (bool, int, float)):
+        number = float(value)
+        return "nan" if number != number else number
+    text = str(value).strip()
+    if text.lower() in _BOOLEANS:
+        return _BOOLEANS[text.lower()]
+    if _LEADING_ZERO.match(text):
+        return text
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return "nan" if number != number else number

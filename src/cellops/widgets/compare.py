@@ -11,8 +11,9 @@ from typing import Sequence
 
 import cellops
 from cellops import charts
-from cellops.display import format_number
+from cellops.display import format_number, same_value_key
 from cellops.errors import InvalidArgumentError
+from cellops.tracking.autolog import DEFAULT_PARAMS_TAG
 
 # Highlights as tints of theme colours: readable under light and dark themes alike.
 _DIFF = "background:color-mix(in srgb, var(--jp-warn-color1, #f57c00) 22%, transparent)"
@@ -27,24 +28,41 @@ def _label(run: cellops.Run) -> str:
     return f"{run.name or 'run'} ({run.short_id})"
 
 
-def _kv_table(title: str, runs: list[cellops.Run], values: list[dict]) -> str:
+def _kv_table(title: str, runs: list[cellops.Run], values: list[dict], *,
+              numbers: bool = False, fold_defaults: bool = False) -> str:
     """A row per key, a column per run. A row is highlighted when the runs that have the
-    key disagree on it; a run without the key shows a dash, which is not a difference."""
+    key disagree on it (by value: ``0``, ``0.0`` and ``False`` agree); a run without the key
+    shows a dash, which is not a difference. With ``fold_defaults``, params an estimator
+    left at its class default in every run that has them, and that agree, go under a
+    "show all" fold. ``numbers`` right-aligns the values and their headers alike."""
     keys = sorted(set().union(*values))
     if not keys:
         return ""
-    head = "".join(f"<th>{html.escape(_label(r))}</th>" for r in runs)
-    rows = []
+    align = "text-align:right;font-variant-numeric:tabular-nums" if numbers else "text-align:left"
+    head = "".join(f"<th style='{align}'>{html.escape(_label(r))}</th>" for r in runs)
+    defaults = [set(filter(None, r.tags.get(DEFAULT_PARAMS_TAG, "").split(","))) for r in runs]
+    shown, folded = [], []
     for k in keys:
         vals = [v.get(k) for v in values]
-        present = {format_number(v) for v in vals if v is not None}
+        present = {same_value_key(v) for v in vals if v is not None}
         differs = len(present) > 1
-        cells = "".join(f"<td>{_MISSING if v is None else html.escape(format_number(v))}</td>"
+        cells = "".join(f"<td style='{align}'>"
+                        f"{_MISSING if v is None else html.escape(format_number(v))}</td>"
                         for v in vals)
-        rows.append(f"<tr style='{_DIFF if differs else ''}' class='{'differs' if differs else ''}'>"
-                    f"<td><b>{html.escape(k)}</b></td>{cells}</tr>")
-    return (f"<h4>{title}</h4><table class='cellops-compare' style='{_TEXT}'>"
-            f"<tr><th></th>{head}</tr>" + "".join(rows) + "</table>")
+        row = (f"<tr style='{_DIFF if differs else ''}' class='{'differs' if differs else ''}'>"
+               f"<td style='text-align:left'><b>{html.escape(k)}</b></td>{cells}</tr>")
+        at_default = all(k not in v or k in d for v, d in zip(values, defaults))
+        (folded if fold_defaults and not differs and at_default else shown).append(row)
+    header = f"<tr><th></th>{head}</tr>"
+    out = f"<h4>{title}</h4>"
+    if shown:
+        out += f"<table class='cellops-compare' style='{_TEXT}'>{header}{''.join(shown)}</table>"
+    if folded:
+        out += (f"<details class='cellops-defaults' style='{_TEXT}'><summary style='cursor:pointer;"
+                f"color:var(--jp-ui-font-color2, #616161)'>Show all: {len(folded)} more left at "
+                f"their defaults, the same in every run</summary><table class='cellops-compare'>"
+                f"{header}{''.join(folded)}</table></details>")
+    return out
 
 
 # Pygments token kinds -> JupyterLab's editor colours (the notebook's own syntax colours).
@@ -108,7 +126,13 @@ def _number(text: object) -> object:
 def _parallel(runs: list[cellops.Run], metric: str | None) -> list[str | charts.Chart]:
     """The sweep view: the params that vary, and the metric, as parallel axes."""
     keys = sorted(set().union(*(r.params for r in runs)))
-    varying = [k for k in keys if len({r.params.get(k) for r in runs if k in r.params}) > 1][:8]
+    defaults = [set(filter(None, r.tags.get(DEFAULT_PARAMS_TAG, "").split(","))) for r in runs]
+
+    def chosen(k: str) -> bool:  # someone set it: not every run that has it left it at its default
+        return any(k in r.params and k not in d for r, d in zip(runs, defaults))
+
+    varying = [k for k in keys if chosen(k)
+               and len({same_value_key(r.params[k]) for r in runs if k in r.params}) > 1][:8]
     if metric is None:
         counts = {k: sum(k in r.metrics for r in runs) for r in runs for k in r.metrics}
         metric = max(sorted(counts), key=lambda k: counts[k]) if counts else None
@@ -134,10 +158,10 @@ def compare_report(run_ids: Sequence[str], metric: str | None = None) -> charts.
     (default: the metric most of the runs have)."""
     if len(run_ids) < 2:
         raise InvalidArgumentError("Compare needs at least two runs.")
-    runs = [cellops.get_run(r) for r in run_ids]
+    runs = [cellops.get_run(r) for r in cellops.resolve_runs(run_ids)]
     out: list[str | charts.Chart] = [
-        _kv_table("Params", runs, [r.params for r in runs])
-        + _kv_table("Metrics (latest)", runs, [r.metrics for r in runs])]
+        _kv_table("Params", runs, [r.params for r in runs], fold_defaults=True)
+        + _kv_table("Metrics (latest)", runs, [r.metrics for r in runs], numbers=True)]
     if len(runs) > 2:
         out += _parallel(runs, metric)
     histories: dict[str, dict[str, list]] = {}
