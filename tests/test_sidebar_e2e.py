@@ -43,7 +43,7 @@ def seed(root: Path) -> None:
                 run.log_metric("loss", 1.0 / (step + 1 + i), step=step)
             run.log_metric("accuracy", 0.8 + 0.05 * i)
     for suffix in ("l1", "l2"):  # names that share their first 16 characters
-        with cellops.start_run(name=f"logreg-balanced-{suffix}", experiment="tuning",
+        with cellops.start_run(name=f"logistic-balanced-{suffix}", experiment="tuning",
                                params={"penalty": suffix}) as run:
             run.log_metric("val_accuracy", 0.9 if suffix == "l1" else 0.91)
     cellops.set_experiment("churn")
@@ -150,7 +150,7 @@ def test_the_sidebar_shows_runs_a_run_detail_and_pipeline_steps(lab):
         # At the sidebar's default width: status, name and the key metric are all visible.
         rows = panel.locator(".jp-cellops-run")
         expect(rows.first).to_be_visible(timeout=30_000)
-        names = rows.locator(".jp-cellops-run-name").all_inner_texts()
+        names = rows.locator(".jp-cellops-run-label").all_inner_texts()
         assert {"logreg", "forest", "boosting", "churn-pipeline"} <= set(names)
         assert not {"prepare", "train"} & set(names)  # steps are folded under their pipeline
         header = panel.locator("th", has_text="accuracy")
@@ -296,6 +296,8 @@ def test_the_sidebar_reads_at_its_default_width_in_both_themes(lab):
         expect(rows.first).to_be_visible(timeout=30_000)
         assert panel.bounding_box()["width"] < 300  # JupyterLab's default, not widened
 
+        runs_tab = panel.locator(".jp-cellops-runs-tab")
+        assert runs_tab.evaluate("t => t.scrollWidth <= t.clientWidth + 1")  # nothing cut at the right
         bar = panel.locator(".jp-cellops-tabs")
         tops = bar.locator("button").evaluate_all("bs => bs.map(b => b.offsetTop)")
         assert len(tops) >= 4 and len(set(tops)) == 1, tops  # one row of tabs
@@ -310,9 +312,10 @@ def test_the_sidebar_reads_at_its_default_width_in_both_themes(lab):
             full = names.nth(i).evaluate("e => e.scrollHeight <= e.clientHeight + 1 && "
                                          "e.scrollWidth <= e.clientWidth + 1")
             assert full, names.nth(i).inner_text()
-        assert set(names.all_inner_texts()) == {"logreg-balanced-l1", "logreg-balanced-l2"}
+        assert set(panel.locator(".jp-cellops-run-label").all_inner_texts()) == {
+            "logistic-balanced-l1", "logistic-balanced-l2"}
         assert rows.first.locator(".jp-cellops-name").get_attribute("title").startswith(
-            "logreg-balanced-l2\n")  # the hover shows the name first, then the id
+            "logistic-balanced-l2\n")  # the hover shows the name first, then the id
         picker = panel.locator(".jp-cellops-metric-pick")
         expect(picker).to_have_value("val_accuracy")  # the metric these runs have
         expect(rows.first.locator(".jp-cellops-num")).to_have_text("0.91")
@@ -320,7 +323,7 @@ def test_the_sidebar_reads_at_its_default_width_in_both_themes(lab):
         panel.locator(".jp-cellops-experiment").select_option("")
         expect(rows.filter(has_text="forest")).to_have_count(1, timeout=15_000)
         picker.select_option("val_accuracy")  # a page of both: the user picks the column
-        expect(rows.filter(has_text="logreg-balanced-l1").locator(".jp-cellops-num")).to_have_text("0.9")
+        expect(rows.filter(has_text="logistic-balanced-l1").locator(".jp-cellops-num")).to_have_text("0.9")
         picker.select_option("accuracy")
         expect(rows.filter(has_text="boosting").locator(".jp-cellops-num")).to_have_text("0.9")
 
@@ -339,7 +342,8 @@ def test_the_sidebar_reads_at_its_default_width_in_both_themes(lab):
         for theme, suffix in (("JupyterLab Light", "light"), ("JupyterLab Dark", "dark")):
             if theme != "JupyterLab Light":
                 use_theme(page, theme)
-                tab.click()
+                if not panel.is_visible():
+                    tab.click()
             panel.locator(".jp-cellops-tabs button", has_text="Runs").click()
             expect(rows.first).to_be_visible(timeout=15_000)
             assert low_contrast(page) == [], theme

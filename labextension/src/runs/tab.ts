@@ -157,7 +157,7 @@ export class RunsTab extends PollingTab<RunsModel> {
       el('td', { class: 'jp-cellops-status' }, statusDot(run.status)),
       el('td', { class: 'jp-cellops-name',
                  title: `${name}\n${run.status.toLowerCase()} · ${run.experiment} · ${run.run_id}` },
-         toggle, el('span', { class: 'jp-cellops-run-name' }, name),
+         el('span', { class: 'jp-cellops-run-name' }, toggle, el('span', { class: 'jp-cellops-run-label' }, name)),
          el('small', { class: 'jp-cellops-sub' }, meta)),
       metric ? el('td', { class: 'jp-cellops-num' }, formatMetric(run.metrics[metric])) : null);
     tr.onclick = () => void m.openRun(run.run_id);
