@@ -36,9 +36,28 @@ def test_the_monitoring_tab_shows_monitors_charts_and_alerts(lab):  # noqa: F811
         monitor = panel.locator('.jp-cellops-monitor[data-monitor="churn-drift"]')
         expect(monitor).to_contain_text("alerting", timeout=30_000)
         expect(monitor).to_contain_text("4 window(s)")
-        chart = monitor.locator("figure.jp-cellops-chart")
-        expect(chart).to_have_count(1)
+        chart = monitor.locator('figure.jp-cellops-chart[data-metric="churn-drift: drift share"]')
         expect(chart.locator("canvas")).to_have_count(1)
+        # Issue #22: the threshold is drawn and the failing windows marked (legend entries).
+        expect(chart.locator(".u-legend")).to_contain_text("fails at 0.5")
+        expect(chart.locator(".u-legend")).to_contain_text("failing")
+        # Drift by column for the latest window: every column's test and threshold, the
+        # drifted first, and the worst columns' distributions, reference vs current.
+        by_column = monitor.locator(".jp-cellops-drift-by-column")
+        rows = by_column.locator(".jp-cellops-drift-columns tbody tr")
+        expect(rows.first).to_have_class("jp-cellops-drifted")
+        drifted = by_column.locator("tr.jp-cellops-drifted").evaluate_all(
+            "rs => rs.map(r => r.dataset.column)")
+        assert set(drifted) == {"income", "score"}
+        expect(rows.filter(has_text="income")).to_contain_text("p < 0.05")
+        expect(by_column.locator('figure[data-metric="income: reference vs current"] canvas')).to_have_count(1)
+        # Any window on demand: the first one (calm) has nothing drifted.
+        by_column.locator(".jp-cellops-window-pick").select_option(index=0)
+        expect(by_column.locator("tr.jp-cellops-drifted")).to_have_count(0, timeout=15_000)
+        expect(by_column.locator("figure")).to_have_count(0)
+        page.screenshot(path=str(ARTIFACTS / "sidebar-monitoring-window.png"))
+        by_column.locator(".jp-cellops-window-pick").select_option(index=3)
+        expect(by_column.locator("tr.jp-cellops-drifted")).to_have_count(2, timeout=15_000)
         card = panel.locator(f'.jp-cellops-alert[data-alert-id="{alert.id}"]')
         expect(card).to_contain_text("churn-drift · drift")
         expect(card).to_contain_text("2 window(s)")

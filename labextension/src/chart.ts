@@ -111,7 +111,7 @@ export function metricChart(title: string, series: ISeries[], height = 160, xLab
       scales: { x: { time: false }, y: { distr: log.checked && positive ? 3 : 1 } },
       axes: [
         { label: xLabel, stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid },
-          size: 36, labelSize: 14,
+          size: 36, labelSize: 14, space: 30,
           ...(options.xLabels ? { values: (_u: uPlot, splits: number[]) => splits.map(v => xValue(v)) } : {}) },
         // `space`: at most one tick per 24 px, so even a short chart gets three or more.
         { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 56, space: 24,

@@ -45,8 +45,7 @@ export function alertBox(message: string | null | undefined): HTMLElement | null
 }
 
 /** A run's status as a coloured dot (its name on hover and for screen readers). */
-export function statusDot(status: string): HTMLElement {
-  const label = status.toLowerCase();
+export function statusDot(status: string, label = status.toLowerCase()): HTMLElement {
   return el('span', { class: `jp-cellops-dot jp-cellops-dot-${statusClass(status)}`, title: label,
                       role: 'img', 'aria-label': label });
 }

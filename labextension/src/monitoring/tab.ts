@@ -6,7 +6,7 @@ import { CommandRegistry } from '@lumino/commands';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { metricChart } from '../chart';
-import { alertBox, button, el } from '../dom';
+import { alertBox, button, el, statusDot } from '../dom';
 import { formatMetric, formatWhen } from '../format';
 import { requestAPI } from '../handler';
 import { Poller } from '../poller';
@@ -273,7 +273,7 @@ export class MonitoringTab extends PollingTab<MonitoringModel> {
         el('td', { class: 'jp-cellops-column-name', title: name }, name), el('td', {}, c.test || '—'),
         el('td', { class: 'jp-cellops-num', title: c.statistic === null ? '' : String(c.statistic) }, formatMetric(c.statistic)),
         el('td', {}, c.test ? rule(c) : ''),
-        el('td', {}, c.test ? stateBadge(c.drifted ? 'drifted' : 'ok') : '')))));
+        el('td', {}, c.test ? statusDot(c.drifted ? 'FAILED' : 'FINISHED', c.drifted ? 'drifted' : 'no drift') : '')))));
     const distributions = Object.entries(check.details!.distributions || {}).map(([name, d]) =>
       metricChart(`${name}: reference vs current`, [
         { label: 'reference', points: d.reference.map((v, i) => ({ step: i, value: v })) },
