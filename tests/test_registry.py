@@ -253,7 +253,9 @@ def test_the_model_card_is_written_from_lineage(trained, ws):
     assert "- **train** (input): `mean radius` float64, `mean texture` float64" in md
     assert "| mean radius | float64 |" in md and "## Environment\n\nPython " in md
     assert "| scikit-learn |" in md
-    history = md.split("## Approvals and alias history")[1]
+    # Issue #22: who asked, who approved and what moved come first, not at the bottom.
+    assert md.index("## Approvals and alias history") < md.index("## Intended use")
+    history = md.split("## Approvals and alias history")[1].split("## Intended use")[0]
     assert "| alice | request promotion | request #1 for v1 |" in history
     assert "| bob | approve | approved #1: validated on the holdout |" in history
     assert "| bob | set alias | my_model@prod: unset -> v1 |" in history

@@ -75,11 +75,17 @@ def test_an_approver_approves_from_the_registry_tab(lab):  # noqa: F811 - the im
         expect(theirs).to_contain_text("Needs 1 more approval from you, bob")
         expect(mine).to_contain_text("you requested it")
         expect(mine.locator(".jp-cellops-approve")).to_have_count(0)
+        # Issue #22: what an approver weighs, the candidate beside the current target.
+        auc = theirs.locator('.jp-cellops-request-metrics tr[data-metric="auc"]')
+        expect(auc).to_contain_text("0.97")
+        expect(theirs.locator(".jp-cellops-request-metrics thead")).to_contain_text("now: none")
         page.screenshot(path=str(ARTIFACTS / "sidebar-registry.png"))
 
         theirs.locator(".jp-cellops-comment").fill("holdout checked")
         theirs.locator(".jp-cellops-approve").click()
         expect(theirs).to_have_count(0, timeout=15_000)
+        expect(registry.locator(".jp-cellops-confirmation")).to_have_text(
+            "Approved churn-model@prod → v2: the alias has moved.")
         prod = model.locator(".jp-cellops-alias.jp-mod-protected", has_text="@prod → v2 (protected)")
         expect(prod).to_be_visible(timeout=15_000)
         with cellops.use_workspace(root / ".cellops"):
@@ -92,6 +98,7 @@ def test_an_approver_approves_from_the_registry_tab(lab):  # noqa: F811 - the im
         model.locator('.jp-cellops-version[data-version="2"] .jp-cellops-card-link').click()
         card = page.locator(".jp-cellops-card")
         expect(card.locator("h1")).to_contain_text("churn-model — version 2", timeout=15_000)
+        assert card.locator("h2").first.inner_text() == "Approvals and alias history"
         expect(card).to_contain_text("Flags customers likely to leave")
         expect(card.locator("table").first).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "model-card.png"))

@@ -510,3 +510,28 @@ def test_the_areas_run_kinds_are_known_before_their_areas_are_imported(tmp_path)
                          timeout=120, cwd=tmp_path, env={**os.environ, "CELLOPS_HOME": ""})
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["pipeline", "True"]
+
+
+def test_a_console_script_launcher_is_not_a_runs_source(ws, tmp_path):
+    """Issue #22: runs started under `cellops ...` showed pip's launcher script as their
+    source. A script of one's own is still recorded."""
+    import subprocess
+    import sys
+
+    launcher = tmp_path / "tool"
+    launcher.write_text("#!/usr/bin/env python\nimport re\nimport sys\nfrom runner import main\n"
+                        "if __name__ == '__main__':\n"
+                        "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+                        "    sys.exit(main())\n")
+    (tmp_path / "runner.py").write_text(
+        "import cellops\ndef main():\n    with cellops.start_run(name='from-launcher'):\n"
+        "        pass\n    return 0\n")
+    own = tmp_path / "train.py"
+    own.write_text("import cellops\nwith cellops.start_run(name='from-script'):\n    pass\n")
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path)}
+    for script in (launcher, own):
+        subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, check=True)
+    runs = cellops.search_runs(experiment=None)
+    by_name = dict(zip(runs["name"], runs["run_id"]))
+    assert cellops.get_run(by_name["from-launcher"]).info.get("source_name") is None
+    assert cellops.get_run(by_name["from-script"]).info.get("source_name") == str(own)

@@ -90,7 +90,8 @@ def run_demo(echo: Callable[[str], None] = print, pipeline: bool = True,
     run_ids = []
     for name, model, params in _models():
         with cellops.start_run(name=name, params={**params, "test_size": 0.25},
-                               tags={"source": "cellops demo"}) as run:
+                               tags={"source": "cellops demo"},
+                               source=__file__) as run:  # the code that trains, not the launcher
             run.log_dataset(train, "breast_cancer_train")
             run.log_dataset(test, "breast_cancer_test")
             t0 = time.perf_counter()

@@ -57,10 +57,16 @@ export interface IRequest {
   approvals: { approver: string; decision: string; comment: string | null }[];
   approvals_needed: number;
   can_decide: boolean;
+  /** The candidate's latest metrics and the current alias target's (null: no target). */
+  candidate_metrics: Record<string, number | string> | null;
+  current_metrics: Record<string, number | string> | null;
 }
 
 /** The registry as the tab shows it: models, pending requests, the audit verification. */
 export class RegistryModel {
+  /** What the last Approve or Reject did, said where the user clicked. */
+  confirmation: string | null = null;
+
   constructor() {
     this.poller = new Poller(() => this._fetch(), () => this._changed.emit());
   }
@@ -78,14 +84,21 @@ export class RegistryModel {
   }
 
   async decide(requestId: number, approve: boolean, comment: string): Promise<void> {
+    const request = this.requests.find(r => r.id === requestId);
     try {
-      await requestAPI(`models/requests/${requestId}/${approve ? 'approve' : 'reject'}`, {
-        method: 'POST',
-        body: JSON.stringify({ comment: comment || null })
-      });
+      const done = await requestAPI<{ status: string; approvals_needed: number }>(
+        `models/requests/${requestId}/${approve ? 'approve' : 'reject'}`, {
+          method: 'POST',
+          body: JSON.stringify({ comment: comment || null })
+        });
       this.decisionError = null;
+      const what = request ? `${request.name}@${request.alias} → v${request.version}` : `request #${requestId}`;
+      this.confirmation = !approve ? `Rejected ${what}.`
+        : done.status === 'APPROVED' ? `Approved ${what}: the alias has moved.`
+        : `Approved ${what}; ${done.approvals_needed} more approval(s) needed.`;
     } catch (error) {
       this.decisionError = (error as Error).message;
+      this.confirmation = null;
     }
     this.poller.refresh();
     this._changed.emit();

@@ -74,11 +74,12 @@ export class RegistryTab extends PollingTab<RegistryModel> {
 
   private requests(): HTMLElement {
     const m = this.model;
-    if (m.requests.length === 0 && !m.decisionError) {
+    if (m.requests.length === 0 && !m.decisionError && !m.confirmation) {
       return el('span');
     }
     return el('section', { class: 'jp-cellops-requests' },
       el('h3', {}, `Pending promotions (${m.requests.length})`),
+      m.confirmation ? el('p', { class: 'jp-cellops-confirmation', role: 'status' }, m.confirmation) : null,
       alertBox(m.decisionError),
       ...m.requests.map(r => this.request(r)));
   }
@@ -119,7 +120,25 @@ export class RegistryTab extends PollingTab<RegistryModel> {
          `#${r.id} by ${this.who(r.requested_by)}, ${formatWhen(r.requested_at)}`),
       el('p', { class: 'jp-cellops-meta' },
          `Needs ${r.approvals_needed} more approval${r.approvals_needed === 1 ? '' : 's'} from ${approvers}`),
+      this.metricsBeside(r),
       actions);
+  }
+
+  /** The candidate's metrics beside the current alias target's, what an approver weighs. */
+  private metricsBeside(r: IRequest): HTMLElement | null {
+    const candidate = r.candidate_metrics || {};
+    const current = r.current_metrics;
+    const keys = [...new Set([...Object.keys(candidate), ...Object.keys(current || {})])].sort();
+    if (keys.length === 0) {
+      return null;
+    }
+    const num = 'jp-cellops-num';
+    return el('table', { class: 'jp-cellops-table jp-cellops-request-metrics' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'metric'), el('th', { class: num }, `v${r.version}`),
+                         el('th', { class: num }, r.previous_version !== null ? `now v${r.previous_version}` : 'now: none'))),
+      el('tbody', {}, ...keys.map(k => el('tr', { 'data-metric': k }, el('th', {}, k),
+        el('td', { class: num, title: String(candidate[k] ?? '') }, formatMetric(candidate[k] as any)),
+        el('td', { class: num, title: String(current?.[k] ?? '') }, current ? formatMetric(current[k] as any) : '—')))));
   }
 
   /** One area's elements for a version; a decorator that throws costs its own part only. */

@@ -126,6 +126,15 @@ def card_for(v: ModelVersion) -> ModelCard:
     parts = [f"# {v.name} — version {v.version}"]
     if v.aliases:
         parts.append("Aliases: " + ", ".join(f"`{a}`" for a in sorted(v.aliases)))
+    history = [e for e in audit_log(1000, object=v.name)
+               if e.action in ("set_alias", "request_promotion", "approve", "reject",
+                               "protect_alias", "unprotect_alias", "delete_alias")]
+    if history:
+        rows = [[f"{e.at:%Y-%m-%d %H:%M}", e.actor, e.action.replace("_", " "), _event(e)]
+                for e in reversed(history)]
+        # At the top: a reviewer opening the card comes for who asked, who approved, what moved.
+        parts.append("## Approvals and alias history\n\n"
+                     + _table(["when (UTC)", "who", "what", "details"], rows))
     parts.append("## Intended use\n\n" + (v.description or model.get("description") or
                                           "_No description recorded. Give one when registering "
                                           "(`register_model(..., description=...)`)._"))
@@ -178,14 +187,6 @@ def card_for(v: ModelVersion) -> ModelCard:
         parts.append(f"## Environment\n\nPython {env['python']} ({env['implementation']}) on "
                      f"{env['platform']}\n\n" + _table(
                          ["package", "version"], [[p, pkgs[p]] for p in KEY_PACKAGES if p in pkgs]))
-    history = [e for e in audit_log(1000, object=v.name)
-               if e.action in ("set_alias", "request_promotion", "approve", "reject",
-                               "protect_alias", "unprotect_alias", "delete_alias")]
-    if history:
-        rows = [[f"{e.at:%Y-%m-%d %H:%M}", e.actor, e.action.replace("_", " "), _event(e)]
-                for e in reversed(history)]
-        parts.append("## Approvals and alias history\n\n"
-                     + _table(["when (UTC)", "who", "what", "details"], rows))
     if v.tags:
         parts.append("## Tags\n\n" + _table(["tag", "value"], [[k, t] for k, t in sorted(v.tags.items())]))
     for title, render in _SECTIONS:

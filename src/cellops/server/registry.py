@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import cellops
+from cellops.jsonable import to_jsonable
 
 from .base import Handler, web
 
@@ -46,6 +47,17 @@ def _models_summary() -> dict[str, Any]:
                       "first_bad": report.first_bad, "problem": report.problem}}
 
 
+def _version_metrics(name: str, version: int | None) -> dict[str, Any] | None:
+    """The latest metrics of the run a version came from (None: no such version or run)."""
+    if version is None:
+        return None
+    try:
+        run_id = cellops.get_model_version(name, version).run_id
+        return to_jsonable(cellops.get_run(run_id).metrics) if run_id else {}
+    except cellops.NotFoundError:
+        return None
+
+
 def _requests(status: str) -> list[dict[str, Any]]:
     user = cellops.current_user()
     out = []
@@ -53,7 +65,11 @@ def _requests(status: str) -> list[dict[str, Any]]:
         decided = {a["approver"] for a in r.approvals}
         out.append({**r.__dict__, "approvals_needed": r.approvals_needed,
                     "can_decide": (r.status == "PENDING" and user in r.approvers
-                                   and user != r.requested_by and user not in decided)})
+                                   and user != r.requested_by and user not in decided),
+                    # What an approver weighs: the candidate's metrics beside the current
+                    # target's (None when the alias points nowhere yet).
+                    "candidate_metrics": _version_metrics(r.name, r.version),
+                    "current_metrics": _version_metrics(r.name, r.previous_version)})
     return out
 
 

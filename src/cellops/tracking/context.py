@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -206,8 +207,14 @@ def ipython_info() -> dict[str, Any] | None:
     return {"notebook_path": str(notebook) if notebook else None, "source": source}
 
 
+# pip's (and uv's) console-script launcher: a few lines that import an entry point and call it.
+_LAUNCHER = re.compile(r"^\s*sys\.argv\[0\]\s*=\s*re\.sub\(.*^\s*sys\.exit\(\w+\(\)\)", re.M | re.S)
+
+
 def script_source() -> tuple[str, str] | None:
-    """(path, text) of the running script, when there is one and it is small."""
+    """(path, text) of the running script, when there is one and it is small. A console
+    script's launcher (``bin/cellops``: an import and a call) is not the code that ran, so
+    it is no source: the caller names the real one (``start_run(source=...)``)."""
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
     if not path:
@@ -226,6 +233,8 @@ def script_source() -> tuple[str, str] | None:
         except OSError:
             return None
         cached = _source_cache[key] = (os.path.abspath(path), text)
+    if len(cached[1]) < 2000 and _LAUNCHER.search(cached[1]):
+        return None
     return cached
 
 
