@@ -243,7 +243,7 @@ def test_drift_report_columns_share_and_kinds():
     assert ">ok<" in y_row and p_y >= 0.05
     # In a notebook: the table, then the distributions as one plotly figure (a panel per
     # column, reference and current side by side) with the SVG copy.
-    table, chart = [part if isinstance(part, str) else part._repr_mimebundle_()
+    table, chart = [part if isinstance(part, str) else part._repr_mimebundle_()[0]
                     for part in report.notebook_view().parts]
     assert "<table" in table and "<svg" not in table
     figure = chart["application/vnd.plotly.v1+json"]

@@ -455,7 +455,9 @@ def test_compare_shows_differences_charts_and_source_diff(ip):
     assert [t["name"] for t in lines] == [f"a ({a.short_id})", f"b ({b.short_id})"]
     assert lines[1]["y"] == [2.0, 1.0, 0.666667]  # six significant digits in a figure
     assert all(t["showlegend"] for t in lines)
-    assert history._repr_mimebundle_()[charts.PLOTLY_MIME] is history.figure
+    bundle, metadata = history._repr_mimebundle_()
+    assert bundle[charts.PLOTLY_MIME] is history.figure
+    assert metadata == {"cellops": {"chart": history.title}}  # its PNG is dropped on save
     import re
 
     text = re.sub(r"<[^>]+>", "", html)
@@ -516,7 +518,7 @@ def test_the_live_view_smooths_noisy_lines_only():
     assert not live.noisy(np.array([1.0] * 50))  # flat: no range
     view = live.LiveView()
     view.update({"loss": {"train_loss": jumpy, "val_loss": steady}})
-    (fig, fig_log) = (row.children[0] for row in view.rows)
+    (fig, fig_log) = (row.children[0].children[0] for row in view.rows)
     assert fig.title == fig_log.title == "loss (smoothed)"
     chart = view._used["loss"]
     line, dots, smooth = chart.used["train_loss"].marks[0]
@@ -524,16 +526,18 @@ def test_the_live_view_smooths_noisy_lines_only():
     assert np.abs(np.diff(smooth.y)).sum() < np.abs(np.diff(line.y)).sum() / 4
     assert len(dots.x) <= live.HOVER_POINTS + 1  # hover values stay on the raw points
     assert list(dots.opacities) == [0.3]
-    # One chart, one look: the steady line in it is smoothed too; the legend names the
-    # smoothed lines.
+    # One chart, one look: the steady line in it is smoothed too. The legend is under the
+    # plot, never over a line: bqplot's own (drawn inside the plot area) is off.
     line, _, smooth = chart.used["val_loss"].marks[0]
     assert smooth.visible and line.opacities == [0.3]
-    assert smooth.display_legend and not line.display_legend
+    assert not any(m.display_legend for f in chart.figures for m in f.marks)
+    assert chart.boxes[0].children == (fig, chart.legend)
+    assert "train_loss" in chart.legend.value and "val_loss" in chart.legend.value
+    assert chart.legend.value.index("train_loss") < chart.legend.value.index("val_loss")
     # The noise settles (a longer run of steady points): the plain line comes back.
     view.update({"loss": {"train_loss": steady, "val_loss": steady}})
     line, _, smooth = chart.used["train_loss"].marks[0]
     assert fig.title == "loss" and not smooth.visible and line.opacities == [1.0]
-    assert line.display_legend and not smooth.display_legend
     # A steady chart has no smoothed lines at all (no widgets to create and send).
     view.update({"lr": {"lr": steady}})
     assert view._used["lr"].used["lr"].marks[0][2] is None
@@ -556,7 +560,7 @@ def test_the_live_view_has_a_log_scale_that_works_while_the_kernel_is_busy():
     link = view._link
     assert isinstance(link, w.widgets.widget_link.Link)  # runs in the front end
     assert (link.source, link.target) == ((toggle, "index"), (stack, "selected_index"))
-    (fig,), (fig_log,) = (row.children for row in view.rows)
+    (fig,), (fig_log,) = ([box.children[0] for box in row.children] for row in view.rows)
     assert type(fig.axes[1].scale).__name__ == "LinearScale"
     assert type(fig_log.axes[1].scale).__name__ == "LogScale"
     assert fig.axes[0].scale is fig_log.axes[0].scale  # one step axis
@@ -585,6 +589,29 @@ def test_axis_ticks_are_few_round_values_told_apart():
     assert log_ticks(1e-5, 3.0) == [1e-5, 1e-4, 1e-3, 0.01, 0.1, 1.0]  # decades only
     assert log_ticks(0.31, 0.78) == [0.4, 0.5, 0.6, 0.7]  # narrow: every digit, exact
     assert log_ticks(0.31, 0.38) == [] and log_ticks(2.0, 2.0) == []  # the axis decides
+
+
+def test_the_static_charts_have_at_least_three_y_ticks():
+    """The SVG copy of a chart (what nbviewer and GitHub show) labels at least three
+    round values on its y axis, whatever the range: a loss between 0.21 and 0.42 gets
+    0.25, 0.3, 0.35, 0.4, not 0.3 and 0.4 alone."""
+    import random
+    import re
+
+    from cellops import charts
+
+    def y_labels(svg: str) -> list[str]:  # the labels left of the plot, right-aligned
+        return re.findall(r"<text x='44' y='[0-9.]+' text-anchor='end'[^>]*>([^<]+)</text>", svg)
+
+    assert y_labels(charts.lines("loss", {"loss": [(0, 0.42), (1, 0.3), (2, 0.21)]})) == [
+        "0.2", "0.3", "0.4"]
+    assert y_labels(charts.lines("loss", {"loss": [(0, 0.4155), (1, 0.2345)]})) == [
+        "0.25", "0.30", "0.35", "0.40"]  # was 0.3 and 0.4 alone
+    rng = random.Random(3)
+    for _ in range(3000):
+        lo = rng.uniform(-5, 5)
+        hi = lo + 10 ** rng.uniform(-4, 4)
+        assert len(y_labels(charts.lines("m", {"m": [(0, lo), (1, hi)]}))) >= 3, (lo, hi)
 
 
 def test_a_live_chart_that_fails_stops_and_its_view_is_not_reused(monkeypatch, capsys):
@@ -618,12 +645,14 @@ def test_the_next_cell_reuses_the_live_widgets():
     first = live.LiveView.take()
     first.update({"loss": {"train_loss": [(0, 1.0), (1, 0.5)], "val_loss": [(0, 1.2), (1, 0.7)]},
                   "lr": {"lr": [(0, 0.1), (1, 0.05)]}})
-    (loss_fig, lr_fig) = first.rows[0].children
+    (loss_box, lr_box) = first.rows[0].children
+    loss_fig = loss_box.children[0]
     first.release()
     second = live.LiveView.take()
     assert second is first and not live.LiveView._idle
     second.update({"acc": {"acc": [(0, 0.5), (1, 0.9)]}})
-    assert second.rows[0].children == (loss_fig,) and loss_fig.title == "acc"
+    assert second.rows[0].children == (loss_box,) and loss_fig.title == "acc"
+    assert "val_loss" not in loss_box.children[1].value and ">acc<" in loss_box.children[1].value
     (line, dots, _) = second._used["acc"].used["acc"].marks[0]
     assert line.labels == ["acc"] and list(line.y) == [0.5, 0.9]
     assert loss_fig.marks == [line, dots]  # val_loss's marks are off the figure

@@ -244,3 +244,39 @@ async def test_cellops_home_names_the_workspace_the_server_shows(jp_fetch, jp_ro
     page = await get(jp_fetch, "runs")
     assert [r["name"] for r in page["runs"]] == ["from-home"]
     assert not (jp_root_dir / ".cellops").exists()
+
+
+async def test_saving_a_notebook_drops_the_png_copies_of_cellops_charts(jp_fetch, jp_root_dir):
+    """plotly's JupyterLab renderer adds a PNG of every figure it draws to the output; on
+    save, the server drops it from cellops charts (their static copy is the SVG beside
+    it) and leaves other outputs, and a chart the user asked a PNG of, as they are."""
+    import base64
+
+    from IPython.core.formatters import DisplayFormatter
+
+    from cellops import charts
+
+    chart = charts.line_chart({"loss": {"a": [(0, 1.0), (1, 0.5), (2, 0.25)]}})
+    bundle, metadata = DisplayFormatter().format(chart)
+    assert metadata == {"cellops": {"chart": chart.title}}
+    picture = base64.b64encode(b"\x89PNG" + b"\0" * 60_000).decode()
+
+    def output(data: dict, meta: dict) -> dict:
+        return nbformat.v4.new_output("display_data", data={**data, "image/png": picture},
+                                      metadata=meta)
+
+    theirs = {"application/vnd.plotly.v1+json": {"data": [], "layout": {}}, "text/plain": "x"}
+    asked = {"cellops": {"chart": "loss", "png": True}}
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("chart", outputs=[output(bundle, metadata)]),
+                nbformat.v4.new_code_cell("fig", outputs=[output(theirs, {})]),
+                nbformat.v4.new_code_cell("kept", outputs=[output(bundle, asked)])]
+    body = json.dumps({"type": "notebook", "format": "json", "content": nb})
+    response = await jp_fetch("api", "contents", "charts.ipynb", method="PUT", body=body)
+    assert response.code in (200, 201)
+    saved = nbformat.read(jp_root_dir / "charts.ipynb", as_version=4)
+    mine, other, kept = (c.outputs[0] for c in saved.cells)
+    assert "image/png" not in mine.data
+    assert mine.data["text/html"] == chart.svg and charts.PLOTLY_MIME in mine.data
+    assert other.data["image/png"] == picture  # not ours: untouched
+    assert kept.data["image/png"] == picture  # CELLOPS_CHART_PNG=1 in the kernel

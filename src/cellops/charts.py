@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import html
 import math
+import os
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
-__all__ = ["Chart", "Report", "bar_figure", "bars", "ema", "line_chart", "line_figure", "lines", "metric_groups", "parallel",
-           "parallel_figure", "tick_label"]
+__all__ = ["OUTPUT_MARK", "Chart", "Report", "bar_figure", "bars", "drop_cached_pictures", "ema",
+           "line_chart", "line_figure", "lines", "metric_groups", "parallel", "parallel_figure",
+           "tick_label"]
 
 COLOURS = ["var(--jp-brand-color1, #1976d2)", "var(--jp-warn-color1, #f57c00)",
            "var(--jp-success-color1, #388e3c)", "var(--jp-error-color1, #d32f2f)",
@@ -49,15 +51,18 @@ def _multiples(lo: float, hi: float, step: float) -> list[float]:
 
 
 def _ticks(lo: float, hi: float, n: int = 4) -> list[float]:
-    """At most ``n`` intervals at a round step (the SVG charts' ticks)."""
+    """At most ``n`` intervals at a round step (the SVG charts' ticks), and never fewer
+    than three ticks (0.3 and 0.4 alone over 0.21-0.42 say too little: 0.25, 0.3, ...)."""
     if hi <= lo:
         return [lo]
-    step = 10 ** math.floor(math.log10((hi - lo) / n))
-    for m in (1, 2, 5, 10):
-        if (hi - lo) / (step * m) <= n:
-            step *= m
-            break
-    return _multiples(lo, hi, step)
+    base = 10 ** math.floor(math.log10((hi - lo) / n))
+    steps = [base * m for m in (1, 2, 5, 10)]
+    i = next(i for i, step in enumerate(steps) if (hi - lo) / step <= n + 1e-9)
+    ticks = _multiples(lo, hi, steps[i])
+    while len(ticks) < 3 and i > 0:
+        i -= 1
+        ticks = _multiples(lo, hi, steps[i])
+    return ticks
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
@@ -608,6 +613,29 @@ def _sort_key(text: str) -> tuple[int, float, str]:
         return (1, 0.0, text)
 
 
+OUTPUT_MARK = "cellops"  # the output metadata key that marks a cellops chart
+
+
+def drop_cached_pictures(model: dict[str, Any], **_: Any) -> None:
+    """A Jupyter server pre-save hook (registered by cellops' server extension): remove the
+    PNG that plotly's JupyterLab renderer adds to every figure it draws (``image/png`` in
+    the output, 40-80 KB a chart) from the outputs of cellops charts, which already carry
+    their static copy as SVG text. An output marked ``png`` (the kernel had
+    ``CELLOPS_CHART_PNG=1``) keeps it; other libraries' outputs are left alone."""
+    content = model.get("content")
+    if model.get("type") != "notebook" or not isinstance(content, dict):
+        return
+    for cell in content.get("cells") or []:
+        for output in (cell.get("outputs") or []) if isinstance(cell, dict) else []:
+            if not isinstance(output, dict):
+                continue
+            mark = (output.get("metadata") or {}).get(OUTPUT_MARK)
+            data = output.get("data")
+            if (isinstance(mark, dict) and mark.get("chart") and not mark.get("png")
+                    and isinstance(data, dict) and "text/html" in data):
+                data.pop("image/png", None)
+
+
 class Chart:
     """A chart for a notebook output: the plotly ``figure`` (interactive wherever plotly's
     renderer is: JupyterLab, Notebook 7, VS Code — also in a saved notebook reopened
@@ -617,9 +645,13 @@ class Chart:
     def __init__(self, figure: dict[str, Any], svg: str, title: str = "chart") -> None:
         self.figure, self.svg, self.title = figure, svg, title
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        return {PLOTLY_MIME: self.figure, "text/html": self.svg,
-                "text/plain": f"<cellops chart: {self.title}>"}
+    def _repr_mimebundle_(self, include: Any = None,
+                          exclude: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        mark: dict[str, Any] = {"chart": self.title}
+        if os.environ.get("CELLOPS_CHART_PNG", "").strip().lower() in ("1", "true", "yes"):
+            mark["png"] = True
+        return ({PLOTLY_MIME: self.figure, "text/html": self.svg,
+                 "text/plain": f"<cellops chart: {self.title}>"}, {OUTPUT_MARK: mark})
 
     def _repr_html_(self) -> str:
         return self.svg

@@ -56,7 +56,14 @@ def _warn_without_sidebar(warn: Any) -> None:
 
 
 def _load_jupyter_server_extension(server_app: Any) -> None:
+    from cellops.charts import drop_cached_pictures
+
     setup_handlers(server_app.web_app, root_dir=getattr(server_app, "root_dir", None))
+    # Saved notebooks keep one static copy of a cellops chart (its SVG), not also the PNG
+    # plotly's renderer adds to the output after drawing it.
+    contents = getattr(server_app, "contents_manager", None)
+    if contents is not None and hasattr(contents, "register_pre_save_hook"):
+        contents.register_pre_save_hook(drop_cached_pictures)
     server_app.log.info("cellops: REST API at %s%s/",
                         server_app.web_app.settings.get("base_url", "/"), API)
     _warn_without_sidebar(server_app.log.warning)

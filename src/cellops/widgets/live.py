@@ -81,7 +81,7 @@ class _Line:
 
         self.marks = []
         for sc in scales:
-            line = bq.Lines(scales=sc, colors=[colour], display_legend=True, stroke_width=1.8)
+            line = bq.Lines(scales=sc, colors=[colour], display_legend=False, stroke_width=1.8)
             dots = bq.Scatter(scales=sc, colors=[colour], default_size=14,
                               tooltip=bq.Tooltip(fields=["x", "y"], formats=["", ".4~g"]))
             self.marks.append([line, dots, None])
@@ -102,7 +102,7 @@ class _Line:
         for marks, sc in zip(self.marks, self.scales):
             if marks[2] is None:
                 marks[2] = bq.Lines(scales=sc, colors=[self.colour], labels=[self.name],
-                                    stroke_width=2.2, display_legend=False, visible=False)
+                                    stroke_width=2.2, visible=False)
 
     def all(self) -> list[Any]:
         return [m for marks in self.marks for m in marks if m is not None]
@@ -111,10 +111,15 @@ class _Line:
 class _Chart:
     """One chart of the live view, drawn twice: on a linear and on a log y scale (the
     toggle above the charts shows one or the other in the browser, while the kernel is
-    busy running the cell). The same figures serve the charts of later cells."""
+    busy running the cell). The same figures serve the charts of later cells.
+
+    Its legend is a line of HTML under the plot, not bqplot's, which bqplot draws inside
+    the plot area where it covers the lines (a loss ends in the top right corner of a
+    short run's chart)."""
 
     def __init__(self) -> None:
         import bqplot as bq
+        import ipywidgets as w
 
         x, y, ylog = bq.LinearScale(), bq.LinearScale(), bq.LogScale()
         self.scales = ({"x": x, "y": y}, {"x": x, "y": ylog})
@@ -128,6 +133,9 @@ class _Chart:
                 fig_margin={"top": 40, "bottom": 40, "left": 56, "right": 12},
                 legend_location="top-right", layout={"width": "400px", "height": "260px"},
                 scale_x=x, scale_y=sc["y"]))  # its own scales, not two more default ones
+        self.legend = w.HTML(layout={"margin": "0 0 0 56px"})
+        self.legend.add_class("cellops-live-legend")
+        self.boxes = tuple(w.VBox([fig, self.legend]) for fig in self.figures)
         self.lines: list[_Line] = []  # every line drawn so far, reused in order
         self.used: dict[str, _Line] = {}  # metric -> its line, this cell
         self.smoothed = False
@@ -151,11 +159,15 @@ class _Chart:
         return line
 
     def show_marks(self) -> None:
-        """Put the marks of this cell's lines (only) on the figures."""
+        """Put the marks of this cell's lines (only) on the figures, and name them in the
+        legend."""
         for i, fig in enumerate(self.figures):
             marks = [m for line in self.used.values() for m in line.marks[i] if m is not None]
             if marks != list(fig.marks):
                 fig.marks = marks
+        legend = legend_html([(name, line.colour) for name, line in self.used.items()])
+        if legend != self.legend.value:
+            self.legend.value = legend
 
     def clear(self) -> None:
         """Empty the lines this cell drew (the others were emptied before)."""
@@ -224,7 +236,7 @@ class LiveView:
             chart.start(title, y_label)
             used = list(self._used.values())
             for i, row in enumerate(self.rows):
-                row.children = [c.figures[i] for c in used]
+                row.children = [c.boxes[i] for c in used]
         return chart
 
     def update(self, groups: dict[str, dict[str, list]]) -> None:
@@ -259,7 +271,7 @@ class LiveView:
                     with mline.hold_sync():
                         mline.x, mline.y = xs, y
                         if restyle:
-                            mline.opacities, mline.display_legend = faint, not smoothed
+                            mline.opacities = faint
                     with dots.hold_sync():
                         dots.x, dots.y = dx, dy
                         if restyle:
@@ -267,9 +279,9 @@ class LiveView:
                     if smoothed:
                         with smooth.hold_sync():
                             smooth.x, smooth.y = xs, _positive(avg) if log else avg
-                            smooth.visible = smooth.display_legend = True
+                            smooth.visible = True
                     elif smooth is not None and smooth.visible:  # the noise has settled
-                        smooth.visible = smooth.display_legend = False
+                        smooth.visible = False
             chart.show_marks()
             # Round y ticks, a few (d3 labels every 0.1 of a linear axis, every digit of a
             # log one): sent when they change only.
@@ -290,6 +302,20 @@ class LiveView:
                 chart.smoothed = smoothed
                 for fig in chart.figures:
                     fig.title = f"{title} (smoothed)" if smoothed else title
+
+
+def legend_html(entries: list[tuple[str, str]]) -> str:
+    """The legend of a live chart: a short stroke of each line's colour and its name, on
+    one line under the plot (wrapping if the names are long); text in the theme's colour."""
+    import html
+
+    keys = "".join(
+        "<span style='display:inline-flex;align-items:center;gap:4px;margin-right:12px;"
+        "white-space:nowrap'><svg width='16' height='8' aria-hidden='true'>"
+        f"<line x1='0' x2='16' y1='4' y2='4' stroke='{colour}' stroke-width='2.5'/></svg>"
+        f"{html.escape(name)}</span>" for name, colour in entries)
+    return ("<div style='font-size:11px;line-height:16px;color:var(--jp-ui-font-color1);"
+            f"display:flex;flex-wrap:wrap'>{keys}</div>")
 
 
 def tick_format(ticks: list[float] | tuple[float, ...]) -> str:
