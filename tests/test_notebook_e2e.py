@@ -10,7 +10,7 @@ import sys
 import nbformat
 from nbclient import NotebookClient
 
-from test_sidebar_e2e import ARTIFACTS, lab, lab_page, use_theme  # noqa: F401 - the lab fixture
+from test_sidebar_e2e import ARTIFACTS, lab, lab_page, low_contrast, use_theme  # noqa: F401 - the lab fixture
 
 
 def test_a_saved_runs_output_is_a_live_grid_after_the_kernel_is_gone(lab):  # noqa: F811
@@ -100,6 +100,47 @@ def test_a_saved_runs_output_is_a_live_grid_after_the_kernel_is_gone(lab):  # no
         page.screenshot(path=str(ARTIFACTS / "sidebar-run-params.png"))
 
 
+# The category tick labels of a plotly figure's first parallel axis (the runs).
+CATEGORY_TICKS_JS = """el => [...el.querySelectorAll('.parcoords .y-axis')][0]
+  ? [...[...el.querySelectorAll('.parcoords .y-axis')][0].querySelectorAll('.tick text')]
+      .map(t => t.textContent) : []"""
+# Every text of a figure that is not wholly inside its drawing (clipped by its edges).
+TEXT_INSIDE_JS = """el => {
+  const svg = el.querySelector('.main-svg').getBoundingClientRect();
+  return [...el.querySelectorAll('.main-svg text')].filter(t => t.textContent.trim()
+      && getComputedStyle(t).visibility !== 'hidden').map(t => [t.textContent, t.getBoundingClientRect()])
+    .filter(([_, b]) => b.width > 0 && (b.left < svg.left - 1 || b.right > svg.right + 1
+                                        || b.top < svg.top - 1 || b.bottom > svg.bottom + 1))
+    .map(([text]) => text);
+}"""
+
+# The plotly buttons (linear | log, raw | smooth): text fill against the button's own fill
+# over the notebook's background, WCAG ratio; those under 4.5:1.
+BUTTON_CONTRAST_JS = """() => {
+  const rgba = c => { const p = /rgba?\\(([^)]+)\\)/.exec(c)[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+                      return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+  const blend = (top, under) => [0, 1, 2].map(i => top[i] * top[3] + under[i] * (1 - top[3]));
+  const lum = c => { const a = c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+                     return 0.2126 * a[0] + 0.7152 * a[1] + 0.0722 * a[2]; };
+  const under = e => {  // the opaque background the figure is drawn on
+    for (let n = e; n; n = n.parentElement) {
+      const c = rgba(getComputedStyle(n).backgroundColor);
+      if (c[3] >= 1) return c;
+    }
+    return [255, 255, 255, 1];
+  };
+  return [...document.querySelectorAll('.jp-RenderedPlotly .updatemenu-button')].map(b => {
+    const page = under(b.closest('.jp-RenderedPlotly'));
+    const rect = getComputedStyle(b.querySelector('rect'));
+    const fill = rgba(rect.fill); fill[3] *= Number(rect.fillOpacity || 1);
+    const bg = blend(fill, page);
+    const fg = blend(rgba(getComputedStyle(b.querySelector('text')).fill), bg);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    return [b.textContent, (hi + 0.05) / (lo + 0.05)];
+  }).filter(([_, ratio]) => ratio < 4.5);
+}"""
+
+
 def test_live_chart_then_interactive_record_and_compare_charts(lab):  # noqa: F811
     """Run in JupyterLab as a user does: a slow tracked loop shows the live bqplot chart
     while it runs; when it ends, the plotly record (hover values, log scale, smoothing)
@@ -124,7 +165,11 @@ def test_live_chart_then_interactive_record_and_compare_charts(lab):  # noqa: F8
                 nbformat.v4.new_code_cell(loop.format(name="third", lr=0.9, steps=100, pause=0)),
                 nbformat.v4.new_code_cell(
                     "import cellops\nids = ' '.join(cellops.search_runs(experiment='charts')"
-                    "['run_id'])\n%compare {ids} -m val_loss")]
+                    "['run_id'])\n%compare {ids} -m val_loss"),
+                nbformat.v4.new_code_cell(
+                    "from sklearn.datasets import load_diabetes\n"
+                    "X = load_diabetes(as_frame=True).frame\n"
+                    "cellops.drift(X.iloc[:220], X.iloc[220:] * 1.3)")]
     nbformat.write(nb, root / "charts.ipynb")
     with lab_page(base, token, "notebook-charts-failure.png") as (page, _):
         page.goto(f"{base}/lab/tree/charts.ipynb?token={token}", timeout=90_000)
@@ -142,6 +187,13 @@ def test_live_chart_then_interactive_record_and_compare_charts(lab):  # noqa: F8
         expect(live.first).to_contain_text("loss")
         # The losses are noisy: drawn faint under their moving average, said in the title.
         expect(live.first).to_contain_text("loss (smoothed)", timeout=10_000)
+        # The legend is under the plot, never over a line (bqplot's own is in the plot area).
+        legend = slow.locator(".cellops-live-legend:visible").first
+        expect(legend).to_contain_text("train_loss")
+        expect(legend).to_contain_text("val_loss")
+        assert live.first.locator(".legendtext").count() == 0
+        figure_box, legend_box = live.first.bounding_box(), legend.bounding_box()
+        assert legend_box["y"] >= figure_box["y"] + figure_box["height"] - 1
         page.screenshot(path=str(ARTIFACTS / "notebook-live-chart-light.png"))
         # The dark theme, while the loop still runs: light ink on the dark background.
         use_theme(page, "JupyterLab Dark")
@@ -152,6 +204,7 @@ def test_live_chart_then_interactive_record_and_compare_charts(lab):  # noqa: F8
         title = live.first.locator(".mainheading").first.evaluate(
             "el => getComputedStyle(el).fill.match(/[0-9.]+/g).slice(0, 3).map(Number)")
         assert max(title) - min(title) < 30, title  # the theme's grey, not bqplot's orange
+        assert low_contrast(page, ".cellops-live-legend span") == []
         page.screenshot(path=str(ARTIFACTS / "notebook-live-chart-dark.png"))
         use_theme(page, "JupyterLab Light")
         # Log scale while the loop still runs (the kernel is busy): the toggle shows the
@@ -184,6 +237,7 @@ def test_live_chart_then_interactive_record_and_compare_charts(lab):  # noqa: F8
         expect(quick.locator(".jp-RenderedPlotly .main-svg").first).to_be_visible()
         plot = slow.locator(".js-plotly-plot").first
         assert plot.evaluate("el => el.data.map(t => t.name)") == ["train_loss", "val_loss"]
+        assert len(plot.locator(".ytick text").all_text_contents()) >= 3
         assert plot.evaluate("el => el.data[0].x.length") == 300
         # Hover values: the unified hover names both lines at a step.
         box = plot.locator(".nsewdrag").first.bounding_box()
@@ -205,6 +259,29 @@ def test_live_chart_then_interactive_record_and_compare_charts(lab):  # noqa: F8
         names = history.evaluate("el => el.data.map(t => t.name)")
         assert sum("slow" in n for n in names) == 2  # train_loss and val_loss panels
         assert page.get_by_text("Error displaying").count() == 0
+        # Parallel coordinates: the runs' names in full, inside the figure.
+        parcoords = compare.locator(".js-plotly-plot").first
+        names = parcoords.evaluate(CATEGORY_TICKS_JS)
+        assert {n.split(" (")[0] for n in names} == {"slow", "quick", "third"}, names
+        assert parcoords.evaluate(TEXT_INSIDE_JS) == []
+        # %drift: the distributions read without rotated, clipped bin labels — numbers on
+        # a numeric axis with a few ticks, categories in four digits.
+        drift = cells.nth(5).locator(".js-plotly-plot").first
+        expect(drift).to_be_visible(timeout=60_000)
+        drift.scroll_into_view_if_needed()
+        assert drift.evaluate(TEXT_INSIDE_JS) == []
+        rotated = drift.locator(".xaxislayer-above text").evaluate_all(
+            "ts => ts.filter(t => /rotate\\((?!0)/.test(t.getAttribute('transform') || ''))"
+            ".map(t => t.textContent)")
+        assert rotated == [], rotated
+        bins = drift.locator(".xaxislayer-above text").all_text_contents()
+        assert "-0.04464" in bins and len(bins) < 60, bins  # sex, not -0.0446416…; few ticks
+        charts_text = (".jp-RenderedPlotly .xtick text, .jp-RenderedPlotly .ytick text, "
+                       ".jp-RenderedPlotly .parcoords text, .jp-RenderedPlotly .annotation-text, "
+                       ".jp-RenderedPlotly .legendtext")
+        assert low_contrast(page, charts_text, "fill") == []
+        assert page.evaluate(BUTTON_CONTRAST_JS) == []
+        page.screenshot(path=str(ARTIFACTS / "notebook-drift-light.png"))
         compare.scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / "notebook-charts-light.png"))
         use_theme(page, "JupyterLab Dark")
@@ -214,19 +291,27 @@ def test_live_chart_then_interactive_record_and_compare_charts(lab):  # noqa: F8
         page.screenshot(path=str(ARTIFACTS / "notebook-record-dark.png"))
         compare.scroll_into_view_if_needed()
         page.wait_for_timeout(800)
+        assert low_contrast(page, charts_text, "fill") == []  # every chart label, dark theme
+        assert page.evaluate(BUTTON_CONTRAST_JS) == []  # the chosen button too
         page.screenshot(path=str(ARTIFACTS / "notebook-charts-dark.png"))
+        drift.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "notebook-drift-dark.png"))
         use_theme(page, "JupyterLab Light")
         # Saved, the kernel shut down, reopened: the charts are still interactive figures.
         page.keyboard.press("Control+s")
         page.wait_for_timeout(1500)
         page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").click()
         page.locator(".lm-Menu-itemLabel").get_by_text("Shut Down Kernel", exact=True).click()
+        saved = nbformat.read(root / "charts.ipynb", as_version=4)
         page.reload()
-        # plotly's renderer shows the picture it cached in the notebook, and makes the
-        # figure interactive again when the pointer reaches it.
-        picture = page.locator(".jp-RenderedPlotly img.plot-img").first
-        expect(picture).to_be_visible(timeout=90_000)
-        picture.dispatch_event("mouseenter")
-        expect(page.locator(".jp-RenderedPlotly .main-svg").first).to_be_visible(timeout=30_000)
-    saved = nbformat.read(root / "charts.ipynb", as_version=4)
+        # No PNG was saved, so plotly's renderer draws the figure from its JSON at once.
+        expect(page.locator(".jp-RenderedPlotly .main-svg").first).to_be_visible(timeout=90_000)
     assert not saved.metadata.get("widgets")  # no live widget state left in the file
+    charts = [o for c in saved.cells for o in c.get("outputs", [])
+              if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert len(charts) >= 6  # three records, the histories, the parallel axes, the drift
+    for output in charts:  # one static copy each: the SVG, not also plotly's PNG
+        assert "image/png" not in output["data"] and "<svg" in output["data"]["text/html"]
+        assert output["metadata"]["cellops"]["chart"]
+    assert (root / "charts.ipynb").stat().st_size < 600_000  # 14 outputs: figures and SVGs

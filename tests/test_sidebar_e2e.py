@@ -235,7 +235,8 @@ def test_the_sidebar_shows_runs_a_run_detail_and_pipeline_steps(lab):
 
 # WCAG contrast of every chip, button, header and label the selector finds, against the
 # background it is drawn on (translucent layers blended down to the first opaque one).
-CONTRAST_JS = """(selector) => {
+# ``prop`` is the colour property of the text: "color", or "fill" for SVG text (charts).
+CONTRAST_JS = """([selector, prop]) => {
   const parse = c => {
     let m = /rgba?\\(([^)]+)\\)/.exec(c);
     if (m) { const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
@@ -259,12 +260,15 @@ CONTRAST_JS = """(selector) => {
   const lum = c => { const a = c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
                      return 0.2126 * a[0] + 0.7152 * a[1] + 0.0722 * a[2]; };
   return [...document.querySelectorAll(selector)]
-    .filter(e => e.offsetParent !== null && !e.disabled && (e.innerText || '').trim())
+    .filter(e => e.offsetParent !== null && !e.disabled && (e.innerText || e.textContent || '').trim()
+                 && getComputedStyle(e).visibility !== 'hidden')
     .map(e => {
       const bg = background(e);
-      const fg = blend(parse(getComputedStyle(e).color), bg);
+      const style = getComputedStyle(e);
+      const fg = blend(parse(style[prop || 'color']), bg);
       const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
-      return { text: e.innerText.trim().slice(0, 30), cls: e.className, ratio: (hi + 0.05) / (lo + 0.05) };
+      return { text: (e.innerText || e.textContent).trim().slice(0, 30), cls: String(e.className.baseVal ?? e.className),
+               ratio: (hi + 0.05) / (lo + 0.05) };
     });
 }"""
 LEGIBLE = (".jp-cellops-panel .jp-cellops-badge, .jp-cellops-panel .jp-cellops-step, "
@@ -274,10 +278,11 @@ LEGIBLE = (".jp-cellops-panel .jp-cellops-badge, .jp-cellops-panel .jp-cellops-s
            ".jp-cellops-panel .jp-cellops-error-box p, .jp-cellops-panel .jp-cellops-empty")
 
 
-def low_contrast(page) -> list[dict]:
-    """What fails WCAG AA for text (4.5:1) among the sidebar's chips, buttons and labels."""
-    found = page.evaluate(CONTRAST_JS, LEGIBLE)
-    assert found, "nothing measured: the selectors no longer match the sidebar"
+def low_contrast(page, selector: str = LEGIBLE, prop: str = "color") -> list[dict]:
+    """What fails WCAG AA for text (4.5:1) among the sidebar's chips, buttons and labels
+    (or what ``selector`` finds, its colour in ``prop``)."""
+    found = page.evaluate(CONTRAST_JS, [selector, prop])
+    assert found, f"nothing measured: {selector} matches nothing visible"
     return [f for f in found if f["ratio"] < 4.5]
 
 

@@ -235,7 +235,7 @@ def _when(ms: float, fmt: str) -> str:
     return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime(fmt)
 
 
-MAX_MARKS = 150
+MAX_MARKS = 40  # hover marks per line in the SVG copy: about 130 bytes each
 
 
 def _marked(pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -346,7 +346,11 @@ def parallel(title: str, axes: dict[str, Sequence[object]], colour_by: Sequence[
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 # Plotly draws with fixed colours, not CSS variables: a mid grey ink and translucent grid
 # read on JupyterLab's light and dark backgrounds alike (the figure's background is clear).
-INK = "#7a7a7a"
+# The ink of every text in a plotly figure. Plotly writes colours inline, not as CSS
+# variables, so no one grey reads at 4.5:1 on both JupyterLab themes; this one is also a
+# mark: cellops' stylesheet gives text drawn in exactly rgb(122, 122, 123) the theme's text
+# colour (see labextension/style/base.css). Elsewhere (VS Code) it stays a mid grey.
+INK = "#7a7a7b"
 GRIDLINE = "rgba(128,128,128,0.22)"
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#17becf", "#8c564b",
            "#e377c2", "#bcbd22", "#7f7f7f"]
@@ -425,6 +429,8 @@ def _base_layout(height: int) -> dict[str, Any]:
 def _menu(buttons: list[dict[str, Any]], x: float, label: str, y: float = 1.02) -> dict[str, Any]:
     return {"type": "buttons", "direction": "right", "x": x, "xanchor": "left", "y": y,
             "yanchor": "bottom", "pad": {"r": 4, "t": 0, "b": 0, "l": 0}, "showactive": True,
+            # Plotly draws the chosen button near-white whatever the figure says; cellops'
+            # stylesheet makes it a grey the dark theme's light text reads on.
             "active": 0, "bgcolor": "rgba(128,128,128,0.12)", "bordercolor": GRIDLINE,
             "font": {"color": INK, "size": 10}, "name": label, "buttons": buttons}
 
@@ -528,44 +534,71 @@ def line_figure(panels: dict[str, dict[str, Sequence[tuple[Any, Any]]]], *,
                        "modeBarButtonsToRemove": ["select2d", "lasso2d"]}}
 
 
-def bar_figure(panels: dict[str, tuple[Sequence[str], dict[str, Sequence[float]]]], *,
-               y_label: str = "share of rows", columns: int = 3) -> dict[str, Any]:
+def bar_figure(panels: dict[str, tuple[Any, ...]], *, y_label: str = "share of rows",
+               columns: int = 3) -> dict[str, Any]:
     """A plotly figure of grouped bars: one subplot per key of ``panels`` (a title), each
-    ``(labels, {series: values})`` — e.g. a column's bins with the reference and current
-    shares. A series keeps one colour and one legend entry across the panels."""
+    ``(labels, {series: values})`` — e.g. a column's categories with the reference and
+    current shares — or ``(labels, {series: values}, edges)`` for the bins of a number
+    (``len(labels) + 1`` edges): those are drawn as a histogram on a numeric axis, with a
+    few round ticks instead of one label per bin (which plotly rotates and the panel
+    clips). A series keeps one colour and one legend entry across the panels."""
     n = max(len(panels), 1)
     cols = min(columns, n)
     rows = math.ceil(n / cols)
     height = 220 * rows + 80
     layout = _base_layout(height)
-    layout["margin"] = {**layout["margin"], "t": 60}
+    layout["margin"] = {**layout["margin"], "t": 60, "b": 56}
     layout["barmode"] = "group"
     layout["hovermode"] = "x"
-    gap_x, gap_y = 0.06, min(0.16, 0.36 / rows) if rows > 1 else 0.0
+    layout["bargap"] = 0.08
+    gap_x, gap_y = 0.06, min(0.2, 0.44 / rows) if rows > 1 else 0.0
     cell_w, cell_h = (1 - gap_x * (cols - 1)) / cols, (1 - gap_y * (rows - 1)) / rows
     data: list[dict[str, Any]] = []
     colours: dict[str, str] = {}
     annotations = []
-    for i, (title, (labels, series)) in enumerate(panels.items()):
+    for i, (title, (labels, series, *rest)) in enumerate(panels.items()):
+        edges = rest[0] if rest and rest[0] is not None and len(rest[0]) == len(labels) + 1 else None
         r, c = divmod(i, cols)
         xa, ya, xref, yref = _axis_names(i)
         x0, y1 = c * (cell_w + gap_x), 1 - r * (cell_h + gap_y)
-        layout[xa] = {"domain": [x0, x0 + cell_w], "anchor": yref, "type": "category",
-                      "showline": True, "linecolor": GRIDLINE, "tickfont": {"size": 9}}
+        names = [str(v) for v in labels]
+        xaxis: dict[str, Any] = {"domain": [x0, x0 + cell_w], "anchor": yref, "showline": True,
+                                 "linecolor": GRIDLINE, "tickfont": {"size": 10},
+                                 "automargin": True, "ticks": "outside", "tickcolor": GRIDLINE}
+        if edges is not None:
+            lo_hi = list(zip(edges[:-1], edges[1:]))
+            x = [(a + b) / 2 for a, b in lo_hi]
+            width = [(b - a) * 0.45 for a, b in lo_hi]  # two bars share a bin
+            where = [f"{tick_label(a)} to {tick_label(b)}" for a, b in lo_hi]
+            xaxis.update({"type": "linear", "nticks": 5, "tickformat": ".3~g", "tickangle": 0,
+                          "zeroline": False, "gridcolor": GRIDLINE})
+        else:
+            x, width, where = names, None, names
+            short_names = [t if len(t) <= 12 else t[:11] + "…" for t in names]
+            xaxis.update({"type": "category", "tickangle": -30 if len(names) > 4 else 0,
+                          "tickvals": names, "ticktext": short_names})
+        layout[xa] = xaxis
         layout[ya] = {"domain": [max(y1 - cell_h, 0), y1], "anchor": xref, "gridcolor": GRIDLINE,
                       "zeroline": False, "rangemode": "tozero", "tickformat": ".0%",
                       "title": {"text": y_label if c == 0 else "", "standoff": 4}}
         annotations.append({"text": f"<b>{html.escape(title)}</b>", "showarrow": False,
                             "xref": "paper", "yref": "paper", "x": x0 + cell_w / 2, "y": y1,
                             "xanchor": "center", "yanchor": "bottom", "font": {"size": 12}})
-        for name, values in series.items():
+        for j, (name, values) in enumerate(series.items()):
             first = name not in colours
             colour = colours.setdefault(name, PALETTE[len(colours) % len(PALETTE)])
-            data.append({"type": "bar", "name": name, "legendgroup": name, "showlegend": first,
-                         "x": [str(v) for v in labels], "xaxis": xref, "yaxis": yref,
-                         "y": [None if v != v else float(v) for v in values],
-                         "marker": {"color": colour, "opacity": 0.85},
-                         "hovertemplate": f"{html.escape(name)}: %{{y:.1%}}<extra></extra>"})
+            bar: dict[str, Any] = {
+                "type": "bar", "name": name, "legendgroup": name, "showlegend": first,
+                "x": x, "xaxis": xref, "yaxis": yref, "customdata": where,
+                "y": [None if v != v else float(v) for v in values],
+                "marker": {"color": colour, "opacity": 0.85},
+                "hovertemplate": f"{html.escape(name)}: %{{y:.1%}} · %{{customdata}}<extra></extra>"}
+            if width is not None:  # side by side within the bin, as grouped bars are
+                bar["width"] = width
+                bar["offset"] = [-w + j * w for w in width] if len(series) == 2 else None
+                if bar["offset"] is None:
+                    del bar["offset"]
+            data.append(bar)
     layout["annotations"] = annotations
     return {"data": data, "layout": layout, "config": {"displaylogo": False}}
 
@@ -588,13 +621,17 @@ def parallel_figure(axes: dict[str, Sequence[object]], colour_by: Sequence[float
         cats = sorted(set(text), key=lambda t: (t == "—", _sort_key(t)))
         code = {c: i for i, c in enumerate(cats)}
         return {"label": label, "values": [code[t] for t in text],
-                "tickvals": list(range(len(cats))), "ticktext": [t[:18] for t in cats]}
+                "tickvals": list(range(len(cats))),
+                "ticktext": [_clip(t, RUN_LABEL_CHARS if label == "run" else 18) for t in cats]}
 
     dims = [dimension("run", [labels[i] for i in keep])]
     dims += [dimension(name, [values[i] for i in keep]) for name, values in axes.items()]
     metric_values = [float(colour_by[i]) for i in keep]  # type: ignore[arg-type]
     layout = _base_layout(360)
-    layout["margin"] = {"l": 110, "r": 60, "t": 60, "b": 30}
+    # The run names are the first axis's ticks, written left of it: the margin fits them
+    # (about 6 px a character at 10 px).
+    longest = max((len(t) for t in dims[0]["ticktext"]), default=4)
+    layout["margin"] = {"l": max(60, min(16 + 6 * longest, 260)), "r": 60, "t": 60, "b": 30}
     return {"data": [{"type": "parcoords", "dimensions": dims,
                       "line": {"color": metric_values, "colorscale": "Viridis",
                                "showscale": True,
@@ -604,6 +641,20 @@ def parallel_figure(axes: dict[str, Sequence[object]], colour_by: Sequence[float
                       "tickfont": {"color": INK, "size": 10, "shadow": "none"},
                       "rangefont": {"color": INK, "size": 9, "shadow": "none"}}],
             "layout": layout, "config": {"displaylogo": False}}
+
+
+RUN_LABEL_CHARS = 40
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters; a label ending in a run's short id
+    ("name (1a2b3c4d)") keeps the id and shortens the name."""
+    if len(text) <= limit:
+        return text
+    head, sep, tail = text.rpartition(" (")
+    if sep and tail.endswith(")") and len(tail) < limit - 4:
+        return head[:limit - len(tail) - 3] + "…" + sep + tail
+    return text[:limit - 1] + "…"
 
 
 def _sort_key(text: str) -> tuple[int, float, str]:

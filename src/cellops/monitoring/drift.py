@@ -91,7 +91,8 @@ class DriftReport:
         chart (a plotly figure with an SVG copy for viewers without plotly)."""
         shown = list(self.distributions.items())[:12]
         figure = charts.bar_figure({name: (d["labels"], {"reference": d["reference"],
-                                                         "current": d["current"]})
+                                                         "current": d["current"]},
+                                           d.get("edges"))
                                     for name, d in shown})
         return charts.Report([_report_html(self, plots=False),
                               charts.Chart(figure, _plots_html(shown), "distributions")
@@ -384,9 +385,22 @@ def _distribution(ref: Column, cur: Column, bins: int = 20, scaled: int = 0) -> 
     rc, cc = ref.counts(), cur.counts()
     keys = list((rc / len(ref)).add(cc / len(cur), fill_value=0).sort_values(ascending=False)
                 .index[:12])
-    return {"labels": [str(k) for k in keys],
+    return {"labels": category_labels(keys),
             "reference": [float(rc.get(k, 0)) / len(ref) for k in keys],
             "current": [float(cc.get(k, 0)) / len(cur) for k in keys]}
+
+
+def category_labels(keys: Iterable[Any]) -> list[str]:
+    """The categories of a column as a chart labels them: numbers to four significant
+    digits (-0.04464, not -0.044641636506989144), more where two would read the same."""
+    keys = list(keys)
+    for digits in (4, 6, 17):
+        labels = [f"{k:.{digits}g}" if isinstance(k, float) or (
+            hasattr(k, "dtype") and getattr(k.dtype, "kind", "") == "f") else str(k)
+            for k in keys]
+        if len(set(labels)) == len(set(map(str, keys))):
+            return labels
+    return [str(k) for k in keys]
 
 
 def _log(report: DriftReport, name: str) -> str:
