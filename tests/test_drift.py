@@ -393,3 +393,38 @@ def test_a_column_of_many_values_drawn_twice_is_not_drift_but_a_real_shift_is():
     r, c, keys = stats._shares(cat(ref["id"]), cat(new["id"]))
     assert len(keys) == stats.MAX_CATEGORIES + 1 and keys[-1] == "(other)" and "NEW" in keys
     assert r.sum() == pytest.approx(1) and c.sum() == pytest.approx(1)
+
+
+def test_the_distribution_charts_read_without_rotated_or_long_labels():
+    """Issue #22: a number's bins are drawn on a numeric axis (a few round ticks, never a
+    label per bin that plotly rotates and clips); categories that are numbers read in four
+    digits; bin edges in thousands read as 48,400, not 4.84e+04."""
+    import pandas as pd
+
+    from cellops import charts
+
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"income": rng.normal(50_000, 20_000, 500),
+                        "sex": rng.choice([-0.044641636506989144, 0.05068011873981862], 500),
+                        "plan": rng.choice(["basic-monthly-subscription", "pro"], 500)})
+    cur = ref.assign(income=ref["income"] * 1.5, sex=-0.044641636506989144,
+                     plan=rng.choice(["basic-monthly-subscription", "pro"], 500, p=[0.1, 0.9]))
+    report = cellops.drift(ref, cur)
+    assert set(report.drifted_columns) == {"income", "sex", "plan"}
+    (chart,) = [p for p in report.notebook_view().parts if isinstance(p, charts.Chart)]
+    layout, data = chart.figure["layout"], chart.figure["data"]
+    axes = {layout["annotations"][i]["text"]: layout["xaxis" + ("" if i == 0 else str(i + 1))]
+            for i in range(3)}
+    income = axes["<b>income</b>"]
+    assert income["type"] == "linear" and income["tickangle"] == 0 and income["nticks"] <= 6
+    bars = [t for t in data if t["xaxis"] == income["anchor"].replace("y", "x")]
+    assert len(bars) == 2 and all(len(t["x"]) == 20 and t["width"] for t in bars)
+    assert "to" in bars[0]["customdata"][0]  # hover names the bin's range
+    assert sorted(axes["<b>sex</b>"]["ticktext"]) == ["-0.04464", "0.05068"]
+    plan = axes["<b>plan</b>"]
+    assert plan["type"] == "category" and max(len(t) for t in plan["ticktext"]) <= 12
+    assert "basic-monthly-subscription" in plan["tickvals"]  # the full name behind its tick
+    assert charts.tick_label(48_400.3) == "48,400" and charts.tick_label(999.9) == "1,000"
+    assert charts.tick_label(2.5e6) == "2.50e+06" and charts.tick_label(18.8) == "18.8"
+    edges = report.distributions["income"]["labels"]
+    assert all("e+" not in e for e in edges), edges

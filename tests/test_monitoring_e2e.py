@@ -4,9 +4,15 @@ and its open alert with the retraining it caused; Acknowledge works from the tab
 from __future__ import annotations
 
 from serving_kit import numeric_frame, register_numeric
-from test_sidebar_e2e import ARTIFACTS, lab, lab_page, use_theme  # noqa: F401
+from test_sidebar_e2e import LEGIBLE, ARTIFACTS, lab, lab_page, low_contrast, use_theme  # noqa: F401
 
 import cellops
+
+
+# Every chip, button and label of the Monitoring tab, its tables and chart legends.
+MONITORING_TEXT = (LEGIBLE + ", .jp-cellops-monitoring-tab td, .jp-cellops-monitoring-tab "
+                   ".u-legend .u-label, .jp-cellops-monitoring-tab .u-legend .u-value, "
+                   ".jp-cellops-alert, .jp-cellops-monitoring-tab figcaption")
 
 
 def test_the_monitoring_tab_shows_monitors_charts_and_alerts(lab):  # noqa: F811
@@ -61,6 +67,7 @@ def test_the_monitoring_tab_shows_monitors_charts_and_alerts(lab):  # noqa: F811
         card = panel.locator(f'.jp-cellops-alert[data-alert-id="{alert.id}"]')
         expect(card).to_contain_text("churn-drift · drift")
         expect(card).to_contain_text("2 window(s)")
+        assert low_contrast(page, MONITORING_TEXT) == []  # 4.5:1 in the light theme (issue #22)
         page.screenshot(path=str(ARTIFACTS / "sidebar-monitoring.png"))
         card.locator(".jp-cellops-ack").click()
         expect(card).to_contain_text("acknowledged", timeout=30_000)
@@ -68,6 +75,7 @@ def test_the_monitoring_tab_shows_monitors_charts_and_alerts(lab):  # noqa: F811
         use_theme(page, "JupyterLab Dark")
         if not panel.is_visible():
             tab.click()
+        assert low_contrast(page, MONITORING_TEXT) == []  # and in the dark theme
         page.screenshot(path=str(ARTIFACTS / "sidebar-monitoring-dark.png"))
         note = monitor.locator(".jp-cellops-note").first
         assert note.evaluate("e => getComputedStyle(e).color") != \

@@ -15,7 +15,7 @@ import sqlite3
 
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
-from test_sidebar_e2e import ARTIFACTS, lab, lab_page, use_theme  # noqa: F401
+from test_sidebar_e2e import LEGIBLE, ARTIFACTS, lab, lab_page, low_contrast, use_theme  # noqa: F401
 
 import cellops
 
@@ -39,6 +39,12 @@ def seed_registry(me: str) -> dict[str, int]:
         mine = cellops.set_alias("churn-model", "prod", 2)
     cellops.workspace().close()
     return {"theirs": theirs.id, "mine": mine.id}
+
+
+# Every chip, button and label of the Registry tab (the sidebar's shared ones and its own).
+REGISTRY_TEXT = (LEGIBLE + ", .jp-cellops-registry-tab .jp-cellops-alias, .jp-cellops-registry-tab "
+                 ".jp-cellops-audit, .jp-cellops-registry-tab td, .jp-cellops-confirmation, "
+                 ".jp-cellops-registry-tab .jp-cellops-model summary")
 
 
 def test_an_approver_approves_from_the_registry_tab(lab):  # noqa: F811 - the imported fixture
@@ -79,6 +85,7 @@ def test_an_approver_approves_from_the_registry_tab(lab):  # noqa: F811 - the im
         auc = theirs.locator('.jp-cellops-request-metrics tr[data-metric="auc"]')
         expect(auc).to_contain_text("0.97")
         expect(theirs.locator(".jp-cellops-request-metrics thead")).to_contain_text("now: none")
+        assert low_contrast(page, REGISTRY_TEXT) == []  # 4.5:1 in the light theme (issue #22)
         page.screenshot(path=str(ARTIFACTS / "sidebar-registry.png"))
 
         theirs.locator(".jp-cellops-comment").fill("holdout checked")
@@ -106,6 +113,8 @@ def test_an_approver_approves_from_the_registry_tab(lab):  # noqa: F811 - the im
         use_theme(page, "JupyterLab Dark")
         if not panel.is_visible():
             tab.click()
+        expect(registry.locator(".jp-cellops-confirmation")).to_be_visible()
+        assert low_contrast(page, REGISTRY_TEXT) == []  # and in the dark theme
         page.screenshot(path=str(ARTIFACTS / "sidebar-registry-dark.png"))
         ok = registry.locator(".jp-cellops-audit")
         assert ok.evaluate("e => getComputedStyle(e).color") != \

@@ -100,6 +100,8 @@ export function metricChart(title: string, series: ISeries[], height = 160, xLab
     const data: uPlot.AlignedData = [xs, ...ys.map(y => smooth(y, weight)), ...extra];
     const xValue = (v: number | null | undefined) =>
       v === null || v === undefined ? '' : options.xLabels ? (options.xLabels[v] ?? '') : String(v);
+    const longest = Math.max(0, ...(options.xLabels ?? []).map(t => t.length));
+    const labelSpace = Math.max(30, 7 * longest + 12);  // about 6.5 px a character at 11 px
     const axis = themeColour('--jp-ui-font-color2', '#616161');
     const grid = themeColour('--jp-border-color2', '#e0e0e0');
     const positive = ys.every(y => y.every(v => v === null || v > 0));
@@ -110,8 +112,9 @@ export function metricChart(title: string, series: ISeries[], height = 160, xLab
       cursor: { drag: { x: true, y: false } },
       scales: { x: { time: false }, y: { distr: log.checked && positive ? 3 : 1 } },
       axes: [
+        // Named ticks (bin edges) get room for their text: never two that overlap.
         { label: xLabel, stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid },
-          size: 36, labelSize: 14, space: 30,
+          size: 36, labelSize: 14, space: labelSpace,
           ...(options.xLabels ? { values: (_u: uPlot, splits: number[]) => splits.map(v => xValue(v)) } : {}) },
         // `space`: at most one tick per 24 px, so even a short chart gets three or more.
         { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 56, space: 24,

@@ -33,12 +33,15 @@ BAD = "var(--jp-error-color1, #d32f2f)"
 
 
 def tick_label(v: float) -> str:
-    """A value as an axis tick or bin edge reads: three significant digits, exponents for
-    the huge and the tiny."""
+    """A value as an axis tick or bin edge reads: three significant digits (48,400, not
+    4.84e+04), exponents for the huge and the tiny."""
     if v == 0:
         return "0"
-    if abs(v) >= 1e5 or abs(v) < 1e-3:
+    rounded = float(f"{v:.3g}")
+    if abs(rounded) >= 1e6 or abs(v) < 1e-3:
         return f"{v:.2e}"
+    if abs(rounded) >= 1000:
+        return f"{rounded:,.0f}"
     return f"{v:.3g}"
 
 
