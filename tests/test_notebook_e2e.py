@@ -315,3 +315,37 @@ def test_live_chart_then_interactive_record_and_compare_charts(lab):  # noqa: F8
         assert "image/png" not in output["data"] and "<svg" in output["data"]["text/html"]
         assert output["metadata"]["cellops"]["chart"]
     assert (root / "charts.ipynb").stat().st_size < 600_000  # 14 outputs: figures and SVGs
+
+
+def test_a_tracked_cells_traceback_names_the_cell_as_its_prompt_does(lab):  # noqa: F811
+    """Issue #22: a ``%%track`` traceback says "Cell In[N]" for the cell shown as [N],
+    the first time and when the cell is run again (here with the live chart drawn)."""
+    from playwright.sync_api import expect
+
+    base, token, root = lab
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("%load_ext cellops"),
+                nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_code_cell(
+                    "%%track -n failing\nimport cellops, time\nfor i in range(40):\n"
+                    "    cellops.log_metric('loss', 1 / (i + 1), step=i)\n    time.sleep(0.06)\n"
+                    "raise ValueError('boom')")]
+    nbformat.write(nb, root / "traceback.ipynb")
+    with lab_page(base, token, "traceback-failure.png") as (page, _):
+        page.goto(f"{base}/lab/tree/traceback.ipynb?token={token}", timeout=90_000)
+        page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+        expect(page.locator(".jp-StatusBar-TextItem", has_text="| Idle").first).to_be_visible(
+            timeout=60_000)
+        page.wait_for_timeout(1000)
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").click()
+        page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click()
+        cell = page.locator(".jp-Notebook .jp-CodeCell").nth(2)
+        error = cell.locator(".jp-OutputArea-output", has_text="ValueError")
+        for prompt in ("[3]:", "[4]:"):
+            expect(cell.locator(".jp-InputPrompt")).to_have_text(prompt, timeout=60_000)
+            expect(error).to_contain_text(f"Cell In{prompt[:-1]}, line 6", timeout=60_000)
+            expect(error).to_contain_text("----> 6 raise ValueError('boom')")
+            if prompt == "[3]:":  # run it again
+                cell.locator(".jp-InputArea-editor").click()
+                page.keyboard.press("Shift+Enter")
