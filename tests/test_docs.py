@@ -80,6 +80,15 @@ def test_docs_pages_exist():
         assert (ROOT / "docs" / page).stat().st_size > 500
 
 
+def test_every_image_the_docs_show_is_there():
+    """Screenshots are the browser tests' (test-artifacts/), copied to docs/images/."""
+    import re
+
+    for page in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page.read_text()):
+            assert (page.parent / target).is_file(), f"{page.name} shows {target}, which is missing"
+
+
 MAGICS_DOC = (ROOT / "docs" / "magics.md").read_text()
 
 
