@@ -125,8 +125,15 @@ def test_experiment_run_counts_follow_inserts_deletes_and_moves(ws):
     assert experiment_counts() == {"a": (0, None), "b": (2, runs[2].start_time)}
 
 
+def _drop_features(con: sqlite3.Connection) -> None:
+    """Remove what migration 13 added (the feature store)."""
+    for table in ("feature_materializations", "online_features", "feature_views"):
+        con.execute(f"DROP TABLE {table}")
+
+
 def _drop_registry(con: sqlite3.Connection) -> None:
-    """Remove what migrations 9 to 11 added: the database as an older cellops left it."""
+    """Remove what migrations 9 to 13 added: the database as an older cellops left it."""
+    _drop_features(con)
     for table in ("alert_deliveries", "alerts", "monitor_results", "monitors",
                   "approvals", "promotion_requests", "alias_protections", "model_aliases",
                   "model_tags", "model_versions", "registered_models", "audit_log",
@@ -210,6 +217,7 @@ def test_a_schema_9_workspace_gains_the_prediction_log_and_keeps_its_models(tmp_
     cellops.register_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), "m")
     ws.close()
     con = sqlite3.connect(ws.db_path)
+    _drop_features(con)
     for table in ("alert_deliveries", "alerts", "monitor_results", "monitors", "predictions",
                   "prediction_labels", "serving_endpoints"):
         con.execute(f"DROP TABLE {table}")
@@ -240,3 +248,21 @@ def test_read_only_commands_do_not_create_a_workspace_where_there_is_none(tmp_pa
                             env=env, capture_output=True, text=True, timeout=60)
     assert helped.returncode == 0 and "Usage:" in helped.stdout  # help needs no workspace
     assert not (tmp_path / ".cellops").exists()
+
+
+def test_a_schema_12_workspace_gains_the_feature_store_and_keeps_its_runs(tmp_path):
+    import pandas as pd
+
+    ws = cellops.init_workspace(tmp_path)
+    with cellops.start_run(name="kept") as run:
+        run.log_metric("m", 1.0)
+    ws.close()
+    con = sqlite3.connect(ws.db_path)
+    _drop_features(con)
+    con.execute("PRAGMA user_version = 12")
+    con.commit()
+    con.close()
+    assert cellops.list_feature_views() == []  # reopening migrates
+    assert cellops.get_run(run.id).metrics == {"m": 1.0}
+    frame = pd.DataFrame({"cid": [1], "ts": [pd.Timestamp("2024-01-01")], "x": [1.0]})
+    assert cellops.register_feature_view("f", frame, entities="cid", timestamp="ts").version == 1

@@ -7,7 +7,7 @@ the way sqlite-utils' ``Database`` hands out ``Table`` objects::
     store.experiments   store.environments   store.runs   store.params   store.tags
     store.metrics       store.artifacts      store.datasets   store.cells
     store.pipelines     store.search     store.registry   store.audit
-    store.predictions   store.endpoints   store.monitors
+    store.predictions   store.endpoints   store.monitors   store.features
 
 Each owns its SQL and returns plain values. A new area (the registry, the prediction
 log, monitors, features) adds a sibling module and attribute. ``with store.transaction()
@@ -28,6 +28,7 @@ from .cells import CellTable
 from .core import Connection, now_ms
 from .datasets import DatasetTable
 from .experiments import EnvironmentTable, ExperimentTable
+from .features import FeatureTable
 from .metrics import MetricTable
 from .monitors import MonitorTable
 from .pipelines import PipelineTable
@@ -59,6 +60,7 @@ class Tables:
         self.predictions = PredictionTable(db)
         self.endpoints = EndpointTable(db)
         self.monitors = MonitorTable(db)
+        self.features = FeatureTable(db)
 
 
 class Transaction(Tables):

@@ -51,11 +51,12 @@ class ArtifactTable:
 
     def referenced_blobs(self) -> set[str]:
         """Every blob hash the database points at (artifacts, sources, git diffs, registered
-        model versions — which outlive the runs that made them)."""
+        model versions and feature views — which outlive the runs that made them)."""
         rows = self.db.query(
             "SELECT sha256 FROM artifacts"
             " UNION SELECT source_sha FROM runs WHERE source_sha IS NOT NULL"
             " UNION SELECT git_diff_sha FROM runs WHERE git_diff_sha IS NOT NULL"
             " UNION SELECT sha256 FROM model_versions"
+            " UNION SELECT artifact FROM feature_views"
         )
         return {r[0] for r in rows}

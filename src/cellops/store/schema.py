@@ -392,6 +392,29 @@ def _m12_sortable_values(db: Database) -> None:
                    f" ON {table} (key, sort_value, run_id)")
 
 
+def _m13_features(db: Database) -> None:
+    """The feature store: feature views, one row per version (its definition, the content
+    fingerprint that makes a re-registration of the same data a no-op, and the artifact
+    holding its rows, sorted for point-in-time joins); the online store (the latest value
+    per view and entity key); and how far each view was materialized."""
+    db["feature_views"].create(
+        {"name": str, "version": int, "fingerprint": str, "entities": str, "timestamp": str,
+         "created_timestamp": str, "ttl_ms": int, "features": str, "description": str,
+         "tags": str, "source": str, "artifact": str, "num_rows": int, "min_ts": int,
+         "max_ts": int, "created_at": int, "created_by": str},  # min_ts, max_ts: UTC ns
+        pk=("name", "version"),
+        not_null={"fingerprint", "entities", "timestamp", "features", "artifact", "num_rows",
+                  "created_at"})
+    db["online_features"].create(
+        {"view": str, "entity_key": str, "version": int, "feature_ts": int, "feature_values": str,
+         "written_at": int},
+        pk=("view", "entity_key"), not_null={"version", "feature_ts", "feature_values", "written_at"})
+    db["feature_materializations"].create(
+        {"view": str, "version": int, "end_ns": int, "rows_written": int, "rows_expired": int,
+         "materialized_at": int},
+        pk="view", not_null={"version", "end_ns", "rows_written", "materialized_at"})
+
+
 MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (1, _m1_tracking),
     (2, _m2_cells),
@@ -405,5 +428,6 @@ MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (10, _m10_serving),
     (11, _m11_monitoring),
     (12, _m12_sortable_values),
+    (13, _m13_features),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
