@@ -1,6 +1,6 @@
 """``python -m cellops``: the ``cellops`` command, for environments whose scripts folder is
-not on PATH."""
+not on PATH (with the same exit codes)."""
 
 from cellops.cli import main
 
-main()
+raise SystemExit(main())

@@ -11,17 +11,19 @@ Everything lives in the workspace: the views' rows as Parquet artifacts, their
 definitions, versions and the online store in its database (``store.features``).
 """
 
-from .online import Materialization, get_online_features, materialize
+from .online import Materialization, feature_view_status, get_online_features, materialize
 from .retrieval import get_historical_features, parse_features
 from .views import (
     FeatureView,
     feature_view_versions,
+    format_ttl,
     get_feature_view,
     list_feature_views,
     parse_ttl,
     register_feature_view,
 )
 
-__all__ = ["FeatureView", "Materialization", "feature_view_versions", "get_feature_view",
+__all__ = ["FeatureView", "Materialization", "feature_view_status", "feature_view_versions",
+           "format_ttl", "get_feature_view",
            "get_historical_features", "get_online_features", "list_feature_views", "materialize",
            "parse_features", "parse_ttl", "register_feature_view"]

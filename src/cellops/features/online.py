@@ -196,3 +196,43 @@ def _as_key(value: Any, dtype: str, column: str) -> Any:
             number = int(number)
         return number
     return str(value)
+
+
+def feature_view_status(name: str) -> dict[str, Any]:
+    """What the front ends show of a view: its latest version's definition, every version,
+    per-feature freshness (the newest time each feature has a value), the online store's
+    state (entities held, materialized up to when, from which version) and the registered
+    models whose runs retrieved it. Times are ISO 8601 UTC."""
+    import numpy as np
+
+    from ..workspaces import workspace
+
+    view = get_feature_view(name)
+    store = workspace().store.features
+
+    def iso_ns(ns: Any) -> str | None:
+        return None if ns is None else datetime.fromtimestamp(ns / 1e9, timezone.utc).isoformat()
+
+    frame = _frame_of(view)
+    stamps = frame[TS].to_numpy()
+    freshness = {}
+    for f in view.features:
+        has = frame[f].notna().to_numpy()
+        freshness[f] = (iso_ns(int(stamps[has].max().astype("datetime64[ns]").astype(np.int64)))
+                        if has.any() else None)
+    done = store.materialization(name)
+    stats = store.online_stats(name)
+    online = {"entities": int(stats["entities"] or 0), "newest": iso_ns(stats["newest"]),
+              "oldest": iso_ns(stats["oldest"]), "materialized_to": None,
+              "materialized_version": None, "materialized_at": None, "behind": False}
+    if done is not None:
+        online.update(materialized_to=iso_ns(done["end_ns"]), materialized_version=done["version"],
+                      materialized_at=datetime.fromtimestamp(done["materialized_at"] / 1000,
+                                                             timezone.utc).isoformat(),
+                      behind=done["version"] != view.version)
+    return {"view": view.to_dict(), "key_types": view.key_types,
+            "versions": [{"version": r["version"], "fingerprint": r["fingerprint"],
+                          "num_rows": r["num_rows"], "created_at": datetime.fromtimestamp(
+                              r["created_at"] / 1000, timezone.utc).isoformat(),
+                          "created_by": r["created_by"]} for r in store.versions(name)],
+            "freshness": freshness, "online": online, "models": store.models_using(name)}
