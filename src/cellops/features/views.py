@@ -133,7 +133,7 @@ def register_feature_view(name: str, source: Any, *, entities: str | Iterable[st
     """
     import pandas as pd
 
-    from ..registry import current_user
+    from ..identity import current_user
     from ..workspaces import workspace
 
     if not isinstance(name, str) or not NAME.match(name):

@@ -229,7 +229,13 @@ class Cellops(Magics):
         In[N], line K" with the user's own lines, as for a cell without the magic."""
         shell = self.shell
         code = shell.transform_cell(cell)
-        filename = shell.compile.cache(first_line + "\n" + cell, shell.execution_count)
+        # The number of the cell running now, as IPython gave it: IPython 9 counts the next
+        # cell from the start of this one (``shell.execution_count`` is already N + 1 here),
+        # IPython 8 at its end; both keep the running cell's result on the display hook.
+        running = getattr(getattr(shell, "displayhook", None), "exec_result", None)
+        number = getattr(running, "execution_count", None)
+        filename = shell.compile.cache(first_line + "\n" + cell,
+                                       shell.execution_count if number is None else number)
         try:
             tree = ast.parse("\n" + code, filename)
             last = None

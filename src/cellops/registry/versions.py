@@ -180,7 +180,8 @@ def _lineage(run: Run | None) -> list[dict[str, Any]]:
 
 def register_model(source: Run | str | Any, name: str, *, tags: Mapping[str, Any] | None = None,
                    description: str | None = None, X_sample: Any = None,
-                   artifact: str | None = None) -> ModelVersion:
+                   artifact: str | None = None, features: Any = None,
+                   entity_columns: Any = None) -> ModelVersion:
     """Register a model as the next version of ``name`` (1, 2, ...; the model is created on
     its first version).
 
@@ -189,6 +190,12 @@ def register_model(source: Run | str | Any, name: str, *, tags: Mapping[str, Any
     estimator, saved with skops (its signature from ``X_sample`` when given) and logged to
     the active run when there is one. The version records the run, the file's sha256, the
     signature, the environment and the run's datasets.
+
+    ``features`` (``["view:feature", ...]``) names the model's input columns that come from
+    the feature store, and ``entity_columns`` the keys a request carries instead (default:
+    the views' keys); without them, the features the run retrieved
+    (``cellops.get_historical_features``) that are model inputs are recorded. A scoring
+    server then fills them in from the online store (see docs/features.md).
     """
     from ..skops_io import dump_skops
     from ..tracking.autolog import signature as estimator_signature
@@ -219,6 +226,7 @@ def register_model(source: Run | str | Any, name: str, *, tags: Mapping[str, Any
             env = context.environment()
             ws.store.environments.ensure(env)
             environment_id = env["id"]
+        tag_values.update(_feature_tag(run, signature, features, entity_columns))
         row = {"run_id": run.id if run else None, "artifact_path": path, "sha256": sha,
                "size": size, "flavor": FLAVOR, "signature": json.dumps(signature),
                "environment_id": environment_id,
@@ -231,13 +239,28 @@ def register_model(source: Run | str | Any, name: str, *, tags: Mapping[str, Any
             f"register_model takes a run, a run id, a runs:/RUN_ID/PATH URI or a fitted estimator, "
             f"not {type(source).__name__}.")
     art = _model_artifact(run, artifact)
+    signature = run_signature(run, art["path"])
+    tag_values.update(_feature_tag(run, signature, features, entity_columns))
     row = {"run_id": run.id, "artifact_path": art["path"], "sha256": art["sha256"],
            "size": art["size"], "flavor": FLAVOR,
-           "signature": json.dumps(run_signature(run, art["path"])),
+           "signature": json.dumps(signature),
            "environment_id": run.info.get("environment_id"), "lineage": json.dumps(_lineage(run))}
     version = ws.store.registry.create_version(name, row, current_user(), description=description,
                                                tags=tag_values)
     return get_model_version(name, version)
+
+
+def _feature_tag(run: Run | None, signature: Mapping[str, Any] | None, features: Any,
+                 entity_columns: Any) -> dict[str, str]:
+    """The ``cellops.features`` tag (the features a server fills in), when the model has any."""
+    if features is None and entity_columns is None and (
+            run is None or not any(d.format == "feature_view" for d in run.inputs)):
+        return {}  # the common case: nothing of the feature store is imported
+    from ..features.serving import TAG, feature_spec
+
+    columns = [str(i["name"]) for i in (signature or {}).get("inputs") or []] or None
+    spec = feature_spec(run, columns, features, entity_columns)
+    return {TAG: json.dumps(spec)} if spec else {}
 
 
 # -- reading ---------------------------------------------------------------------------------

@@ -57,6 +57,10 @@ class ServedModel:
     signature: Signature
     array_ok: bool = False
     loaded_at: float = field(default_factory=time.time)
+    # A version that names its features (the feature store): requests may carry its entity
+    # keys instead, and ``enrich`` fills the features in (see :meth:`complete`).
+    enrich: Callable[[Any], Any] | None = None
+    request_signature: Signature | None = None
 
     @property
     def methods(self) -> list[str]:
@@ -76,6 +80,28 @@ class ServedModel:
             return np.asarray(fn(X))
         except (ValueError, TypeError) as exc:
             raise PayloadError(_explain(exc, inputs)) from None
+
+    def parse(self, parse: Callable[..., Any], *args: Any) -> Any:
+        """``parse(*args, signature)`` (a payload parser) for this model. A model served with
+        features parses a request of its entity keys (and request-time columns) and fills
+        the features in from the online store; a request that carries every model column
+        is taken as it is."""
+        if self.enrich is None or self.request_signature is None:
+            return parse(*args, self.signature)
+        try:
+            parsed = parse(*args, self.request_signature)
+        except PayloadError as keys_error:
+            try:
+                return parse(*args, self.signature)
+            except PayloadError:
+                raise keys_error from None
+        inputs, rest = parsed if isinstance(parsed, tuple) else (parsed, None)
+        from .payloads import frame_inputs
+
+        full = frame_inputs(self.enrich(inputs.as_frame()).drop(
+            columns=[c for c in self.request_signature.columns or ()
+                     if c not in (self.signature.columns or ())]), self.signature)
+        return (full, rest) if isinstance(parsed, tuple) else full
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "uri": self.uri,
@@ -103,6 +129,17 @@ def load_served(uri: str, *, trusted: tuple[str, ...] = ()) -> ServedModel:
         v = get_model_version(parsed.name, ref)
         served = ServedModel(v.name, v.version, uri, v.load(trusted=trusted),
                              Signature.from_version(v.signature))
+        if "cellops.features" in v.tags:
+            from ..features.serving import enricher_for
+
+            enrich = enricher_for(v.tags, served.signature.columns)
+            if enrich is not None:
+                dtypes = dict(zip(served.signature.columns or (), served.signature.dtypes or ()))
+                served.enrich = enrich
+                served.request_signature = Signature(
+                    tuple(enrich.request_columns),
+                    tuple(enrich.key_types.get(c) or dtypes.get(c) for c in enrich.request_columns),
+                    len(enrich.request_columns))
     else:
         run = get_run(parsed.name)
         served = ServedModel(f"run-{run.short_id}", None, uri, load_model(uri, trusted=trusted),

@@ -29,7 +29,7 @@ async def invocations(request: Request) -> Response:
         # Parsed in a worker thread: a large or hostile body never holds up /ping and the
         # other clients on the event loop.
         inputs, params = await run_in_threadpool(
-            mlflow_inputs, body, request.headers.get("content-type", ""), model.signature)
+            model.parse, mlflow_inputs, body, request.headers.get("content-type", ""))
         method = params.get("predict_method", "predict")
         result = await predict(model, inputs, method)
         status, reply, error = 200, {"predictions": result.tolist()}, None

@@ -110,7 +110,7 @@ async def oip_infer(request: Request) -> Response:
         doc = await run_in_threadpool(parse_json, body)  # off the event loop, like /invocations
         if isinstance(doc, dict) and isinstance(doc.get("id"), str) and 0 < len(doc["id"]) <= 128:
             rid = doc["id"]
-        inputs = await run_in_threadpool(oip_inputs, doc, model.signature)
+        inputs = await run_in_threadpool(model.parse, oip_inputs, doc)
         wanted = doc.get("outputs") or [{"name": "predict"}]
         if not isinstance(wanted, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
                                                    for o in wanted):
