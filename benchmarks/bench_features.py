@@ -19,6 +19,9 @@ reports seconds (best of --repeat) and the process's peak resident memory.
 - online lookups: p50 of ``get_online_features`` for 1 and 100 entities (goal: <= 0.5 ms
   for 1 entity), DataFrame and ``to_dict``.
 - materialize 1,000,000 rows: time and peak memory.
+- a served request (one row, MLflow protocol, keep-alive) of a model whose features come
+  from the store: entity key only (the server looks the features up) against the same
+  model given its features; goal: <= 1 ms added at p50.
 """
 
 from __future__ import annotations
@@ -164,6 +167,59 @@ ONLINE = """
 """
 
 
+SERVED = """
+    import os, time, json, statistics, http.client, urllib.parse
+    import numpy as np, pandas as pd, cellops
+    from sklearn.linear_model import LogisticRegression
+    os.chdir({ws!r}); cellops.init_workspace({ws!r})
+    feats = pd.read_parquet({feats!r})
+    cellops.register_feature_view("customer", feats, entities="customer_id", timestamp="ts", ttl="7d")
+    rng = np.random.default_rng(3)
+    labels = pd.DataFrame({{"customer_id": rng.integers(0, {entities}, 2000),
+                           "event_timestamp": pd.Timestamp("2024-01-20"),
+                           "tenure": rng.integers(1, 60, 2000)}})
+    with cellops.start_run(name="train"):
+        train = cellops.get_historical_features(labels, ["customer:*"]).fillna(0)
+        X = train[[f"f{{i}}" for i in range(5)] + ["tenure"]]
+        y = (X["f0"] > 0).astype(int)
+        model = LogisticRegression().fit(X, y)
+        cellops.register_model(model, "enriched", X_sample=X)
+    cellops.register_model(model, "plain", X_sample=X)  # no run: takes its features given
+    cellops.materialize(end="2024-01-31")
+    out = {{}}
+    for name, body in (("plain", {{"dataframe_records": [dict(X.iloc[0])]}}),
+                       ("enriched", {{"dataframe_records": [{{"customer_id": int(labels.customer_id[0]),
+                                                              "tenure": int(labels.tenure[0])}}]}})):
+        import socket, subprocess, sys
+        with socket.socket() as free:
+            free.bind(("127.0.0.1", 0)); port = free.getsockname()[1]
+        # Its own process, as `cellops serve` runs (a server thread here would share the GIL).
+        server = subprocess.Popen([sys.executable, "-m", "cellops", "serve", f"models:/{{name}}/1",
+                                   "--port", str(port)], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        for _ in range(300):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/ping")
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        data = json.dumps(body, default=float).encode()
+        times = []
+        for i in range(600):
+            t = time.perf_counter()
+            conn.request("POST", "/invocations", data, {{"content-type": "application/json"}})
+            res = conn.getresponse(); res.read()
+            assert res.status == 200, res.status
+            times.append(time.perf_counter() - t)
+        server.terminate(); server.wait()
+        out[name] = statistics.median(times[100:]) * 1e3
+    OUT = out
+"""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--feast-python", default=os.environ.get("BENCH_FEAST_PYTHON"),
@@ -214,6 +270,11 @@ def main() -> None:
     for n in (1, 100):
         print(f"{f'online lookup, {n} entit' + ('y' if n == 1 else 'ies') + ', p50 (ms)':<44} "
               f"{online[f'p50_{n}_frame_ms']:>12.3f}   (to_dict: {online[f'p50_{n}_dict_ms']:.3f} ms)")
+    with tempfile.TemporaryDirectory() as tmp:
+        served = run(SERVED.format(ws=tmp, feats=str(feats), entities=ENTITIES))
+    print(f"{'served request, features given, p50 (ms)':<44} {served['plain']:>12.3f}")
+    print(f"{'served request, entity key only, p50 (ms)':<44} {served['enriched']:>12.3f}"
+          f"   (+{served['enriched'] - served['plain']:.3f} ms for the lookup)")
 
 
 if __name__ == "__main__":

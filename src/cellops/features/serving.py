@@ -14,7 +14,7 @@ import json
 from typing import Any, Iterable, Sequence
 
 from ..errors import InvalidArgumentError
-from .online import get_online_features
+from .online import _as_key, entity_key
 from .retrieval import output_names, resolve
 
 TAG = "cellops.features"
@@ -67,33 +67,48 @@ def feature_spec(run: Any, model_columns: Sequence[str] | None,
 
 
 class Enricher:
-    """Fills a request's feature columns from the online store, by its entity columns."""
+    """Fills a request's feature columns from the online store, by its entity columns.
+
+    Made once per loaded model version: the views are resolved then, and a request costs
+    one primary-key query per view (no pandas on this path: it is most of a served
+    request's time)."""
 
     def __init__(self, spec: dict[str, Any], model_columns: Sequence[str] | None) -> None:
         from ..workspaces import workspace
 
-        self.workspace = workspace()  # the model's: requests are answered on other threads
+        self.store = workspace().store.features  # the model's workspace, on any thread
         self.refs = list(spec["features"])
         self.entity_columns = list(spec["entity_columns"])
         plan = resolve(self.refs)
         names = output_names(plan, self.entity_columns, False)
         self.feature_columns = list(names.values())
         self.key_types = {k: t for view, _ in plan for k, t in view.key_types.items()}
+        # view name, its key columns and their types, (stored feature, output column)
+        self.views = [(view.name, list(view.entities), [view.key_types.get(k, "") for k in view.entities],
+                       [(f, names[(view.name, f)]) for f in wanted]) for view, wanted in plan]
         cols = list(model_columns or [])
         self.request_columns = self.entity_columns + [
             c for c in cols if c not in self.feature_columns and c not in self.entity_columns]
 
-    def __call__(self, frame: Any) -> Any:
-        """``frame`` (entity and request-time columns) with the feature columns added."""
-        from ..workspaces import use_workspace
-
-        rows = frame[self.entity_columns].to_dict("records")
-        with use_workspace(self.workspace):
-            found = get_online_features(self.refs, rows, to_dict=True)
-        out = frame.copy()
-        for column in self.feature_columns:
-            out[column] = found[column]
+    def lookup(self, columns: dict[str, list[Any]], n_rows: int) -> dict[str, list[Any]]:
+        """The feature columns (``None`` where the store holds no value) for ``n_rows`` rows
+        whose entity columns are in ``columns``."""
+        out: dict[str, list[Any]] = {}
+        for view, keys, types, features in self.views:
+            ids = [entity_key([_as_key(_whole(columns[k][i]), t, k) for k, t in zip(keys, types)])
+                   for i in range(n_rows)]
+            found = self.store.online_get(view, ids)
+            decoded = {key: json.loads(row[1]) for key, row in found.items()}
+            for stored, column in features:
+                out[column] = [decoded[i].get(stored) if i in decoded else None for i in ids]
         return out
+
+
+def _whole(value: Any) -> Any:
+    """A key read from a float array (a numeric request) back as the integer it was."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def enricher_for(tags: dict[str, str], model_columns: Sequence[str] | None) -> Enricher | None:

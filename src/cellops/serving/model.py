@@ -58,8 +58,8 @@ class ServedModel:
     array_ok: bool = False
     loaded_at: float = field(default_factory=time.time)
     # A version that names its features (the feature store): requests may carry its entity
-    # keys instead, and ``enrich`` fills the features in (see :meth:`complete`).
-    enrich: Callable[[Any], Any] | None = None
+    # keys instead, and ``enrich`` (a cellops.features Enricher) fills them in (see :meth:`parse`).
+    enrich: Any = None
     request_signature: Signature | None = None
 
     @property
@@ -96,11 +96,18 @@ class ServedModel:
             except PayloadError:
                 raise keys_error from None
         inputs, rest = parsed if isinstance(parsed, tuple) else (parsed, None)
-        from .payloads import frame_inputs
+        given = inputs.by_column()
+        found = self.enrich.lookup(given, inputs.n_rows)
+        columns = list(self.signature.columns or ())
+        data = {c: found[c] if c in found else given[c] for c in columns}
+        if self.signature.numeric:  # one float array, in signature order (None is NaN)
+            full = Inputs(columns, array=np.array([data[c] for c in columns], dtype=float).T.copy())
+        else:
+            import pandas as pd
 
-        full = frame_inputs(self.enrich(inputs.as_frame()).drop(
-            columns=[c for c in self.request_signature.columns or ()
-                     if c not in (self.signature.columns or ())]), self.signature)
+            from .payloads import frame_inputs
+
+            full = frame_inputs(pd.DataFrame(data), self.signature)
         return (full, rest) if isinstance(parsed, tuple) else full
 
     def describe(self) -> dict[str, Any]:
