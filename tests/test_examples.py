@@ -82,6 +82,23 @@ def test_03_serve_a_model_scores_over_http_and_logs_with_labels(tmp_path):
         assert cellops.serving_endpoints() == []  # stopped at the end
 
 
+def test_04_feature_store_trains_without_leakage_and_serves_by_entity_key(tmp_path):
+    nb_path = shutil.copy(EXAMPLES / "04-feature-store.ipynb", tmp_path)
+    nb = nbformat.read(nb_path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                   for c in nb.cells for o in c.get("outputs", []))
+    assert "none from the future" in text and "'predictions': [" in text
+    with cellops.use_workspace(tmp_path / ".cellops"):
+        version = cellops.get_model_version("churn", 1)
+        assert [d["name"] for d in version.lineage] == ["features:customer_activity@v1"]
+        assert "customer_activity:spend_30d" in version.tags["cellops.features"]
+        log = cellops.predictions("churn")
+        assert len(log) == 2 and log["spend_30d"].notna().all()  # filled in by the server
+        assert cellops.serving_endpoints() == []
+
+
 def test_02_papermill_batch_records_the_injected_parameters(tmp_path):
     shutil.copy(EXAMPLES / "02-papermill-batch.ipynb", tmp_path)
     res = subprocess.run([sys.executable, "-m", "papermill", "02-papermill-batch.ipynb", "out.ipynb",
