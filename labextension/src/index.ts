@@ -1,5 +1,6 @@
 import { JupyterFrontEndPlugin } from '@jupyterlab/application';
 
+import { featuresPlugin } from './features/plugin';
 import { monitoringPlugin } from './monitoring/plugin';
 import { pipelinesPlugin } from './pipelines/plugin';
 import { registryPlugin } from './registry/plugin';
@@ -9,7 +10,8 @@ import { sidebarPlugin } from './sidebar';
 
 export * from './tokens';
 
-/** The sidebar, then one plugin per tab (monitoring adds its own the same way). */
-const plugins: JupyterFrontEndPlugin<any>[] = [sidebarPlugin, runsPlugin, pipelinesPlugin, registryPlugin, servingPlugin, monitoringPlugin];
+/** The sidebar, then one plugin per tab (each area adds its own the same way). */
+const plugins: JupyterFrontEndPlugin<any>[] = [sidebarPlugin, runsPlugin, pipelinesPlugin, registryPlugin, servingPlugin, monitoringPlugin,
+                                            featuresPlugin];
 
 export default plugins;

@@ -49,6 +49,7 @@ export class SidebarPanel extends Panel {
   }
 
   protected onAfterShow(msg: Message): void {
+    this._fit();
     this._notify();
   }
 
@@ -70,15 +71,33 @@ export class SidebarPanel extends Panel {
     this._current = tabId;
     this._bar.node.replaceChildren(...this._tabs.map(t => {
       const current = t.key === tabId;
+      const icon = t.icon ? t.icon.element({ tag: 'span', className: 'jp-cellops-tab-icon' }) : null;
       const b = el('button', { role: 'tab', 'data-tab': t.key, class: current ? 'jp-mod-current' : '',
-                               'aria-selected': String(current), type: 'button' }, t.label);
+                               'aria-selected': String(current), 'aria-label': t.label, title: t.label,
+                               type: 'button' },
+                   icon, el('span', { class: 'jp-cellops-tab-label' }, t.label));
       b.onclick = () => this.selectTab(t.key);
       return b;
     }));
+    this._fit();
     for (const t of this._tabs) {
       t.widget.setHidden(t.key !== tabId);
     }
     this._notify();
+  }
+
+  /** Labels when they all fit the bar; otherwise icons, with the current tab's label. */
+  private _fit(): void {
+    const bar = this._bar.node;
+    bar.classList.remove('jp-mod-compact');
+    if (bar.clientWidth > 0 && bar.scrollWidth > bar.clientWidth + 1) {
+      bar.classList.add('jp-mod-compact');
+    }
+  }
+
+  protected onResize(msg: Widget.ResizeMessage): void {
+    super.onResize(msg);
+    this._fit();
   }
 
   private _notify(): void {

@@ -1,3 +1,4 @@
+import { LabIcon } from '@jupyterlab/ui-components';
 import { Token } from '@lumino/coreutils';
 import { ISignal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
@@ -8,7 +9,10 @@ export interface ISidebarTab {
   readonly key: string;
   /** The button label. */
   readonly label: string;
-  /** Order in the tab bar: Runs 100, Pipelines 200, Registry 300, Monitoring 400. */
+  /** The button icon: when the labels do not fit the sidebar's width, the other tabs show
+   * their icon only (their label on hover). */
+  readonly icon?: LabIcon;
+  /** Order in the tab bar: Runs 100, Pipelines 200, Registry 300, Monitoring 400, Features 500. */
   readonly rank: number;
   /** What the tab shows. */
   readonly widget: Widget;

@@ -2,6 +2,7 @@
  * windows (uPlot charts with hover values), and the alerts not resolved yet, with
  * Acknowledge / Resolve and links to what retraining did (pipeline run, version, request). */
 
+import { bellIcon } from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
 import { ISignal, Signal } from '@lumino/signaling';
 
@@ -153,6 +154,7 @@ function stateBadge(state: string): HTMLElement {
 export class MonitoringTab extends PollingTab<MonitoringModel> {
   readonly key = 'monitoring';
   readonly label = 'Monitoring';
+  readonly icon = bellIcon;
   readonly rank = 400;
 
   constructor(model: MonitoringModel, private readonly commands: CommandRegistry) {

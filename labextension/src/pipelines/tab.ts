@@ -1,6 +1,7 @@
 /** The Pipelines tab: recent pipeline runs with each step's state; cached steps link to
  * the run they reused, and a pipeline run that reused every step says so. */
 
+import { buildIcon } from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
 import { ISignal, Signal } from '@lumino/signaling';
 
@@ -51,6 +52,7 @@ export class PipelinesModel {
 export class PipelinesTab extends PollingTab<PipelinesModel> {
   readonly key = 'pipelines';
   readonly label = 'Pipelines';
+  readonly icon = buildIcon;
   readonly rank = 200;
 
   constructor(model: PipelinesModel, private readonly commands: CommandRegistry) {

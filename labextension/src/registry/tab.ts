@@ -4,6 +4,7 @@
  * to each version's model card, and whether the audit log's hash chain is intact.
  */
 
+import { tagIcon } from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
 
 import { alertBox, button, el } from '../dom';
@@ -15,6 +16,7 @@ import { IModel, IRequest, IVersion, RegistryModel } from './model';
 export class RegistryTab extends PollingTab<RegistryModel> {
   readonly key = 'registry';
   readonly label = 'Registry';
+  readonly icon = tagIcon;
   readonly rank = 300;
 
   /** Comments typed but not yet sent, by request id: a poll that re-renders keeps them. */

@@ -4,6 +4,7 @@
  * main area" shows every column, charts and the compare view.
  */
 
+import { listIcon } from '@jupyterlab/ui-components';
 import { button, el, statusDot } from '../dom';
 import { formatDuration, formatMetric, formatWhen, keyMetric, keyMetrics, pageLabel, toggleOrder } from '../format';
 import { PollingTab } from '../tab';
@@ -13,6 +14,7 @@ import { errorBox, runDetail, toolbar } from './parts';
 export class RunsTab extends PollingTab<RunsModel> {
   readonly key = 'runs';
   readonly label = 'Runs';
+  readonly icon = listIcon;
   readonly rank = 100;
 
   constructor(
