@@ -121,6 +121,24 @@ ANCHOR_RETRIEVAL = """
             "checksum": float(out["f0"].fillna(0).sum())}}
 """
 
+DUCKDB_RETRIEVAL = """
+    import time, duckdb, pandas as pd
+    feats = pd.read_parquet({feats!r}); ents = pd.read_parquet({ents!r}).reset_index()
+    con = duckdb.connect()
+    best = None
+    for _ in range({repeat}):
+        t = time.perf_counter()
+        # ASOF JOIN takes one inequality: the TTL is applied to what it found.
+        keep = "f.ts >= e.event_timestamp - INTERVAL 7 DAY"
+        out = con.execute(
+            "SELECT e.index, " + ", ".join(f"CASE WHEN {{keep}} THEN f.f{{i}} END AS f{{i}}" for i in range(5))
+            + " FROM ents e ASOF LEFT JOIN feats f ON e.customer_id = f.customer_id"
+            " AND e.event_timestamp >= f.ts ORDER BY e.index").df()
+        best = min(best or 1e9, time.perf_counter() - t)
+    OUT = {{"seconds": best, "matched": int(out["f0"].notna().sum()),
+            "checksum": float(out["f0"].fillna(0).sum())}}
+"""
+
 FEAST_RETRIEVAL = """
     import os, time, pandas as pd
     from datetime import timedelta
@@ -224,6 +242,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--feast-python", default=os.environ.get("BENCH_FEAST_PYTHON"),
                     help="A Python with feast installed (its own venv).")
+    ap.add_argument("--duckdb-python", default=os.environ.get("BENCH_DUCKDB_PYTHON"),
+                    help="A Python with duckdb installed, to time DuckDB's ASOF JOIN on the same data.")
     ap.add_argument("--big", action="store_true", help="Also 10,000,000 feature rows.")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--data", default=os.path.join(tempfile.gettempdir(), "cellops-bench-features"))
@@ -241,6 +261,13 @@ def main() -> None:
         anchor = run(ANCHOR_RETRIEVAL.format(feats=str(feats), ents=str(ents), repeat=args.repeat))
         assert mine["matched"] == anchor["matched"], (mine, anchor)
         assert abs(mine["checksum"] - anchor["checksum"]) < 1e-6 * max(1, abs(anchor["checksum"]))
+        duck = None
+        if args.duckdb_python:
+            try:
+                duck = run(DUCKDB_RETRIEVAL.format(feats=str(feats), ents=str(ents), repeat=args.repeat),
+                           python=args.duckdb_python)
+            except RuntimeError as exc:
+                print(f"DuckDB failed: {str(exc)[-400:]}", file=sys.stderr)
         feast = None
         if args.feast_python and feature_rows <= 1_000_000:
             with tempfile.TemporaryDirectory() as tmp:
@@ -259,6 +286,12 @@ def main() -> None:
               f"{feast['peak_mb'] if feast else float('nan'):>10.0f}")
         print(f"{'  first retrieval of a new process (s)':<44} {cold['seconds']:>12.3f}"
               f"   (reads the view's Parquet; peak {cold['peak_mb']:.0f} MB)")
+        if duck:
+            same = "same values" if duck["matched"] == mine["matched"] else \
+                f"matched {duck['matched']:,} rows, cellops {mine['matched']:,}"
+            print(f"{'  DuckDB ASOF JOIN (engine alternative) (s)':<44} {duck['seconds']:>12.3f}"
+                  f"   ({mine['seconds'] and duck['seconds'] / mine['seconds']:.1f}x cellops; "
+                  f"peak {duck['peak_mb']:.0f} MB; {same})")
         print(f"{'  registration, once (s)':<44} {mine['register_s']:>12.3f}")
         if feast and feast["matched"] != mine["matched"]:
             print(f"  (Feast matched {feast['matched']:,} rows, cellops {mine['matched']:,})")
