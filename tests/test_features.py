@@ -261,3 +261,21 @@ def test_a_parquet_or_csv_file_is_a_source(tmp_path):
     ents = pd.DataFrame({"cid": ["b", "a"], "event_timestamp": [pd.Timestamp("2024-01-03")] * 2})
     got = cellops.get_historical_features(ents, ["csv:x", "pq:x"], full_feature_names=True)
     assert got["csv__x"].tolist() == got["pq__x"].tolist() == [2.0, 1.0]
+
+
+def test_an_fsspec_url_is_a_source_and_garbage_collection_keeps_every_version():
+    import fsspec
+
+    frame = pd.DataFrame({"cid": [1, 2], "ts": [T0, T0], "x": [1.0, 2.0]})
+    with fsspec.open("memory://views/f.parquet", "wb") as f:
+        frame.to_parquet(f)
+    v1 = cellops.register_feature_view("url", "memory://views/f.parquet", entities="cid", timestamp="ts")
+    assert v1.source == "memory://views/f.parquet" and v1.num_rows == 2
+    cellops.register_feature_view("url", frame.assign(x=[3.0, 4.0]), entities="cid", timestamp="ts")
+    cellops.garbage_collect(grace=0)
+    from cellops.features import views as feature_views
+
+    feature_views._FRAMES.clear()  # read back from the artifact store, as a new process does
+    ents = pd.DataFrame({"cid": [2], "event_timestamp": [T0]})
+    assert cellops.get_historical_features(ents, "url@1:x")["x"].tolist() == [2.0]
+    assert cellops.get_historical_features(ents, "url:x")["x"].tolist() == [4.0]
