@@ -63,24 +63,35 @@ def test_the_cli_lists_shows_materializes_and_gets(tmp_path, monkeypatch):
     assert [v.version for v in cellops.feature_view_versions("customer")] == [1]
 
 
-def test_the_features_magic_lists_and_shows_a_view(tmp_path, monkeypatch):
-    from IPython.core.error import UsageError
-    from IPython.testing.globalipapp import get_ipython
+@pytest.fixture
+def shell(tmp_path, monkeypatch):
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
 
     monkeypatch.chdir(tmp_path)
-    ip = get_ipython()
+    config = Config()
+    config.HistoryManager.enabled = False
+    ip = InteractiveShell.instance(config=config)
     ip.run_line_magic("load_ext", "cellops")
-    empty = ip.run_line_magic("features", "")
+    yield ip
+    ip.run_line_magic("unload_ext", "cellops")
+    InteractiveShell.clear_instance()  # other test files make their own shells
+
+
+def test_the_features_magic_lists_and_shows_a_view(tmp_path, shell):
+    from IPython.core.error import UsageError
+
+    empty = shell.run_line_magic("features", "")
     assert "No feature views yet" in empty._repr_html_()
     seed(tmp_path)
-    listed = ip.run_line_magic("features", "")._repr_html_()
+    listed = shell.run_line_magic("features", "")._repr_html_()
     assert "customer" in listed and "spend, visits" in listed
-    shown = ip.run_line_magic("features", "customer --sample 2")
+    shown = shell.run_line_magic("features", "customer --sample 2")
     page = shown._repr_html_()
     assert "What customers spend" in page and "Online: 3 entities" in page
     assert "Latest 2 rows" in page and "2024-01-01 01:00 UTC" in page
     with pytest.raises(UsageError, match="No feature view 'nope'"):
-        ip.run_line_magic("features", "nope")
+        shell.run_line_magic("features", "nope")
 
 
 @pytest.fixture
