@@ -105,6 +105,7 @@ _LAZY.update({name: "features" for name in (
     "FeatureView", "Materialization", "feature_view_versions", "get_feature_view",
     "get_historical_features", "get_online_features", "list_feature_views", "materialize",
     "register_feature_view")})
+_LAZY.update({name: "insight" for name in ("Explanation", "FairnessReport", "explain", "fairness")})
 _LAZY.update({name: "monitoring" for name in (
     "Alert", "DriftReport", "Monitor", "MonitorResult", "MonitorSpecError", "ack_alert", "alerts",
     "apply_monitors", "create_monitor", "delete_monitor", "drift", "get_alert", "get_monitor",
@@ -154,6 +155,8 @@ __all__ = [
     "ExecutorError",
     "Experiment",
     "ExperimentNotFoundError",
+    "Explanation",
+    "FairnessReport",
     "FeatureView",
     "FilterSyntaxError",
     "GarbageReport",
@@ -211,7 +214,9 @@ __all__ = [
     "drift",
     "dump_skops",
     "end_run",
+    "explain",
     "export_history",
+    "fairness",
     "feature_view_versions",
     "find_workspace",
     "flush",

@@ -121,7 +121,8 @@ def _frame_text(series: dict[str, object], y_label: str, left: int, middle: floa
 
 
 def bars(title: str, labels: Sequence[str], series: dict[str, Sequence[float]], *,
-         y_label: str = "share of rows", width: int = 380, height: int = 170) -> str:
+         y_label: str = "share of rows", width: int = 380, height: int = 170,
+         percent: bool = True) -> str:
     """Grouped bars: one group per label (a bin or category), one bar per series."""
     left, right, top, bottom = 44, 8, 22, 34
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -145,7 +146,8 @@ def bars(title: str, labels: Sequence[str], series: dict[str, Sequence[float]], 
             x = left + i * group + 0.3 * bar + j * bar
             out.append(f"<rect x='{x:.1f}' y='{top + plot_h - h:.1f}' width='{bar * 0.92:.1f}' "
                        f"height='{h:.1f}' fill='{COLOURS[j % len(COLOURS)]}' opacity='0.85'>"
-                       f"<title>{html.escape(name)} · {html.escape(str(label))}: {v:.2%}</title>"
+                       f"<title>{html.escape(name)} · {html.escape(str(label))}: "
+                       f"{f'{v:.2%}' if percent else tick_label(v)}</title>"
                        "</rect>")
     step = max(1, math.ceil(n / 6))
     for i in range(0, n, step):
@@ -538,13 +540,14 @@ def line_figure(panels: dict[str, dict[str, Sequence[tuple[Any, Any]]]], *,
 
 
 def bar_figure(panels: dict[str, tuple[Any, ...]], *, y_label: str = "share of rows",
-               columns: int = 3) -> dict[str, Any]:
+               columns: int = 3, percent: bool = True) -> dict[str, Any]:
     """A plotly figure of grouped bars: one subplot per key of ``panels`` (a title), each
     ``(labels, {series: values})`` — e.g. a column's categories with the reference and
     current shares — or ``(labels, {series: values}, edges)`` for the bins of a number
     (``len(labels) + 1`` edges): those are drawn as a histogram on a numeric axis, with a
     few round ticks instead of one label per bin (which plotly rotates and the panel
-    clips). A series keeps one colour and one legend entry across the panels."""
+    clips). A series keeps one colour and one legend entry across the panels. Values are
+    shares (axis and hover in %) unless ``percent`` is off."""
     n = max(len(panels), 1)
     cols = min(columns, n)
     rows = math.ceil(n / cols)
@@ -582,7 +585,8 @@ def bar_figure(panels: dict[str, tuple[Any, ...]], *, y_label: str = "share of r
                           "tickvals": names, "ticktext": short_names})
         layout[xa] = xaxis
         layout[ya] = {"domain": [max(y1 - cell_h, 0), y1], "anchor": xref, "gridcolor": GRIDLINE,
-                      "zeroline": False, "rangemode": "tozero", "tickformat": ".0%",
+                      "zeroline": False, "rangemode": "tozero",
+                      "tickformat": ".0%" if percent else ".3~g",
                       "title": {"text": y_label if c == 0 else "", "standoff": 4}}
         annotations.append({"text": f"<b>{html.escape(title)}</b>", "showarrow": False,
                             "xref": "paper", "yref": "paper", "x": x0 + cell_w / 2, "y": y1,
@@ -595,7 +599,8 @@ def bar_figure(panels: dict[str, tuple[Any, ...]], *, y_label: str = "share of r
                 "x": x, "xaxis": xref, "yaxis": yref, "customdata": where,
                 "y": [None if v != v else float(v) for v in values],
                 "marker": {"color": colour, "opacity": 0.85},
-                "hovertemplate": f"{html.escape(name)}: %{{y:.1%}} · %{{customdata}}<extra></extra>"}
+                "hovertemplate": f"{html.escape(name)}: %{{y:{'.1%' if percent else '.4~g'}}} · "
+                                 "%{customdata}<extra></extra>"}
             if width is not None:  # side by side within the bin, as grouped bars are
                 bar["width"] = width
                 bar["offset"] = [-w + j * w for w in width] if len(series) == 2 else None

@@ -37,6 +37,10 @@ from .versions import (
     set_model_tags,
 )
 
+# Sections other areas write, named so their area is imported only when a card is written.
+register_card_section("Explanations", "cellops.insight.card:explanation_section")
+register_card_section("Fairness", "cellops.insight.card:fairness_section")
+
 __all__ = ["AuditEntry", "AuditReport", "CiSettings", "ModelCard", "ModelVersion", "PromotionRequest",
            "RegisteredModel", "acting_as", "alias_protection", "alias_protections", "approve", "audit_head", "audit_log", "current_user",
            "default_install", "delete_alias", "delete_model_version", "get_model_version", "github_workflow", "list_models",

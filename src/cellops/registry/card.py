@@ -25,12 +25,13 @@ KEY_PACKAGES = ("scikit-learn", "numpy", "scipy", "pandas", "skops", "cellops")
 
 # Sections other areas contribute: (title, function of the version returning Markdown or
 # None when they have nothing for it). Registered at import of the area, never here.
-_SECTIONS: list[tuple[str, Callable[[ModelVersion], str | None]]] = []
+_SECTIONS: list[tuple[str, Callable[[ModelVersion], str | None] | str]] = []
 
 
-def register_card_section(title: str, render: Callable[[ModelVersion], str | None]) -> None:
+def register_card_section(title: str, render: Callable[[ModelVersion], str | None] | str) -> None:
     """Add a section to every model card; ``render`` returns Markdown, or None to leave the
-    section out for a version (no data yet)."""
+    section out for a version (no data yet). ``render`` may be named as ``"module:function"``
+    so that its area is imported only when a card is written."""
     _SECTIONS.append((title, render))
 
 
@@ -190,6 +191,11 @@ def card_for(v: ModelVersion) -> ModelCard:
     if v.tags:
         parts.append("## Tags\n\n" + _table(["tag", "value"], [[k, t] for k, t in sorted(v.tags.items())]))
     for title, render in _SECTIONS:
+        if isinstance(render, str):
+            import importlib
+
+            module, _, function = render.partition(":")
+            render = getattr(importlib.import_module(module), function)
         text = render(v)
         if text:
             parts.append(f"## {title}\n\n{text}")

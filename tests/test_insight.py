@@ -1,0 +1,151 @@
+"""Explanations and fairness (issue #25): values equal to scikit-learn's and fairlearn's,
+logged to the run, on the model card, and fairness as a promotion gate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cellops
+from cellops.errors import InvalidArgumentError
+
+
+@pytest.fixture(autouse=True)
+def _ws(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cellops.init_workspace(tmp_path)
+
+
+def people(n: int = 4000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"income": rng.normal(50, 15, n), "age": rng.integers(18, 80, n),
+                      "sex": rng.choice(["f", "m"], n), "region": rng.choice(["n", "s", "e"], n)})
+    logit = (X["income"] - 50) / 10 + (X["sex"] == "m") * 0.8
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
+    return X, y
+
+
+@pytest.mark.parametrize("sensitive", [["sex"], ["sex", "region"]])
+def test_fairness_equals_fairlearn(sensitive):
+    from fairlearn.metrics import (
+        MetricFrame,
+        demographic_parity_difference,
+        demographic_parity_ratio,
+        equalized_odds_difference,
+        equalized_odds_ratio,
+        selection_rate,
+        true_positive_rate,
+    )
+
+    X, y = people()
+    rng = np.random.default_rng(1)
+    pred = np.where(rng.random(len(y)) < 0.8, y, 1 - y)
+    report = cellops.fairness(pred, X, y, sensitive_features=sensitive)
+    sf = X[sensitive]
+    assert report.gaps["demographic_parity_difference"] == pytest.approx(
+        demographic_parity_difference(y, pred, sensitive_features=sf), abs=1e-12)
+    assert report.gaps["demographic_parity_ratio"] == pytest.approx(
+        demographic_parity_ratio(y, pred, sensitive_features=sf), abs=1e-12)
+    assert report.gaps["equalized_odds_difference"] == pytest.approx(
+        equalized_odds_difference(y, pred, sensitive_features=sf), abs=1e-12)
+    assert report.gaps["equalized_odds_ratio"] == pytest.approx(
+        equalized_odds_ratio(y, pred, sensitive_features=sf), abs=1e-12)
+    frame = MetricFrame(metrics={"selection_rate": selection_rate, "tpr": true_positive_rate},
+                        y_true=y, y_pred=pred, sensitive_features=sf).by_group
+    for key, row in frame.iterrows():
+        mine = report.by_group.loc[key]
+        assert mine["selection_rate"] == pytest.approx(row["selection_rate"])
+        assert mine["true_positive_rate"] == pytest.approx(row["tpr"])
+    assert report.by_group["count"].sum() == len(y)
+
+
+def test_a_model_is_predicted_without_the_sensitive_columns_it_never_saw():
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = people()
+    model = LogisticRegression().fit(X[["income", "age"]], y)
+    report = cellops.fairness(model, X, y, sensitive_features="sex")
+    assert set(report.by_group.index) == {"f", "m"} and report.task == "classification"
+    assert 0 <= report.gaps["demographic_parity_difference"] <= 1
+
+
+def test_regression_fairness_is_the_error_by_group():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"g": rng.choice(["a", "b"], 1000)})
+    y = rng.normal(100, 20, 1000)
+    pred = y + np.where(X["g"] == "a", 1.0, 5.0)
+    report = cellops.fairness(pred, X, y, sensitive_features="g")
+    assert report.task == "regression"
+    assert report.by_group.loc["a", "mae"] == pytest.approx(1.0)
+    assert report.gaps["mae_difference"] == pytest.approx(4.0) and report.gaps["mae_ratio"] == pytest.approx(0.2)
+
+
+def test_fairness_is_logged_on_the_card_and_gates_a_protected_alias():
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = people()
+    with cellops.start_run(name="biased") as run:
+        model = LogisticRegression().fit(X[["income", "age"]].assign(m=(X.sex == "m") * 5.0), y)
+        pred = model.predict(X[["income", "age"]].assign(m=(X.sex == "m") * 5.0))
+        report = cellops.fairness(pred, X, y, sensitive_features="sex")
+        version = cellops.register_model(model, "loans", X_sample=X[["income", "age"]].assign(m=0.0))
+    assert report.run_id == run.id
+    gap = cellops.get_run(run.id).metrics["fairness.demographic_parity_difference"]
+    assert gap == pytest.approx(report.gaps["demographic_parity_difference"]) and gap > 0.1
+    card = cellops.model_card("loans", version.version).markdown
+    assert "## Fairness" in card and "demographic_parity_difference" in card and "sex=f" in card
+    cellops.protect_alias("loans", "prod", approvers=["alice"],
+                          gate="metrics.fairness.demographic_parity_difference < 0.1")
+    request = cellops.set_alias("loans", "prod", version.version)
+    assert request.gate_passed is False  # the model that fails a group cannot be approved
+    with cellops.acting_as("alice"), pytest.raises(cellops.ModelStateError, match="failed its gate"):
+        cellops.approve(request.id)
+
+
+def test_explain_equals_scikit_learn_and_is_on_the_card():
+    from sklearn.datasets import load_diabetes
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.inspection import partial_dependence, permutation_importance
+
+    data = load_diabetes(as_frame=True)
+    X, y = data.data, data.target
+    with cellops.start_run(name="forest") as run:
+        model = RandomForestRegressor(n_estimators=30, random_state=0).fit(X, y)
+        report = cellops.explain(model, X, y, n_repeats=3, random_state=0)
+        version = cellops.register_model(model, "diabetes", X_sample=X)
+    direct = permutation_importance(model, X, y, n_repeats=3, random_state=0)
+    by_feature = dict(zip(X.columns, direct.importances_mean))
+    for row in report.importances.itertuples():
+        assert row.importance == pytest.approx(by_feature[row.feature])
+    assert report.top(1)[0] == max(by_feature, key=by_feature.get)
+    first = report.top(1)[0]
+    pd_direct = partial_dependence(model, X, [first], kind="average", grid_resolution=20)
+    assert report.partial_dependence[first]["average"] == pytest.approx(pd_direct["average"][0].tolist())
+    assert len(report.partial_dependence) == 3
+    assert report.run_id == run.id
+    card = cellops.model_card("diabetes", version.version).markdown
+    assert "## Explanations" in card and first in card
+    html = report._repr_html_()
+    assert "<svg" in html and first in html  # reads without a kernel
+
+
+def test_bad_input_is_a_clear_error():
+    X, y = people(200)
+    with pytest.raises(InvalidArgumentError, match="no column 'gender'"):
+        cellops.fairness(y, X, y, sensitive_features="gender")
+    with pytest.raises(InvalidArgumentError, match="same length"):
+        cellops.fairness(y[:10], X, y, sensitive_features="sex")
+    with pytest.raises(InvalidArgumentError, match="No fairness metric 'nope'"):
+        cellops.fairness(y, X, y, sensitive_features="sex", metrics=["nope"])
+    with pytest.raises(InvalidArgumentError, match="missing \\(NaN\\)"):
+        cellops.fairness(y, X.assign(sex=None), y, sensitive_features="sex")
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression().fit(X[["income"]], y)
+    with pytest.raises(InvalidArgumentError, match="needs y"):
+        cellops.explain(model, X[["income"]])
+    with pytest.raises(InvalidArgumentError, match="method is one of"):
+        cellops.explain(model, X[["income"]], y, method="lime")
+    with pytest.raises(InvalidArgumentError, match="no column 'x'"):
+        cellops.explain(model, X[["income"]], y, features=["x"])
