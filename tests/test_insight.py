@@ -149,3 +149,40 @@ def test_bad_input_is_a_clear_error():
         cellops.explain(model, X[["income"]], y, method="lime")
     with pytest.raises(InvalidArgumentError, match="no column 'x'"):
         cellops.explain(model, X[["income"]], y, features=["x"])
+
+
+def test_a_fairness_monitor_alerts_when_one_group_is_selected_more():
+    """A monitoring check over the prediction log, by a logged column: demographic parity
+    from the predictions alone, equalized odds once labels arrive."""
+    from serving_kit import register_mixed
+
+    version, model, X = register_mixed("shops")
+    cellops.set_alias("shops", "champion", version.version)
+    rng = np.random.default_rng(4)
+    batch = pd.DataFrame({"city": rng.choice(["Lyon", "Oslo", "Pune"], 600),
+                          "visits": rng.integers(0, 10, 600)})
+    batch.to_csv("batch.csv", index=False)
+    cellops.predict_file("models:/shops@champion", "batch.csv", "out.csv", chunk_rows=300)
+    cellops.flush()
+    cellops.create_monitor("shops-fair", "shops@champion", X.assign(target=0), target="target",
+                           window="300 rows",
+                           checks=[{"type": "fairness", "sensitive": "city"},
+                                   {"type": "fairness", "sensitive": "city",
+                                    "metric": "equalized_odds_difference", "max": 0.5}])
+    results = cellops.run_monitors()
+    assert [r.status for r in results] == ["failing", "failing"]  # Oslo is selected far more often
+    first = {c["name"]: c for c in results[0].checks}
+    parity = first["fairness:city"]
+    assert parity["passed"] is False and parity["value"] > 0.1
+    assert {g["group"]["city"] for g in parity["details"]["groups"]} == {"Lyon", "Oslo", "Pune"}
+    odds = first["fairness:city:equalized_odds_difference"]
+    assert odds["passed"] is None and "no labels" in odds["message"]  # none logged yet
+    (alert,) = [a for a in cellops.alerts() if a.check == "fairness:city"]
+    assert alert.windows == 2 and "demographic_parity_difference" in alert.message
+    from cellops.monitoring.spec import MonitorSpecError
+
+    with pytest.raises(MonitorSpecError, match="needs sensitive"):
+        cellops.create_monitor("bad", "shops@champion", X, checks=[{"type": "fairness"}])
+    with pytest.raises(MonitorSpecError, match="metric is one of"):
+        cellops.create_monitor("bad", "shops@champion", X,
+                               checks=[{"type": "fairness", "sensitive": "city", "metric": "x"}])

@@ -201,6 +201,36 @@ class Evaluator:
         return CheckResult(check["name"], "volume", _within(n, check), n, _bound(check),
                            f"{int(n):,} predicted rows")
 
+    def _fairness(self, check: dict[str, Any], frame: Any) -> CheckResult:
+        """A gap between the groups of a logged column (``cellops.fairness``): demographic
+        parity from the predictions alone; equalized odds and error gaps on the window's
+        labelled rows."""
+        from ..insight import fairness
+
+        metric, columns = check["metric"], check["sensitive"]
+        if frame.empty:
+            return CheckResult(check["name"], "fairness", None, None, _bound(check), "no predictions")
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"the prediction log has no column {', '.join(missing)} (log it with "
+                             "the request, or check another column)")
+        needs_labels = not metric.startswith("demographic_parity")
+        rows = frame[frame["label"].notna()] if needs_labels and "label" in frame.columns else frame
+        if needs_labels and (rows.empty or "label" not in frame.columns):
+            return CheckResult(check["name"], "fairness", None, None, _bound(check),
+                               "no labels logged for this window yet")
+        predictions = rows["prediction"].to_numpy()
+        truth = _same_kind(rows["label"], predictions) if needs_labels else predictions
+        report = fairness(predictions, rows, truth, sensitive_features=columns, metrics=[metric],
+                          log=False)
+        value = report.gaps[metric]
+        if value != value:
+            return CheckResult(check["name"], "fairness", None, None, _bound(check),
+                               f"{metric} is not defined for this window", report.to_dict())
+        return CheckResult(check["name"], "fairness", _within(value, check), value, _bound(check),
+                           f"{metric} {value:.4g} across {len(report.by_group)} groups of "
+                           f"{', '.join(columns)}", {"groups": report.to_dict()["groups"]})
+
     # -- helpers ---------------------------------------------------------------------------------
     def _proba(self, frame: Any, version: int | None = None) -> np.ndarray:
         if version is None:
@@ -225,6 +255,19 @@ class Evaluator:
             y = (ref[target].to_numpy() == classes[-1]).astype(int)
             self._cbpe[key] = CBPE(threshold=threshold).fit(self._proba(ref, version), y)
         return self._cbpe[key]
+
+
+def _same_kind(labels: Any, predictions: Any) -> Any:
+    """Logged labels (kept as text) in the predictions' type, so "1" and 1 compare equal."""
+    import numpy as np
+
+    values = labels.to_numpy()
+    if predictions.dtype.kind in "iufb":
+        try:
+            return values.astype(float).astype(predictions.dtype)
+        except (TypeError, ValueError):
+            return values
+    return values.astype(str) if predictions.dtype.kind in "OUS" else np.asarray(values)
 
 
 def named_some(names: list[str], shown: int = 5) -> str:

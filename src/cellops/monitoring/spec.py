@@ -43,7 +43,10 @@ CHECK_KEYS = {
     "missing": {"max", "columns"},
     "schema": set(),
     "volume": {"min", "max"},
+    "fairness": {"sensitive", "metric", "min", "max"},
 }
+FAIRNESS = {"demographic_parity_difference", "demographic_parity_ratio",
+            "equalized_odds_difference", "equalized_odds_ratio", "mae_difference", "mae_ratio"}
 METRICS = {"accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse", "r2"}
 ESTIMATED = {"accuracy", "precision", "recall", "f1", "roc_auc"}
 _UNITS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
@@ -150,6 +153,27 @@ def normalize_check(check: Any) -> dict[str, Any]:
         out["max"] = _number(check.get("max", 0.05), "missing max")
         if "columns" in check:
             out["columns"] = list(check["columns"])
+    elif kind == "fairness":
+        sensitive = check.get("sensitive")
+        if isinstance(sensitive, str):
+            sensitive = [sensitive]
+        if not isinstance(sensitive, list) or not sensitive or not all(isinstance(c, str) for c in sensitive):
+            raise MonitorSpecError("A fairness check needs sensitive: the logged column (or columns) "
+                                   "whose groups are compared, e.g. sensitive: sex.")
+        out["sensitive"] = sensitive
+        metric = check.get("metric", "demographic_parity_difference")
+        if metric not in FAIRNESS:
+            raise MonitorSpecError(f"A fairness check's metric is one of {', '.join(sorted(FAIRNESS))}; "
+                                   f"got {metric!r}.")
+        out["metric"] = metric
+        if "min" in check or "max" in check:
+            for key in ("min", "max"):
+                if key in check:
+                    out[key] = _number(check[key], f"fairness {key}")
+        elif metric.endswith("_ratio"):
+            out["min"] = 0.8  # the "four-fifths rule"
+        else:
+            out["max"] = 0.1
     elif kind == "volume":
         if "min" not in check and "max" not in check:
             raise MonitorSpecError("A volume check needs min or max: rows in a window.")
@@ -157,6 +181,9 @@ def normalize_check(check: Any) -> dict[str, Any]:
             if key in check:
                 out[key] = _number(check[key], f"volume {key}")
     out["name"] = str(name) if name else (
+        f"fairness:{','.join(out['sensitive'])}" + (
+            "" if out["metric"] == "demographic_parity_difference" else f":{out['metric']}")
+        if kind == "fairness" else
         f"{kind}:{out['metric']}" if "metric" in out else
         f"drift:{','.join(out['columns'])}" if kind == "drift" and "columns" in out else kind)
     return out
