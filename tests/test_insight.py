@@ -101,6 +101,17 @@ def test_fairness_is_logged_on_the_card_and_gates_a_protected_alias():
     assert request.gate_passed is False  # the model that fails a group cannot be approved
     with cellops.acting_as("alice"), pytest.raises(cellops.ModelStateError, match="failed its gate"):
         cellops.approve(request.id)
+    # An approver may still promote it, saying why: the override is recorded.
+    with cellops.acting_as("alice"), pytest.raises(InvalidArgumentError, match="needs a comment"):
+        cellops.approve(request.id, override_gate=True)
+    assert cellops.get_model_version("loans", "latest").aliases == []  # nothing moved
+    with cellops.acting_as("alice"):
+        done = cellops.approve(request.id, comment="legal reviewed the gap", override_gate=True)
+    assert done.status == "APPROVED" and cellops.get_model_version("loans", "prod").version == version.version
+    assert done.approvals[0]["comment"].startswith(
+        "gate override (metrics.fairness.demographic_parity_difference < 0.1): legal reviewed")
+    assert any("gate override" in str(e.details) for e in cellops.audit_log(10))
+    assert cellops.verify_audit().ok
 
 
 def test_explain_equals_scikit_learn_and_is_on_the_card():

@@ -226,8 +226,10 @@ def _request_dict(r: Any) -> dict[str, Any]:
     return {**r.__dict__, "approvals_needed": r.approvals_needed}
 
 
-def _decide(request_id: int, comment: str | None, approve: bool, as_json: bool) -> None:
-    result = (cellops.approve if approve else cellops.reject)(request_id, comment=comment)
+def _decide(request_id: int, comment: str | None, approve: bool, as_json: bool,
+            override_gate: bool = False) -> None:
+    result = (cellops.approve(request_id, comment=comment, override_gate=override_gate) if approve
+              else cellops.reject(request_id, comment=comment))
     if as_json:
         echo_json(_request_dict(result))
     else:
@@ -237,10 +239,12 @@ def _decide(request_id: int, comment: str | None, approve: bool, as_json: bool) 
 @models.command("approve")
 @click.argument("request_id", type=click.IntRange(min=1, max=INT64_MAX))
 @click.option("--comment", help="Why (kept in the audit log).")
+@click.option("--override-gate", is_flag=True,
+              help="Approve although the version failed its gate (needs --comment; recorded).")
 @click.option("--json", "as_json", is_flag=True, help="Print the request as it now is, as JSON.")
-def models_approve(request_id: int, comment: str | None, as_json: bool) -> None:
+def models_approve(request_id: int, comment: str | None, override_gate: bool, as_json: bool) -> None:
     """Approve a promotion request as the current user ($CELLOPS_USER or the OS user)."""
-    _decide(request_id, comment, True, as_json)
+    _decide(request_id, comment, True, as_json, override_gate)
 
 
 @models.command("reject")

@@ -265,7 +265,8 @@ def unprotect_alias(name: str, alias: str) -> None:
         tx.registry.unprotect(name, alias, actor)
 
 
-def _decide(request_id: int, approve_it: bool, comment: str | None) -> PromotionRequest:
+def _decide(request_id: int, approve_it: bool, comment: str | None,
+            override_gate: bool = False) -> PromotionRequest:
     if isinstance(request_id, bool) or not isinstance(request_id, int):
         raise InvalidArgumentError(f"A request id is a number, not {request_id!r}.")
     if comment is not None:
@@ -289,9 +290,17 @@ def _decide(request_id: int, approve_it: bool, comment: str | None) -> Promotion
         if any(a["approver"] == actor for a in req["approvals"]):
             raise ModelStateError(f"{actor!r} has already decided request {request_id}.")
         if approve_it and req["gate_passed"] == 0:
-            raise ModelStateError(
-                f"Request {request_id} failed its gate ({req['gate']}), so it cannot be "
-                "approved; reject it, and register a version that passes.")
+            if not override_gate:
+                raise ModelStateError(
+                    f"Request {request_id} failed its gate ({req['gate']}), so it cannot be "
+                    "approved; reject it, and register a version that passes — or, deciding "
+                    "to promote it anyway, approve it with override_gate=True and a comment "
+                    "saying why (both recorded).")
+            if not comment or not comment.strip():
+                raise InvalidArgumentError(
+                    "Overriding a failed gate needs a comment saying why: it is kept with the "
+                    "approval and in the audit log.")
+            comment = f"gate override ({req['gate']}): {comment}"[:2000]
         approvals = tx.registry.record_decision(req, actor, approve_it, comment)
         if not approve_it:
             tx.registry.close_request(request_id, "REJECTED")
@@ -301,10 +310,14 @@ def _decide(request_id: int, approve_it: bool, comment: str | None) -> Promotion
     return _request(ws.store.registry.request(request_id))
 
 
-def approve(request_id: int, comment: str | None = None) -> PromotionRequest:
+def approve(request_id: int, comment: str | None = None, *,
+            override_gate: bool = False) -> PromotionRequest:
     """Approve a promotion request as the current user (an approver who did not request it);
-    the alias moves on the last approval needed."""
-    return _decide(request_id, True, comment)
+    the alias moves on the last approval needed. A request whose version failed its gate
+    (a metric or fairness condition) is approved only with ``override_gate=True`` and a
+    ``comment`` saying why; the approval then reads "gate override (GATE): COMMENT" in the
+    request and the audit log."""
+    return _decide(request_id, True, comment, override_gate)
 
 
 def reject(request_id: int, comment: str | None = None) -> PromotionRequest:
