@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI_DOC = (ROOT / "docs" / "cli.md").read_text()
 API_DOC = "".join((ROOT / "docs" / page).read_text()
                   for page in ("tracking.md", "pipelines.md", "registry.md", "serving.md",
-                               "monitoring.md", "features.md", "fairness.md"))
+                               "monitoring.md", "features.md", "fairness.md", "automl.md"))
 README = (ROOT / "README.md").read_text()
 
 
@@ -76,7 +76,7 @@ def test_readme_has_the_two_commands_and_ci_runs_the_test_one():
 def test_docs_pages_exist():
     for page in ("quickstart.md", "tracking.md", "cli.md", "architecture.md", "changelog.md",
                  "notebooks.md", "magics.md", "pipelines.md", "sidebar.md", "rest-api.md",
-                 "registry.md", "serving.md", "monitoring.md", "features.md", "fairness.md"):
+                 "registry.md", "serving.md", "monitoring.md", "features.md", "fairness.md", "automl.md"):
         assert (ROOT / "docs" / page).stat().st_size > 500
 
 

@@ -84,7 +84,8 @@ for _kind, _what in (("pipeline", "a pipeline run (cellops pipeline run)"),
                      ("step", "one step of a pipeline, run in its own kernel"),
                      ("trial", "one combination of a sweep"),
                      ("sweep", "a sweep over a grid of parameters (cellops sweep)"),
-                     ("monitor", "a drift report or monitor window logged as a run")):
+                     ("monitor", "a drift report or monitor window logged as a run"),
+                 ("automl", "an AutoML search (its trials are its children)")):
     _tracking_api.register_run_kind(_kind, _what)
 
 # Pipelines and the registry are imported on first use.
@@ -105,6 +106,7 @@ _LAZY.update({name: "features" for name in (
     "FeatureView", "Materialization", "feature_view_versions", "get_feature_view",
     "get_historical_features", "get_online_features", "list_feature_views", "materialize",
     "register_feature_view")})
+_LAZY.update({name: "modelsearch" for name in ("AutoMLResult", "automl")})
 _LAZY.update({name: "insight" for name in ("Explanation", "FairnessReport", "explain", "fairness")})
 _LAZY.update({name: "monitoring" for name in (
     "Alert", "DriftReport", "Monitor", "MonitorResult", "MonitorSpecError", "ack_alert", "alerts",
@@ -148,6 +150,7 @@ __all__ = [
     "ArtifactNotFoundError",
     "AuditEntry",
     "AuditReport",
+    "AutoMLResult",
     "CellopsError",
     "CellopsWarning",
     "Dataset",
@@ -202,6 +205,7 @@ __all__ = [
     "approve",
     "audit_head",
     "audit_log",
+    "automl",
     "cell_history",
     "compare_runs",
     "create_monitor",

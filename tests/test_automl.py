@@ -1,0 +1,137 @@
+"""AutoML (issue #25): every candidate a child run, the budget kept, the best refit and
+registered, an interrupt keeps the best so far, bad input refused before anything runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cellops
+from cellops.errors import InvalidArgumentError
+
+
+@pytest.fixture(autouse=True)
+def _ws(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cellops.init_workspace(tmp_path)
+
+
+def test_a_classification_search_keeps_its_budget_and_records_every_trial():
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    result = cellops.automl(X, y, time_budget=6, random_state=0, register="cancer")
+    assert result.task == "classification" and result.metric == "roc_auc"
+    assert result.elapsed <= 6 * 1.1 + 1.0  # the budget within 10% (and the final refit)
+    assert result.best_score > 0.97 and result.trials >= 6  # every family's default first
+    board = result.leaderboard
+    assert list(board["rank"]) == list(range(1, len(board) + 1))
+    assert board["cv_mean"].is_monotonic_decreasing and board.iloc[0]["run_id"] == result.best_run
+    assert set(board["estimator"]) >= {"linear", "hist_gradient_boosting", "random_forest"}
+    parent = cellops.get_run(result.run_id)
+    assert parent.info["kind"] == "automl" and parent.info["status"] == "FINISHED"
+    assert parent.metrics["best_roc_auc"] == pytest.approx(result.best_score)
+    assert any(a["path"] == "leaderboard.csv" for a in parent.artifacts)
+    trials = cellops.search_runs(filter="attributes.kind = 'trial'")
+    assert len(trials) == result.trials
+    best = cellops.get_run(result.best_run)
+    assert best.info["parent_id"] == parent.id and best.metrics["cv_mean"] == pytest.approx(result.best_score)
+    assert best.params["estimator"] == result.best_params["estimator"]
+    assert result.best_estimator.predict(X.head()).shape == (5,)  # refit on all the data
+    version = result.model_version
+    assert version.name == "cancer" and version.run_id == parent.id
+    assert [i["name"] for i in version.signature["inputs"]][:2] == list(X.columns[:2])
+
+
+def test_regression_is_detected_and_families_can_be_chosen():
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    result = cellops.automl(X, y, time_budget=3, estimators=["linear", "extra_trees"], cv=3)
+    assert result.task == "regression" and result.metric == "r2"
+    assert set(result.leaderboard["estimator"]) <= {"linear", "extra_trees"}
+    assert result.best_score > 0.3
+
+
+def test_categoricals_and_missing_values_are_prepared_from_the_data():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"city": rng.choice(["a", "b", "c"], 400), "x": rng.normal(size=400)})
+    X.loc[::7, "x"] = np.nan
+    y = ((X["city"] == "a") | (X["x"].fillna(0) > 1)).astype(int)
+    result = cellops.automl(X, y, time_budget=4, random_state=1)
+    assert result.best_score > 0.9
+    assert result.best_estimator.predict(X.head(3)).shape == (3,)
+
+
+def test_an_interrupt_keeps_the_best_so_far_and_marks_the_parent_killed():
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    seen = []
+
+    def interrupt_after_three(board):
+        seen.append(len(board))
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    result = cellops.automl(X, y, time_budget=60, progress=interrupt_after_three)
+    assert result.interrupted and result.trials == 3 and result.elapsed < 30
+    parent = cellops.get_run(result.run_id)
+    assert parent.info["status"] == "KILLED"
+    assert any(a["path"] == "leaderboard.csv" for a in parent.artifacts)
+    assert result.best_estimator.predict(X.head(2)).shape == (2,)
+
+
+def test_bad_input_is_refused_before_anything_runs():
+    X = pd.DataFrame({"x": range(40)})
+    y = [0, 1] * 20
+    for kwargs, message in ((dict(task="ranking"), "task is"), (dict(estimators=["xgboost"]), "No estimator family"),
+                            (dict(time_budget=0), "time_budget"), (dict(metric="nope"), "not a scikit-learn scorer")):
+        with pytest.raises(InvalidArgumentError, match=message):
+            cellops.automl(X, y, **kwargs)
+    with pytest.raises(InvalidArgumentError, match="must match"):
+        cellops.automl(X, y[:10])
+    with pytest.raises(InvalidArgumentError, match="missing value"):
+        cellops.automl(X, [0.0, None] * 20)
+    with pytest.raises(InvalidArgumentError, match="one class"):
+        cellops.automl(X, [1] * 40)
+    assert cellops.search_runs().empty  # nothing was started
+
+
+def test_the_cli_searches_a_csv(tmp_path):
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer(as_frame=True).frame
+    data.to_csv(tmp_path / "cancer.csv", index=False)
+    res = subprocess.run([sys.executable, "-m", "cellops", "automl", "cancer.csv", "--target", "target",
+                          "--budget", "4", "--json"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["metric"] == "roc_auc" and out["best_score"] > 0.97 and out["leaderboard"][0]["rank"] == 1
+    bad = subprocess.run([sys.executable, "-m", "cellops", "automl", "cancer.csv", "--target", "nope"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "no column 'nope'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_magic_shows_a_live_leaderboard_that_reads_without_a_kernel(tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("%load_ext cellops"),
+                nbformat.v4.new_code_cell(
+                    "from sklearn.datasets import load_breast_cancer\n"
+                    "df = load_breast_cancer(as_frame=True).frame\n"
+                    "result = %automl df --target target --budget 4 --seed 0\nresult.best_score")]
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = nb.cells[1].outputs
+    board = next(o for o in outputs if "text/html" in o.get("data", {}))["data"]["text/html"]
+    assert "AutoML</b> (done" in board and "hist_gradient_boosting" in board  # the final state
+    assert float(outputs[-1]["data"]["text/plain"]) > 0.97
