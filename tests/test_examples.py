@@ -99,6 +99,24 @@ def test_04_feature_store_trains_without_leakage_and_serves_by_entity_key(tmp_pa
         assert cellops.serving_endpoints() == []
 
 
+def test_05_automl_explain_and_a_fairness_gate(tmp_path):
+    nb_path = shutil.copy(EXAMPLES / "05-automl-explain-fairness.ipynb", tmp_path)
+    nb = nbformat.read(nb_path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                   for c in nb.cells for o in c.get("outputs", []))
+    assert "failed its gate" in text and "## Fairness" in text
+    with cellops.use_workspace(tmp_path / ".cellops"):
+        searches = cellops.search_runs(filter="attributes.kind = 'automl'")
+        assert len(searches) == 2  # the magic's and the one inside the run
+        trials = cellops.search_runs(filter="attributes.kind = 'trial'")
+        assert len(trials) >= 6
+        (request,) = cellops.promotion_requests()
+        assert request.status == "PENDING" and request.gate_passed is False
+        assert cellops.get_model_version("loans", 1).aliases == []
+
+
 def test_02_papermill_batch_records_the_injected_parameters(tmp_path):
     shutil.copy(EXAMPLES / "02-papermill-batch.ipynb", tmp_path)
     res = subprocess.run([sys.executable, "-m", "papermill", "02-papermill-batch.ipynb", "out.ipynb",
