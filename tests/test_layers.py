@@ -28,7 +28,7 @@ SRC = Path(cellops.__file__).parent
 ROOT = SRC.parents[1]
 
 # Documented in docs/architecture.md ("Public modules").
-PUBLIC = ["cellops", "cellops.charts", "cellops.display", "cellops.errors", "cellops.execution", "cellops.features", "cellops.jsonable", "cellops.modelsearch",
+PUBLIC = ["cellops", "cellops.charts", "cellops.display", "cellops.errors", "cellops.execution", "cellops.features", "cellops.insight", "cellops.jsonable", "cellops.modelsearch",
           "cellops.monitoring", "cellops.pipelines", "cellops.registry", "cellops.serving", "cellops.tracking.autolog",
           "cellops.tracking.notebook"]
 

@@ -1,6 +1,7 @@
 import { JupyterFrontEndPlugin } from '@jupyterlab/application';
 
 import { featuresPlugin } from './features/plugin';
+import { insightPlugin } from './insight/plugin';
 import { monitoringPlugin } from './monitoring/plugin';
 import { pipelinesPlugin } from './pipelines/plugin';
 import { registryPlugin } from './registry/plugin';
@@ -12,6 +13,6 @@ export * from './tokens';
 
 /** The sidebar, then one plugin per tab (each area adds its own the same way). */
 const plugins: JupyterFrontEndPlugin<any>[] = [sidebarPlugin, runsPlugin, pipelinesPlugin, registryPlugin, servingPlugin, monitoringPlugin,
-                                            featuresPlugin];
+                                            featuresPlugin, insightPlugin];
 
 export default plugins;

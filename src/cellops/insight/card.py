@@ -56,3 +56,29 @@ def fairness_section(version: Any) -> str | None:
                      else f"- **{k}**: not defined" for k, v in doc["gaps"].items())
     return (f"By {', '.join(doc['sensitive_features'])} ({doc['task']}, {doc['rows']:,} rows):\n\n"
             + _table(["group", *[m.replace("_", " ") for m in metrics]], rows) + "\n\n" + gaps)
+
+
+def version_insights() -> list[dict[str, Any]]:
+    """For every registered model version whose run logged an explanation or a fairness
+    report: model, version, the top features (feature, importance) and the fairness gaps
+    with the sensitive features. What the Registry tab shows beside each version."""
+    from ..registry import list_models, search_model_versions
+
+    out = []
+    for model in list_models():
+        for version in search_model_versions(f"name = '{model.name}'"):
+            explanation = _report(version, _explain.ARTIFACT)
+            fairness_doc = _report(version, _fairness.ARTIFACT)
+            if explanation is None and fairness_doc is None:
+                continue
+            out.append({
+                "model": version.name, "version": version.version,
+                "explanation": None if explanation is None else {
+                    "method": explanation["method"],
+                    "top": [{"feature": r["feature"], "importance": r["importance"]}
+                            for r in explanation["importances"][:5]]},
+                "fairness": None if fairness_doc is None else {
+                    "sensitive_features": fairness_doc["sensitive_features"],
+                    "task": fairness_doc["task"], "gaps": fairness_doc["gaps"],
+                    "groups": len(fairness_doc["groups"])}})
+    return out
