@@ -135,3 +135,18 @@ def test_the_magic_shows_a_live_leaderboard_that_reads_without_a_kernel(tmp_path
     board = next(o for o in outputs if "text/html" in o.get("data", {}))["data"]["text/html"]
     assert "AutoML</b> (done" in board and "hist_gradient_boosting" in board  # the final state
     assert float(outputs[-1]["data"]["text/plain"]) > 0.97
+
+
+def test_trials_run_in_parallel_on_local_workers():
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    result = cellops.automl(X, y, time_budget=8, random_state=0, workers=2,
+                            estimators=["linear", "hist_gradient_boosting", "extra_trees"])
+    assert result.elapsed <= 8 * 1.1 + 1.5 and result.best_score > 0.97
+    trials = cellops.search_runs(filter="attributes.kind = 'trial'")
+    assert len(trials) == result.trials and (trials["status"] != "RUNNING").all()
+    parents = {cellops.get_run(r).info["parent_id"] for r in trials["run_id"]}
+    assert parents == {result.run_id}
+    with pytest.raises(InvalidArgumentError, match="workers is 1 or more"):
+        cellops.automl(X, y, time_budget=1, workers=0)

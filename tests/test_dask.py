@@ -70,3 +70,17 @@ def test_an_unreachable_scheduler_is_one_line_within_the_timeout_and_starts_no_r
     monkeypatch.setenv("CELLOPS_DASK_TIMEOUT", "soon")
     with pytest.raises(cellops.InvalidArgumentError, match="CELLOPS_DASK_TIMEOUT must be"):
         run_pipeline(project / "pipeline.yaml", executor="dask://127.0.0.1:9", progress=None)
+
+
+def test_automl_trials_run_on_dask_workers(tmp_path, monkeypatch, cluster):
+    import cellops
+    from sklearn.datasets import load_breast_cancer
+
+    monkeypatch.chdir(tmp_path)
+    cellops.init_workspace(tmp_path)
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    result = cellops.automl(X, y, time_budget=8, workers=2, executor=cluster, random_state=0,
+                            estimators=["linear", "hist_gradient_boosting"])
+    assert result.best_score > 0.97 and result.trials >= 2
+    trials = cellops.search_runs(filter="attributes.kind = 'trial'")
+    assert len(trials) == result.trials and set(trials["status"]) <= {"FINISHED", "KILLED"}

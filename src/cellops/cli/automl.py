@@ -25,10 +25,13 @@ from .base import cli, echo_json, table
 @click.option("--experiment", help="The experiment of its runs.")
 @click.option("--register", metavar="NAME", help="Register the best model under NAME.")
 @click.option("--seed", type=int, help="Random seed.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Trials run at once (a local process pool, or the Dask cluster of --executor).")
+@click.option("--executor", help="Where trials run: local (default) or dask://HOST:PORT.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def automl_command(data: str, target: str, budget: float, task: str, metric: str | None, cv: int,
                    estimators: tuple[str, ...], experiment: str | None, register: str | None,
-                   seed: int | None, as_json: bool) -> None:
+                   seed: int | None, workers: int, executor: str | None, as_json: bool) -> None:
     """Search model families for TARGET in DATA (.csv or .parquet) for --budget seconds;
     every candidate is a run, the best is refit (and registered with --register)."""
     import pandas as pd
@@ -42,7 +45,8 @@ def automl_command(data: str, target: str, budget: float, task: str, metric: str
                                            f"{', '.join(map(str, frame.columns[:20]))}.")
     result = cellops.automl(frame.drop(columns=[target]), frame[target], task=task, metric=metric,
                             time_budget=budget, cv=cv, estimators=list(estimators) or None,
-                            random_state=seed, experiment=experiment, register=register)
+                            random_state=seed, experiment=experiment, register=register,
+                            workers=workers, executor=executor)
     if as_json:
         echo_json({"task": result.task, "metric": result.metric, "best_score": result.best_score,
                    "best_params": result.best_params, "best_run": result.best_run,

@@ -28,6 +28,8 @@ class AutoML(Magics):
                                    "hist_gradient_boosting, knn, svm.")
     @argument("--register", help="Register the best model under this name.")
     @argument("--seed", type=int, help="Random seed.")
+    @argument("--workers", type=int, default=1, help="Trials run at once (default 1).")
+    @argument("--executor", help="Where trials run: local (default) or dask://HOST:PORT.")
     @line_magic
     def automl(self, line: str) -> Any:
         """Search model families for ``--target`` in a DataFrame for ``--budget`` seconds,
@@ -58,7 +60,8 @@ class AutoML(Magics):
                 frame.drop(columns=[args.target]), frame[args.target], task=args.task,
                 metric=args.metric, time_budget=args.budget, cv=args.cv,
                 estimators=[e.strip() for e in args.estimators.split(",")] if args.estimators else None,
-                random_state=args.seed, register=args.register, progress=progress)
+                random_state=args.seed, register=args.register, progress=progress,
+                workers=args.workers, executor=args.executor)
         except CellopsError as exc:
             raise UsageError(str(exc)) from None
         live.update(HTML(result._repr_html_()))

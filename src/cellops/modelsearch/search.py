@@ -189,14 +189,17 @@ def automl(X: Any, y: Any, *, task: str = "auto", metric: str | None = None,
            time_budget: float = 60, cv: Any = 5, estimators: Sequence[str] | None = None,
            groups: Any = None, random_state: int | None = None, experiment: str | None = None,
            register: str | None = None, progress: Callable[[Any], None] | None = None,
-           name: str = "automl") -> AutoMLResult:
+           name: str = "automl", executor: str | None = None, workers: int = 1) -> AutoMLResult:
     """Search model families for ``X``, ``y`` within ``time_budget`` seconds (see the
     module's docstring). ``task``: "auto", "classification" or "regression"; ``metric``: a
     scikit-learn scorer name (default roc_auc for two classes, accuracy for more, r2 for
     regression); ``cv``: folds or a splitter (``groups`` for group splitters);
     ``estimators``: families to search (linear, extra_trees, random_forest,
     hist_gradient_boosting, knn, svm). ``progress`` is called with the leaderboard after
-    each trial (the ``%automl`` magic draws it live)."""
+    each trial (the ``%automl`` magic draws it live). ``workers`` > 1 runs that many trials
+    at once in a local process pool, or on a Dask cluster with
+    ``executor="dask://HOST:PORT"`` (the workspace's executors); runs are still written by
+    this process."""
     import numpy as np
     import pandas as pd
     from sklearn.model_selection import KFold, StratifiedKFold, check_cv
@@ -250,11 +253,25 @@ def automl(X: Any, y: Any, *, task: str = "auto", metric: str | None = None,
                                "rows": len(frame), "columns": frame.shape[1]})
     interrupted = False
     notes: list[str] = []
+    if int(workers) < 1:
+        raise InvalidArgumentError("workers is 1 or more.")
+    pool = None
+    if int(workers) > 1 or executor not in (None, "local"):
+        from ..execution.executors import make_executor
+
+        try:
+            pool = make_executor(executor, int(workers))
+        except BaseException:
+            parent.end("FAILED", error="the executor could not be started")
+            raise
     try:
-        for family in sorted(families, key=lambda f: families[f]["cost"]):
+        if pool is not None:
+            _search_parallel(pool, int(workers), parent, families, task, metric, frame, target,
+                             folds, deadline, trials, progress, rng)
+        for family in sorted(families, key=lambda f: families[f]["cost"]) if pool is None else ():
             _trial(parent, family, families[family], dict(families[family]["default"]), 1.0,
                    frame, target, folds, scorer, deadline, trials, progress)
-        while time.perf_counter() < deadline:
+        while pool is None and time.perf_counter() < deadline:
             family, params = _propose(families, trials, rng)
             fraction = 1.0
             if len(frame) >= 2000:  # successive halving: a quarter of the rows first
@@ -271,6 +288,9 @@ def automl(X: Any, y: Any, *, task: str = "auto", metric: str | None = None,
     except KeyboardInterrupt:
         interrupted = True
         notes.append("interrupted: the best configuration so far was kept")
+    finally:
+        if pool is not None:
+            pool.close()
     full = [t for t in trials if t.fraction == 1.0 and t.scores and not t.error]
     board = leaderboard(trials)
     if not full:
@@ -374,16 +394,106 @@ def _trial(parent: Any, family: str, spec: dict[str, Any], params: dict[str, Any
     except Exception as exc:  # noqa: BLE001 - a configuration that fails is a failed trial
         error = f"{type(exc).__name__}: {exc}"
     fit_time = time.perf_counter() - t0
-    trial = Trial(family, params, fraction, scores if not error else [], fit_time, run.id, error)
-    if trial.scores:
-        run.log_metrics({"cv_mean": trial.mean, "cv_std": trial.std, "fit_time_s": fit_time})
-        for i, s in enumerate(scores):
-            run.log_metric("cv_score", s, step=i)
-    run.end("FAILED" if error and not error.startswith("stopped") else
-            "KILLED" if error else "FINISHED", error=error)
+    trial = _finish(run, Trial(family, params, fraction, scores, fit_time, run.id, error))
     trials.append(trial)
     if progress is not None:
         progress(leaderboard(trials))
+    return trial
+
+
+def evaluate(job: dict[str, Any]) -> dict[str, Any]:
+    """One trial's cross-validation, in a worker (a local process or a Dask worker): the
+    fold scores, the fit time, or the error. Stops between folds when its time is up."""
+    import numpy as np
+
+    start = time.perf_counter()
+    stop = start + job["seconds_left"]
+    family = _families(job["task"])[job["family"]]
+    scorer = _scorer(job["metric"])
+    frame, target = job["frame"], job["target"]
+    rng = np.random.default_rng(job["seed"])
+    scores: list[float] = []
+    error = None
+    try:
+        for train, test in job["folds"]:
+            if time.perf_counter() > stop:
+                error = "stopped: the time budget ran out"
+                break
+            if job["fraction"] < 1.0:
+                train = rng.choice(train, max(int(len(train) * job["fraction"]), 50), replace=False)
+            model = _pipeline(family, job["params"], frame)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.fit(frame.iloc[train], target[train])
+                scores.append(float(scorer(model, frame.iloc[test], target[test])))
+    except Exception as exc:  # noqa: BLE001 - a configuration that fails is a failed trial
+        error = f"{type(exc).__name__}: {exc}"
+    return {"scores": scores, "fit_time": time.perf_counter() - start, "error": error}
+
+
+def _search_parallel(pool: Any, workers: int, parent: Any, families: dict[str, dict[str, Any]],
+                     task: str, metric: str, frame: Any, target: Any, folds: list[tuple[Any, Any]],
+                     deadline: float, trials: list[Trial], progress: Callable[[Any], None] | None,
+                     rng: Any) -> None:
+    """The search with ``workers`` trials at once: the defaults first, then proposals as
+    workers free up; a promising subsample trial queues its full-size trial."""
+    from ..tracking import start_run
+
+    queue: list[tuple[str, dict[str, Any], float]] = [
+        (f, dict(families[f]["default"]), 1.0) for f in sorted(families, key=lambda f: families[f]["cost"])]
+    running: dict[Any, tuple[str, dict[str, Any], float, Any]] = {}
+    try:
+        while True:
+            now = time.perf_counter()
+            while len(running) < workers and now < deadline:
+                if queue:
+                    family, params, fraction = queue.pop(0)
+                else:
+                    family, params = _propose(families, trials, rng)
+                    fraction = 0.25 if len(frame) >= 2000 else 1.0
+                if now + _estimated_cost(family, trials, fraction, params) > deadline:
+                    if not queue and not _room_for_any(families, trials, deadline):
+                        break
+                    continue
+                run = start_run(name=family, kind="trial", parent=parent, activate=False,
+                                params={"estimator": family, **params, "fraction": fraction})
+                job = {"task": task, "family": family, "params": params, "fraction": fraction,
+                       "metric": metric, "frame": frame, "target": target, "folds": folds,
+                       "seed": len(trials) + len(running), "seconds_left": deadline - now}
+                running[pool.submit(evaluate, job)] = (family, params, fraction, run)
+            if not running:
+                return
+            for handle in pool.wait_any(list(running), timeout=None):
+                family, params, fraction, run = running.pop(handle)
+                try:
+                    out = pool.result(handle)
+                except Exception as exc:  # noqa: BLE001 - a lost worker fails its trial
+                    out = {"scores": [], "fit_time": 0.0, "error": f"{type(exc).__name__}: {exc}"}
+                trial = _finish(run, Trial(family, params, fraction, out["scores"], out["fit_time"],
+                                           run.id, out["error"]))
+                trials.append(trial)
+                if progress is not None:
+                    progress(leaderboard(trials))
+                if fraction < 1.0 and not trial.error and _promising(trial, trials):
+                    queue.insert(0, (family, params, 1.0))
+            if time.perf_counter() >= deadline and not running:
+                return
+    except KeyboardInterrupt:
+        for family, params, fraction, run in running.values():
+            run.end("KILLED", error="interrupted")
+        raise
+
+
+def _finish(run: Any, trial: Trial) -> Trial:
+    """Log a trial's scores on its run and end it."""
+    if trial.error:
+        trial.scores = []
+    if trial.scores:
+        run.log_metrics({"cv_mean": trial.mean, "cv_std": trial.std, "fit_time_s": trial.fit_time})
+        for i, score in enumerate(trial.scores):
+            run.log_metric("cv_score", score, step=i)
+    run.end("FAILED" if trial.error and not trial.error.startswith("stopped") else
+            "KILLED" if trial.error else "FINISHED", error=trial.error)
     return trial
 
 
