@@ -150,3 +150,4 @@ def test_trials_run_in_parallel_on_local_workers():
     assert parents == {result.run_id}
     with pytest.raises(InvalidArgumentError, match="workers is 1 or more"):
         cellops.automl(X, y, time_budget=1, workers=0)
+    assert len(cellops.search_runs(filter="attributes.kind = 'automl'")) == 1  # none left running

@@ -215,6 +215,8 @@ def automl(X: Any, y: Any, *, task: str = "auto", metric: str | None = None,
         raise InvalidArgumentError("AutoML needs at least 10 rows.")
     if pd.isna(target).any():
         raise InvalidArgumentError(f"y has {int(pd.isna(target).sum())} missing value(s): drop those rows.")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidArgumentError(f"workers is 1 or more, not {workers!r}.")
     if not (isinstance(time_budget, (int, float)) and time_budget > 0):
         raise InvalidArgumentError(f"time_budget is a number of seconds > 0, not {time_budget!r}.")
     task = _task(task, target)
@@ -253,8 +255,6 @@ def automl(X: Any, y: Any, *, task: str = "auto", metric: str | None = None,
                                "rows": len(frame), "columns": frame.shape[1]})
     interrupted = False
     notes: list[str] = []
-    if int(workers) < 1:
-        raise InvalidArgumentError("workers is 1 or more.")
     pool = None
     if int(workers) > 1 or executor not in (None, "local"):
         from ..execution.executors import make_executor
