@@ -94,6 +94,10 @@ def test_bad_input_is_refused_before_anything_runs():
                             (dict(time_budget=0), "time_budget"), (dict(metric="nope"), "not a scikit-learn scorer")):
         with pytest.raises(InvalidArgumentError, match=message):
             cellops.automl(X, y, **kwargs)
+    with pytest.raises(InvalidArgumentError, match="2 or more folds"):
+        cellops.automl(X, y, cv=1)
+    with pytest.raises(InvalidArgumentError, match="'holdout', 'auto' or a splitter"):
+        cellops.automl(X, y, cv="loo")
     with pytest.raises(InvalidArgumentError, match="must match"):
         cellops.automl(X, y[:10])
     with pytest.raises(InvalidArgumentError, match="missing value"):
@@ -151,3 +155,16 @@ def test_trials_run_in_parallel_on_local_workers():
     with pytest.raises(InvalidArgumentError, match="workers is 1 or more"):
         cellops.automl(X, y, time_budget=1, workers=0)
     assert len(cellops.search_runs(filter="attributes.kind = 'automl'")) == 1  # none left running
+
+
+def test_large_data_is_scored_on_a_holdout_split_and_small_data_on_folds():
+    """cv="auto": five folds under 10,000 rows, one 80/20 holdout split from 10,000 on (as
+    FLAML does), so a large table gets more trials in its budget."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(12_000, 10, random_state=0)
+    big = cellops.automl(X, y, time_budget=4, estimators=["linear"], random_state=0)
+    assert cellops.get_run(big.run_id).params["cv"] == "1"
+    assert len(cellops.get_run(big.best_run).metric_history("cv_score")) == 1
+    small = cellops.automl(X[:2000], y[:2000], time_budget=2, estimators=["linear"])
+    assert cellops.get_run(small.run_id).params["cv"] == "5"

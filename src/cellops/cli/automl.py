@@ -18,7 +18,8 @@ from .base import cli, echo_json, table
 @click.option("--task", type=click.Choice(["auto", "classification", "regression"]), default="auto",
               show_default=True, help="What to predict (auto: labels or few whole numbers are classes).")
 @click.option("--metric", help="A scikit-learn scorer name (default: roc_auc, accuracy or r2).")
-@click.option("--cv", type=click.IntRange(min=2), default=5, show_default=True, help="Folds.")
+@click.option("--cv", default="auto", show_default=True,
+              help="Folds (a number), holdout, or auto (5 folds under 10,000 rows, else a holdout split).")
 @click.option("--estimator", "estimators", multiple=True,
               help="A family to search (repeatable): linear, extra_trees, random_forest, "
                    "hist_gradient_boosting, knn, svm.")
@@ -29,7 +30,7 @@ from .base import cli, echo_json, table
               help="Trials run at once (a local process pool, or the Dask cluster of --executor).")
 @click.option("--executor", help="Where trials run: local (default) or dask://HOST:PORT.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def automl_command(data: str, target: str, budget: float, task: str, metric: str | None, cv: int,
+def automl_command(data: str, target: str, budget: float, task: str, metric: str | None, cv: str,
                    estimators: tuple[str, ...], experiment: str | None, register: str | None,
                    seed: int | None, workers: int, executor: str | None, as_json: bool) -> None:
     """Search model families for TARGET in DATA (.csv or .parquet) for --budget seconds;
@@ -44,7 +45,8 @@ def automl_command(data: str, target: str, budget: float, task: str, metric: str
         raise cellops.InvalidArgumentError(f"{data} has no column {target!r}; its columns: "
                                            f"{', '.join(map(str, frame.columns[:20]))}.")
     result = cellops.automl(frame.drop(columns=[target]), frame[target], task=task, metric=metric,
-                            time_budget=budget, cv=cv, estimators=list(estimators) or None,
+                            time_budget=budget, cv=int(cv) if cv.isdigit() else cv,
+                            estimators=list(estimators) or None,
                             random_state=seed, experiment=experiment, register=register,
                             workers=workers, executor=executor)
     if as_json:

@@ -23,7 +23,7 @@ class AutoML(Magics):
     @argument("--budget", type=float, default=60, help="Seconds to search (default 60).")
     @argument("--task", default="auto", help="auto, classification or regression.")
     @argument("--metric", help="A scikit-learn scorer name (default roc_auc, accuracy or r2).")
-    @argument("--cv", type=int, default=5, help="Folds (default 5).")
+    @argument("--cv", default="auto", help="Folds (a number), holdout, or auto (the default).")
     @argument("--estimators", help="Comma-separated families: linear, extra_trees, random_forest, "
                                    "hist_gradient_boosting, knn, svm.")
     @argument("--register", help="Register the best model under this name.")
@@ -58,7 +58,8 @@ class AutoML(Magics):
         try:
             result = cellops.automl(
                 frame.drop(columns=[args.target]), frame[args.target], task=args.task,
-                metric=args.metric, time_budget=args.budget, cv=args.cv,
+                metric=args.metric, time_budget=args.budget,
+                cv=int(args.cv) if str(args.cv).isdigit() else args.cv,
                 estimators=[e.strip() for e in args.estimators.split(",")] if args.estimators else None,
                 random_state=args.seed, register=args.register, progress=progress,
                 workers=args.workers, executor=args.executor)

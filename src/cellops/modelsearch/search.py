@@ -33,6 +33,7 @@ from typing import Any, Callable, Sequence
 from ..errors import InvalidArgumentError
 
 CLASSIFICATION, REGRESSION = "classification", "regression"
+HOLDOUT_ROWS = 10_000  # from this many rows cv="auto" scores on one holdout split
 
 
 @dataclass
@@ -142,9 +143,12 @@ def _families(task: str) -> dict[str, dict[str, Any]]:
             "scaled": False, "onehot": False, "cost": 2, "max_rows": None},
         "knn": {
             "make": lambda p: (neighbors.KNeighborsClassifier if clf else neighbors.KNeighborsRegressor)(**p),
-            "default": {"n_neighbors": 5, "weights": "uniform"},
+            # Distances on standardised columns, or on the columns as they are (pixels, or
+            # any columns that already share a scale, lose by standardising).
+            "default": {"n_neighbors": 5, "weights": "uniform", "scale": True},
             "sample": lambda r: {"n_neighbors": int(r.choice([3, 5, 9, 15, 25, 41])),
-                                 "weights": str(r.choice(["uniform", "distance"]))},
+                                 "weights": str(r.choice(["uniform", "distance"])),
+                                 "scale": bool(r.choice([True, False]))},
             "scaled": True, "onehot": True, "cost": 1, "max_rows": 20_000},
         "svm": {
             "make": (lambda p: svm.SVC(**p)) if clf else (lambda p: svm.SVR(**p)),
@@ -180,20 +184,24 @@ def _preprocessor(frame: Any, scaled: bool, onehot: bool) -> Any:
 def _pipeline(family: dict[str, Any], params: dict[str, Any], frame: Any) -> Any:
     from sklearn.pipeline import Pipeline
 
-    return Pipeline([("prepare", _preprocessor(frame, family["scaled"], family["onehot"])),
+    params = dict(params)
+    scaled = params.pop("scale", family["scaled"])  # a family may make scaling a choice
+    return Pipeline([("prepare", _preprocessor(frame, scaled, family["onehot"])),
                      ("model", family["make"](params))])
 
 
 # -- the search --------------------------------------------------------------------------------
 def automl(X: Any, y: Any, *, task: str = "auto", metric: str | None = None,
-           time_budget: float = 60, cv: Any = 5, estimators: Sequence[str] | None = None,
+           time_budget: float = 60, cv: Any = "auto", estimators: Sequence[str] | None = None,
            groups: Any = None, random_state: int | None = None, experiment: str | None = None,
            register: str | None = None, progress: Callable[[Any], None] | None = None,
            name: str = "automl", executor: str | None = None, workers: int = 1) -> AutoMLResult:
     """Search model families for ``X``, ``y`` within ``time_budget`` seconds (see the
     module's docstring). ``task``: "auto", "classification" or "regression"; ``metric``: a
     scikit-learn scorer name (default roc_auc for two classes, accuracy for more, r2 for
-    regression); ``cv``: folds or a splitter (``groups`` for group splitters);
+    regression); ``cv``: "auto" (5 folds under 10,000 rows, else one 80/20 holdout split,
+    as FLAML does), a number of folds, "holdout", or a splitter (``groups`` for group
+    splitters);
     ``estimators``: families to search (linear, extra_trees, random_forest,
     hist_gradient_boosting, knn, svm). ``progress`` is called with the leaderboard after
     each trial (the ``%automl`` magic draws it live). ``workers`` > 1 runs that many trials
@@ -237,9 +245,20 @@ def automl(X: Any, y: Any, *, task: str = "auto", metric: str | None = None,
     if not families:
         raise InvalidArgumentError("None of the chosen families suits this much data (knn and svm "
                                    "are for small data): add linear or tree families.")
-    if isinstance(cv, int):
+    if cv == "auto":  # as FLAML: folds on small data, one holdout split on large data
+        cv = 5 if len(frame) < HOLDOUT_ROWS else "holdout"
+    if cv == "holdout":
+        from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+
+        splitter = (StratifiedShuffleSplit(1, test_size=0.2, random_state=random_state or 0)
+                    if task == CLASSIFICATION else ShuffleSplit(1, test_size=0.2, random_state=random_state or 0))
+    elif isinstance(cv, int) and not isinstance(cv, bool):
+        if cv < 2:
+            raise InvalidArgumentError(f"cv is 2 or more folds, 'holdout', 'auto' or a splitter; not {cv!r}.")
         splitter = (StratifiedKFold(cv, shuffle=True, random_state=random_state or 0)
                     if task == CLASSIFICATION else KFold(cv, shuffle=True, random_state=random_state or 0))
+    elif isinstance(cv, str):
+        raise InvalidArgumentError(f"cv is a number of folds, 'holdout', 'auto' or a splitter; not {cv!r}.")
     else:
         splitter = check_cv(cv)
     folds = list(splitter.split(frame, target, groups))
