@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from ..errors import InvalidArgumentError
+from .fairness_metrics import _fmt, _plain
 
 ARTIFACT = "explanation.json"
 METHODS = ("permutation", "shap")
@@ -75,14 +75,6 @@ class Explanation:
                       for f, d in self.partial_dependence.items()}
             parts.append(charts.line_chart(panels, x_kind="value", title="partial dependence"))
         return charts.Report(parts)
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def explain(model: Any, X: Any, y: Any = None, *, method: str = "permutation",
@@ -202,7 +194,3 @@ def report_html(doc: dict[str, Any]) -> str:
             f"<table style='border-collapse:collapse;font-size:12px'><thead><tr><th style='{cell};text-align:left'>feature</th>"
             f"<th style='{cell}'>importance</th><th style='{cell}'>std</th></tr></thead><tbody>{rows}</tbody></table>"
             f"{notes}</div>")
-
-
-def _fmt(value: Any) -> str:
-    return "—" if value is None else f"{value:.4g}" if isinstance(value, float) else html.escape(str(value))

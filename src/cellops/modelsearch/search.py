@@ -114,22 +114,10 @@ def _families(task: str) -> dict[str, dict[str, Any]]:
             "sample": (lambda r: {"C": loguniform(r, 1e-3, 1e3)}) if clf
             else (lambda r: {"alpha": loguniform(r, 1e-4, 1e3)}),
             "scaled": True, "onehot": True, "cost": 1, "max_rows": None},
-        "extra_trees": {
-            "make": lambda p: (ensemble.ExtraTreesClassifier if clf else ensemble.ExtraTreesRegressor)(
-                n_jobs=1, **p),
-            "default": {"n_estimators": 50, "max_features": "sqrt" if clf else 1.0, "min_samples_leaf": 1},
-            "sample": lambda r: {"n_estimators": int(r.choice([50, 100, 200, 400])),
-                                 "max_features": float(r.choice([0.2, 0.4, 0.6, 0.8, 1.0])),
-                                 "min_samples_leaf": int(r.choice([1, 2, 4, 8]))},
-            "scaled": False, "onehot": False, "cost": 3, "max_rows": None},
-        "random_forest": {
-            "make": lambda p: (ensemble.RandomForestClassifier if clf else ensemble.RandomForestRegressor)(
-                n_jobs=1, **p),
-            "default": {"n_estimators": 50, "max_features": "sqrt" if clf else 1.0, "min_samples_leaf": 1},
-            "sample": lambda r: {"n_estimators": int(r.choice([50, 100, 200, 400])),
-                                 "max_features": float(r.choice([0.2, 0.4, 0.6, 0.8, 1.0])),
-                                 "min_samples_leaf": int(r.choice([1, 2, 4, 8]))},
-            "scaled": False, "onehot": False, "cost": 4, "max_rows": None},
+        "extra_trees": _forest(ensemble.ExtraTreesClassifier if clf else ensemble.ExtraTreesRegressor,
+                               clf, cost=3),
+        "random_forest": _forest(ensemble.RandomForestClassifier if clf
+                                 else ensemble.RandomForestRegressor, clf, cost=4),
         "hist_gradient_boosting": {
             "make": lambda p: (ensemble.HistGradientBoostingClassifier if clf
                                else ensemble.HistGradientBoostingRegressor)(**p),
@@ -156,6 +144,16 @@ def _families(task: str) -> dict[str, dict[str, Any]]:
             "sample": lambda r: {"C": loguniform(r, 1e-2, 1e3), "gamma": str(r.choice(["scale", "auto"]))},
             "scaled": True, "onehot": True, "cost": 3, "max_rows": 5_000},
     }
+
+
+def _forest(estimator: Any, clf: bool, cost: int) -> dict[str, Any]:
+    """A family of bagged trees (random forest, extra trees): the same space for both."""
+    return {"make": lambda p: estimator(n_jobs=1, **p),
+            "default": {"n_estimators": 50, "max_features": "sqrt" if clf else 1.0, "min_samples_leaf": 1},
+            "sample": lambda r: {"n_estimators": int(r.choice([50, 100, 200, 400])),
+                                 "max_features": float(r.choice([0.2, 0.4, 0.6, 0.8, 1.0])),
+                                 "min_samples_leaf": int(r.choice([1, 2, 4, 8]))},
+            "scaled": False, "onehot": False, "cost": cost, "max_rows": None}
 
 
 def _preprocessor(frame: Any, scaled: bool, onehot: bool) -> Any:
