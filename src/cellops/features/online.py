@@ -198,6 +198,9 @@ def _as_key(value: Any, dtype: str, column: str) -> Any:
     return str(value)
 
 
+_FRESHNESS: dict[str, dict[str, str | None]] = {}  # artifact -> feature -> newest value time
+
+
 def feature_view_status(name: str) -> dict[str, Any]:
     """What the front ends show of a view: its latest version's definition, every version,
     per-feature freshness (the newest time each feature has a value), the online store's
@@ -213,13 +216,16 @@ def feature_view_status(name: str) -> dict[str, Any]:
     def iso_ns(ns: Any) -> str | None:
         return None if ns is None else datetime.fromtimestamp(ns / 1e9, timezone.utc).isoformat()
 
-    frame = _frame_of(view)
-    stamps = frame[TS].to_numpy()
-    freshness = {}
-    for f in view.features:
-        has = frame[f].notna().to_numpy()
-        freshness[f] = (iso_ns(int(stamps[has].max().astype("datetime64[ns]").astype(np.int64)))
-                        if has.any() else None)
+    freshness = _FRESHNESS.get(view.artifact)
+    if freshness is None:  # a version's rows never change: computed once per process
+        frame = _frame_of(view)
+        stamps = frame[TS].to_numpy()
+        freshness = {}
+        for f in view.features:
+            has = frame[f].notna().to_numpy()
+            freshness[f] = (iso_ns(int(stamps[has].max().astype("datetime64[ns]").astype(np.int64)))
+                            if has.any() else None)
+        _FRESHNESS[view.artifact] = freshness
     done = store.materialization(name)
     stats = store.online_stats(name)
     online = {"entities": int(stats["entities"] or 0), "newest": iso_ns(stats["newest"]),
@@ -235,4 +241,4 @@ def feature_view_status(name: str) -> dict[str, Any]:
                           "num_rows": r["num_rows"], "created_at": datetime.fromtimestamp(
                               r["created_at"] / 1000, timezone.utc).isoformat(),
                           "created_by": r["created_by"]} for r in store.versions(name)],
-            "freshness": freshness, "online": online, "models": store.models_using(name)}
+            "freshness": dict(freshness), "online": online, "models": store.models_using(name)}
