@@ -1,4 +1,11 @@
-"""Shared fixtures: every test gets a fresh workspace in its own temporary folder."""
+"""Shared fixtures: every test gets a fresh workspace in its own temporary folder.
+
+The modules in ``BOTH_ENGINES`` run every test twice: on the embedded SQLite file and on a
+team's PostgreSQL store (a fresh database of a throwaway cluster started once per session,
+see ``engines_kit``), chosen the way a user chooses it, by ``CELLOPS_STORE_URL``, so the
+code under test and any process it starts use it. A test that is about SQLite itself (its
+file, its locks) is marked ``sqlite_only``.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +21,83 @@ from cellops import workspaces as workspace_mod
 from cellops.tracking import api
 
 
+BOTH_ENGINES = {"test_tracking", "test_search", "test_registry", "test_governance",
+                "test_monitors", "test_serving", "test_features", "test_team"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: a test of the embedded SQLite file itself")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if module in BOTH_ENGINES and "engine" in metafunc.fixturenames:
+        metafunc.parametrize("engine", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """The session's PostgreSQL server (started on first use) and a migrated template."""
+    from engines_kit import PgCluster, temp_base
+
+    cluster = PgCluster(temp_base())
+    url = cluster.new_database()
+    from cellops.store import open_store
+
+    store = open_store(url)
+    store.open()
+    store.close()
+    template = url.rsplit("/", 1)[1]
+    cluster.psql(f"ALTER DATABASE {template} WITH IS_TEMPLATE true")
+    cluster.template = template
+    yield cluster
+    cluster.stop("immediate")
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server for the session."""
+    from engines_kit import S3Server
+
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest, engine: str) -> str | None:
+    """A fresh PostgreSQL database for this test when it runs on PostgreSQL, else None."""
+    if engine != "postgresql":
+        return None
+    if request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("a test of the embedded SQLite file")
+    cluster = request.getfixturevalue("pg_cluster")
+    url = cluster.new_database(template=cluster.template)
+    yield url
+    workspace_mod._reset_for_tests()
+    try:
+        cluster.psql(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+    except Exception:  # noqa: BLE001 - the cluster may be down in a fault test
+        pass
+
+
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Run each test in tmp_path with no workspace or experiment carried over."""
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
+              engine: str):
+    """Run each test in tmp_path with no workspace or experiment carried over (on the
+    engine of this parameter: see the module docstring)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CELLOPS_HOME", raising=False)
     monkeypatch.delenv("CELLOPS_EXPERIMENT", raising=False)
+    monkeypatch.delenv("CELLOPS_STORE_URL", raising=False)
+    monkeypatch.delenv("CELLOPS_ARTIFACTS_URL", raising=False)
+    if engine == "postgresql":
+        monkeypatch.setenv("CELLOPS_STORE_URL", request.getfixturevalue("pg_url"))
     workspace_mod._reset_for_tests()
     api._reset_for_tests()
     yield

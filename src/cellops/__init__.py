@@ -8,6 +8,7 @@ papermill are imported only by the functions that need them.
 from .datasets import Dataset
 from .errors import (
     ArtifactNameError,
+    ArtifactCorruptError,
     ArtifactNotFoundError,
     CellopsError,
     CellopsWarning,
@@ -146,6 +147,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Alert",
+    "ArtifactCorruptError",
     "ArtifactNameError",
     "ArtifactNotFoundError",
     "AuditEntry",

@@ -2,9 +2,14 @@
 
 A blob is stored once under ``ROOT/ab/abcdef…`` (its sha256), whatever logical
 names runs give it. Writes go to ``ROOT/.tmp/<random>`` first and are renamed into
-place, so a reader never sees half a blob and a crash leaves only a temp file,
-which :meth:`ArtifactStore.gc` removes. ``ROOT`` is any fsspec URL: a local folder
-(the default, ``.cellops/artifacts``), ``memory://…``, ``s3://bucket/prefix``, ….
+place (on object storage: copied to the final key, then the temp key deleted), so a
+reader never sees half a blob and a crash leaves only a temp file, which
+:meth:`ArtifactStore.gc` removes. Reads check the bytes against the name: a blob
+altered or truncated in storage raises :class:`~cellops.errors.ArtifactCorruptError`
+instead of handing back wrong bytes. ``ROOT`` is any fsspec URL: a local folder
+(the default, ``.cellops/artifacts``), ``memory://…``, ``s3://bucket/prefix``,
+``gs://…``, ``az://…``; credentials come from each backend's environment and config
+files, never from the workspace.
 
 Logical artifact names (what a run calls the file) are checked by
 :func:`validate_name`: relative, ``/``-separated, no ``..``, no control characters.
@@ -20,9 +25,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO, Any, Callable, Iterator
 
-from .errors import ArtifactNameError, ArtifactNotFoundError
+from .errors import ArtifactCorruptError, ArtifactNameError, ArtifactNotFoundError
 
 __all__ = ["ArtifactStore", "validate_name"]
 
@@ -159,18 +164,37 @@ class ArtifactStore:
             raise
         return sha, size
 
-    def open(self, sha256: str) -> IO[bytes]:
+    def check_writable(self) -> None:
+        """Write, read back and delete a probe blob: a wrong bucket or missing credentials
+        fail here, with the backend's reason, rather than at the first logged artifact."""
+        from .errors import WorkspaceError
+
+        try:
+            sha, _ = self.put(b"cellops probe\n")
+            self.read(sha)
+        except Exception as exc:  # noqa: BLE001 - any backend error means "not usable"
+            raise WorkspaceError(
+                f"Cannot write to the artifact root {self.url}: {type(exc).__name__}: {exc}. "
+                "Check the bucket and the backend's credentials (for s3://, AWS_* variables "
+                "or ~/.aws; AWS_ENDPOINT_URL for MinIO and other S3-compatible servers)."
+            ) from None
+
+    def open(self, sha256: str, *, verify: bool = True) -> IO[bytes]:
+        """The blob for reading; its bytes are checked against ``sha256`` as they are read
+        (at the end of the stream) unless ``verify`` is False (a caller that checks them
+        itself)."""
         path = self.path(sha256)
         try:
-            return self.fs.open(path, "rb")
+            fh = self.fs.open(path, "rb")
         except FileNotFoundError:
             raise ArtifactNotFoundError(
                 f"Blob {sha256[:12]} is missing from {self.url}; it was deleted outside cellops. "
                 "Re-log the artifact."
             ) from None
+        return _Verified(fh, sha256, self.url) if verify else fh  # type: ignore[return-value]
 
-    def read(self, sha256: str) -> bytes:
-        with self.open(sha256) as fh:
+    def read(self, sha256: str, *, verify: bool = True) -> bytes:
+        with self.open(sha256, verify=verify) as fh:
             return fh.read()
 
     def copy_to(self, sha256: str, dest: str | os.PathLike[str], *, overwrite: bool = True) -> Path:
@@ -269,6 +293,43 @@ class ArtifactStore:
             result.temp_files.append(entry["name"].rstrip("/").rsplit("/", 1)[-1])
             result.temp_bytes += size
         return result
+
+
+class _Verified(io.RawIOBase):
+    """A blob being read: hashes what passes and, at the end, raises
+    :class:`ArtifactCorruptError` when the bytes are not the ones named."""
+
+    def __init__(self, fh: IO[bytes], sha256: str, where: str) -> None:
+        self._fh, self._sha, self._where = fh, sha256, where
+        self._digest = hashlib.sha256()
+        self._checked = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._fh.read() if size is None or size < 0 else self._fh.read(size)
+        if data:
+            self._digest.update(data)
+        if (not data or size is None or size < 0) and not self._checked:
+            self._checked = True
+            if self._digest.hexdigest() != self._sha:
+                raise ArtifactCorruptError(
+                    f"Blob {self._sha[:12]} in {self._where} does not match its sha256 (it was "
+                    "changed or truncated in storage). Restore it from a backup or re-log the "
+                    "artifact; cellops will not hand back altered bytes.")
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._fh.close()
+        finally:
+            super().close()
 
 
 @dataclass

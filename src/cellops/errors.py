@@ -94,6 +94,10 @@ class ArtifactNotFoundError(NotFoundError):
     """A run has no artifact under the given name, or its blob is missing."""
 
 
+class ArtifactCorruptError(StoreError):
+    """A stored blob's bytes no longer match its sha256."""
+
+
 class ModelNotFoundError(NotFoundError):
     """No registered model, version, alias or promotion request matches."""
 

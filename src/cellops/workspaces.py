@@ -5,9 +5,18 @@ the first folder that contains ``.cellops/``. ``CELLOPS_HOME`` overrides the
 search and names the workspace folder itself (the one holding the database).
 When neither finds one, first use creates ``.cellops/`` in the current directory.
 
-Settings live in ``.cellops/config.json``; the one that matters today is
-``artifact_root``, an fsspec URL (``s3://bucket/prefix``, ``memory://x``) where
-artifact blobs go instead of ``.cellops/artifacts``.
+Settings live in ``.cellops/config.json``. Two choose where a workspace keeps its data:
+
+- ``store_url``: a ``postgresql://user@host:5432/db`` URL for a team's workspace, whose
+  metadata lives in PostgreSQL instead of ``.cellops/cellops.db``
+  (``CELLOPS_STORE_URL`` overrides it);
+- ``artifact_root``: an fsspec URL (``s3://bucket/prefix``, ``gs://…``, ``az://…``) where
+  artifact blobs go instead of ``.cellops/artifacts`` (``CELLOPS_ARTIFACTS_URL``
+  overrides it).
+
+Credentials never go in the config: PostgreSQL's come from ``PGPASSWORD``/``~/.pgpass``
+(or the URL a user keeps in the environment), object storage's from each backend's own
+environment and files (``AWS_*``, ``~/.aws``, ...).
 """
 
 from __future__ import annotations
@@ -34,6 +43,8 @@ DIRNAME = ".cellops"
 DB_NAME = "cellops.db"
 CONFIG_NAME = "config.json"
 ENV_HOME = "CELLOPS_HOME"
+ENV_STORE = "CELLOPS_STORE_URL"
+ENV_ARTIFACTS = "CELLOPS_ARTIFACTS_URL"
 
 _lock = threading.RLock()
 _open: dict[Path, Workspace] = {}
@@ -60,16 +71,32 @@ class Workspace:
         return f"<Workspace {str(self.path)!r}>"
 
     @property
+    def store_url(self) -> str | None:
+        """The PostgreSQL URL of a team's workspace; None for the embedded SQLite file."""
+        return os.environ.get(ENV_STORE) or self.config.get("store_url") or None
+
+    @property
+    def artifact_root(self) -> str:
+        """Where artifact blobs live: a folder, or an fsspec URL."""
+        return (os.environ.get(ENV_ARTIFACTS) or self.config.get("artifact_root")
+                or str(self.path / "artifacts"))
+
+    @property
     def store(self) -> Store:
         """The metadata store (opened, and migrated, on first use)."""
         if self._store is None:
             with self._lock:
                 if self._store is None:
-                    from .store import Store
+                    from .store import Store, open_store
 
-                    self._store = Store(
-                        self.db_path, synchronous=self.config.get("sqlite_synchronous", "FULL")
-                    )
+                    url = self.store_url
+                    if url:
+                        self._store = open_store(url, retry_budget_s=float(
+                            self._positive("store_retry_seconds", 120.0)))
+                    else:
+                        self._store = Store(
+                            self.db_path, synchronous=self.config.get("sqlite_synchronous", "FULL")
+                        )
         return self._store
 
     @property
@@ -80,8 +107,7 @@ class Workspace:
                 if self._artifacts is None:
                     from .artifacts import ArtifactStore
 
-                    root = self.config.get("artifact_root") or str(self.path / "artifacts")
-                    self._artifacts = ArtifactStore(root)
+                    self._artifacts = ArtifactStore(self.artifact_root)
         return self._artifacts
 
     @property
@@ -150,9 +176,25 @@ def find_workspace(start: str | os.PathLike[str] | None = None, *,
     else:
         here = Path(start if start is not None else os.getcwd()).absolute()
         found = next((f / DIRNAME for f in (here, *here.parents) if (f / DIRNAME).is_dir()), None)
-    if found is not None and existing and not (found / DB_NAME).is_file():
+    if found is not None and existing and not _holds_workspace(found):
         return None
     return found
+
+
+def _holds_workspace(folder: Path, *, env: bool = True) -> bool:
+    """Whether ``folder`` is a workspace: it holds the SQLite database, or the settings of
+    one whose store is elsewhere (``store_url``; with ``env``, ``CELLOPS_STORE_URL`` makes
+    any existing folder one)."""
+    if (folder / DB_NAME).is_file():
+        return True
+    if not folder.is_dir():
+        return False
+    if env and os.environ.get(ENV_STORE):
+        return True
+    try:
+        return bool(_read_config(folder).get("store_url"))
+    except WorkspaceError:
+        return False
 
 
 def workspace_folder(path: str | os.PathLike[str]) -> Path | None:
@@ -161,8 +203,12 @@ def workspace_folder(path: str | os.PathLike[str]) -> Path | None:
     user names on purpose (``cellops -w PATH``)."""
     here = Path(path).expanduser().absolute()
     for candidate in (here, here / DIRNAME):
-        if (candidate / DB_NAME).is_file():
+        if _holds_workspace(candidate, env=False):
             return candidate
+    if os.environ.get(ENV_STORE):  # the store is elsewhere: a .cellops folder is enough
+        for candidate in (here, here / DIRNAME):
+            if candidate.name == DIRNAME and candidate.is_dir():
+                return candidate
     return None
 
 
@@ -211,13 +257,13 @@ def workspace(path: Workspace | str | os.PathLike[str] | None = None) -> Workspa
         # run. One stat confirms the database is still there.
         cwd, home = os.getcwd(), os.environ.get(ENV_HOME)
         known = _found.get((cwd, home))
-        if known is not None and os.path.exists(known[1]):
+        if known is not None and (os.path.exists(known[1]) or _holds_workspace(known[0])):
             return _get(known[0])
         found = find_workspace()
         p = found if found is not None else Path(cwd).absolute() / DIRNAME
         if home or p.parent == Path(cwd).absolute():
             _found[(cwd, home)] = (p, str(p / DB_NAME))
-    if not (p / DB_NAME).exists():
+    if not _holds_workspace(p):
         _create(p)
     return _get(p)
 
@@ -235,11 +281,18 @@ def use_workspace(path: Workspace | str | os.PathLike[str]) -> Iterator[Workspac
         _using.reset(token)
 
 
-def init_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
+def init_workspace(path: str | os.PathLike[str] | None = None, *, store: str | None = None,
+                   artifacts: str | None = None) -> Workspace:
     """Create (or open) a workspace and its database.
 
     ``path`` is a project folder (``.cellops/`` is created inside it) or a folder
     named ``.cellops``; default: ``CELLOPS_HOME`` or the current directory.
+
+    ``store`` (a ``postgresql://user@host:5432/db`` URL) keeps the metadata in PostgreSQL
+    and ``artifacts`` (an fsspec URL such as ``s3://bucket/prefix``) the blobs in object
+    storage: a team's workspace. Both are checked (connected to, migrated, written to)
+    before they are saved in ``config.json``; a URL holding a password is refused (use
+    ``PGPASSWORD`` or ``~/.pgpass``: credentials never go in the workspace).
     """
     if path is None:
         home = os.environ.get(ENV_HOME)
@@ -249,10 +302,52 @@ def init_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
         if p.name != DIRNAME:
             p = p / DIRNAME
     _create(p)
+    if store or artifacts:
+        _configure(p, store, artifacts)
     _found.clear()  # a workspace nearer than one found before now wins
     ws = _get(p)
     ws.store.open()  # creates and migrates the database now, not at the first write
     return ws
+
+
+def _configure(path: Path, store: str | None, artifacts: str | None) -> None:
+    """Check ``store`` and ``artifacts`` and save them in ``path``'s config.json."""
+    from urllib.parse import urlsplit
+
+    settings: dict[str, str] = {}
+    if store:
+        parts = urlsplit(store)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise WorkspaceError(
+                f"--store {store!r} is not a PostgreSQL URL; use "
+                "postgresql://user@host:5432/dbname (leave it out for the embedded SQLite file).")
+        if parts.password:
+            raise WorkspaceError(
+                "The store URL holds a password, and the workspace config is no place for one. "
+                "Give the URL without it and put the password in PGPASSWORD or ~/.pgpass.")
+        from .store import open_store
+
+        probe = open_store(store, retry_budget_s=5.0)
+        try:
+            probe.open()  # connects and migrates: a wrong URL fails here, not at first use
+        finally:
+            probe.close()
+        settings["store_url"] = store
+    if artifacts:
+        from .artifacts import ArtifactStore
+
+        ArtifactStore(artifacts).check_writable()
+        settings["artifact_root"] = artifacts
+    current = _read_config(path)
+    current.update(settings)
+    cfg = path / CONFIG_NAME
+    tmp = cfg.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(current, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, cfg)
+    with _lock:
+        old = _open.pop(path.absolute(), None)
+    if old is not None:
+        old.close()
 
 
 def _reset_for_tests() -> None:

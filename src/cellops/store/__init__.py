@@ -15,11 +15,17 @@ as tx:`` is the unit of work: the same tables, bound to one transaction (see
 :mod:`.core`). The schema and its
 numbered migrations are in :mod:`.schema`; batched writes in :mod:`.batch`; what values
 SQLite can hold in :mod:`.values`.
+
+A team's workspace keeps the same tables on PostgreSQL: :class:`PgStore` is the same
+tables over :class:`~cellops.store.postgres.PgConnection`, and :func:`open_store` picks
+the engine from the workspace's store URL. What the two dialects spell differently is in
+:mod:`.dialect`.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -37,7 +43,7 @@ from .registry import AuditTable, RegistryTable
 from .runs import ParamTable, RunTable, TagTable
 from .search import RunSearch
 
-__all__ = ["Store", "Transaction", "now_ms"]
+__all__ = ["PgStore", "Store", "Transaction", "now_ms", "open_store"]
 
 
 class Tables:
@@ -78,13 +84,7 @@ class Transaction(Tables):
 _TABLE_NAMES = frozenset(vars(Tables(None)))
 
 
-class Store(Connection, Tables):
-    """The workspace database. Get it from ``cellops.workspace().store``."""
-
-    def __init__(self, path: Path, **kwargs: Any) -> None:
-        Connection.__init__(self, path, **kwargs)
-        Tables.__init__(self, self)
-
+class _UnitOfWork:
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """``with store.transaction() as tx:`` — the tables of ``tx`` read and write inside
@@ -93,3 +93,46 @@ class Store(Connection, Tables):
         taken at the start: keep the block short (no I/O but the database's)."""
         with self.bound():
             yield Transaction(self)
+
+
+class Store(_UnitOfWork, Connection, Tables):
+    """The workspace database (SQLite). Get it from ``cellops.workspace().store``."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path, **kwargs: Any) -> None:
+        Connection.__init__(self, path, **kwargs)
+        Tables.__init__(self, self)
+
+
+@lru_cache(maxsize=None)
+def _pg_store() -> type:
+    from .postgres import PgConnection
+
+    class PgStore(_UnitOfWork, PgConnection, Tables):
+        """The workspace database on PostgreSQL: the same tables, the same unit of work."""
+
+        def __init__(self, url: str, **kwargs: Any) -> None:
+            PgConnection.__init__(self, url, **kwargs)
+            Tables.__init__(self, self)
+
+    return PgStore
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PgStore":  # psycopg is imported only by a workspace that uses it
+        return _pg_store()
+    raise AttributeError(name)
+
+
+def open_store(target: str | Path, **kwargs: Any) -> Any:
+    """The store for ``target``: a SQLite file path, or a ``postgresql://`` URL."""
+    text = str(target)
+    if text.startswith(("postgresql://", "postgres://")):
+        return _pg_store()(text, **kwargs)
+    if "://" in text:
+        from ..errors import WorkspaceError
+
+        raise WorkspaceError(f"Unknown store URL {text!r}: use postgresql://user@host:5432/db, "
+                             "or leave store_url unset for the embedded SQLite file.")
+    return Store(Path(text), **kwargs)

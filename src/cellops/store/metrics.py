@@ -60,6 +60,9 @@ def _with_steps(conn: sqlite3.Connection, rows: list[MetricRow]) -> list[MetricR
     for run_id, key, step, _, _ in rows:
         if step is None:
             wanted.setdefault(run_id, set()).add(key)
+    if hasattr(conn, "advisory_lock"):  # PostgreSQL: writers of one run take turns here
+        for run_id in sorted(wanted):
+            conn.advisory_lock("steps:" + run_id)
     highest: dict[tuple[str, str], int] = {}
     for run_id, keys in wanted.items():  # one query per run, not one per key
         for key, step in conn.execute(

@@ -103,16 +103,18 @@ class MonitorTable:
         cols = list(row)
 
         def tx(conn: sqlite3.Connection) -> int | None:
-            try:
-                cur = conn.execute(f"INSERT INTO monitor_results (monitor, {', '.join(cols)})"
-                                   f" VALUES (?, {', '.join('?' * len(cols))})",
-                                   [name] + [row[c] for c in cols])
-            except sqlite3.IntegrityError:
+            # Another process stored this window first: nothing inserted, no row returned
+            # (not an error, which would abort the transaction on PostgreSQL).
+            stored = conn.execute(f"INSERT INTO monitor_results (monitor, {', '.join(cols)})"
+                                  f" VALUES (?, {', '.join('?' * len(cols))})"
+                                  " ON CONFLICT (monitor, window_key) DO NOTHING RETURNING id",
+                                  [name] + [row[c] for c in cols]).fetchone()
+            if stored is None:
                 return None
             conn.execute("UPDATE monitors SET cursor_ms = coalesce(?, cursor_ms),"
                          " cursor_id = coalesce(?, cursor_id) WHERE name = ?",
                          (cursor_ms, cursor_id, name))
-            return cur.lastrowid
+            return int(stored[0])
 
         return self.db.write(tx)
 
@@ -147,9 +149,9 @@ class MonitorTable:
             cur = conn.execute(
                 "INSERT INTO alerts (monitor, check_name, state, message, value, opened_at,"
                 " opened_result, last_result, windows, actions) VALUES"
-                " (?, ?, 'open', ?, ?, ?, ?, ?, 1, '[]')",
+                " (?, ?, 'open', ?, ?, ?, ?, ?, 1, '[]') RETURNING id",
                 (monitor, check, message, value, now, result_id, result_id))
-            return int(cur.lastrowid), True
+            return int(cur.fetchone()[0]), True
 
         return self.db.write(tx)
 
@@ -207,8 +209,8 @@ class MonitorTable:
         now = now_ms()
         return int(self.db.write(lambda conn: conn.execute(
             "INSERT INTO alert_deliveries (alert_id, event, url, body, status, attempts, next_at,"
-            " created_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)",
-            (alert_id, event, url, json.dumps(body, default=str), now, now)).lastrowid))
+            " created_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?) RETURNING id",
+            (alert_id, event, url, json.dumps(body, default=str), now, now)).fetchone()[0]))
 
     def due_deliveries(self, limit: int = 100) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.query(

@@ -108,8 +108,10 @@ class EndpointTable:
         values = {**row, "started_at": now, "heartbeat_at": now, "requests_total": 0, "rate": 0.0}
         cols = list(values)
         self.db.write(lambda conn: conn.execute(
-            f"INSERT OR REPLACE INTO serving_endpoints ({', '.join(cols)}) VALUES"
-            f" ({', '.join('?' * len(cols))})", [values[c] for c in cols]))
+            f"INSERT INTO serving_endpoints ({', '.join(cols)}) VALUES"
+            f" ({', '.join('?' * len(cols))}) ON CONFLICT (id) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in cols if c != "id"),
+            [values[c] for c in cols]))
 
     def beat(self, endpoint_id: str, *, version: int | None, requests_total: int,
              rate: float) -> None:

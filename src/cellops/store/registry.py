@@ -29,6 +29,9 @@ _VERSION_COLUMNS = ("name", "version", "run_id", "artifact_path", "sha256", "siz
                     "created_by")
 
 
+AUDIT_LOCK = 0x61756474  # PostgreSQL advisory lock key that serialises audit appends
+
+
 def entry_hash(seq: int, at: int, actor: str, action: str, obj: str, details: str,
                prev_hash: str) -> str:
     """The sha256 an audit entry must carry: of its content and the previous entry's hash."""
@@ -38,7 +41,10 @@ def entry_hash(seq: int, at: int, actor: str, action: str, obj: str, details: st
 
 def append_audit(conn: sqlite3.Connection, actor: str, action: str, obj: str,
                  details: Mapping[str, Any]) -> dict[str, Any]:
-    """Append one entry inside the caller's write transaction (which serialises appends)."""
+    """Append one entry inside the caller's write transaction (which serialises appends:
+    SQLite's write lock; on PostgreSQL the audit lock, taken here)."""
+    if hasattr(conn, "advisory_lock"):
+        conn.advisory_lock(AUDIT_LOCK)
     last = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     at = now_ms()
@@ -190,7 +196,7 @@ class RegistryTable:
             ids = json.dumps([r["id"] for r in out])
             votes: dict[int, list[dict[str, Any]]] = {}
             for a in self.db.query("SELECT * FROM approvals WHERE request_id IN"
-                                   " (SELECT value FROM json_each(?)) ORDER BY at", (ids,)):
+                                   " (SELECT CAST(value AS BIGINT) FROM json_each(?)) ORDER BY at", (ids,)):
                 votes.setdefault(a["request_id"], []).append(dict(a))
             for r in out:
                 r["approvals"] = votes.get(r["id"], [])
@@ -377,11 +383,11 @@ class RegistryTable:
             cur = conn.execute(
                 "INSERT INTO promotion_requests (name, alias, version, status, requested_by,"
                 " requested_at, gate, gate_passed, gate_result, previous_version) VALUES"
-                " (?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?)",
+                " (?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?) RETURNING id",
                 (name, alias, version, actor, now_ms(), gate, passed,
                  json.dumps(gate_result) if gate_result is not None else None,
                  current[0] if current else None))
-            request_id = int(cur.lastrowid)
+            request_id = int(cur.fetchone()[0])
             append_audit(conn, actor, "request_promotion", f"{name}@{alias}", {
                 "request": request_id, "before": {"version": current[0] if current else None},
                 "after": {"version": version}, "gate_passed": passed})
@@ -483,7 +489,7 @@ class AuditTable:
 
     def rows_in_order(self) -> Iterable[sqlite3.Row]:
         """Every entry in stored order (as written), for verification."""
-        return self.db.query("SELECT * FROM audit_log ORDER BY rowid")
+        return self.db.query("SELECT * FROM audit_log ORDER BY seq")
 
 
 def compile_version_filter(node: Comparison | Logical | None, args: list[Any]) -> str:

@@ -7,6 +7,7 @@ from typing import Any, Iterable, Mapping
 
 from ..errors import ParamConflictError, RunNotFoundError
 from .core import Connection
+from .dialect import SQLITE, sort_key
 from .values import ids_param
 
 RUN_COLUMNS = (
@@ -277,12 +278,18 @@ def _key_values(db: Connection, table: str, run_ids: Iterable[str]) -> list[tupl
 
 
 def _insert_params(conn: sqlite3.Connection, run_id: str, params: Mapping[str, str]) -> None:
+    stored_sort = _stores_sort_value(conn)
     for key, value in params.items():
-        cur = conn.execute(
-            "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)"
-            " ON CONFLICT (run_id, key) DO NOTHING",
-            (run_id, key, value),
-        )
+        if stored_sort:
+            cur = conn.execute(
+                "INSERT INTO params (run_id, key, value, sort_value) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (run_id, key) DO NOTHING", (run_id, key, value, sort_key(value)))
+        else:
+            cur = conn.execute(
+                "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)"
+                " ON CONFLICT (run_id, key) DO NOTHING",
+                (run_id, key, value),
+            )
         if cur.rowcount == 0:
             old = conn.execute(
                 "SELECT value FROM params WHERE run_id = ? AND key = ?", (run_id, key)
@@ -291,7 +298,20 @@ def _insert_params(conn: sqlite3.Connection, run_id: str, params: Mapping[str, s
                 raise ParamConflictError(run_id, key, old, value)
 
 
+def _stores_sort_value(conn: Any) -> bool:
+    """Whether ``sort_value`` is written by the store (PostgreSQL) rather than computed by
+    the database (SQLite's generated column)."""
+    return getattr(conn, "dialect", SQLITE) != SQLITE
+
+
 def _upsert_tags(conn: sqlite3.Connection, run_id: str, tags: Mapping[str, str]) -> None:
+    if _stores_sort_value(conn):
+        conn.executemany(
+            "INSERT INTO tags (run_id, key, value, sort_value) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value,"
+            " sort_value = excluded.sort_value",
+            [(run_id, k, v, sort_key(v)) for k, v in tags.items()])
+        return
     conn.executemany(
         "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)"
         " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",

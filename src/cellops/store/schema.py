@@ -9,6 +9,11 @@ when many processes open a brand-new workspace at the same moment.
 Conventions: times are integer milliseconds since the epoch (UTC); JSON columns
 hold text; a metric value stored as NULL means NaN (SQLite turns NaN into NULL,
 and no other NULL is ever written there).
+
+The same migrations build a PostgreSQL workspace: there ``db`` is a
+:class:`~cellops.store.dialect.PgSchema` (the same calls, PostgreSQL DDL) and the
+version lives in the ``cellops_schema`` table; the few steps SQLite and PostgreSQL spell
+differently ask ``_pg(db)`` and take their PostgreSQL text from :mod:`.dialect`.
 """
 
 from __future__ import annotations
@@ -19,7 +24,16 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
 
+def _pg(db: Database) -> bool:
+    """Whether this migration is building a PostgreSQL workspace."""
+    return getattr(db, "dialect", "sqlite") == "postgresql"
+
+
 def _m1_tracking(db: Database) -> None:
+    if _pg(db):
+        from .dialect import PG_FUNCTIONS
+
+        db.execute(PG_FUNCTIONS)
     db["experiments"].create(
         {"id": int, "name": str, "created_at": int, "description": str},
         pk="id",
@@ -211,6 +225,11 @@ def _m6_experiment_counts(db: Database) -> None:
         " run_count = (SELECT count(*) FROM runs WHERE experiment_id = experiments.id),"
         " last_run_time = (SELECT max(start_time) FROM runs"
         "                  WHERE experiment_id = experiments.id)")
+    if _pg(db):
+        from .dialect import PG_RUN_COUNT_TRIGGERS
+
+        db.execute(PG_RUN_COUNT_TRIGGERS)
+        return
     latest = "(SELECT max(start_time) FROM runs WHERE experiment_id = {which}.experiment_id)"
     db.execute(
         "CREATE TRIGGER runs_counted_on_insert AFTER INSERT ON runs BEGIN"
@@ -384,6 +403,10 @@ def _m12_sortable_values(db: Database) -> None:
     virtual column computed by SQLite itself, indexed with its key so that a page ordered
     by a param walks the index instead of sorting every run."""
     for table in ("params", "tags"):
+        if _pg(db):  # stored by the store (dialect.sort_key): PostgreSQL has no affinity
+            db.execute(f'ALTER TABLE {table} ADD COLUMN sort_value TEXT COLLATE "C"')
+            db.execute(f"CREATE INDEX idx_{table}_key_sort_value ON {table} (key, sort_value, run_id)")
+            continue
         have = {row[1] for row in db.execute(f"PRAGMA table_xinfo({table})").fetchall()}
         if "sort_value" not in have:
             db.execute(f"ALTER TABLE {table} ADD COLUMN sort_value NUMERIC"

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 from .core import Connection
 from .filter import Comparison, Field, Logical, OrderKey
 from .runs import RUN_COLUMNS
+from .values import INT64_MAX
 
 _ATTRIBUTE_SQL = {
     "run_id": "r.id", "run_name": "r.name", "status": "r.status", "start_time": "r.start_time",
@@ -252,7 +253,7 @@ class RunSearch:
         if len(members) > 1:
             for m in members:
                 args: list[Any] = []
-                sizes[m] = int(self.db.query(f"SELECT count(*) FROM ({_kv_members(m, args)})",
+                sizes[m] = int(self.db.query(f"SELECT count(*) FROM ({_kv_members(m, args)}) AS m",
                                           args)[0][0])
         for item in node.items:
             sizes.update(self._member_sizes(item))
@@ -390,7 +391,7 @@ class RunSearch:
                    + f" ORDER BY {order_sql}")
             if limit is not None or offset:
                 sql += " LIMIT ? OFFSET ?"
-                all_args += [-1 if limit is None else int(limit), int(offset)]
+                all_args += [INT64_MAX if limit is None else int(limit), int(offset)]
             return self.db.query_dicts(sql, all_args)
         # Find the page's row ids first, from indexes where the order and filter allow,
         # then read those rows: skipping `offset` runs never reads the runs skipped.

@@ -1,0 +1,490 @@
+"""The workspace database on PostgreSQL: the same interface as :class:`.core.Connection`.
+
+A team's workspace keeps its metadata in PostgreSQL (``store_url`` in the workspace
+config, or ``CELLOPS_STORE_URL``). The per-concept tables of :mod:`cellops.store` run on
+it unchanged: they call :meth:`PgConnection.write`, :meth:`~PgConnection.query` and
+friends with SQLite's spelling, which :func:`.dialect.translate` rewrites once per
+statement. Connections come from a psycopg 3 pool (one per process, reopened after a
+fork), in autocommit for reads; a write is one transaction on one pooled connection.
+
+How the guarantees of the SQLite store carry over:
+
+- **Units of work** (``store.transaction()``) take a transaction-level advisory lock
+  first, so they run one at a time, as ``BEGIN IMMEDIATE`` makes them on SQLite: a rule
+  checked inside one cannot be overtaken by another process's unit of work. Plain writes
+  (metric batches, prediction logs) do not take it and run side by side.
+- **The audit chain**: an append takes the audit lock (another advisory lock) before it
+  reads the last entry, so concurrent appends from several hosts stay one chain.
+- **Lost connections**: a write whose connection fails (the server restarted, the
+  network dropped) is retried on a fresh connection, with backoff, for
+  ``retry_budget_s``; after that a :class:`~cellops.errors.StoreBusyError` says which
+  server is unreachable. Serialization failures and deadlocks are retried the same way.
+- Errors: a constraint violation surfaces as ``sqlite3.IntegrityError`` (the store's
+  code catches DB-API errors by the names sqlite3 gives them), anything else as
+  :class:`~cellops.errors.StoreError` naming the server.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Iterator, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from ..errors import RunNotFoundError, StoreBusyError, StoreError, WorkspaceError
+from .dialect import POSTGRESQL, PgSchema, translate
+from .schema import LATEST_VERSION, MIGRATIONS
+
+T = TypeVar("T")
+
+UNIT_OF_WORK_LOCK = 0x63656C6C  # "cell": pg_advisory_xact_lock keys
+AUDIT_LOCK = 0x61756474  # "audt"
+MIGRATION_LOCK = 0x6D696772  # "migr"
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password:
+        host = parts.hostname or ""
+        if parts.port:
+            host += f":{parts.port}"
+        netloc = f"{parts.username}:***@{host}" if parts.username else host
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _import_psycopg() -> Any:
+    try:
+        import psycopg
+        import psycopg_pool  # noqa: F401
+    except ImportError:
+        raise WorkspaceError(
+            "This workspace's store is PostgreSQL, which needs psycopg 3 and its pool: "
+            'pip install "cellops[postgresql]".') from None
+    return psycopg
+
+
+class _Row(tuple):
+    """A result row: by position and by column name, like ``sqlite3.Row``."""
+
+    __slots__ = ()
+    _index: dict[str, int] = {}
+
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+_row_classes: dict[tuple[str, ...], type] = {}
+
+
+def _columns(cursor: Any) -> tuple[tuple[str, ...], int | None]:
+    """The column names of a result, leaving out the hidden ``rowid`` (see :mod:`.dialect`)
+    when other columns come with it; and the position left out."""
+    names = tuple(d.name for d in cursor.description or ())
+    if "rowid" in names and len(names) > 1:
+        drop = names.index("rowid")
+        return names[:drop] + names[drop + 1:], drop
+    return names, None
+
+
+def _row_factory(cursor: Any) -> Callable[[Any], Any]:
+    names, drop = _columns(cursor)
+    cls = _row_classes.get(names)
+    if cls is None:
+        cls = _row_classes[names] = type("Row", (_Row,), {"__slots__": (),
+                                                          "_index": {n: i for i, n in enumerate(names)}})
+    if drop is None:
+        return cls
+    return lambda values: cls(values[:drop] + values[drop + 1:])
+
+
+def _tuple_factory(cursor: Any) -> Callable[[Any], Any]:
+    _, drop = _columns(cursor)
+    return tuple if drop is None else (lambda values: tuple(values[:drop] + values[drop + 1:]))
+
+
+def _dict_factory(cursor: Any) -> Callable[[Any], Any]:
+    names, drop = _columns(cursor)
+    if drop is None:
+        return lambda values: dict(zip(names, values))
+    return lambda values: dict(zip(names, values[:drop] + values[drop + 1:]))
+
+
+def _configure_adapters(adapters: Any) -> None:
+    """Python values as SQLite gives them back: booleans are stored as integers, and
+    ``numeric`` results (``sum`` of integers) come back as int or float, not Decimal."""
+    import struct
+
+    from psycopg.adapt import Dumper, Loader
+    from psycopg.pq import Format
+
+    int8 = adapters.types["int8"].oid
+
+    class BoolText(Dumper):
+        oid = int8
+
+        def dump(self, obj: Any) -> bytes:
+            return b"1" if obj else b"0"
+
+    class BoolBinary(Dumper):
+        oid = int8
+        format = Format.BINARY
+
+        def dump(self, obj: Any) -> bytes:
+            return struct.pack(">q", 1 if obj else 0)
+
+    class NumericLoader(Loader):
+        def load(self, data: Any) -> Any:
+            value = Decimal(bytes(data).decode())
+            return int(value) if value == value.to_integral_value() else float(value)
+
+    adapters.register_dumper(bool, BoolText)
+    adapters.register_dumper(bool, BoolBinary)
+    adapters.register_loader("numeric", NumericLoader)
+    try:
+        import numpy as np
+        from psycopg.types.numeric import FloatBinaryDumper, Int8BinaryDumper
+
+        for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32):
+            adapters.register_dumper(t, Int8BinaryDumper)
+        for t in (np.float16, np.float32, np.float64):
+            adapters.register_dumper(t, FloatBinaryDumper)
+        adapters.register_dumper(np.bool_, BoolBinary)
+    except ImportError:  # pragma: no cover - numpy comes with pandas
+        pass
+
+
+class _Cursor:
+    """What ``fn(conn)`` receives inside :meth:`PgConnection.write`: ``execute`` and
+    ``executemany`` in SQLite's spelling, on one psycopg connection."""
+
+    dialect = POSTGRESQL
+
+    def __init__(self, conn: Any, owner: PgConnection) -> None:
+        self._conn, self._owner = conn, owner
+
+    def execute(self, sql: str, params: Iterable[Any] | None = ()) -> Any:
+        cur = self._conn.cursor(row_factory=_row_factory)
+        with self._owner._errors():
+            cur.execute(translate(sql), tuple(params or ()))
+        return cur
+
+    def executemany(self, sql: str, seq: Iterable[Iterable[Any]]) -> Any:
+        rows = [tuple(r) for r in seq]
+        cur = self._conn.cursor(row_factory=_row_factory)
+        if rows:
+            with self._owner._errors():
+                cur.executemany(translate(sql), rows)
+        return cur
+
+    def advisory_lock(self, key: int | str) -> None:
+        """Hold the advisory lock ``key`` (a number, or a text hashed by the server) until
+        this transaction ends."""
+        if isinstance(key, str):
+            self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+        else:
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+
+class _Pin:
+    """``with store.lock:`` on PostgreSQL: this thread's statements use one pooled
+    connection until the block ends (a temporary table lives on one connection)."""
+
+    def __init__(self, owner: PgConnection) -> None:
+        self.owner = owner
+
+    def __enter__(self) -> Any:
+        local = self.owner._local
+        if getattr(local, "depth", 0) == 0:
+            local.ctx = self.owner._pool().connection()
+            local.conn = local.ctx.__enter__()
+        local.depth = getattr(local, "depth", 0) + 1
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        local = self.owner._local
+        local.depth -= 1
+        if local.depth == 0:
+            ctx, local.ctx, local.conn = local.ctx, None, None
+            ctx.__exit__(*exc)
+
+
+class PgConnection:
+    """The workspace database on a PostgreSQL server (see the module docstring)."""
+
+    dialect = POSTGRESQL
+
+    def __init__(self, url: str, *, retry_budget_s: float = 120.0, pool_size: int = 8,
+                 connect_timeout_s: float = 10.0) -> None:
+        self.url = url
+        self.path = redact(url)  # what messages name
+        self.retry_budget_s = retry_budget_s
+        self.pool_size = pool_size
+        self.connect_timeout_s = connect_timeout_s
+        self.retries: dict[str, int] = {"configure": 0, "migrate": 0, "write": 0, "read": 0}
+        self._lock = threading.RLock()
+        self._pool_obj: Any = None
+        self._pid: int | None = None
+        self._local = threading.local()
+        self._psycopg = _import_psycopg()
+
+    # -- the pool ----------------------------------------------------------------------------
+    def _pool(self) -> Any:
+        pid = os.getpid()
+        if self._pool_obj is None or self._pid != pid:
+            with self._lock:
+                if self._pool_obj is None or self._pid != pid:
+                    self._pool_obj = self._open_pool()
+                    self._pid = pid
+                    self._local = threading.local()
+        return self._pool_obj
+
+    def _open_pool(self) -> Any:
+        from psycopg_pool import ConnectionPool
+
+        def configure(conn: Any) -> None:
+            _configure_adapters(conn.adapters)
+
+        pool = ConnectionPool(
+            self.url, min_size=1, max_size=self.pool_size, open=False, configure=configure,
+            kwargs={"autocommit": True, "connect_timeout": max(1, int(self.connect_timeout_s)),
+                    "application_name": "cellops"},
+            timeout=self.connect_timeout_s, reconnect_timeout=0, name="cellops")
+        try:
+            pool.open(wait=True, timeout=self.connect_timeout_s)
+        except Exception as exc:  # noqa: BLE001 - PoolTimeout says little: connect once to say why
+            pool.close()
+            raise StoreError(self._unreachable(exc)) from None
+        try:
+            self._retry(lambda: self._migrate(pool), "migrate")
+        except BaseException:
+            pool.close()
+            raise
+        return pool
+
+    def _unreachable(self, exc: BaseException) -> str:
+        why = str(exc).strip()
+        try:
+            self._psycopg.connect(self.url, connect_timeout=max(1, int(self.connect_timeout_s))).close()
+        except Exception as direct:  # noqa: BLE001
+            why = str(direct).strip()
+        return (f"Cannot reach the workspace's PostgreSQL store {self.path}: {why}. Check that the "
+                "server is running and the URL (store_url in .cellops/config.json or "
+                "CELLOPS_STORE_URL) is right; credentials come from the URL, PGPASSWORD or "
+                "~/.pgpass.")
+
+    def _migrate(self, pool: Any) -> None:
+        with pool.connection() as conn:
+            have = conn.execute("SELECT to_regclass('cellops_schema') IS NOT NULL").fetchone()[0]
+            if have and conn.execute("SELECT version FROM cellops_schema").fetchone()[0] \
+                    == LATEST_VERSION:
+                return
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                conn.execute("CREATE TABLE IF NOT EXISTS cellops_schema (version BIGINT NOT NULL)")
+                row = conn.execute("SELECT version FROM cellops_schema").fetchone()
+                if row is None:
+                    conn.execute("INSERT INTO cellops_schema (version) VALUES (0)")
+                    version = 0
+                else:
+                    version = row[0]
+                if version > LATEST_VERSION:
+                    raise StoreError(
+                        f"{self.path} was written by a newer cellops (schema {version}, this one "
+                        f"knows {LATEST_VERSION}). Upgrade cellops: pip install -U cellops.")
+                schema = PgSchema(_Cursor(conn, self))
+                for number, migration in MIGRATIONS:
+                    if number > version:
+                        migration(schema)  # type: ignore[arg-type]
+                        conn.execute("UPDATE cellops_schema SET version = %s", (number,))
+
+    def open(self) -> None:
+        """Connect now (and migrate the schema)."""
+        self._pool()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool_obj is not None and self._pid == os.getpid():
+                self._pool_obj.close()
+            self._pool_obj = None
+
+    # -- errors and retries ------------------------------------------------------------------
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        errors = self._psycopg.errors
+        try:
+            yield
+        except errors.IntegrityError as exc:
+            raise sqlite3.IntegrityError(str(exc).strip()) from exc
+
+    def _retryable(self, exc: BaseException) -> bool:
+        from psycopg_pool import PoolTimeout
+
+        errors = self._psycopg.errors
+        if isinstance(exc, (errors.SerializationFailure, errors.DeadlockDetected, PoolTimeout)):
+            return True
+        # A lost connection (server restarted or unreachable) is an OperationalError with
+        # no SQLSTATE from the server, or one of the "connection exception"/shutdown classes.
+        if isinstance(exc, self._psycopg.OperationalError):
+            state = getattr(exc, "sqlstate", None) or ""
+            return state == "" or state.startswith(("08", "57P"))
+        return False
+
+    def _retry(self, fn: Callable[[], T], what: str) -> T:
+        deadline = time.monotonic() + self.retry_budget_s
+        delay = 0.05
+        while True:
+            try:
+                return fn()
+            except StoreError:
+                raise
+            except sqlite3.IntegrityError:
+                raise
+            except self._psycopg.Error as exc:
+                if not self._retryable(exc):
+                    raise StoreError(f"Workspace database error in {self.path}: "
+                                     f"{str(exc).strip()}") from exc
+                if time.monotonic() >= deadline:
+                    raise StoreBusyError(
+                        f"The workspace's PostgreSQL store {self.path} stayed unreachable for "
+                        f"{self.retry_budget_s:.0f}s ({str(exc).strip() or type(exc).__name__}). "
+                        "Check the server and the network, then retry; nothing of this write "
+                        "was stored.") from exc
+            except Exception as exc:  # noqa: BLE001 - PoolTimeout is not a psycopg.Error
+                if not self._retryable(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreBusyError(
+                        f"The workspace's PostgreSQL store {self.path} stayed unreachable for "
+                        f"{self.retry_budget_s:.0f}s. Check the server and the network, then "
+                        "retry; nothing of this write was stored.") from exc
+            self.retries[what] += 1
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 1.0)
+
+    # -- statements --------------------------------------------------------------------------
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        pinned = getattr(self._local, "conn", None)
+        if pinned is not None:
+            yield pinned
+            return
+        with self._pool().connection() as conn:
+            yield conn
+
+    @property
+    def lock(self) -> _Pin:
+        return _Pin(self)
+
+    def write(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(conn)`` in one transaction, retried on a fresh connection when the
+        connection is lost (``fn`` may run more than once: it must only touch the database).
+        Inside this thread's :meth:`bound` block, ``fn`` joins that transaction."""
+        tx = getattr(self._local, "tx", None)
+        if tx is not None:
+            try:
+                return fn(tx)
+            except self._psycopg.Error as exc:
+                raise StoreError(f"Workspace database error in {self.path}: "
+                                 f"{str(exc).strip()}") from exc
+
+        def attempt() -> T:
+            with self._connection() as conn, conn.transaction():
+                return fn(_Cursor(conn, self))
+
+        return self._retry(attempt, "write")
+
+    @contextmanager
+    def bound(self) -> Iterator[Any]:
+        """One transaction held for the ``with`` block, serialised with every other unit of
+        work by an advisory lock (see the module docstring)."""
+        tx = getattr(self._local, "tx", None)
+        if tx is not None:
+            yield tx
+            return
+        with self.lock:
+            conn = self._local.conn
+
+            def begin() -> Any:
+                ctx = conn.transaction()
+                ctx.__enter__()
+                try:
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (UNIT_OF_WORK_LOCK,))
+                except BaseException as exc:
+                    ctx.__exit__(type(exc), exc, exc.__traceback__)
+                    raise
+                return ctx
+
+            ctx = self._retry(begin, "write")
+            self._local.tx = _Cursor(conn, self)
+            try:
+                yield self._local.tx
+            except BaseException as exc:
+                self._local.tx = None
+                ctx.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+            else:
+                self._local.tx = None
+                ctx.__exit__(None, None, None)
+
+    def write_for_run(self, run_ids: str | Iterable[str], fn: Callable[[Any], T]) -> T:
+        """:meth:`write` of rows that belong to runs: a run deleted meanwhile gives a
+        :class:`RunNotFoundError`, not a constraint error."""
+        try:
+            return self.write(fn)
+        except sqlite3.IntegrityError:
+            ids = [run_ids] if isinstance(run_ids, str) else sorted(set(run_ids))
+            gone = [i for i in ids if self.query_one("SELECT 1 FROM runs WHERE id = ?", (i,)) is None]
+            if not gone:
+                raise
+            raise RunNotFoundError(
+                f"Run {', '.join(i[:8] for i in gone)} no longer exists: it was deleted "
+                "(`cellops runs delete`, perhaps from another process) while this process was "
+                "logging to it") from None
+
+    def _read(self, sql: str, params: Any, factory: Callable[[Any], Any]) -> list:
+        def attempt() -> list:
+            with self._connection() as conn:
+                cur = conn.cursor(row_factory=factory)
+                with self._errors():
+                    cur.execute(translate(sql), tuple(params or ()))
+                return cur.fetchall() if cur.description else []
+
+        tx = getattr(self._local, "tx", None)
+        if tx is not None:  # reads inside a unit of work see its writes
+            cur = tx._conn.cursor(row_factory=factory)
+            cur.execute(translate(sql), tuple(params or ()))
+            return cur.fetchall() if cur.description else []
+        return self._retry(attempt, "read")
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list:
+        """Run a read-only statement and return all rows (by position and by name)."""
+        return self._read(sql, params, _row_factory)
+
+    def query_tuples(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        return self._read(sql, params, _tuple_factory)
+
+    def query_dicts(self, sql: str, params: Iterable[Any] = ()) -> list[dict]:
+        return self._read(sql, params, _dict_factory)
+
+    def query_one(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def integrity_check(self) -> list[str]:
+        """``['ok']`` when the server answers and the schema is this cellops's."""
+        version = self.query("SELECT version FROM cellops_schema")[0][0]
+        if version != LATEST_VERSION:
+            return [f"schema version {version}, expected {LATEST_VERSION}"]
+        return ["ok"]

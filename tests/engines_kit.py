@@ -1,0 +1,141 @@
+"""Real engines for the team-workspace tests: a throwaway PostgreSQL cluster and an S3
+server (moto's server mode), each started once per test session.
+
+The cluster is Debian's ``postgresql`` (installed by the README's test command): ``initdb``
+and ``pg_ctl`` under a temporary folder, listening on 127.0.0.1 and a free port, trust
+authentication, ``fsync`` off (a throwaway cluster; durability is PostgreSQL's own).
+``initdb`` refuses to run as root, so as root the cluster belongs to the ``postgres`` user.
+Each test gets a fresh database cloned from a template that already holds the migrated
+schema, so a test costs one ``CREATE DATABASE``, not thirteen migrations.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pg_bin() -> Path | None:
+    """The folder holding Debian's PostgreSQL server programs, or None."""
+    for found in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if os.path.exists(os.path.join(found, "pg_ctl")):
+            return Path(found)
+    where = shutil.which("pg_ctl")
+    return Path(where).parent if where else None
+
+
+class PgCluster:
+    """One PostgreSQL server for the test session."""
+
+    def __init__(self, base: Path) -> None:
+        bin_dir = pg_bin()
+        if bin_dir is None:
+            raise RuntimeError("PostgreSQL is not installed: apt-get install -y postgresql "
+                               "(the README's test command does it)")
+        self.bin = bin_dir
+        self.base = base
+        self.data = base / "data"
+        self.port = free_port()
+        self.as_root = os.geteuid() == 0
+        base.mkdir(parents=True, exist_ok=True)
+        if self.as_root:
+            shutil.chown(base, "postgres", "postgres")
+            os.chmod(base, 0o755)
+        self.user = "postgres" if self.as_root else os.environ.get("USER", "postgres")
+        self._run([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
+                   "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
+        self.start()
+        self.psql("CREATE ROLE cellops LOGIN SUPERUSER")
+
+    def _run(self, argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
+        if self.as_root:
+            argv = ["runuser", "-u", "postgres", "--", *argv]
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        if check and res.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed: {res.stdout}\n{res.stderr}")
+        return res
+
+    def start(self) -> None:
+        opts = (f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
+                " -c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
+        self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l",
+                   str(self.base / "server.log"), "-w", "-t", "60", "start"])
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"],
+                  check=False)
+
+    def url(self, db: str = "postgres", user: str = "cellops") -> str:
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{db}"
+
+    def psql(self, sql: str, db: str = "postgres") -> str:
+        import psycopg
+
+        with psycopg.connect(self.url(db, "postgres"), autocommit=True) as conn:
+            cur = conn.execute(sql)
+            return str(cur.fetchall()) if cur.description else ""
+
+    def new_database(self, template: str | None = None) -> str:
+        """A fresh database's URL (a copy of ``template`` when given)."""
+        name = "t_" + uuid.uuid4().hex[:12]
+        self.psql(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
+        return self.url(name)
+
+
+class S3Server:
+    """moto's S3 server on 127.0.0.1, with the environment boto/s3fs read credentials from."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.proc.kill()
+        raise RuntimeError("moto's S3 server did not start")
+
+    env = property(lambda self: {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": self.endpoint,
+        "AWS_ENDPOINT_URL": self.endpoint})
+
+    def bucket(self) -> str:
+        import boto3
+
+        name = "b" + uuid.uuid4().hex[:12]
+        boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id="testing",
+                     aws_secret_access_key="testing", region_name="us-east-1").create_bucket(
+            Bucket=name)
+        return name
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def temp_base() -> Path:
+    return Path(tempfile.mkdtemp(prefix="cellops-pg-"))
