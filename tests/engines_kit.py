@@ -139,3 +139,30 @@ class S3Server:
 
 def temp_base() -> Path:
     return Path(tempfile.mkdtemp(prefix="cellops-pg-"))
+
+
+class RawDb:
+    """Direct SQL on a workspace's database, bypassing cellops — what a test (or someone
+    tampering with the workspace) does with ``sqlite3`` or ``psql``. Statements are in
+    SQLite's spelling (``?`` placeholders) and autocommit; ``BEGIN``/``COMMIT`` work on both."""
+
+    def __init__(self, ws) -> None:
+        self.url = ws.store_url
+        if self.url:
+            import psycopg
+
+            self.conn = psycopg.connect(self.url, autocommit=True)
+        else:
+            import sqlite3
+
+            self.conn = sqlite3.connect(ws.db_path, isolation_level=None)
+
+    def execute(self, sql: str, params=()):
+        if self.url:
+            from cellops.store.dialect import translate
+
+            return self.conn.execute(translate(sql), tuple(params))
+        return self.conn.execute(sql, params)
+
+    def count(self, table: str) -> int:
+        return self.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

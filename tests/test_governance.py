@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import cellops
 from cellops.store.registry import entry_hash
 
 from conftest import run_python
+from engines_kit import RawDb
 
 X, Y = load_breast_cancer(return_X_y=True)
 
@@ -187,7 +187,7 @@ def test_every_change_is_in_the_audit_log_with_who_and_before_after(model):
 
 
 def _db(ws):
-    return sqlite3.connect(ws.db_path, isolation_level=None)
+    return RawDb(ws)
 
 
 def test_an_altered_entry_is_found(model, ws):

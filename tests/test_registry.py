@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 import cellops
+from engines_kit import RawDb
 
 DATA = load_breast_cancer(as_frame=True)
 X, Y = DATA.data, DATA.target
@@ -226,13 +226,13 @@ def test_the_user_is_the_os_user_unless_cellops_user_or_acting_as_says(trained, 
 
 def test_registry_rows_are_refused_for_hostile_values_and_nothing_changes(trained, ws):
     cellops.register_model(trained[0], "m")
-    before = sqlite3.connect(ws.db_path).execute("SELECT count(*) FROM audit_log").fetchone()
+    before = RawDb(ws).execute("SELECT count(*) FROM audit_log").fetchone()
     for call in (lambda: cellops.set_model_tags("m", {"k": "x\ud800"}),
                  lambda: cellops.register_model(trained[0], "m", description="\udcff"),
                  lambda: cellops.set_alias("m", "a\nb", 1)):
         with pytest.raises(cellops.InvalidArgumentError):
             call()
-    assert sqlite3.connect(ws.db_path).execute("SELECT count(*) FROM audit_log").fetchone() == before
+    assert RawDb(ws).execute("SELECT count(*) FROM audit_log").fetchone() == before
 
 
 def test_the_model_card_is_written_from_lineage(trained, ws):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 
 import pandas as pd
 import pytest
 
 import cellops
+from engines_kit import RawDb
 
 
 @pytest.fixture
@@ -263,7 +263,7 @@ def test_filter_values_are_bound_not_interpolated(runs, ws):
     assert df.empty
     df = cellops.search_runs(filter="tags.`a'b` = 'c'")
     assert df.empty
-    assert sqlite3.connect(ws.db_path).execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 4
+    assert RawDb(ws).execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 4
 
 
 def test_a_dead_processes_running_run_is_reported_killed_by_search(ws, tmp_path):

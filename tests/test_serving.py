@@ -436,6 +436,7 @@ def test_running_servers_announce_themselves_until_they_stop(churn):
     assert cellops.serving_endpoints() == []
 
 
+@pytest.mark.sqlite_only
 def test_a_request_is_answered_quickly_while_the_database_is_locked(churn, db_path):
     """The log is off the request's critical path: a writer holding the database does not
     slow requests down; the entries arrive once it lets go."""

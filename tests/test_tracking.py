@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import pytest
 
 import cellops
 from conftest import run_python
+from engines_kit import RawDb
 
 
 def test_a_run_used_as_context_manager_finishes_with_its_params_metrics_and_tags(ws):
@@ -170,7 +170,7 @@ def test_bad_keys_are_refused(ws, key):
 def test_metrics_are_buffered_until_a_threshold_or_flush(ws):
     ws.buffer.max_rows = 100
     ws.buffer.max_age_s = 60
-    probe = sqlite3.connect(ws.db_path)
+    probe = RawDb(ws)
     count = lambda: probe.execute("SELECT COUNT(*) FROM metrics").fetchone()[0]  # noqa: E731
     with cellops.start_run() as run:
         for i in range(99):
@@ -187,7 +187,7 @@ def test_metrics_are_buffered_until_a_threshold_or_flush(ws):
 
 def test_buffered_metrics_are_flushed_after_the_time_threshold(ws):
     ws.buffer.max_age_s = 0.2
-    probe = sqlite3.connect(ws.db_path)
+    probe = RawDb(ws)
     with cellops.start_run() as run:
         run.log_metric("x", 1)
         deadline = time.time() + 5
@@ -307,7 +307,7 @@ def test_context_is_captured_once_per_process(ws):
     env = a.environment
     assert env["python"].count(".") == 2 and "pytest" in env["packages"]
     assert a.info["environment_id"] == b.info["environment_id"]
-    count = sqlite3.connect(ws.db_path).execute("SELECT COUNT(*) FROM environments").fetchone()[0]
+    count = RawDb(ws).execute("SELECT COUNT(*) FROM environments").fetchone()[0]
     assert count == 1
 
 

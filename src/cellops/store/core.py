@@ -89,6 +89,13 @@ class Connection:
         self.retries: dict[str, int] = {"configure": 0, "migrate": 0, "write": 0, "read": 0}
         self._tx_thread: int | None = None  # the thread inside transaction(), if any
 
+    dialect = "sqlite"
+
+    @property
+    def where(self) -> str:
+        """What messages call this database: the workspace folder holding it."""
+        return str(self.path.parent)
+
     # -- opening -----------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         try:

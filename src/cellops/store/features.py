@@ -100,16 +100,15 @@ class FeatureTable:
         def tx(conn: sqlite3.Connection) -> tuple[int, int]:
             if full:
                 conn.execute("DELETE FROM online_features WHERE view = ?", (view,))
-            before = conn.total_changes
-            conn.executemany(
+            written = conn.executemany(
                 "INSERT INTO online_features (view, entity_key, version, feature_ts,"
                 " feature_values, written_at) VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (view, entity_key) DO UPDATE SET version = excluded.version,"
                 " feature_ts = excluded.feature_ts, feature_values = excluded.feature_values,"
                 " written_at = excluded.written_at"
                 " WHERE excluded.feature_ts > online_features.feature_ts"
-                " OR excluded.version != online_features.version", batch)
-            written = conn.total_changes - before
+                " OR excluded.version != online_features.version", batch).rowcount
+            written = max(0, written)  # inserted or updated (a stale row changes nothing)
             expired = 0
             if expire_before_ns is not None:
                 expired = conn.execute("DELETE FROM online_features WHERE view = ? AND"

@@ -205,9 +205,10 @@ class _Pin:
         self.owner = owner
 
     def __enter__(self) -> Any:
+        pool = self.owner._pool()  # first, as opening it (after a fork) renews _local
         local = self.owner._local
         if getattr(local, "depth", 0) == 0:
-            local.ctx = self.owner._pool().connection()
+            local.ctx = pool.connection()
             local.conn = local.ctx.__enter__()
         local.depth = getattr(local, "depth", 0) + 1
         return self
@@ -382,6 +383,11 @@ class PgConnection:
             return
         with self._pool().connection() as conn:
             yield conn
+
+    @property
+    def where(self) -> str:
+        """What messages call this database: its URL, without a password."""
+        return self.path
 
     @property
     def lock(self) -> _Pin:

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Sequence
 
 from .batch import BatchWriter
 from .core import Connection, now_ms
+from .dialect import SQLITE, as_bytes
 
 # A prediction row as buffered; the model name first (the writer's partition).
 PredictionRow = tuple[str, str, int, "int | None", str, int, "str | None", "str | None",
@@ -35,6 +36,9 @@ class PredictionTable:
         if rows:
             sql = (f"INSERT INTO predictions ({', '.join(_COLUMNS)}) VALUES"
                    f" ({', '.join('?' * len(_COLUMNS))})")
+            if self.db.dialect != SQLITE:  # inputs are bytes there (dialect.BYTES_COLUMNS)
+                at = _COLUMNS.index("inputs")
+                rows = [(*r[:at], as_bytes(r[at]), *r[at + 1:]) for r in rows]
             self.db.write(lambda conn: conn.executemany(sql, rows))
 
     def read(self, *, model: str | None = None, version: int | None = None,

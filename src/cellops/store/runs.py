@@ -86,7 +86,7 @@ class RunTable:
                 + ". Give more characters."
             )
         raise RunNotFoundError(
-            f"No run with id {run_id!r} in {self.db.path.parent}. "
+            f"No run with id {run_id!r} in {self.db.where}. "
             "List runs with `cellops runs list` or cellops.search_runs()."
         )
 
