@@ -1,6 +1,6 @@
 """Shared fixtures: every test gets a fresh workspace in its own temporary folder.
 
-The modules in ``BOTH_ENGINES`` run every test twice: on the embedded SQLite file and on a
+The modules in ``BOTH_ENGINES`` (and any test that names the ``engine`` fixture) run every test twice: on the embedded SQLite file and on a
 team's PostgreSQL store (a fresh database of a throwaway cluster started once per session,
 see ``engines_kit``), chosen the way a user chooses it, by ``CELLOPS_STORE_URL``, so the
 code under test and any process it starts use it. A test that is about SQLite itself (its
@@ -9,6 +9,7 @@ file, its locks) is marked ``sqlite_only``.
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from cellops.tracking import api
 
 
 BOTH_ENGINES = {"test_tracking", "test_search", "test_registry", "test_governance",
-                "test_monitors", "test_serving", "test_features", "test_team"}
+                "test_monitors", "test_serving", "test_features"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,7 +32,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     module = metafunc.module.__name__.rsplit(".", 1)[-1]
-    if module in BOTH_ENGINES and "engine" in metafunc.fixturenames:
+    named = "engine" in inspect.signature(metafunc.function).parameters
+    if (module in BOTH_ENGINES or named) and "engine" in metafunc.fixturenames:
         metafunc.parametrize("engine", ["sqlite", "postgresql"], indirect=True)
 
 

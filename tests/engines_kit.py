@@ -146,8 +146,8 @@ class RawDb:
     tampering with the workspace) does with ``sqlite3`` or ``psql``. Statements are in
     SQLite's spelling (``?`` placeholders) and autocommit; ``BEGIN``/``COMMIT`` work on both."""
 
-    def __init__(self, ws) -> None:
-        self.url = ws.store_url
+    def __init__(self, ws=None, url: str | None = None) -> None:
+        self.url = url or (ws.store_url if ws is not None else None)
         if self.url:
             import psycopg
 
@@ -156,6 +156,10 @@ class RawDb:
             import sqlite3
 
             self.conn = sqlite3.connect(ws.db_path, isolation_level=None)
+
+    @classmethod
+    def from_url(cls, url: str) -> "RawDb":
+        return cls(url=url)
 
     def execute(self, sql: str, params=()):
         if self.url:

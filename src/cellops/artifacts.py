@@ -108,8 +108,12 @@ class ArtifactStore:
             raise WorkspaceError(f"The artifact root {self.url!r} is not a URL fsspec knows "
                                  f"({exc}); use a folder or s3://, gs://, az://... .") from None
         self.root = self.root.rstrip("/")
-        self.fs.makedirs(self.root, exist_ok=True)
         self._local = getattr(self.fs, "protocol", None) in ("file", ("file", "local"))
+        # Folders only where there are folders: on object storage a "makedirs" of the root
+        # would create a bucket, which is the administrator's decision, not cellops's.
+        self._folders = self.url.split("://", 1)[0] not in BACKEND_EXTRAS
+        if self._folders:
+            self.fs.makedirs(self.root, exist_ok=True)
 
     def __repr__(self) -> str:
         return f"<ArtifactStore {self.url!r}>"
@@ -133,7 +137,8 @@ class ArtifactStore:
 
     def _put_stream(self, stream: IO[bytes]) -> tuple[str, int]:
         tmp_dir = f"{self.root}/.tmp"
-        self.fs.makedirs(tmp_dir, exist_ok=True)
+        if self._folders:
+            self.fs.makedirs(tmp_dir, exist_ok=True)
         tmp = f"{tmp_dir}/{uuid.uuid4().hex}"
         digest = hashlib.sha256()
         size = 0
@@ -150,7 +155,8 @@ class ArtifactStore:
                 if self._local:  # fresh again: gc's grace period keeps it while it is linked
                     os.utime(final)
             else:
-                self.fs.makedirs(f"{self.root}/{sha[:2]}", exist_ok=True)
+                if self._folders:
+                    self.fs.makedirs(f"{self.root}/{sha[:2]}", exist_ok=True)
                 if self._local:
                     os.replace(tmp, final)  # atomic on one filesystem
                 else:

@@ -301,17 +301,18 @@ def init_workspace(path: str | os.PathLike[str] | None = None, *, store: str | N
         p = Path(path).expanduser().absolute()
         if p.name != DIRNAME:
             p = p / DIRNAME
+    settings = _checked_settings(store, artifacts) if store or artifacts else None
     _create(p)
-    if store or artifacts:
-        _configure(p, store, artifacts)
+    if settings:
+        _save_settings(p, settings)
     _found.clear()  # a workspace nearer than one found before now wins
     ws = _get(p)
     ws.store.open()  # creates and migrates the database now, not at the first write
     return ws
 
 
-def _configure(path: Path, store: str | None, artifacts: str | None) -> None:
-    """Check ``store`` and ``artifacts`` and save them in ``path``'s config.json."""
+def _checked_settings(store: str | None, artifacts: str | None) -> dict[str, str]:
+    """``store`` and ``artifacts`` as config settings, once each was used for real."""
     from urllib.parse import urlsplit
 
     settings: dict[str, str] = {}
@@ -338,6 +339,11 @@ def _configure(path: Path, store: str | None, artifacts: str | None) -> None:
 
         ArtifactStore(artifacts).check_writable()
         settings["artifact_root"] = artifacts
+    return settings
+
+
+def _save_settings(path: Path, settings: dict[str, str]) -> None:
+    """Merge ``settings`` into ``path``'s config.json (written whole, then renamed)."""
     current = _read_config(path)
     current.update(settings)
     cfg = path / CONFIG_NAME

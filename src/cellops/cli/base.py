@@ -131,13 +131,26 @@ def _existing_workspace(path: str) -> str:
 
 @cli.command()
 @click.argument("path", required=False, type=click.Path(file_okay=False))
-def init(path: str | None) -> None:
-    """Create a workspace (.cellops/) in PATH (default: the current directory)."""
+@click.option("--store", "store", metavar="URL", default=None,
+              help="Keep the metadata in PostgreSQL: postgresql://user@host:5432/db (a team's "
+                   "workspace; the password goes in PGPASSWORD or ~/.pgpass, never here). "
+                   "Default: the embedded SQLite file .cellops/cellops.db.")
+@click.option("--artifacts", "artifacts", metavar="URL", default=None,
+              help="Keep artifact blobs in object storage: s3://bucket/prefix, gs://..., az://... "
+                   "(credentials from the backend's own environment). Default: .cellops/artifacts.")
+def init(path: str | None, store: str | None, artifacts: str | None) -> None:
+    """Create a workspace (.cellops/) in PATH (default: the current directory).
+
+    With --store and --artifacts it is a team's workspace: both are checked (connected to,
+    the schema created, a probe blob written) before they are saved in .cellops/config.json.
+    """
     if path is None and os.environ.get("CELLOPS_HOME"):
-        ws = cellops.init_workspace()
+        ws = cellops.init_workspace(store=store, artifacts=artifacts)
     else:
-        ws = cellops.init_workspace(path or os.getcwd())
+        ws = cellops.init_workspace(path or os.getcwd(), store=store, artifacts=artifacts)
     click.echo(f"Workspace ready at {ws.path}")
+    click.echo(f"  store:     {ws.store.where if ws.store_url else ws.db_path}")
+    click.echo(f"  artifacts: {ws.artifact_root}")
 
 
 def run_ref(text: str) -> str:

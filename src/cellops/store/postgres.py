@@ -59,6 +59,16 @@ def redact(url: str) -> str:
     return url
 
 
+def _quiet_pool_logging() -> None:
+    """The pool logs each failed connection attempt as a warning; cellops reports the
+    failure itself (once, with what to do), so without a logging setup they stay quiet."""
+    import logging
+
+    logger = logging.getLogger("psycopg.pool")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+
+
 def _import_psycopg() -> Any:
     try:
         import psycopg
@@ -254,16 +264,21 @@ class PgConnection:
     def _open_pool(self) -> Any:
         from psycopg_pool import ConnectionPool
 
+        _quiet_pool_logging()
+
         def configure(conn: Any) -> None:
             _configure_adapters(conn.adapters)
 
+        # Waiting for a connection never outlasts the retry budget (a budget of 2 s means
+        # an error after about 2 s, not after the connect timeout).
+        wait = max(1.0, min(self.connect_timeout_s, self.retry_budget_s))
         pool = ConnectionPool(
             self.url, min_size=1, max_size=self.pool_size, open=False, configure=configure,
             kwargs={"autocommit": True, "connect_timeout": max(1, int(self.connect_timeout_s)),
                     "application_name": "cellops"},
-            timeout=self.connect_timeout_s, reconnect_timeout=0, name="cellops")
+            timeout=wait, reconnect_timeout=max(60.0, self.retry_budget_s), name="cellops")
         try:
-            pool.open(wait=True, timeout=self.connect_timeout_s)
+            pool.open(wait=True, timeout=wait)
         except Exception as exc:  # noqa: BLE001 - PoolTimeout says little: connect once to say why
             pool.close()
             raise StoreError(self._unreachable(exc)) from None
@@ -279,7 +294,7 @@ class PgConnection:
         try:
             self._psycopg.connect(self.url, connect_timeout=max(1, int(self.connect_timeout_s))).close()
         except Exception as direct:  # noqa: BLE001
-            why = str(direct).strip()
+            why = " ".join(str(direct).split()).rstrip(".?")
         return (f"Cannot reach the workspace's PostgreSQL store {self.path}: {why}. Check that the "
                 "server is running and the URL (store_url in .cellops/config.json or "
                 "CELLOPS_STORE_URL) is right; credentials come from the URL, PGPASSWORD or "

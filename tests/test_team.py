@@ -1,0 +1,330 @@
+"""A team's workspace: metadata in PostgreSQL, artifacts in object storage (moto's S3 server),
+set up the way a user does it, and what happens when processes, the server or the network
+misbehave. The tests marked with the ``engine`` fixture also run on SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import cellops
+from engines_kit import RawDb
+
+
+def _cellops(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("CELLOPS_")}
+    full.update(env or {})
+    return subprocess.run(["cellops", *args], cwd=cwd, env=full, capture_output=True, text=True,
+                          timeout=120)
+
+
+def _python(code: str, cwd: Path, env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("CELLOPS_")}
+    full.update(env or {})
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=full,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+@pytest.fixture
+def team(pg_cluster, s3_server, tmp_path, monkeypatch):
+    """A fresh database and bucket, and the environment a team member's shell has (this
+    process's too)."""
+    url = pg_cluster.new_database()
+    bucket = s3_server.bucket()
+    for key, value in s3_server.env.items():
+        monkeypatch.setenv(key, value)
+    return {"url": url, "artifacts": f"s3://{bucket}/team", "bucket": bucket,
+            "env": dict(s3_server.env), "cluster": pg_cluster, "s3": s3_server}
+
+
+def _objects(team) -> list[str]:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=team["s3"].endpoint, aws_access_key_id="testing",
+                      aws_secret_access_key="testing", region_name="us-east-1")
+    found = s3.list_objects_v2(Bucket=team["bucket"]).get("Contents", [])
+    return [o["Key"] for o in found]
+
+
+# -- setting one up ---------------------------------------------------------------------------
+
+def test_init_makes_a_team_workspace_that_other_processes_and_folders_share(team, tmp_path):
+    alice, bob = tmp_path / "alice", tmp_path / "bob"
+    for home in (alice, bob):
+        home.mkdir()
+        res = _cellops("init", "--store", team["url"], "--artifacts", team["artifacts"], cwd=home,
+                       env=team["env"])
+        assert res.returncode == 0, res.stderr
+        assert "store:     postgresql://" in res.stdout and team["artifacts"] in res.stdout
+        config = json.loads((home / ".cellops" / "config.json").read_text())
+        assert config == {"store_url": team["url"], "artifact_root": team["artifacts"]}
+    # Alice logs a run with a model and an artifact; Bob, elsewhere, sees and loads them.
+    p = _python("""
+        import cellops
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.datasets import load_breast_cancer
+        X, y = load_breast_cancer(return_X_y=True)
+        with cellops.start_run(name="alice-run") as run:
+            cellops.log_params({"C": 0.5})
+            cellops.log_metric("acc", 0.93)
+            cellops.log_text("hello team", "notes.txt")
+            model = LogisticRegression(max_iter=5000, C=0.5).fit(X, y)
+        v = cellops.register_model(model, "shared", X_sample=X[:5])
+        print(run.id, v.version)
+    """, alice, team["env"])
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    run_id, version = out.split()
+    q = _python(f"""
+        import cellops
+        run = cellops.get_run("{run_id}")
+        print(run.params["C"], run.metrics["acc"], run.read_artifact("notes.txt").decode())
+        model = cellops.load_model("models:/shared/{version}")
+        print(type(model).__name__)
+    """, bob, team["env"])
+    out, err = q.communicate(timeout=120)
+    assert q.returncode == 0, err
+    assert out.split() == ["0.5", "0.93", "hello", "team", "LogisticRegression"]
+    assert not (alice / ".cellops" / "cellops.db").exists()  # nothing in SQLite
+    assert not any((alice / ".cellops" / "artifacts").iterdir()) if (
+        alice / ".cellops" / "artifacts").exists() else True
+    keys = _objects(team)
+    assert keys and all(k.startswith("team/") for k in keys)
+    assert not [k for k in keys if "/.tmp/" in k]  # temp keys are gone once a blob is in place
+    listed = _cellops("runs", "list", cwd=bob, env=team["env"])
+    assert listed.returncode == 0 and "alice-run" in listed.stdout
+
+
+def test_the_environment_chooses_the_store_and_artifacts_without_a_config(team, tmp_path):
+    env = {**team["env"], "CELLOPS_STORE_URL": team["url"], "CELLOPS_ARTIFACTS_URL": team["artifacts"]}
+    (tmp_path / ".cellops").mkdir()
+    p = _python("""
+        import cellops
+        with cellops.start_run(name="from-env"):
+            cellops.log_text("x", "x.txt")
+        ws = cellops.workspace()
+        print(ws.store.where, ws.artifact_root)
+    """, tmp_path, env)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    assert out.split() == [team["url"], team["artifacts"]]
+    assert not (tmp_path / ".cellops" / "cellops.db").exists()
+    assert _cellops("runs", "list", cwd=tmp_path, env=env).stdout.count("from-env") == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--store", "postgresql://cellops:secret@127.0.0.1:5432/x"], "PGPASSWORD or ~/.pgpass"),
+    (["--store", "mysql://db/x"], "is not a PostgreSQL URL"),
+    (["--store", "postgresql://cellops@127.0.0.1:1/x"], "Cannot reach the workspace's PostgreSQL"),
+    (["--artifacts", "s3://no-such-bucket-here/x"], "Cannot write to the artifact root"),
+])
+def test_init_refuses_what_it_cannot_use_and_leaves_nothing(team, tmp_path, args, message):
+    res = _cellops("init", *args, cwd=tmp_path, env=team["env"])
+    assert res.returncode == 1
+    assert message in res.stderr and "Traceback" not in res.stderr
+    assert "secret" not in res.stderr + res.stdout
+    assert not (tmp_path / ".cellops").exists()
+
+
+def test_a_database_that_is_not_reachable_later_says_so(team, tmp_path):
+    folder = tmp_path / ".cellops"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(
+        {"store_url": "postgresql://cellops@127.0.0.1:1/gone", "store_retry_seconds": 1}))
+    res = _cellops("runs", "list", cwd=tmp_path)
+    assert res.returncode == 1
+    assert "Cannot reach the workspace's PostgreSQL store postgresql://cellops@127.0.0.1:1/gone" \
+        in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_blob_changed_in_object_storage_is_never_handed_back(team, tmp_path):
+    cellops.init_workspace(tmp_path, store=team["url"], artifacts=team["artifacts"])
+    with cellops.start_run() as run:
+        cellops.log_text("the real text", "a.txt")
+    sha = next(a["sha256"] for a in run.artifacts if a["path"] == "a.txt")
+    ws = cellops.workspace()
+    ws.artifacts.fs.pipe(ws.artifacts.path(sha), b"forged")
+    ws.artifacts.fs.invalidate_cache()
+    with pytest.raises(cellops.ArtifactCorruptError, match="does not match its sha256"):
+        cellops.get_run(run.id).read_artifact("a.txt")
+
+
+# -- many writers -----------------------------------------------------------------------------
+
+WRITER = """
+import sys, cellops
+k, n = int(sys.argv[1]), int(sys.argv[2])
+for i in range(n):
+    with cellops.start_run(name=f"w{k}-{i}") as run:
+        cellops.log_param("i", i)
+        cellops.log_metric("m", float(i))
+print("ok")
+"""
+
+
+def test_eight_processes_create_a_thousand_runs_each_and_none_is_lost(team, tmp_path):
+    env = {**team["env"], "CELLOPS_STORE_URL": team["url"]}
+    (tmp_path / ".cellops").mkdir()
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    procs = [subprocess.Popen([sys.executable, str(script), str(k), "1000"], cwd=tmp_path,
+                              env={**os.environ, **env}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for k in range(8)]
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0 and out.strip() == "ok", err[-2000:]
+    db = RawDb.from_url(team["url"])
+    assert db.count("runs") == 8000
+    assert db.execute("SELECT count(DISTINCT name) FROM runs").fetchone()[0] == 8000
+    assert db.count("params") == 8000 and db.count("metrics") == 8000
+    assert db.execute("SELECT count(*) FROM runs WHERE status != 'FINISHED'").fetchone()[0] == 0
+    # The experiment's run count (kept by triggers) agrees with the rows.
+    assert db.execute("SELECT sum(run_count) FROM experiments").fetchone()[0] == 8000
+
+
+def test_concurrent_audit_appends_from_several_processes_stay_one_chain(engine, tmp_path):
+    cellops.init_workspace(tmp_path)
+    from sklearn.linear_model import LogisticRegression
+
+    cellops.register_model(LogisticRegression().fit([[0], [1]], [0, 1]), "m")
+    script = tmp_path / "tagger.py"
+    script.write_text(textwrap.dedent("""
+        import sys, cellops
+        k = sys.argv[1]
+        for i in range(25):
+            cellops.set_model_tags("m", {f"writer{k}": str(i)})
+        print("ok")
+    """))
+    procs = [subprocess.Popen([sys.executable, str(script), str(k)], cwd=tmp_path,
+                              env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for k in range(4)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+    report = cellops.verify_audit()
+    assert report.ok, str(report)
+    assert report.entries == 2 + 4 * 25  # create_model, register_version, then every tag change
+
+
+# -- faults -----------------------------------------------------------------------------------
+
+LOGGER = """
+import sys, time, cellops
+batches, pause = int(sys.argv[1]), float(sys.argv[2])
+with cellops.start_run(name="logger") as run:
+    print(run.id, flush=True)
+    for b in range(batches):
+        for i in range(100):
+            run.log_metric("x", float(b * 100 + i), step=b * 100 + i)
+        cellops.flush()
+        print(b, flush=True)
+        time.sleep(pause)
+print("done", flush=True)
+"""
+
+
+def _start_logger(tmp_path: Path, url: str, batches: int, pause: float,
+                  extra: dict | None = None) -> subprocess.Popen:
+    (tmp_path / ".cellops").mkdir(exist_ok=True)
+    script = tmp_path / "logger.py"
+    script.write_text(LOGGER)
+    env = {**os.environ, "CELLOPS_STORE_URL": url, **(extra or {})}
+    return subprocess.Popen([sys.executable, str(script), str(batches), str(pause)], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_batches(proc: subprocess.Popen, n: int) -> str:
+    run_id = proc.stdout.readline().strip()
+    for _ in range(n):
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()[-2000:]
+    return run_id
+
+
+def _points(url: str, run_id: str) -> tuple[int, int]:
+    db = RawDb.from_url(url)
+    total = db.execute("SELECT count(*) FROM metrics WHERE run_id = ?", (run_id,)).fetchone()[0]
+    distinct = db.execute("SELECT count(DISTINCT step) FROM metrics WHERE run_id = ?",
+                          (run_id,)).fetchone()[0]
+    return total, distinct
+
+
+def test_a_writer_killed_mid_flush_leaves_whole_batches_and_others_unharmed(team, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    victim = _start_logger(tmp_path / "a", team["url"], 10_000, 0.0)
+    survivor = _start_logger(tmp_path / "b", team["url"], 30, 0.01)
+    run_id = _wait_for_batches(victim, 20)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(30)
+    out, err = survivor.communicate(timeout=300)
+    assert survivor.returncode == 0 and out.strip().endswith("done"), err[-2000:]
+    total, distinct = _points(team["url"], run_id)
+    assert total == distinct and total % 100 == 0 and total >= 2000  # whole batches only
+    db = RawDb.from_url(team["url"])
+    row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+    assert row[0] == "RUNNING"  # what a killed process leaves; search reports it KILLED
+    survivor_id = db.execute("SELECT id FROM runs WHERE id != ?", (run_id,)).fetchone()[0]
+    assert _points(team["url"], survivor_id) == (3000, 3000)
+
+
+def test_postgresql_restarted_during_logging_loses_no_point(team, tmp_path):
+    proc = _start_logger(tmp_path, team["url"], 60, 0.02)
+    run_id = _wait_for_batches(proc, 10)
+    cluster = team["cluster"]
+    try:
+        cluster.stop("fast")  # every connection is cut, mid-flush or between flushes
+    finally:
+        cluster.start()
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and out.strip().endswith("done"), err[-2000:]
+    total, distinct = _points(team["url"], run_id)
+    assert distinct == 6000  # every point arrived
+    assert total == 6000  # and none twice
+    assert RawDb.from_url(team["url"]).execute(
+        "SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0] == "FINISHED"
+
+
+def test_a_five_second_outage_during_logging_is_ridden_out(team, tmp_path):
+    proc = _start_logger(tmp_path, team["url"], 40, 0.02)
+    run_id = _wait_for_batches(proc, 5)
+    cluster = team["cluster"]
+    cluster.stop("fast")
+    try:
+        time.sleep(5)
+        assert proc.poll() is None  # still waiting, not failed
+    finally:
+        cluster.start()
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and out.strip().endswith("done"), err[-2000:]
+    assert _points(team["url"], run_id) == (4000, 4000)
+
+
+def test_an_outage_longer_than_the_retry_budget_is_a_clear_error_and_keeps_the_points(team, tmp_path):
+    cellops.init_workspace(tmp_path, store=team["url"])
+    config = tmp_path / ".cellops" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "store_retry_seconds": 2}))
+    from cellops import workspaces
+
+    workspaces._reset_for_tests()
+    run = cellops.start_run(name="outage")
+    for i in range(50):
+        run.log_metric("x", float(i), step=i)
+    cluster = team["cluster"]
+    cluster.stop("fast")
+    try:
+        with pytest.raises(cellops.StoreBusyError, match="stayed unreachable for 2s"):
+            cellops.flush()
+    finally:
+        cluster.start()
+    cellops.flush()  # the points waited in the buffer
+    run.end()
+    assert _points(team["url"], run.id) == (50, 50)
