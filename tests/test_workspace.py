@@ -126,8 +126,9 @@ def test_experiment_run_counts_follow_inserts_deletes_and_moves(ws):
 
 
 def _drop_features(con: sqlite3.Connection) -> None:
-    """Remove what migration 13 added (the feature store)."""
-    for table in ("feature_materializations", "online_features", "feature_views"):
+    """Remove what migrations 13 and 14 added (the feature store, workspace roles)."""
+    for table in ("workspace_roles", "feature_materializations", "online_features",
+                  "feature_views"):
         con.execute(f"DROP TABLE {table}")
 
 

@@ -71,6 +71,7 @@ from .workspaces import (
     Workspace,
     find_workspace,
     init_workspace,
+    migrate_workspace,
     use_workspace,
     workspace,
     workspace_folder,
@@ -108,6 +109,8 @@ _LAZY.update({name: "features" for name in (
     "get_historical_features", "get_online_features", "list_feature_views", "materialize",
     "register_feature_view")})
 _LAZY.update({name: "modelsearch" for name in ("AutoMLResult", "automl")})
+_LAZY.update({name: "identity" for name in (
+    "grant_role", "revoke_role", "role_of", "workspace_roles")})
 _LAZY.update({name: "insight" for name in ("Explanation", "FairnessReport", "explain", "fairness")})
 _LAZY.update({name: "monitoring" for name in (
     "Alert", "DriftReport", "Monitor", "MonitorResult", "MonitorSpecError", "ack_alert", "alerts",
@@ -235,6 +238,7 @@ __all__ = [
     "get_monitor",
     "get_online_features",
     "get_run",
+    "grant_role",
     "init_workspace",
     "last_active_run",
     "list_experiments",
@@ -256,6 +260,7 @@ __all__ = [
     "log_params",
     "log_text",
     "materialize",
+    "migrate_workspace",
     "model_card",
     "monitor_history",
     "monitors",
@@ -272,6 +277,8 @@ __all__ = [
     "reproduce",
     "resolve_alert",
     "resolve_runs",
+    "revoke_role",
+    "role_of",
     "run_monitors",
     "run_pipeline",
     "run_sweep",
@@ -291,4 +298,5 @@ __all__ = [
     "verify_audit",
     "workspace",
     "workspace_folder",
+    "workspace_roles",
 ]

@@ -75,6 +75,9 @@ def materialize(view: str | Iterable[str] | None = None, *, end: Any = None) -> 
     view's materialization did."""
     from ..workspaces import workspace
 
+    from ..identity import require_role
+
+    require_role("editor", "materializing features")
     store = workspace().store.features
     if view is None:
         views = list_feature_views()

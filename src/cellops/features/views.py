@@ -133,7 +133,7 @@ def register_feature_view(name: str, source: Any, *, entities: str | Iterable[st
     """
     import pandas as pd
 
-    from ..identity import current_user
+    from ..identity import current_user, require_role
     from ..workspaces import workspace
 
     if not isinstance(name, str) or not NAME.match(name):
@@ -216,6 +216,7 @@ def register_feature_view(name: str, source: Any, *, entities: str | Iterable[st
            "min_ts": int(ts.iloc[0].value) if len(frame) else None,
            "max_ts": int(ts.max().value) if len(frame) else None,
            "created_by": current_user()}
+    require_role("editor", "registering a feature view", workspace=ws)
     stored, _ = ws.store.features.add_version(row)
     view = FeatureView.from_row(stored)
     _FRAMES[view.artifact] = frame

@@ -122,8 +122,9 @@ def _id(alert_id: Any) -> int:
 
 
 def _move(alert_id: Any, to: str, comment: str | None, allowed: tuple[str, ...]) -> Alert:
-    from ..identity import current_user
+    from ..identity import current_user, require_role
 
+    require_role("editor", f"moving an alert to {to}")
     before = get_alert(alert_id)
     if before.state not in allowed:
         raise ModelStateError(f"Alert #{before.id} is {before.state}; only "

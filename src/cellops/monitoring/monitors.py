@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import InvalidArgumentError
-from ..identity import current_user
+from ..identity import current_user, require_role
 from ..workspaces import workspace
 from .results import MonitorResult, _dt, check_monitor, monitor_history
 from .spec import MonitorSpecError, load_monitor_file, model_name, normalize
@@ -137,6 +137,7 @@ def _save(spec: dict[str, Any], source: str | None, replace: bool) -> Monitor:
             raise MonitorSpecError(f"The retraining pipeline {str(path)!r} does not exist.")
         spec["action"]["retrain"]["pipeline"] = str(path.absolute())
     load_reference(spec)  # fails now, not at the first window, when it cannot be read
+    require_role("editor", "saving a monitor")
     store = workspace().store.monitors
     if not store.save(spec["name"], spec["model"], spec, current_user(), source, replace=replace):
         raise InvalidArgumentError(

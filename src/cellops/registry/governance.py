@@ -25,7 +25,7 @@ from ..errors import (
     ModelNotFoundError,
     ModelStateError,
 )
-from ..identity import current_user
+from ..identity import current_user, require_role
 from ..store.values import check_text
 from ..tracking.values import ms_to_datetime
 from ..workspaces import workspace
@@ -101,6 +101,7 @@ def set_alias(name: str, alias: str, version: int | str) -> ModelVersion | Promo
         version = int(version)
     if isinstance(version, bool) or not (isinstance(version, int) or version == "latest"):
         raise InvalidArgumentError(f"version must be a version number or 'latest', not {version!r}.")
+    require_role("editor", "moving an alias")
     actor = current_user()
     with ws.store.transaction() as tx:  # the protection is read where the alias is written
         number = tx.registry.resolve(name, version)
@@ -149,6 +150,7 @@ def delete_model_version(name: str, version: int | str) -> None:
     model with protected aliases lets only their approvers delete its versions). Its blob
     stays until ``cellops gc`` finds nothing refers to it. The deletion is audited."""
     ws = workspace()
+    require_role("editor", "deleting a model version")
     actor = current_user()
     with ws.store.transaction() as tx:
         number = tx.registry.resolve(name, version)
@@ -193,6 +195,7 @@ def check_run_deletion(tx: Any, runs: list[dict[str, Any]], actor: str,
 def delete_alias(name: str, alias: str) -> None:
     """Remove an alias (a protected one must lose its protection first)."""
     ws = workspace()
+    require_role("editor", "deleting an alias")
     actor = current_user()
     with ws.store.transaction() as tx:
         if tx.registry.protection(name, alias) is not None:
@@ -226,6 +229,7 @@ def protect_alias(name: str, alias: str, approvers: Iterable[str], min_approvals
     if gate is not None:
         if parse_filter(gate) is None:
             raise InvalidArgumentError("gate must be a condition such as \"metrics.auc >= 0.95\".")
+    require_role("admin", "protecting an alias")
     actor = current_user()
     with ws.store.transaction() as tx:
         tx.registry.model(name)
@@ -253,6 +257,7 @@ def alias_protections(name: str | None = None) -> list[dict[str, Any]]:
 def unprotect_alias(name: str, alias: str) -> None:
     """Remove an alias's protection (an approver only); its pending requests are cancelled
     (nobody is left to decide them)."""
+    require_role("admin", "unprotecting an alias")
     actor = current_user()
     with workspace().store.transaction() as tx:
         before = tx.registry.protection(name, alias)
@@ -272,6 +277,7 @@ def _decide(request_id: int, approve_it: bool, comment: str | None,
     if comment is not None:
         comment = check_text(str(comment), "Comment")[:2000]
     ws = workspace()
+    require_role("approver", "deciding a promotion request")
     actor = current_user()
     with ws.store.transaction() as tx:  # two approvals racing move the alias once
         req = tx.registry.request(request_id)

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ..errors import ArtifactNotFoundError, InvalidArgumentError, StoreError
-from ..identity import current_user
+from ..identity import current_user, require_role
 from ..store.values import check_text
 from ..tracking import context
 from ..tracking.active import current as active_run
@@ -231,6 +231,7 @@ def register_model(source: Run | str | Any, name: str, *, tags: Mapping[str, Any
                "size": size, "flavor": FLAVOR, "signature": json.dumps(signature),
                "environment_id": environment_id,
                "lineage": json.dumps(_lineage(run))}
+        require_role("editor", "registering a model")
         version = ws.store.registry.create_version(name, row, current_user(),
                                                    description=description, tags=tag_values)
         return get_model_version(name, version)
@@ -245,6 +246,7 @@ def register_model(source: Run | str | Any, name: str, *, tags: Mapping[str, Any
            "size": art["size"], "flavor": FLAVOR,
            "signature": json.dumps(signature),
            "environment_id": run.info.get("environment_id"), "lineage": json.dumps(_lineage(run))}
+    require_role("editor", "registering a model")
     version = ws.store.registry.create_version(name, row, current_user(), description=description,
                                                tags=tag_values)
     return get_model_version(name, version)
@@ -332,6 +334,7 @@ def set_model_tags(name: str, tags: Mapping[str, Any], version: int | str | None
     number = 0 if version is None else ws.store.registry.resolve(name, version)
     if number == 0:
         ws.store.registry.model(name)
+    require_role("editor", "tagging a model")
     ws.store.registry.set_tags(name, number, values, current_user())
 
 

@@ -7,7 +7,7 @@ the way sqlite-utils' ``Database`` hands out ``Table`` objects::
     store.experiments   store.environments   store.runs   store.params   store.tags
     store.metrics       store.artifacts      store.datasets   store.cells
     store.pipelines     store.search     store.registry   store.audit
-    store.predictions   store.endpoints   store.monitors   store.features
+    store.predictions   store.endpoints   store.monitors   store.features   store.roles
 
 Each owns its SQL and returns plain values. A new area (the registry, the prediction
 log, monitors, features) adds a sibling module and attribute. ``with store.transaction()
@@ -40,6 +40,7 @@ from .monitors import MonitorTable
 from .pipelines import PipelineTable
 from .predictions import EndpointTable, PredictionTable
 from .registry import AuditTable, RegistryTable
+from .roles import RoleTable
 from .runs import ParamTable, RunTable, TagTable
 from .search import RunSearch
 
@@ -67,6 +68,7 @@ class Tables:
         self.endpoints = EndpointTable(db)
         self.monitors = MonitorTable(db)
         self.features = FeatureTable(db)
+        self.roles = RoleTable(db)
 
 
 class Transaction(Tables):

@@ -215,3 +215,10 @@ CREATE TRIGGER runs_counted_on_delete AFTER DELETE ON runs
 CREATE TRIGGER runs_counted_on_move AFTER UPDATE OF experiment_id, start_time ON runs
   FOR EACH ROW EXECUTE FUNCTION cellops_runs_counted();
 """
+
+
+def pg_identity_fix(tables_with_ids: Mapping[str, str]) -> list[str]:
+    """Statements that move each identity column's sequence past the largest id stored
+    (after rows were copied in with their ids)."""
+    return [f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), coalesce(max(id), 0) + 1, false)"
+            f" FROM {t}" for t, key in tables_with_ids.items() if key == "id"]

@@ -438,6 +438,14 @@ def _m13_features(db: Database) -> None:
         pk="view", not_null={"version", "end_ns", "rows_written", "materialized_at"})
 
 
+def _m14_roles(db: Database) -> None:
+    """Who may do what in a shared workspace: one role per member (viewer, editor,
+    approver, admin). No rows means no roles are enforced (a one-person workspace)."""
+    db["workspace_roles"].create(
+        {"member": str, "role": str, "granted_by": str, "granted_at": int},
+        pk="member", not_null={"role", "granted_at"})
+
+
 MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (1, _m1_tracking),
     (2, _m2_cells),
@@ -452,5 +460,6 @@ MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (11, _m11_monitoring),
     (12, _m12_sortable_values),
     (13, _m13_features),
+    (14, _m14_roles),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from ..errors import InvalidArgumentError, RunNotFoundError, RunStateError
 from ..execution.environment import KernelEnv
-from ..identity import current_user
+from ..identity import current_user, require_role
 from ..store.batch import final_flush, flush_all
 from ..store.values import INT64_MAX, check_text
 from ..workspaces import Workspace, workspace
@@ -262,6 +262,7 @@ def start_run(
     row.update(_context_columns(ws, os.path.abspath(source) if source is not None else None))
     row["heartbeat"] = row["start_time"]
     env = context.environment()
+    require_role("editor", "logging runs", workspace=ws)
     # One transaction (one sync to disk) for the run with its params and tags, and — the
     # first time this process sees them — its experiment and environment.
     with ws.store.transaction() as tx:
@@ -353,6 +354,7 @@ def delete_runs(run_ids: Iterable[Run | str], *, force: bool = False) -> list[st
                     "(`cellops runs delete --force`); that process's later logging to it "
                     "will then fail."
                 )
+    require_role("editor", "deleting runs")
     actor = current_user()
     guards = _guards()
     with ws.store.transaction() as tx:
