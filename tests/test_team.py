@@ -328,3 +328,136 @@ def test_an_outage_longer_than_the_retry_budget_is_a_clear_error_and_keeps_the_p
     cellops.flush()  # the points waited in the buffer
     run.end()
     assert _points(team["url"], run.id) == (50, 50)
+
+
+# -- moving between engines -------------------------------------------------------------------
+
+def _table_rows(url_or_ws, table: str) -> list[tuple]:
+    from cellops.store.transfer import columns
+
+    """Every row of ``table``: in written order where the store keeps one (runs, metrics,
+    step cache), else sorted; inputs stored as bytes on PostgreSQL read back as text."""
+    from cellops.store.dialect import ROWID_TABLES
+
+    store = url_or_ws.store
+    cols = columns(store, table)
+    ordered = table in ROWID_TABLES
+    sql = f"SELECT {', '.join(chr(34) + c + chr(34) for c in cols)} FROM {table}"
+    rows = store.query_tuples(sql + (" ORDER BY rowid" if ordered else ""))
+    rows = [tuple(bytes(v).decode() if isinstance(v, (bytes, memoryview)) and _utf8(v) else v
+                  for v in r) for r in rows]
+    return rows if ordered else sorted(rows, key=repr)
+
+
+def _utf8(v) -> bool:
+    try:
+        bytes(v).decode()
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def test_a_workspace_moves_to_postgresql_and_s3_and_back_unchanged(demo, team, tmp_path):
+    from cellops.store.transfer import TABLES
+
+    source = cellops.workspace(demo["folder"] / ".cellops")
+    res = _cellops("migrate", str(tmp_path / "team"), "--store", team["url"], "--artifacts",
+                   team["artifacts"], cwd=demo["folder"], env=team["env"])
+    assert res.returncode == 0, res.stderr
+    assert "audit log OK" in res.stdout and "Team members join it with: cellops init" in res.stdout
+    res = _cellops("migrate", str(tmp_path / "back"), cwd=tmp_path / "team", env=team["env"])
+    assert res.returncode == 0, res.stderr
+    team_ws = cellops.workspace(tmp_path / "team" / ".cellops")
+    back_ws = cellops.workspace(tmp_path / "back" / ".cellops")
+    assert team_ws.store.dialect == "postgresql" and back_ws.store.dialect == "sqlite"
+    for table in TABLES:
+        want = _table_rows(source, table)
+        assert _table_rows(team_ws, table) == want, table
+        assert _table_rows(back_ws, table) == want, table
+    assert sum(len(_table_rows(source, t)) for t in ("runs", "audit_log", "predictions")) > 20
+    # The copies answer like the original: search, models, the audit chain, the blobs.
+    for ws in (team_ws, back_ws):
+        with cellops.use_workspace(ws):
+            assert cellops.verify_audit().ok
+            found = cellops.search_runs(filter="metrics.accuracy > 0.9", order_by=["metrics.accuracy DESC"])
+            with cellops.use_workspace(source):
+                original = cellops.search_runs(filter="metrics.accuracy > 0.9",
+                                               order_by=["metrics.accuracy DESC"])
+            assert list(found["run_id"]) == list(original["run_id"])
+            name = cellops.list_models()[0].name
+            assert cellops.load_model(f"models:/{name}/1") is not None
+    assert set(team_ws.artifacts.blobs()) == set(source.artifacts.blobs()) == set(back_ws.artifacts.blobs())
+    # A new run in the copy gets a fresh number, after the copied ones.
+    with cellops.use_workspace(team_ws):
+        cellops.set_model_tags(cellops.list_models()[0].name, {"moved": "yes"})
+        assert cellops.verify_audit().ok
+
+
+def test_a_copy_into_a_store_that_holds_data_is_refused_and_changes_nothing(team, tmp_path):
+    cellops.init_workspace(tmp_path / "a", store=team["url"])
+    with cellops.use_workspace(tmp_path / "a"):
+        with cellops.start_run(name="theirs"):
+            cellops.log_metric("x", 1.0)
+    before = RawDb.from_url(team["url"]).count("runs")
+    (tmp_path / "solo").mkdir()
+    with cellops.use_workspace(cellops.init_workspace(tmp_path / "solo")):
+        with cellops.start_run(name="mine"):
+            pass
+    res = _cellops("migrate", str(tmp_path / "c"), "--store", team["url"], cwd=tmp_path / "solo")
+    assert res.returncode == 1 and "already holds a workspace's data" in res.stderr
+    assert not (tmp_path / "c").exists()
+    assert RawDb.from_url(team["url"]).count("runs") == before
+
+
+# -- roles ------------------------------------------------------------------------------------
+
+def _as(user: str, *args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return _cellops(*args, cwd=cwd, env={"CELLOPS_USER": user, **(env or {})})
+
+
+def test_roles_gate_writes_from_the_api_and_the_command_line(engine, tmp_path, monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+
+    ws = cellops.init_workspace(tmp_path)
+    env = {"CELLOPS_STORE_URL": os.environ["CELLOPS_STORE_URL"]} if engine == "postgresql" else {}
+    monkeypatch.setenv("CELLOPS_USER", "ana")
+    cellops.register_model(LogisticRegression().fit([[0], [1]], [0, 1]), "m")  # open: anyone
+    assert cellops.role_of() == "admin"
+    with pytest.raises(cellops.GovernanceError, match="first grant must make you an admin"):
+        cellops.grant_role("bob", "editor")
+    cellops.grant_role("ana", "admin")
+    cellops.grant_role("bob", "editor")
+    cellops.grant_role("carl", "approver")
+    with pytest.raises(cellops.InvalidArgumentError, match="roles are viewer, editor"):
+        cellops.grant_role("dan", "owner")
+    cellops.protect_alias("m", "prod", approvers=["carl"])
+    # Bob (editor) may log and register; Dan (no role: viewer) may only read.
+    res = _as("bob", "models", "alias", "m", "prod", "1", cwd=tmp_path, env=env)
+    assert res.returncode == 0, res.stderr
+    res = _as("dan", "models", "list", cwd=tmp_path, env=env)
+    assert res.returncode == 0 and "m" in res.stdout
+    monkeypatch.setenv("CELLOPS_USER", "dan")
+    cellops.workspaces._reset_for_tests()
+    with pytest.raises(cellops.GovernanceError, match="dan is a viewer in this workspace; logging "
+                       "runs needs editor or higher. An admin can grant it: `cellops roles grant "
+                       "dan editor`"):
+        cellops.start_run()
+    res = _as("dan", "models", "approve", "1", cwd=tmp_path, env=env)
+    assert res.returncode == 1 and "deciding a promotion request needs approver" in res.stderr
+    res = _as("bob", "models", "approve", "1", cwd=tmp_path, env=env)
+    assert res.returncode == 1 and "bob is an editor" in res.stderr
+    res = _as("carl", "models", "approve", "1", cwd=tmp_path, env=env)
+    assert res.returncode == 0, res.stderr
+    res = _as("bob", "roles", "grant", "dan", "admin", cwd=tmp_path, env=env)
+    assert res.returncode == 1 and "granting roles needs admin" in res.stderr
+    res = _as("ana", "roles", "list", cwd=tmp_path, env=env)
+    assert res.returncode == 0 and "carl" in res.stdout and "You (ana): admin" in res.stdout
+    res = _as("ana", "roles", "revoke", "ana", cwd=tmp_path, env=env)
+    assert res.returncode == 1 and "last admin" in res.stderr
+    # Every grant is in the audit log, and the chain holds.
+    monkeypatch.setenv("CELLOPS_USER", "ana")
+    cellops.workspaces._reset_for_tests()
+    grants = [e for e in cellops.audit_log(limit=100) if e.action == "grant_role"]
+    assert [e.object for e in reversed(grants)] == ["user:ana", "user:bob", "user:carl"]
+    assert cellops.verify_audit().ok
+    assert ws.path.exists()

@@ -176,8 +176,10 @@ class ArtifactStore:
         from .errors import WorkspaceError
 
         try:
-            sha, _ = self.put(b"cellops probe\n")
+            probe = f"cellops probe {uuid.uuid4().hex}\n".encode()  # unique: never a real blob
+            sha, _ = self.put(probe)
             self.read(sha)
+            self.delete(sha)
         except Exception as exc:  # noqa: BLE001 - any backend error means "not usable"
             raise WorkspaceError(
                 f"Cannot write to the artifact root {self.url}: {type(exc).__name__}: {exc}. "
