@@ -71,7 +71,6 @@ from .workspaces import (
     Workspace,
     find_workspace,
     init_workspace,
-    migrate_workspace,
     use_workspace,
     workspace,
     workspace_folder,
@@ -109,6 +108,7 @@ _LAZY.update({name: "features" for name in (
     "get_historical_features", "get_online_features", "list_feature_views", "materialize",
     "register_feature_view")})
 _LAZY.update({name: "modelsearch" for name in ("AutoMLResult", "automl")})
+_LAZY["migrate_workspace"] = "team"
 _LAZY.update({name: "identity" for name in (
     "grant_role", "revoke_role", "role_of", "workspace_roles")})
 _LAZY.update({name: "insight" for name in ("Explanation", "FairnessReport", "explain", "fairness")})

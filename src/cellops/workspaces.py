@@ -282,7 +282,7 @@ def use_workspace(path: Workspace | str | os.PathLike[str]) -> Iterator[Workspac
 
 
 def init_workspace(path: str | os.PathLike[str] | None = None, *, store: str | None = None,
-                   artifacts: str | None = None) -> Workspace:
+                   artifacts: str | None = None, empty: bool = False) -> Workspace:
     """Create (or open) a workspace and its database.
 
     ``path`` is a project folder (``.cellops/`` is created inside it) or a folder
@@ -293,6 +293,9 @@ def init_workspace(path: str | os.PathLike[str] | None = None, *, store: str | N
     storage: a team's workspace. Both are checked (connected to, migrated, written to)
     before they are saved in ``config.json``; a URL holding a password is refused (use
     ``PGPASSWORD`` or ``~/.pgpass``: credentials never go in the workspace).
+
+    With ``empty``, a store that already holds data is refused before anything is created
+    (what a copy into a new workspace needs).
     """
     if path is None:
         home = os.environ.get(ENV_HOME)
@@ -302,6 +305,8 @@ def init_workspace(path: str | os.PathLike[str] | None = None, *, store: str | N
         if p.name != DIRNAME:
             p = p / DIRNAME
     settings = _checked_settings(store, artifacts) if store or artifacts else None
+    if empty:
+        _refuse_data(store, p)
     _create(p)
     if settings:
         _save_settings(p, settings)
@@ -342,6 +347,33 @@ def _checked_settings(store: str | None, artifacts: str | None) -> dict[str, str
     return settings
 
 
+def _refuse_data(store: str | None, folder: Path) -> None:
+    """Raise unless the store ``store`` (or the SQLite file in ``folder``) holds no data."""
+    from .store import open_store
+    from .store.transfer import is_empty
+
+    if not store and not (folder / DB_NAME).exists():
+        return
+    probe = open_store(store or folder / DB_NAME)
+    try:
+        empty = is_empty(probe)
+    finally:
+        probe.close()
+    if not empty:
+        raise WorkspaceError(
+            f"The target store {probe.where if store else folder / DB_NAME} already holds a "
+            "workspace's data; use an empty database or a new folder (a copy never merges "
+            "or overwrites).")
+
+
+def _forget(path: Path) -> None:
+    """Close and forget the opened workspace at ``path`` (its settings changed)."""
+    with _lock:
+        old = _open.pop(path.absolute(), None)
+    if old is not None:
+        old.close()
+
+
 def _save_settings(path: Path, settings: dict[str, str]) -> None:
     """Merge ``settings`` into ``path``'s config.json (written whole, then renamed)."""
     current = _read_config(path)
@@ -350,10 +382,7 @@ def _save_settings(path: Path, settings: dict[str, str]) -> None:
     tmp = cfg.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(current, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, cfg)
-    with _lock:
-        old = _open.pop(path.absolute(), None)
-    if old is not None:
-        old.close()
+    _forget(path)
 
 
 def _reset_for_tests() -> None:
@@ -367,74 +396,3 @@ def _reset_for_tests() -> None:
                 pass
         _open.clear()
 
-
-def migrate_workspace(target: str | os.PathLike[str], *, store: str | None = None,
-                      artifacts: str | None = None,
-                      source: Workspace | str | os.PathLike[str] | None = None,
-                      progress: Any = None) -> dict[str, Any]:
-    """Copy a whole workspace into a new one: a SQLite workspace into PostgreSQL and object
-    storage, or a team's workspace back into a SQLite file.
-
-    ``target`` is the new workspace's folder (as for :func:`init_workspace`); ``store`` and
-    ``artifacts`` choose where its data lives (default: the embedded SQLite file and the
-    local blob folder). ``source`` defaults to the current workspace. Every row keeps its
-    id, the order it was written in and its history; every blob is copied and checked
-    against its sha256; the copied audit log is verified. A target store that holds any
-    data is refused: a copy never merges into or overwrites another workspace.
-
-    Returns rows copied per table, blobs and bytes copied, and the audit verification.
-    """
-    from .artifacts import ArtifactStore
-    from .errors import WorkspaceError
-    from .store.transfer import copy_store, is_empty
-
-    src = workspace(source)
-    src.flush()
-    p = Path(target).expanduser().resolve()
-    if p.name != DIRNAME:
-        p = p / DIRNAME
-    if p.absolute() == src.path.absolute():
-        raise WorkspaceError(f"{p} is the workspace being copied; name a new folder.")
-    settings = _checked_settings(store, artifacts) if store or artifacts else {}
-    if store or (p / DB_NAME).exists():  # checked before anything is created
-        from .store import open_store
-
-        probe = open_store(store or p / DB_NAME)
-        try:
-            empty = is_empty(probe)
-        finally:
-            probe.close()
-        if not empty:
-            raise WorkspaceError(
-                f"The target store {probe.where if store else p / DB_NAME} already holds a "
-                "workspace's data; copy into an empty database or a new folder (a copy never "
-                "merges or overwrites).")
-    _create(p)
-    if settings:
-        _save_settings(p, settings)
-    with _lock:
-        old = _open.pop(p.absolute(), None)
-    if old is not None:
-        old.close()
-    dest = _get(p)
-    rows = copy_store(src.store, dest.store, progress=progress)
-    target_blobs: ArtifactStore = dest.artifacts
-    copied = skipped = size = 0
-    for sha in sorted(set(src.artifacts.blobs())):
-        if target_blobs.exists(sha):
-            skipped += 1
-            continue
-        with src.artifacts.open(sha) as fh:  # read verified; put hashes again
-            got, n = target_blobs.put(fh)
-        if got != sha:
-            raise WorkspaceError(f"Blob {sha[:12]} changed while it was copied; run the copy again.")
-        copied += 1
-        size += n
-    with use_workspace(dest):
-        from .registry.audit import verify_audit
-
-        report = verify_audit()
-    return {"workspace": str(dest.path), "store": dest.store.where if dest.store_url
-            else str(dest.db_path), "artifacts": dest.artifact_root, "rows": rows,
-            "blobs_copied": copied, "blobs_present": skipped, "bytes_copied": size,
-            "audit": str(report), "audit_ok": bool(report.ok)}

@@ -55,7 +55,7 @@ def redact(url: str) -> str:
         if parts.port:
             host += f":{parts.port}"
         netloc = f"{parts.username}:***@{host}" if parts.username else host
-        return urlunsplit(parts._replace(netloc=netloc))
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     return url
 
 
