@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI_DOC = (ROOT / "docs" / "cli.md").read_text()
 API_DOC = "".join((ROOT / "docs" / page).read_text()
                   for page in ("tracking.md", "pipelines.md", "registry.md", "serving.md",
-                               "monitoring.md", "features.md", "fairness.md", "automl.md"))
+                               "monitoring.md", "features.md", "fairness.md", "automl.md",
+                               "team.md"))
 README = (ROOT / "README.md").read_text()
 
 
@@ -66,8 +67,9 @@ def test_every_error_is_in_the_reference(name):
 
 def test_readme_has_the_two_commands_and_ci_runs_the_test_one():
     assert "pip install . && cellops demo" in README
-    test_cmd = ('(command -v chromium || (apt-get update && apt-get install -y chromium)) && '
-                'python -m pip install -e ".[test]" && python -m pytest')
+    test_cmd = ('(command -v chromium && command -v pg_ctlcluster || (apt-get update && '
+                'apt-get install -y chromium postgresql)) && python -m pip install -e ".[test]" '
+                '&& python -m pytest')
     assert test_cmd in README
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_cmd in ci and "set -euo pipefail" in ci
