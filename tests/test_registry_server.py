@@ -181,9 +181,9 @@ async def test_the_model_card_comes_as_markdown_and_escaped_html(jp_fetch, regis
 
 
 async def test_a_tampered_audit_log_shows_in_the_models_summary(jp_fetch, registry, jp_root_dir):
-    import sqlite3
+    from engines_kit import RawDb
 
-    sqlite3.connect(jp_root_dir / ".cellops" / "cellops.db", isolation_level=None).execute(
+    RawDb(cellops.workspace(jp_root_dir / ".cellops")).execute(
         "UPDATE audit_log SET actor = 'mallory' WHERE seq = 3")
     data = await get(jp_fetch, "models")
     assert data["audit"]["ok"] is False and data["audit"]["first_bad"] == 3
