@@ -1,7 +1,7 @@
 """Shared fixtures: every test gets a fresh workspace in its own temporary folder.
 
-The modules in ``BOTH_ENGINES`` (and any test that names the ``engine`` fixture) run every test twice: on the embedded SQLite file and on a
-team's PostgreSQL store (a fresh database of a throwaway cluster started once per session,
+The modules in ``BOTH_ENGINES`` (and any test that names the ``store_engine`` fixture) run
+every test twice: on the embedded SQLite file and on a team's PostgreSQL store (a fresh database of a throwaway cluster started once per session,
 see ``engines_kit``), chosen the way a user chooses it, by ``CELLOPS_STORE_URL``, so the
 code under test and any process it starts use it. A test that is about SQLite itself (its
 file, its locks) is marked ``sqlite_only``.
@@ -34,9 +34,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     module = metafunc.module.__name__.rsplit(".", 1)[-1]
-    named = "engine" in inspect.signature(metafunc.function).parameters
-    if (module in BOTH_ENGINES or named) and "engine" in metafunc.fixturenames:
-        metafunc.parametrize("engine", ["sqlite", "postgresql"], indirect=True)
+    named = "store_engine" in inspect.signature(metafunc.function).parameters
+    if (module in BOTH_ENGINES or named) and "store_engine" in metafunc.fixturenames:
+        metafunc.parametrize("store_engine", ["sqlite", "postgresql"], indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -69,14 +69,14 @@ def s3_server():
 
 
 @pytest.fixture
-def engine(request: pytest.FixtureRequest) -> str:
+def store_engine(request: pytest.FixtureRequest) -> str:
     return getattr(request, "param", "sqlite")
 
 
 @pytest.fixture
-def pg_url(request: pytest.FixtureRequest, engine: str) -> str | None:
+def pg_url(request: pytest.FixtureRequest, store_engine: str) -> str | None:
     """A fresh PostgreSQL database for this test when it runs on PostgreSQL, else None."""
-    if engine != "postgresql":
+    if store_engine != "postgresql":
         return None
     if request.node.get_closest_marker("sqlite_only"):
         pytest.skip("a test of the embedded SQLite file")
@@ -92,15 +92,15 @@ def pg_url(request: pytest.FixtureRequest, engine: str) -> str | None:
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
-              engine: str):
+              store_engine: str):
     """Run each test in tmp_path with no workspace or experiment carried over (on the
-    engine of this parameter: see the module docstring)."""
+    store_engine of this parameter: see the module docstring)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CELLOPS_HOME", raising=False)
     monkeypatch.delenv("CELLOPS_EXPERIMENT", raising=False)
     monkeypatch.delenv("CELLOPS_STORE_URL", raising=False)
     monkeypatch.delenv("CELLOPS_ARTIFACTS_URL", raising=False)
-    if engine == "postgresql":
+    if store_engine == "postgresql":
         monkeypatch.setenv("CELLOPS_STORE_URL", request.getfixturevalue("pg_url"))
     workspace_mod._reset_for_tests()
     api._reset_for_tests()

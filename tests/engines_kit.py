@@ -41,7 +41,9 @@ def pg_bin() -> Path | None:
 class PgCluster:
     """One PostgreSQL server for the test session."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, *, durable: bool = False) -> None:
+        """``durable``: PostgreSQL's default fsync and synchronous commit (for benchmarks);
+        otherwise both off (a throwaway cluster for tests)."""
         bin_dir = pg_bin()
         if bin_dir is None:
             raise RuntimeError("PostgreSQL is not installed: apt-get install -y postgresql "
@@ -51,6 +53,7 @@ class PgCluster:
         self.data = base / "data"
         self.port = free_port()
         self.as_root = os.geteuid() == 0
+        self.durable = durable
         base.mkdir(parents=True, exist_ok=True)
         if self.as_root:
             shutil.chown(base, "postgres", "postgres")
@@ -70,8 +73,9 @@ class PgCluster:
         return res
 
     def start(self) -> None:
-        opts = (f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
-                " -c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
+        opts = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c max_connections=300"
+        if not self.durable:
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l",
                    str(self.base / "server.log"), "-w", "-t", "60", "start"])
 

@@ -1,6 +1,6 @@
 """A team's workspace: metadata in PostgreSQL, artifacts in object storage (moto's S3 server),
 set up the way a user does it, and what happens when processes, the server or the network
-misbehave. The tests marked with the ``engine`` fixture also run on SQLite."""
+misbehave. The tests marked with the ``store_engine`` fixture also run on SQLite."""
 
 from __future__ import annotations
 
@@ -190,7 +190,7 @@ def test_eight_processes_create_a_thousand_runs_each_and_none_is_lost(team, tmp_
     assert db.execute("SELECT sum(run_count) FROM experiments").fetchone()[0] == 8000
 
 
-def test_concurrent_audit_appends_from_several_processes_stay_one_chain(engine, tmp_path):
+def test_concurrent_audit_appends_from_several_processes_stay_one_chain(store_engine, tmp_path):
     cellops.init_workspace(tmp_path)
     from sklearn.linear_model import LogisticRegression
 
@@ -415,11 +415,11 @@ def _as(user: str, *args: str, cwd: Path, env: dict | None = None) -> subprocess
     return _cellops(*args, cwd=cwd, env={"CELLOPS_USER": user, **(env or {})})
 
 
-def test_roles_gate_writes_from_the_api_and_the_command_line(engine, tmp_path, monkeypatch):
+def test_roles_gate_writes_from_the_api_and_the_command_line(store_engine, tmp_path, monkeypatch):
     from sklearn.linear_model import LogisticRegression
 
     ws = cellops.init_workspace(tmp_path)
-    env = {"CELLOPS_STORE_URL": os.environ["CELLOPS_STORE_URL"]} if engine == "postgresql" else {}
+    env = {"CELLOPS_STORE_URL": os.environ["CELLOPS_STORE_URL"]} if store_engine == "postgresql" else {}
     monkeypatch.setenv("CELLOPS_USER", "ana")
     cellops.register_model(LogisticRegression().fit([[0], [1]], [0, 1]), "m")  # open: anyone
     assert cellops.role_of() == "admin"
