@@ -1,0 +1,361 @@
+"""A team's workspace on PostgreSQL: cellops against MLflow on the same PostgreSQL server,
+side by side in one run (issue #26).
+
+    pip install ".[bench,postgresql]" && python benchmarks/bench_team.py
+
+MLflow may live in its own virtual environment (``--mlflow-python``); it needs
+``psycopg[binary]`` (SQLAlchemy 2.1's default PostgreSQL driver) there for its ``postgresql://`` tracking URI, which makes MLflow's
+client use the database directly (its SQLAlchemy store), as cellops does: no tracking
+server in between for either. By default a throwaway PostgreSQL cluster is started under
+a temporary folder with PostgreSQL's durable defaults (fsync and synchronous commit on);
+``--pg-admin-url postgresql://postgres@host:port/postgres`` uses a server you run instead.
+Every workload gets a fresh database and runs in a fresh subprocess.
+
+Workloads and targets:
+  log_metric     10,000 log_metric calls in a loop, durable at the run's end    >= 100x
+  create_runs    1,000 runs with 5 params and 5 metrics each                     >= 10x
+  search 1k      search_runs, metric filter + metric order, over those 1,000     >= 10x
+  search 100k    the same shape over 100,000 runs (first 1,000 rows)             >= 10x
+  8 writers      8 processes each logging to its own run at once: total metric
+                 points per second on PostgreSQL, on SQLite, and MLflow on PostgreSQL
+  sidebar        the sidebar's list routes at 100,000 runs on PostgreSQL         p95 <= 50 ms
+                 (benchmarks/bench_sidebar_api.py pointed at the PostgreSQL workspace)
+
+The 100,000 runs are seeded through cellops's API (the bench_sidebar_api shape: 5 params,
+3 metrics, two experiments, plus 1,000 pipeline runs); MLflow's copy of the same runs is
+written by SQL into MLflow's own tables (seeding it through its API would take hours),
+after MLflow created its schema.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from anchor import add_mlflow_python, mlflow_missing
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SCALE = float(os.environ.get("BENCH_TEAM_SCALE", "1"))  # --scale, passed to the workers
+N_METRICS = int(10_000 * SCALE)
+N_RUNS = int(1_000 * SCALE)
+N_BIG = 100_000
+WRITERS = 8
+SEARCH_FILTER = "metrics.m0 > 0.5"
+SEARCH_ORDER = ["metrics.m1 DESC"]
+BIG_FILTER = "metrics.accuracy > 0.9 and params.model = 'rf'"
+BIG_ORDER = ["metrics.f1 DESC"]
+
+
+# -- workers (each in its own subprocess) ------------------------------------------------------
+
+def _time_search(fn) -> tuple[float, int]:
+    fn()  # warm-up: plans, imports
+    times, rows = [], 0
+    for _ in range(5):
+        t = time.perf_counter()
+        df = fn()
+        times.append(time.perf_counter() - t)
+        rows = len(df)
+    return statistics.median(times), rows
+
+
+def cellops_worker(workload: str, url: str, arg: str) -> dict:
+    import cellops
+
+    if url:
+        os.environ["CELLOPS_STORE_URL"] = url
+    cellops.init_workspace(os.getcwd())
+    out: dict = {}
+    if workload == "log_metric":
+        cellops.set_experiment("bench")
+        run = cellops.start_run()
+        t = time.perf_counter()
+        for i in range(N_METRICS):
+            cellops.log_metric("loss", 1.0 / (i + 1))
+        cellops.end_run()
+        out["seconds"] = time.perf_counter() - t
+        assert len(run.metric_history("loss")) == N_METRICS
+    elif workload == "runs":
+        cellops.set_experiment("bench")
+        t = time.perf_counter()
+        for r in range(N_RUNS):
+            with cellops.start_run(name=f"r{r}") as run:
+                run.log_params({f"p{j}": r * j for j in range(5)})
+                run.log_metrics({f"m{j}": ((r * 7919 + j * 104729) % 1000) / 1000 for j in range(5)})
+        out["create_seconds"] = time.perf_counter() - t
+        out["search_seconds"], out["search_rows"] = _time_search(
+            lambda: cellops.search_runs(experiment="bench", filter=SEARCH_FILTER,
+                                        order_by=SEARCH_ORDER))
+    elif workload == "search_big":
+        out["search_seconds"], out["search_rows"] = _time_search(
+            lambda: cellops.search_runs(experiment=["churn", "fraud"], filter=BIG_FILTER,
+                                        order_by=BIG_ORDER, max_results=1000))
+    elif workload == "writer":
+        points = int(arg)
+        run = cellops.start_run(name=f"writer-{uuid.uuid4().hex[:6]}")
+        t = time.perf_counter()
+        for i in range(points):
+            run.log_metric("loss", 1.0 / (i + 1))
+        run.end()
+        out["seconds"] = time.perf_counter() - t
+        out["start"], out["end"] = t, time.perf_counter()
+    return out
+
+
+def mlflow_worker(workload: str, url: str, arg: str) -> dict:
+    import logging
+
+    import mlflow
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    logging.getLogger("alembic").setLevel(logging.ERROR)
+    mlflow.set_tracking_uri(url)
+    out: dict = {}
+    if workload == "schema":  # once, before processes that would race to create it
+        for name in ("churn", "fraud", "bench"):
+            mlflow.set_experiment(name)
+        return out
+    exp_id = mlflow.set_experiment("bench").experiment_id
+    client = mlflow.MlflowClient()
+    if workload == "log_metric":
+        run = mlflow.start_run()
+        t = time.perf_counter()
+        for i in range(N_METRICS):
+            mlflow.log_metric("loss", 1.0 / (i + 1), step=i)
+        mlflow.end_run()
+        out["seconds"] = time.perf_counter() - t
+        assert len(client.get_metric_history(run.info.run_id, "loss")) == N_METRICS
+    elif workload == "runs":
+        t = time.perf_counter()
+        for r in range(N_RUNS):
+            with mlflow.start_run(run_name=f"r{r}"):
+                mlflow.log_params({f"p{j}": r * j for j in range(5)})
+                mlflow.log_metrics({f"m{j}": ((r * 7919 + j * 104729) % 1000) / 1000 for j in range(5)})
+        out["create_seconds"] = time.perf_counter() - t
+        out["search_seconds"], out["search_rows"] = _time_search(
+            lambda: mlflow.search_runs(experiment_ids=[exp_id], filter_string=SEARCH_FILTER,
+                                       order_by=SEARCH_ORDER, max_results=100_000))
+    elif workload == "search_big":
+        ids = [client.get_experiment_by_name(n).experiment_id for n in ("churn", "fraud")]
+        out["search_seconds"], out["search_rows"] = _time_search(
+            lambda: mlflow.search_runs(experiment_ids=ids, filter_string=BIG_FILTER,
+                                       order_by=BIG_ORDER, max_results=1000))
+    elif workload == "writer":
+        points = int(arg)
+        run = mlflow.start_run(experiment_id=exp_id)
+        t = time.perf_counter()
+        for i in range(points):
+            mlflow.log_metric("loss", 1.0 / (i + 1), step=i)
+        mlflow.end_run()
+        out["seconds"] = time.perf_counter() - t
+        out["start"], out["end"] = t, time.perf_counter()
+        del run
+    return out
+
+
+# -- the driver --------------------------------------------------------------------------------
+
+class Server:
+    """The PostgreSQL server both systems use: a throwaway durable cluster, or the user's."""
+
+    def __init__(self, admin_url: str | None) -> None:
+        self.cluster = None
+        if admin_url:
+            self.admin = admin_url
+        else:
+            sys.path.insert(0, str(ROOT / "tests"))
+            from engines_kit import PgCluster, temp_base
+
+            self.cluster = PgCluster(temp_base(), durable=True)
+            self.admin = self.cluster.url("postgres", "postgres")
+
+    def database(self) -> str:
+        import psycopg
+
+        name = "bench_" + uuid.uuid4().hex[:10]
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.admin.rsplit("/", 1)[0] + "/" + name
+
+    def stop(self) -> None:
+        if self.cluster is not None:
+            self.cluster.stop("fast")
+
+
+def spawn(python: str, system: str, workload: str, url: str, arg: str = "",
+          cwd: str | None = None) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELLOPS_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT / "src"), env.get("PYTHONPATH")] if p)
+    return subprocess.Popen([python, str(Path(__file__).resolve()), "--worker", system, workload,
+                             url, arg], cwd=cwd or tempfile.mkdtemp(prefix=f"bench-{system}-"),
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def result(proc: subprocess.Popen, what: str) -> dict:
+    out, err = proc.communicate(timeout=7200)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{err[-3000:]}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_one(python: str, system: str, workload: str, url: str, arg: str = "") -> dict:
+    return result(spawn(python, system, workload, url, arg), f"{system} {workload}")
+
+
+def writers(python: str, system: str, url: str, points: int) -> float:
+    """Total points per second of WRITERS processes logging at once (each its own run)."""
+    cwd = tempfile.mkdtemp(prefix=f"bench-{system}-writers-")
+    if system == "cellops" and not url:  # SQLite: one shared workspace file
+        subprocess.run([python, "-c", "import cellops; cellops.init_workspace('.')"], cwd=cwd,
+                       env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, check=True)
+    if system == "mlflow":  # its schema and experiment, before eight processes race for them
+        run_one(python, "mlflow", "schema", url)
+    procs = [spawn(python, system, "writer", url, str(points), cwd=cwd) for _ in range(WRITERS)]
+    results = [result(p, f"{system} writer") for p in procs]
+    wall = max(r["end"] for r in results) - min(r["start"] for r in results)
+    return WRITERS * points / wall
+
+
+def seed_mlflow_big(url: str, n: int) -> None:
+    """``n`` runs in MLflow's tables, in the shape bench_sidebar_api seeds for cellops."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        exps = dict(conn.execute("SELECT name, experiment_id FROM experiments").fetchall())
+        churn, fraud = exps["churn"], exps["fraud"]
+        now = int(time.time() * 1000)
+        conn.execute(f"""
+            INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name,
+                              user_id, status, start_time, end_time, source_version,
+                              lifecycle_stage, artifact_uri, experiment_id)
+            SELECT md5(i::text), 'run-' || i, 'LOCAL', '', '', 'bench', 'FINISHED',
+                   {now} - ({n} - i) * 1000, {now} - ({n} - i) * 1000 + 500, '', 'active',
+                   'file:///tmp/a', CASE WHEN i % 2 = 1 THEN {churn} ELSE {fraud} END
+            FROM generate_series(0, {n - 1}) i""")
+        for key, expr in (("model", "(ARRAY['rf','gb','lr'])[i % 3 + 1]"),
+                          ("depth", "(i % 10)::text"), ("lr", "(0.01 * (i % 7))::text"),
+                          ("seed", "(i % 5)::text"), ("batch", "'32'")):
+            conn.execute(f"INSERT INTO params (key, value, run_uuid) SELECT '{key}', {expr},"
+                         f" md5(i::text) FROM generate_series(0, {n - 1}) i")
+        for key, expr in (("accuracy", "(i * 7919 % 1000) / 1000.0"),
+                          ("loss", "1.0 / (1 + i % 97)"), ("f1", "(i * 104729 % 1000) / 1000.0")):
+            for table, cols in (("metrics", "key, value, timestamp, run_uuid, step, is_nan"),
+                                ("latest_metrics", "key, value, timestamp, run_uuid, step, is_nan")):
+                conn.execute(f"INSERT INTO {table} ({cols}) SELECT '{key}', {expr}, {now},"
+                             f" md5(i::text), 0, false FROM generate_series(0, {n - 1}) i")
+        conn.execute("ANALYZE")
+
+
+def sidebar(url: str, n: int) -> str:
+    """bench_sidebar_api.py against a PostgreSQL workspace: seeds it, prints its table."""
+    folder = tempfile.mkdtemp(prefix="bench-sidebar-pg-")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CELLOPS_")},
+           "CELLOPS_STORE_URL": url, "PYTHONPATH": str(ROOT / "src")}
+    res = subprocess.run([sys.executable, str(HERE / "bench_sidebar_api.py"), "--runs", str(n),
+                          "--workspace", folder, "--requests", "40"], env=env,
+                         capture_output=True, text=True, timeout=7200)
+    if res.returncode != 0:
+        raise RuntimeError(res.stderr[-3000:])
+    return res.stdout
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    add_mlflow_python(ap, "Python that has mlflow and psycopg (default: this one)")
+    ap.add_argument("--pg-admin-url", help="a PostgreSQL server to use (a superuser URL); "
+                    "default: a throwaway durable cluster")
+    ap.add_argument("--big", type=int, default=N_BIG, help="runs for the large search and the "
+                    "sidebar routes (default 100,000)")
+    ap.add_argument("--skip-big", action="store_true", help="leave out the 100,000-run part")
+    ap.add_argument("--scale", type=float, default=1.0, help="scale the 10,000 points and "
+                    "1,000 runs (e.g. 0.1 for a quick look)")
+    ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
+    ap.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        system, workload, url, arg = args.worker
+        fn = cellops_worker if system == "cellops" else mlflow_worker
+        print(json.dumps(fn(workload, url, arg)))
+        return 0
+    if mlflow_missing(args.mlflow_python):
+        return 2
+    os.environ["BENCH_TEAM_SCALE"] = str(args.scale)
+    global N_METRICS, N_RUNS
+    N_METRICS, N_RUNS = int(10_000 * args.scale), int(1_000 * args.scale)
+    server = Server(args.pg_admin_url)
+    py, mpy = sys.executable, args.mlflow_python
+    f: dict = {}
+    try:
+        say = lambda what: print(f"measuring {what} ...", file=sys.stderr, flush=True)  # noqa: E731
+        say("log_metric")
+        f["log_metric"] = {"cellops": run_one(py, "cellops", "log_metric", server.database())["seconds"],
+                           "mlflow": run_one(mpy, "mlflow", "log_metric", server.database())["seconds"]}
+        say("run creation and search at 1,000 runs")
+        c = run_one(py, "cellops", "runs", server.database())
+        m = run_one(mpy, "mlflow", "runs", server.database())
+        f["runs"] = {"cellops": c, "mlflow": m}
+        say("8 concurrent writers")
+        points = int(20_000 * args.scale)
+        f["writers"] = {"cellops_pg": writers(py, "cellops", server.database(), points),
+                        "cellops_sqlite": writers(py, "cellops", "", points),
+                        "mlflow_pg": writers(mpy, "mlflow", server.database(),
+                                             max(50, points // 40))}
+        if not args.skip_big:
+            say(f"sidebar routes at {args.big:,} runs (seeding through the API)")
+            big = server.database()
+            f["sidebar"] = sidebar(big, args.big)
+            say(f"search at {args.big:,} runs")
+            f["search_big"] = {"cellops": run_one(py, "cellops", "search_big", big)}
+            mbig = server.database()
+            run_one(mpy, "mlflow", "schema", mbig)
+            seed_mlflow_big(mbig, args.big)
+            f["search_big"]["mlflow"] = run_one(mpy, "mlflow", "search_big", mbig)
+    finally:
+        server.stop()
+
+    lm, runs = f["log_metric"], f["runs"]
+    rows = [
+        (f"log_metric x{N_METRICS:,}, per call", lm["cellops"] / N_METRICS * 1e6,
+         lm["mlflow"] / N_METRICS * 1e6, "us", 100),
+        ("create run (5 params, 5 metrics), per run", runs["cellops"]["create_seconds"] / N_RUNS * 1e3,
+         runs["mlflow"]["create_seconds"] / N_RUNS * 1e3, "ms", 10),
+        (f"search_runs over {N_RUNS:,} ({runs['cellops']['search_rows']} rows)",
+         runs["cellops"]["search_seconds"] * 1e3, runs["mlflow"]["search_seconds"] * 1e3, "ms", 10),
+    ]
+    if "search_big" in f:
+        sb = f["search_big"]
+        rows.append((f"search_runs over {args.big:,} (first {sb['cellops']['search_rows']} rows)",
+                     sb["cellops"]["search_seconds"] * 1e3, sb["mlflow"]["search_seconds"] * 1e3,
+                     "ms", 10))
+    print(f"\nPostgreSQL {'(throwaway durable cluster)' if server.cluster else args.pg_admin_url}; "
+          "MLflow through its postgresql:// tracking URI (its SQLAlchemy store)\n")
+    print(f"{'workload':<48}{'unit':>5}{'cellops':>11}{'mlflow':>11}{'ratio':>9}  target  ok")
+    print("-" * 100)
+    for label, cv, mv, unit, target in rows:
+        ratio = mv / cv if cv else float("inf")
+        print(f"{label:<48}{unit:>5}{cv:>11.3f}{mv:>11.3f}{ratio:>8.1f}x  >= {target}x  "
+              f"{'yes' if ratio >= target else 'NO'}")
+    w = f["writers"]
+    print(f"\n{WRITERS} concurrent writers, total metric points per second:")
+    print(f"  cellops on PostgreSQL  {w['cellops_pg']:>12,.0f}")
+    print(f"  cellops on SQLite      {w['cellops_sqlite']:>12,.0f}")
+    print(f"  MLflow on PostgreSQL   {w['mlflow_pg']:>12,.0f}   "
+          f"(cellops PostgreSQL / MLflow: {w['cellops_pg'] / w['mlflow_pg']:,.0f}x)")
+    if "sidebar" in f:
+        print(f"\nSidebar list routes on PostgreSQL (bench_sidebar_api.py):\n{f['sidebar']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(f, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
