@@ -461,3 +461,33 @@ def test_roles_gate_writes_from_the_api_and_the_command_line(store_engine, tmp_p
     assert [e.object for e in reversed(grants)] == ["user:ana", "user:bob", "user:carl"]
     assert cellops.verify_audit().ok
     assert ws.path.exists()
+
+
+def test_kernels_on_other_hosts_are_told_where_a_team_workspace_keeps_its_data(team, tmp_path):
+    """A pipeline step or sweep trial may run on a Dask worker elsewhere, where this
+    machine's .cellops folder does not exist: its kernel gets the store and artifact URLs."""
+    from cellops.execution.worker import make_task
+
+    ws = cellops.init_workspace(tmp_path, store=team["url"], artifacts=team["artifacts"])
+    task = make_task("nb.ipynb", "out.ipynb", parameters={}, kernel=None, cwd=None, timeout=None,
+                     workspace_path=ws.path, run_id="r", **ws.shared_locations())
+    variables = task.env.variables()
+    assert variables["CELLOPS_STORE_URL"] == team["url"]
+    assert variables["CELLOPS_ARTIFACTS_URL"] == team["artifacts"]
+    # A process that has only those (its CELLOPS_HOME names a folder it does not have)
+    # logs into the team's workspace.
+    elsewhere = tmp_path / "worker-host"
+    elsewhere.mkdir()
+    env = {**team["env"], **variables, "CELLOPS_HOME": str(tmp_path / "no" / "such" / ".cellops")}
+    p = _python("""
+        import cellops
+        with cellops.start_run(name="on-a-worker"):
+            cellops.log_text("made elsewhere", "w.txt")
+    """, elsewhere, env)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    run = cellops.search_runs(filter="attributes.run_name = 'on-a-worker'")
+    assert len(run) == 1
+    assert cellops.get_run(run["run_id"][0]).read_artifact("w.txt") == b"made elsewhere"
+    plain = cellops.init_workspace(tmp_path / "solo")
+    assert plain.shared_locations() == {"store_url": None, "artifacts_url": None}

@@ -475,19 +475,20 @@ def test_metric_listeners_get_points_in_batches_with_the_steps_they_are_stored_a
         run.on_metrics(each.append, every=-1)
 
 
-def test_an_area_registers_its_run_kinds_without_editing_tracking(ws):
+def test_an_area_registers_its_run_kinds_without_editing_tracking(ws, store_engine):
     """Issue #23: RUN_KINDS was a closed tuple that monitoring had to edit."""
     import importlib
 
     from cellops.tracking import register_run_kind, run_kinds
 
+    kind = f"explanation_{store_engine}"  # the registry is per process: one kind per engine
     with pytest.raises(cellops.InvalidArgumentError, match="register_run_kind"):
-        cellops.start_run(kind="explanation")
-    register_run_kind("explanation", "an explanation of a model, logged as a run")
-    with cellops.start_run(kind="explanation") as run:
+        cellops.start_run(kind=kind)
+    register_run_kind(kind, "an explanation of a model, logged as a run")
+    with cellops.start_run(kind=kind) as run:
         pass
-    assert cellops.get_run(run.id).kind == "explanation"
-    assert run_kinds()["explanation"] == "an explanation of a model, logged as a run"
+    assert cellops.get_run(run.id).kind == kind
+    assert run_kinds()[kind] == "an explanation of a model, logged as a run"
     importlib.import_module("cellops.monitoring")
     importlib.import_module("cellops.pipelines")
     assert {"monitor", "pipeline", "step", "trial", "sweep"} <= set(run_kinds())

@@ -81,6 +81,13 @@ class Workspace:
         return (os.environ.get(ENV_ARTIFACTS) or self.config.get("artifact_root")
                 or str(self.path / "artifacts"))
 
+    def shared_locations(self) -> dict[str, str | None]:
+        """Where a team's workspace keeps its data, for a process that may run on another
+        host (a Dask worker's kernel): ``store_url`` and ``artifacts_url``, None for the
+        embedded defaults (which only this machine's folder holds)."""
+        return {"store_url": self.store_url,
+                "artifacts_url": os.environ.get(ENV_ARTIFACTS) or self.config.get("artifact_root")}
+
     @property
     def store(self) -> Store:
         """The metadata store (opened, and migrated, on first use)."""

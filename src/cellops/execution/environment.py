@@ -6,6 +6,9 @@ writes it, the tracking code in the kernel reads it. Every name is defined here:
 
 ========================  =================================================================
 ``CELLOPS_HOME``          the workspace folder (also a user setting)
+``CELLOPS_STORE_URL``     a team workspace's PostgreSQL store (also a user setting): a
+                          kernel on another host (a Dask worker) reaches the same store
+``CELLOPS_ARTIFACTS_URL`` a team workspace's artifact root (also a user setting)
 ``CELLOPS_EXPERIMENT``    the experiment runs go to (also a user setting)
 ``CELLOPS_RUN_ID``        the run the kernel logs into (a step or trial run); the runner
                           ends it, not the kernel
@@ -27,6 +30,8 @@ from dataclasses import dataclass, fields
 from typing import Iterator, Mapping
 
 HOME = "CELLOPS_HOME"
+STORE_URL = "CELLOPS_STORE_URL"
+ARTIFACTS_URL = "CELLOPS_ARTIFACTS_URL"
 EXPERIMENT = "CELLOPS_EXPERIMENT"
 RUN_ID = "CELLOPS_RUN_ID"
 NOTEBOOK_PATH = "CELLOPS_NOTEBOOK_PATH"
@@ -45,9 +50,12 @@ class KernelEnv:
     notebook_path: str | None = None
     papermill_token: str | None = None
     experiment: str | None = None
+    store_url: str | None = None
+    artifacts_url: str | None = None
 
     _NAMES = {"workspace": HOME, "run_id": RUN_ID, "notebook_path": NOTEBOOK_PATH,
-              "papermill_token": PAPERMILL_TOKEN, "experiment": EXPERIMENT}
+              "papermill_token": PAPERMILL_TOKEN, "experiment": EXPERIMENT,
+              "store_url": STORE_URL, "artifacts_url": ARTIFACTS_URL}
 
     @classmethod
     def current(cls, environ: Mapping[str, str] | None = None) -> KernelEnv:

@@ -67,11 +67,15 @@ class Report:
 def make_task(notebook: str | os.PathLike[str], output: str | os.PathLike[str], *,
               parameters: dict[str, Any], kernel: str | None, cwd: str | None,
               timeout: float | None, workspace_path: str | os.PathLike[str], run_id: str,
-              progress_bar: bool = False) -> Task:
-    """A task that executes ``notebook`` logging into the run ``run_id`` of a workspace."""
+              progress_bar: bool = False, store_url: str | None = None,
+              artifacts_url: str | None = None) -> Task:
+    """A task that executes ``notebook`` logging into the run ``run_id`` of a workspace
+    (a team's: ``store_url`` and ``artifacts_url`` travel with it, so that a kernel on
+    another host logs to the same store)."""
     return Task(str(notebook), str(output), dict(parameters), kernel, cwd, timeout,
                 KernelEnv(workspace=str(workspace_path), run_id=run_id,
-                          notebook_path=str(notebook)), progress_bar)
+                          notebook_path=str(notebook), store_url=store_url,
+                          artifacts_url=artifacts_url), progress_bar)
 
 
 def cell_progress(output: str | os.PathLike[str]) -> tuple[int, int] | None:

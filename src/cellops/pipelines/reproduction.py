@@ -218,7 +218,8 @@ def reproduce(run_id: str, *, allow_changed: bool = False,
                                    None, str(work), None,
                                    KernelEnv(workspace=str(ws.path), run_id=new.id,
                                              notebook_path=str(nb_path),
-                                             experiment=original.experiment)))
+                                             experiment=original.experiment,
+                                             **ws.shared_locations())))
         if report.output:
             new.attach(Path(report.output), "output.ipynb")
     error = report.error()

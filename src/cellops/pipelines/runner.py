@@ -332,7 +332,7 @@ class _Scheduler:
         srun.attach(step.notebook.read_bytes(), "notebook.ipynb")
         self.active[step.name] = srun.id
         common = {"kernel": parts["kernel"], "cwd": str(pipeline.root), "timeout": step.timeout,
-                  "workspace_path": ws.path,
+                  "workspace_path": ws.path, **ws.shared_locations(),
                   "progress_bar": self.inline and self.progress is not None}
         if step.sweep is None:
             task = make_task(step.notebook, self.out_dir / f"{step.name}.ipynb",

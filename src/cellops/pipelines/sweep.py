@@ -167,7 +167,7 @@ def run_sweep(
                             tags=tags, activate=False, source=nb_path)
             task = make_task(nb_path, out_dir / f"trial-{i}.ipynb", parameters=params,
                              kernel=kernel or "python3", cwd=workdir, timeout=timeout,
-                             workspace_path=ws.path, run_id=run.id)
+                             workspace_path=ws.path, run_id=run.id, **ws.shared_locations())
             running[pool.submit(execute_step, task)] = Trial(i, run, combo)
         while running:
             for handle in pool.wait_any(list(running)):

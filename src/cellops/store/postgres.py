@@ -485,8 +485,13 @@ class PgConnection:
         tx = getattr(self._local, "tx", None)
         if tx is not None:  # reads inside a unit of work see its writes
             cur = tx._conn.cursor(row_factory=factory)
-            cur.execute(translate(sql), tuple(params or ()))
-            return cur.fetchall() if cur.description else []
+            try:
+                with self._errors():
+                    cur.execute(translate(sql), tuple(params or ()))
+                return cur.fetchall() if cur.description else []
+            except self._psycopg.Error as exc:
+                raise StoreError(f"Workspace database error in {self.path}: "
+                                 f"{str(exc).strip()}") from exc
         return self._retry(attempt, "read")
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list:
