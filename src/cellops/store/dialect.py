@@ -41,6 +41,12 @@ from typing import Any, Iterable, Mapping, Sequence
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
 
+# PostgreSQL advisory lock keys (pg_advisory_xact_lock): units of work, audit appends and
+# migrations each take theirs, so that they run one at a time across processes and hosts.
+UNIT_OF_WORK_LOCK = 0x63656C6C  # "cell"
+AUDIT_LOCK = 0x61756474  # "audt"
+MIGRATION_LOCK = 0x6D696772  # "migr"
+
 # Tables whose insertion order the store reads (ties broken by it, "newest" by it).
 ROWID_TABLES = frozenset({"runs", "metrics", "step_cache"})
 # Columns that hold bytes or text (SQLite keeps either in one column): bytes here, text

@@ -37,14 +37,11 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import RunNotFoundError, StoreBusyError, StoreError, WorkspaceError
-from .dialect import POSTGRESQL, PgSchema, translate
+from .dialect import MIGRATION_LOCK, POSTGRESQL, UNIT_OF_WORK_LOCK, PgSchema, translate
 from .schema import LATEST_VERSION, MIGRATIONS
 
 T = TypeVar("T")
 
-UNIT_OF_WORK_LOCK = 0x63656C6C  # "cell": pg_advisory_xact_lock keys
-AUDIT_LOCK = 0x61756474  # "audt"
-MIGRATION_LOCK = 0x6D696772  # "migr"
 
 
 def redact(url: str) -> str:

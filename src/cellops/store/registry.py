@@ -20,6 +20,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from ..errors import ModelNotFoundError
 from .core import Connection, now_ms
+from .dialect import AUDIT_LOCK
 from .filter import Comparison, Logical, OrderKey
 from .values import INT64_MAX
 
@@ -27,9 +28,6 @@ GENESIS = "0" * 64
 _VERSION_COLUMNS = ("name", "version", "run_id", "artifact_path", "sha256", "size", "flavor",
                     "signature", "environment_id", "lineage", "description", "created_at",
                     "created_by")
-
-
-AUDIT_LOCK = 0x61756474  # PostgreSQL advisory lock key that serialises audit appends
 
 
 def entry_hash(seq: int, at: int, actor: str, action: str, obj: str, details: str,

@@ -97,7 +97,7 @@ def copy_store(source: Any, target: Any,
         n = 0
         for chunk in _rows(source, table, cols):
             rows = [fix(r) for r in chunk] if fix else chunk
-            target.write(lambda conn, rows=rows: conn.executemany(sql, rows))
+            target.write(lambda conn, rows=rows, sql=sql: conn.executemany(sql, rows))
             n += len(rows)
             if progress:
                 progress(table, n)
