@@ -246,8 +246,9 @@ def seed_mlflow_big(url: str, n: int) -> None:
                           ("seed", "(i % 5)::text"), ("batch", "'32'")):
             conn.execute(f"INSERT INTO params (key, value, run_uuid) SELECT '{key}', {expr},"
                          f" md5(i::text) FROM generate_series(0, {n - 1}) i")
-        for key, expr in (("accuracy", "(i * 7919 % 1000) / 1000.0"),
-                          ("loss", "1.0 / (1 + i % 97)"), ("f1", "(i * 104729 % 1000) / 1000.0")):
+        for key, expr in (("accuracy", "(i::bigint * 7919 % 1000) / 1000.0"),
+                          ("loss", "1.0 / (1 + i % 97)"),
+                          ("f1", "(i::bigint * 104729 % 1000) / 1000.0")):
             for table, cols in (("metrics", "key, value, timestamp, run_uuid, step, is_nan"),
                                 ("latest_metrics", "key, value, timestamp, run_uuid, step, is_nan")):
                 conn.execute(f"INSERT INTO {table} ({cols}) SELECT '{key}', {expr}, {now},"
@@ -294,66 +295,67 @@ def main() -> int:
     server = Server(args.pg_admin_url)
     py, mpy = sys.executable, args.mlflow_python
     f: dict = {}
+
+    def save() -> None:
+        if args.json:
+            Path(args.json).write_text(json.dumps(f, indent=2, default=str))
+
+    print(f"PostgreSQL {'(throwaway durable cluster)' if server.cluster else args.pg_admin_url}; "
+          "MLflow through its postgresql:// tracking URI (its SQLAlchemy store)\n", flush=True)
+    print(f"{'workload':<48}{'unit':>5}{'cellops':>11}{'mlflow':>11}{'ratio':>9}  target  ok",
+          flush=True)
+    print("-" * 100, flush=True)
+
+    def row(label: str, cv: float, mv: float, unit: str, target: float) -> None:
+        ratio = mv / cv if cv else float("inf")
+        print(f"{label:<48}{unit:>5}{cv:>11.3f}{mv:>11.3f}{ratio:>8.1f}x  >= {target:g}x  "
+              f"{'yes' if ratio >= target else 'NO'}", flush=True)
+
     try:
-        say = lambda what: print(f"measuring {what} ...", file=sys.stderr, flush=True)  # noqa: E731
-        say("log_metric")
-        f["log_metric"] = {"cellops": run_one(py, "cellops", "log_metric", server.database())["seconds"],
-                           "mlflow": run_one(mpy, "mlflow", "log_metric", server.database())["seconds"]}
-        say("run creation and search at 1,000 runs")
-        c = run_one(py, "cellops", "runs", server.database())
-        m = run_one(mpy, "mlflow", "runs", server.database())
-        f["runs"] = {"cellops": c, "mlflow": m}
-        say("8 concurrent writers")
-        points = int(20_000 * args.scale)
-        f["writers"] = {"cellops_pg": writers(py, "cellops", server.database(), points),
-                        "cellops_sqlite": writers(py, "cellops", "", points),
-                        "mlflow_pg": writers(mpy, "mlflow", server.database(),
-                                             max(50, points // 40))}
+        lm = f["log_metric"] = {
+            "cellops": run_one(py, "cellops", "log_metric", server.database())["seconds"],
+            "mlflow": run_one(mpy, "mlflow", "log_metric", server.database())["seconds"]}
+        save()
+        row(f"log_metric x{N_METRICS:,}, per call", lm["cellops"] / N_METRICS * 1e6,
+            lm["mlflow"] / N_METRICS * 1e6, "us", 100)
+        runs = f["runs"] = {"cellops": run_one(py, "cellops", "runs", server.database()),
+                            "mlflow": run_one(mpy, "mlflow", "runs", server.database())}
+        save()
+        row("create run (5 params, 5 metrics), per run",
+            runs["cellops"]["create_seconds"] / N_RUNS * 1e3,
+            runs["mlflow"]["create_seconds"] / N_RUNS * 1e3, "ms", 10)
+        row(f"search_runs over {N_RUNS:,} ({runs['cellops']['search_rows']} rows)",
+            runs["cellops"]["search_seconds"] * 1e3, runs["mlflow"]["search_seconds"] * 1e3,
+            "ms", 10)
         if not args.skip_big:
-            say(f"sidebar routes at {args.big:,} runs (seeding through the API)")
-            big = server.database()
-            f["sidebar"] = sidebar(big, args.big)
-            say(f"search at {args.big:,} runs")
-            f["search_big"] = {"cellops": run_one(py, "cellops", "search_big", big)}
-            mbig = server.database()
+            big, mbig = server.database(), server.database()
             run_one(mpy, "mlflow", "schema", mbig)
             seed_mlflow_big(mbig, args.big)
-            f["search_big"]["mlflow"] = run_one(mpy, "mlflow", "search_big", mbig)
+            sidebar_table = sidebar(big, args.big)  # seeds cellops's copy through the API
+            sb = f["search_big"] = {"cellops": run_one(py, "cellops", "search_big", big),
+                                    "mlflow": run_one(mpy, "mlflow", "search_big", mbig)}
+            save()
+            row(f"search_runs over {args.big:,} (first {sb['cellops']['search_rows']} rows)",
+                sb["cellops"]["search_seconds"] * 1e3, sb["mlflow"]["search_seconds"] * 1e3,
+                "ms", 10)
+        points = int(20_000 * args.scale)
+        w = f["writers"] = {
+            "cellops_pg": writers(py, "cellops", server.database(), points),
+            "cellops_sqlite": writers(py, "cellops", "", points),
+            "mlflow_pg": writers(mpy, "mlflow", server.database(), max(50, points // 40))}
+        save()
+        print(f"\n{WRITERS} concurrent writers, total metric points per second:")
+        print(f"  cellops on PostgreSQL  {w['cellops_pg']:>12,.0f}")
+        print(f"  cellops on SQLite      {w['cellops_sqlite']:>12,.0f}")
+        print(f"  MLflow on PostgreSQL   {w['mlflow_pg']:>12,.0f}   "
+              f"(cellops on PostgreSQL / MLflow: {w['cellops_pg'] / w['mlflow_pg']:,.0f}x)",
+              flush=True)
+        if not args.skip_big:
+            f["sidebar"] = sidebar_table
+            save()
+            print(f"\nSidebar list routes on PostgreSQL (bench_sidebar_api.py):\n{sidebar_table}")
     finally:
         server.stop()
-
-    lm, runs = f["log_metric"], f["runs"]
-    rows = [
-        (f"log_metric x{N_METRICS:,}, per call", lm["cellops"] / N_METRICS * 1e6,
-         lm["mlflow"] / N_METRICS * 1e6, "us", 100),
-        ("create run (5 params, 5 metrics), per run", runs["cellops"]["create_seconds"] / N_RUNS * 1e3,
-         runs["mlflow"]["create_seconds"] / N_RUNS * 1e3, "ms", 10),
-        (f"search_runs over {N_RUNS:,} ({runs['cellops']['search_rows']} rows)",
-         runs["cellops"]["search_seconds"] * 1e3, runs["mlflow"]["search_seconds"] * 1e3, "ms", 10),
-    ]
-    if "search_big" in f:
-        sb = f["search_big"]
-        rows.append((f"search_runs over {args.big:,} (first {sb['cellops']['search_rows']} rows)",
-                     sb["cellops"]["search_seconds"] * 1e3, sb["mlflow"]["search_seconds"] * 1e3,
-                     "ms", 10))
-    print(f"\nPostgreSQL {'(throwaway durable cluster)' if server.cluster else args.pg_admin_url}; "
-          "MLflow through its postgresql:// tracking URI (its SQLAlchemy store)\n")
-    print(f"{'workload':<48}{'unit':>5}{'cellops':>11}{'mlflow':>11}{'ratio':>9}  target  ok")
-    print("-" * 100)
-    for label, cv, mv, unit, target in rows:
-        ratio = mv / cv if cv else float("inf")
-        print(f"{label:<48}{unit:>5}{cv:>11.3f}{mv:>11.3f}{ratio:>8.1f}x  >= {target}x  "
-              f"{'yes' if ratio >= target else 'NO'}")
-    w = f["writers"]
-    print(f"\n{WRITERS} concurrent writers, total metric points per second:")
-    print(f"  cellops on PostgreSQL  {w['cellops_pg']:>12,.0f}")
-    print(f"  cellops on SQLite      {w['cellops_sqlite']:>12,.0f}")
-    print(f"  MLflow on PostgreSQL   {w['mlflow_pg']:>12,.0f}   "
-          f"(cellops PostgreSQL / MLflow: {w['cellops_pg'] / w['mlflow_pg']:,.0f}x)")
-    if "sidebar" in f:
-        print(f"\nSidebar list routes on PostgreSQL (bench_sidebar_api.py):\n{f['sidebar']}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(f, indent=2, default=str))
     return 0
 
 
