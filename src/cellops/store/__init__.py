@@ -88,12 +88,15 @@ _TABLE_NAMES = frozenset(vars(Tables(None)))
 
 class _UnitOfWork:
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
+    def transaction(self, *, serialize: bool = True) -> Iterator[Transaction]:
         """``with store.transaction() as tx:`` — the tables of ``tx`` read and write inside
         one transaction, committed when the block ends and rolled back if it raises, so a
         rule checked in the block holds for the writes that follow it. The write lock is
-        taken at the start: keep the block short (no I/O but the database's)."""
-        with self.bound():
+        taken at the start: keep the block short (no I/O but the database's).
+
+        ``serialize=False`` is for a block that checks no rule, only writes rows together
+        (creating a run): on PostgreSQL it then does not wait for other units of work."""
+        with self.bound(serialize):
             yield Transaction(self)
 
 

@@ -231,10 +231,11 @@ class Connection:
         return self._retry(attempt, "write")
 
     @contextmanager
-    def bound(self) -> Iterator[sqlite3.Connection]:
+    def bound(self, serialize: bool = True) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction held for the ``with`` block (see the module
         docstring); committed when the block ends, rolled back when it raises. Waiting for
-        the write lock is retried like :meth:`write`; the block itself runs once."""
+        the write lock is retried like :meth:`write`; the block itself runs once.
+        (``serialize`` matters on PostgreSQL only: SQLite's write lock serialises always.)"""
         if self._tx_thread == threading.get_ident():
             yield self.conn  # already inside one: it joins
             return

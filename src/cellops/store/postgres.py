@@ -172,6 +172,16 @@ def _configure_adapters(adapters: Any) -> None:
         pass
 
 
+def _fetch_all(cur: Any) -> list:
+    """All rows of the last statement, [] for one without a result."""
+    import psycopg
+
+    try:
+        return cur.fetchall()
+    except psycopg.ProgrammingError:  # "the last operation didn't produce a result"
+        return []
+
+
 class _Cursor:
     """What ``fn(conn)`` receives inside :meth:`PgConnection.write`: ``execute`` and
     ``executemany`` in SQLite's spelling, on one psycopg connection."""
@@ -364,6 +374,8 @@ class PgConnection:
                 raise
             except sqlite3.IntegrityError:
                 raise
+            except self._psycopg.errors.IntegrityError as exc:  # raised at COMMIT
+                raise sqlite3.IntegrityError(str(exc).strip()) from exc
             except self._psycopg.Error as exc:
                 if not self._retryable(exc):
                     raise StoreError(f"Workspace database error in {self.path}: "
@@ -424,9 +436,10 @@ class PgConnection:
         return self._retry(attempt, "write")
 
     @contextmanager
-    def bound(self) -> Iterator[Any]:
+    def bound(self, serialize: bool = True) -> Iterator[Any]:
         """One transaction held for the ``with`` block, serialised with every other unit of
-        work by an advisory lock (see the module docstring)."""
+        work by an advisory lock (see the module docstring) unless ``serialize`` is False
+        (a block that only writes rows together and checks no rule)."""
         tx = getattr(self._local, "tx", None)
         if tx is not None:
             yield tx
@@ -438,7 +451,8 @@ class PgConnection:
                 ctx = conn.transaction()
                 ctx.__enter__()
                 try:
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (UNIT_OF_WORK_LOCK,))
+                    if serialize:
+                        conn.execute("SELECT pg_advisory_xact_lock(%s)", (UNIT_OF_WORK_LOCK,))
                 except BaseException as exc:
                     ctx.__exit__(type(exc), exc, exc.__traceback__)
                     raise
@@ -454,7 +468,13 @@ class PgConnection:
                 raise
             else:
                 self._local.tx = None
-                ctx.__exit__(None, None, None)
+                try:
+                    ctx.__exit__(None, None, None)  # COMMIT
+                except self._psycopg.errors.IntegrityError as exc:
+                    raise sqlite3.IntegrityError(str(exc).strip()) from exc
+                except self._psycopg.Error as exc:
+                    raise StoreError(f"Workspace database error in {self.path}: "
+                                     f"{str(exc).strip()}") from exc
 
     def write_for_run(self, run_ids: str | Iterable[str], fn: Callable[[Any], T]) -> T:
         """:meth:`write` of rows that belong to runs: a run deleted meanwhile gives a
@@ -477,7 +497,7 @@ class PgConnection:
                 cur = conn.cursor(row_factory=factory)
                 with self._errors():
                     cur.execute(translate(sql), tuple(params or ()))
-                return cur.fetchall() if cur.description else []
+                return _fetch_all(cur)
 
         tx = getattr(self._local, "tx", None)
         if tx is not None:  # reads inside a unit of work see its writes
@@ -485,7 +505,7 @@ class PgConnection:
             try:
                 with self._errors():
                     cur.execute(translate(sql), tuple(params or ()))
-                return cur.fetchall() if cur.description else []
+                return _fetch_all(cur)
             except self._psycopg.Error as exc:
                 raise StoreError(f"Workspace database error in {self.path}: "
                                  f"{str(exc).strip()}") from exc

@@ -277,25 +277,36 @@ def _key_values(db: Connection, table: str, run_ids: Iterable[str]) -> list[tupl
     )
 
 
+_PARAMS_PER_INSERT = 500  # 2,000 bound values at most (SQLite allows 32,766)
+
+
 def _insert_params(conn: sqlite3.Connection, run_id: str, params: Mapping[str, str]) -> None:
+    """Insert params, many per statement; a key already stored with another value raises
+    :class:`ParamConflictError` (the first such key in ``params``' order), and the caller's
+    transaction rolls back what this call inserted."""
     stored_sort = _stores_sort_value(conn)
-    for key, value in params.items():
+    items = list(params.items())
+    existing: set[str] = set()
+    for at in range(0, len(items), _PARAMS_PER_INSERT):
+        chunk = items[at:at + _PARAMS_PER_INSERT]
         if stored_sort:
-            cur = conn.execute(
-                "INSERT INTO params (run_id, key, value, sort_value) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (run_id, key) DO NOTHING", (run_id, key, value, sort_key(value)))
+            rows = [(run_id, k, v, sort_key(v)) for k, v in chunk]
+            head, one = "INSERT INTO params (run_id, key, value, sort_value) VALUES ", "(?, ?, ?, ?)"
         else:
-            cur = conn.execute(
-                "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)"
-                " ON CONFLICT (run_id, key) DO NOTHING",
-                (run_id, key, value),
-            )
-        if cur.rowcount == 0:
-            old = conn.execute(
-                "SELECT value FROM params WHERE run_id = ? AND key = ?", (run_id, key)
-            ).fetchone()[0]
-            if old != value:
-                raise ParamConflictError(run_id, key, old, value)
+            rows = [(run_id, k, v) for k, v in chunk]
+            head, one = "INSERT INTO params (run_id, key, value) VALUES ", "(?, ?, ?)"
+        inserted = {r[0] for r in conn.execute(
+            head + ", ".join([one] * len(rows)) + " ON CONFLICT (run_id, key) DO NOTHING"
+            " RETURNING key", [v for row in rows for v in row]).fetchall()}
+        existing.update(k for k, _ in chunk if k not in inserted)
+    if not existing:
+        return
+    stored = dict(conn.execute(
+        "SELECT key, value FROM params WHERE run_id = ? AND key IN"
+        " (SELECT value FROM json_each(?))", (run_id, ids_param(sorted(existing)))).fetchall())
+    for key, value in items:
+        if key in existing and stored.get(key) != value:
+            raise ParamConflictError(run_id, key, stored.get(key), value)
 
 
 def _stores_sort_value(conn: Any) -> bool:

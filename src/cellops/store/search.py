@@ -192,6 +192,26 @@ def _only_members(node: Comparison | Logical | None) -> list[Comparison] | None:
     return list(items) if all(_is_member_test(i) for i in items) else None
 
 
+def _member_set(node: Comparison | Logical, args: list[Any],
+                sizes: Mapping[Comparison, int] | None = None) -> str | None:
+    """``SELECT run_id ...`` of the runs a filter made only of metric/param/tag conditions
+    (under AND and OR) holds for, reading no run row — how PostgreSQL counts a filtered
+    page; None when the filter tests anything else."""
+    if isinstance(node, Comparison):
+        return _kv_members(node, args) if _is_member_test(node) else None
+    if node.op == "AND":
+        if not all(isinstance(i, Comparison) and _is_member_test(i) for i in node.items):
+            return None
+        return _all_members(list(node.items), args, sizes)  # type: ignore[arg-type]
+    parts = []
+    for item in node.items:
+        part = _member_set(item, args, sizes)
+        if part is None:
+            return None
+        parts.append(part)
+    return " UNION ".join(parts)
+
+
 def _order_sql(keys: Sequence[OrderKey], joins: list[str], join_args: list[Any]) -> str:
     parts = []
     for i, k in enumerate(keys):
@@ -247,8 +267,8 @@ class RunSearch:
         """How many runs each metric/param/tag condition of a multi-condition AND holds
         for, counted from its index alone (a few ms at 100,000 runs)."""
         sizes: dict[Comparison, int] = {}
-        if not isinstance(node, Logical):
-            return sizes
+        if not isinstance(node, Logical) or self.db.dialect != "sqlite":
+            return sizes  # PostgreSQL picks the driving condition from its statistics
         members = [i for i in node.items if _is_member_test(i)] if node.op == "AND" else []
         if len(members) > 1:
             for m in members:
@@ -318,6 +338,8 @@ class RunSearch:
         turns up within ``_WALK_BUDGET`` runs) or the set's runs sorted. Count and page see
         the same runs.
         """
+        if self.db.dialect != "sqlite" and node is not None:
+            return self._page_planned(experiment_ids, node, order, limit, kinds, offset)
         if node is None:
             if kinds:
                 total = self.count(experiment_ids, None, kinds)
@@ -370,6 +392,33 @@ class RunSearch:
             finally:
                 self.db.query("DELETE FROM temp.page_match")
 
+    def _page_planned(self, experiment_ids: Sequence[int] | None, node: Comparison | Logical,
+                      order: Sequence[OrderKey], limit: int, kinds: Sequence[str] | None,
+                      offset: int) -> tuple[list[dict[str, Any]], int]:
+        """A filtered page on a database that plans from statistics (PostgreSQL): one query
+        gives the page and, with a window count, how many match. An OR of metric, param and
+        tag conditions (which matches many runs) is counted from their indexes alone, a
+        UNION, and the page walks the runs in order. Measured at 100,000 runs, both beat SQLite's temporary
+        id set, which costs PostgreSQL a table write."""
+        args: list[Any] = []
+        members = None
+        if experiment_ids is None and not kinds and isinstance(node, Logical) and node.op == "OR":
+            members = _member_set(node, args)  # many matches: counted without run rows
+        if members is None:
+            args = []
+            where = self._where(experiment_ids, node, kinds, args)
+            source = "FROM runs r" + (" JOIN experiments e ON e.id = r.experiment_id"
+                                      if "e.name" in where else "")
+            counted: list[int] = []
+            rows = self._select_rows(source, where, args, order, limit, offset, counted=counted)
+            if counted:
+                return rows, counted[0]
+            return rows, self.count(experiment_ids, node, kinds)  # past the last page
+        total = int(self.db.query("SELECT count(*) FROM (" + members + ") AS m", args)[0][0])
+        if total == 0 or offset >= total:
+            return [], total
+        return self.rows(experiment_ids, node, order, limit, kinds, offset), total
+
     def _walk(self, matching: int, limit: int, offset: int) -> bool:
         """Whether walking an index in page order should reach the page within the budget."""
         newest = self.db.query("SELECT max(rowid) FROM runs")[0][0] or 0
@@ -377,7 +426,11 @@ class RunSearch:
 
     def _select_rows(self, source: str, where: str, args: list[Any],
                      order: Sequence[OrderKey], limit: int | None, offset: int,
-                     lead: str = "", columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+                     lead: str = "", columns: Sequence[str] | None = None,
+                     counted: list[int] | None = None) -> list[dict[str, Any]]:
+        """Rows in order, paged. With ``counted`` (pages of at most 1,000 rows), the number
+        of rows matching in all is appended to it, from the same query (a window count),
+        when the page is not past the end."""
         joins: list[str] = []
         join_args: list[Any] = []
         order_sql = lead + _order_sql(order, joins, join_args)
@@ -386,21 +439,34 @@ class RunSearch:
                                                           if c in RUN_COLUMNS)
         head = f"SELECT {picked}, e.name AS experiment "
         all_args = join_args + args
-        if limit is None or limit > 1000:
-            sql = (head + source + experiment_join + " ".join(joins) + where
+        planned = self.db.dialect != "sqlite" and offset <= 1000  # PostgreSQL: one query
+        if limit is None or limit > 1000 or planned:
+            window = ", count(*) OVER () AS total_ " if counted is not None else " "
+            sql = (head.rstrip() + window + source + experiment_join + " ".join(joins) + where
                    + f" ORDER BY {order_sql}")
             if limit is not None or offset:
                 sql += " LIMIT ? OFFSET ?"
                 all_args += [INT64_MAX if limit is None else int(limit), int(offset)]
-            return self.db.query_dicts(sql, all_args)
+            rows = self.db.query_dicts(sql, all_args)
+            if counted is not None:
+                for row in rows:
+                    total = row.pop("total_")
+                if rows:
+                    counted.append(int(total))
+            return rows
         # Find the page's row ids first, from indexes where the order and filter allow,
         # then read those rows: skipping `offset` runs never reads the runs skipped.
         needs_e = "e.name" in where or "e.name" in order_sql
-        ids_sql = ("SELECT r.rowid " + source + (experiment_join if needs_e else " ")
+        window = ", count(*) OVER () AS total_ " if counted is not None else " "
+        ids_sql = ("SELECT r.rowid AS row_key" + window + source
+                   + (experiment_join if needs_e else " ")
                    + " ".join(joins) + where + f" ORDER BY {order_sql} LIMIT ? OFFSET ?")
-        ids = [r[0] for r in self.db.query(ids_sql, all_args + [int(limit), int(offset)])]
+        found = self.db.query_tuples(ids_sql, all_args + [int(limit), int(offset)])
+        ids = [r[0] for r in found]
         if not ids:
             return []
+        if counted is not None:
+            counted.append(int(found[0][1]))
         rows = self.db.query_dicts("SELECT r.rowid AS row_number_, " + head[len("SELECT "):]
                                    + "FROM runs r" + experiment_join
                                    + f"WHERE r.rowid IN ({', '.join('?' * len(ids))})", ids)

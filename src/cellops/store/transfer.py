@@ -106,6 +106,7 @@ def copy_store(source: Any, target: Any,
         from .dialect import pg_identity_fix
 
         target.write(lambda conn: [conn.execute(s) for s in pg_identity_fix(_PG_ORDER)])
+        target.query("ANALYZE")  # statistics for the planner, as after any bulk load
     return counts
 
 

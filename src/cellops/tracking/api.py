@@ -264,8 +264,9 @@ def start_run(
     env = context.environment()
     require_role("editor", "logging runs", workspace=ws)
     # One transaction (one sync to disk) for the run with its params and tags, and — the
-    # first time this process sees them — its experiment and environment.
-    with ws.store.transaction() as tx:
+    # first time this process sees them — its experiment and environment. It checks no
+    # rule, so it need not wait for other units of work (PostgreSQL; SQLite always does).
+    with ws.store.transaction(serialize=False) as tx:
         row["experiment_id"] = ws.experiment_ids.get(exp_name) or tx.experiments.ensure(exp_name)
         if env["id"] not in ws.stored_environments:
             tx.environments.ensure(env)
