@@ -52,3 +52,32 @@ async def test_an_approval_through_jupyter_with_token_login_is_recorded_by_name(
     assert body["status"] == "APPROVED" and body["approvals"][0]["approver"] == "dana"
     audit = json.loads((await jp_fetch("cellops", "api", "v1", "models", "audit")).body)
     assert {e["actor"] for e in audit["entries"]} == {"alice", "dana"}
+
+
+async def test_a_viewer_cannot_approve_through_jupyter_and_nothing_changes(
+        jp_fetch, jp_root_dir: Path, monkeypatch):
+    """Roles are checked for writes through the Jupyter server too: a 403 that says which
+    role is needed, and the request stays pending."""
+    from tornado.httpclient import HTTPClientError
+
+    monkeypatch.chdir(jp_root_dir)
+    monkeypatch.setenv("CELLOPS_USER", "dana")  # the token user is recorded as dana
+    cellops.init_workspace(jp_root_dir)
+    with cellops.acting_as("alice"):
+        v = cellops.register_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), "m")
+        cellops.protect_alias("m", "prod", approvers=["dana"])
+        request = cellops.set_alias("m", "prod", v.version)
+        cellops.grant_role("alice", "admin")  # from now on dana, with no role, is a viewer
+    cellops.workspace().close()
+    with pytest.raises(HTTPClientError) as info:
+        await jp_fetch("cellops", "api", "v1", "models", "requests", str(request.id), "approve",
+                       method="POST", body=json.dumps({"comment": "ok"}))
+    assert info.value.code == 403
+    assert "dana is a viewer in this workspace" in info.value.response.body.decode()
+    assert cellops.promotion_requests()[0].status == "PENDING"
+    with cellops.acting_as("alice"):
+        cellops.grant_role("dana", "approver")
+    cellops.workspace().close()
+    response = await jp_fetch("cellops", "api", "v1", "models", "requests", str(request.id),
+                              "approve", method="POST", body=json.dumps({"comment": "ok"}))
+    assert json.loads(response.body)["status"] == "APPROVED"
