@@ -22,3 +22,19 @@ def mlflow_missing(python: str) -> bool:
     print(f"mlflow is not importable by {python}. Install it with "
           "`pip install \".[bench]\"` or pass --mlflow-python.", file=sys.stderr)
     return True
+
+
+def time_search(fn) -> tuple[float, int]:
+    """Median seconds of five calls of ``fn`` (a search returning a frame) after one
+    warm-up call (plans, imports), and the rows it returned."""
+    import statistics
+    import time
+
+    fn()
+    times, rows = [], 0
+    for _ in range(5):
+        t = time.perf_counter()
+        df = fn()
+        times.append(time.perf_counter() - t)
+        rows = len(df)
+    return statistics.median(times), rows

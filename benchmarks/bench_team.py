@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ import time
 import uuid
 from pathlib import Path
 
-from anchor import add_mlflow_python, mlflow_missing
+from anchor import add_mlflow_python, mlflow_missing, time_search
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -56,17 +55,6 @@ BIG_ORDER = ["metrics.f1 DESC"]
 
 
 # -- workers (each in its own subprocess) ------------------------------------------------------
-
-def _time_search(fn) -> tuple[float, int]:
-    fn()  # warm-up: plans, imports
-    times, rows = [], 0
-    for _ in range(5):
-        t = time.perf_counter()
-        df = fn()
-        times.append(time.perf_counter() - t)
-        rows = len(df)
-    return statistics.median(times), rows
-
 
 def cellops_worker(workload: str, url: str, arg: str) -> dict:
     import cellops
@@ -92,11 +80,11 @@ def cellops_worker(workload: str, url: str, arg: str) -> dict:
                 run.log_params({f"p{j}": r * j for j in range(5)})
                 run.log_metrics({f"m{j}": ((r * 7919 + j * 104729) % 1000) / 1000 for j in range(5)})
         out["create_seconds"] = time.perf_counter() - t
-        out["search_seconds"], out["search_rows"] = _time_search(
+        out["search_seconds"], out["search_rows"] = time_search(
             lambda: cellops.search_runs(experiment="bench", filter=SEARCH_FILTER,
                                         order_by=SEARCH_ORDER))
     elif workload == "search_big":
-        out["search_seconds"], out["search_rows"] = _time_search(
+        out["search_seconds"], out["search_rows"] = time_search(
             lambda: cellops.search_runs(experiment=["churn", "fraud"], filter=BIG_FILTER,
                                         order_by=BIG_ORDER, max_results=1000))
     elif workload == "writer":
@@ -141,12 +129,12 @@ def mlflow_worker(workload: str, url: str, arg: str) -> dict:
                 mlflow.log_params({f"p{j}": r * j for j in range(5)})
                 mlflow.log_metrics({f"m{j}": ((r * 7919 + j * 104729) % 1000) / 1000 for j in range(5)})
         out["create_seconds"] = time.perf_counter() - t
-        out["search_seconds"], out["search_rows"] = _time_search(
+        out["search_seconds"], out["search_rows"] = time_search(
             lambda: mlflow.search_runs(experiment_ids=[exp_id], filter_string=SEARCH_FILTER,
                                        order_by=SEARCH_ORDER, max_results=100_000))
     elif workload == "search_big":
         ids = [client.get_experiment_by_name(n).experiment_id for n in ("churn", "fraud")]
-        out["search_seconds"], out["search_rows"] = _time_search(
+        out["search_seconds"], out["search_rows"] = time_search(
             lambda: mlflow.search_runs(experiment_ids=ids, filter_string=BIG_FILTER,
                                        order_by=BIG_ORDER, max_results=1000))
     elif workload == "writer":

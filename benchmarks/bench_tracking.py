@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from anchor import add_mlflow_python, mlflow_missing
+from anchor import add_mlflow_python, mlflow_missing, time_search
 
 N_METRICS = 10_000
 N_RUNS = 1_000
@@ -74,7 +74,7 @@ def _cellops_worker(workload: str, scale: float) -> dict[str, float]:
         out["create_seconds"] = time.perf_counter() - t
         if with_start:
             return out
-        out["search_seconds"], out["search_rows"] = _time_search(
+        out["search_seconds"], out["search_rows"] = time_search(
             lambda: cellops.search_runs(experiment="bench", filter=SEARCH_FILTER,
                                         order_by=SEARCH_ORDER)
         )
@@ -118,22 +118,11 @@ def _mlflow_worker(workload: str, scale: float) -> dict[str, float]:
                 mlflow.log_params({f"p{j}": r * j for j in range(5)})
                 mlflow.log_metrics({f"m{j}": ((r * 7919 + j * 104729) % 1000) / 1000 for j in range(5)})
         out["create_seconds"] = time.perf_counter() - t
-        out["search_seconds"], out["search_rows"] = _time_search(
+        out["search_seconds"], out["search_rows"] = time_search(
             lambda: mlflow.search_runs(experiment_ids=[exp_id], filter_string=SEARCH_FILTER,
                                        order_by=SEARCH_ORDER, max_results=100_000)
         )
     return out
-
-
-def _time_search(fn) -> tuple[float, float]:
-    fn()  # warm-up: first query plans, imports pandas
-    times, rows = [], 0
-    for _ in range(5):
-        t = time.perf_counter()
-        df = fn()
-        times.append(time.perf_counter() - t)
-        rows = len(df)
-    return statistics.median(times), float(rows)
 
 
 # -- driver ----------------------------------------------------------------------

@@ -56,6 +56,21 @@ def _to_number(value: Any) -> float | None:
         return None
 
 
+def deleted_runs_error(db: Any, run_ids: str | Iterable[str]) -> RunNotFoundError | None:
+    """After a constraint error writing rows of ``run_ids``: the error that says which of
+    them were deleted meanwhile (by another process, say), or None when none was (either
+    engine's :meth:`write_for_run`)."""
+    ids = [run_ids] if isinstance(run_ids, str) else sorted(set(run_ids))
+    gone = [i for i in ids if db.query_one("SELECT 1 FROM runs WHERE id = ?", (i,)) is None]
+    if not gone:
+        return None
+    return RunNotFoundError(
+        f"Run {', '.join(i[:8] for i in gone)} no longer exists: it was deleted "
+        "(`cellops runs delete`, perhaps from another process) while this process was "
+        "logging to it"
+    )
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -266,15 +281,10 @@ class Connection:
         except StoreError as exc:
             if not isinstance(exc.__cause__, sqlite3.IntegrityError):
                 raise
-            ids = [run_ids] if isinstance(run_ids, str) else sorted(set(run_ids))
-            gone = [i for i in ids if self.query_one("SELECT 1 FROM runs WHERE id = ?", (i,)) is None]
-            if not gone:
+            gone = deleted_runs_error(self, run_ids)
+            if gone is None:
                 raise
-            raise RunNotFoundError(
-                f"Run {', '.join(i[:8] for i in gone)} no longer exists: it was deleted "
-                "(`cellops runs delete`, perhaps from another process) while this process was "
-                "logging to it"
-            ) from None
+            raise gone from None
 
     def query(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         """Run a read-only statement and return all rows."""

@@ -36,7 +36,8 @@ from decimal import Decimal
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import RunNotFoundError, StoreBusyError, StoreError, WorkspaceError
+from ..errors import StoreBusyError, StoreError, WorkspaceError
+from .core import deleted_runs_error
 from .dialect import MIGRATION_LOCK, POSTGRESQL, UNIT_OF_WORK_LOCK, PgSchema, translate
 from .schema import LATEST_VERSION, MIGRATIONS
 
@@ -351,6 +352,10 @@ class PgConnection:
         except errors.IntegrityError as exc:
             raise sqlite3.IntegrityError(str(exc).strip()) from exc
 
+    def _db_error(self, exc: BaseException) -> StoreError:
+        """What a database error the store cannot retry says to the user."""
+        return StoreError(f"Workspace database error in {self.path}: {str(exc).strip()}")
+
     def _retryable(self, exc: BaseException) -> bool:
         from psycopg_pool import PoolTimeout
 
@@ -376,24 +381,17 @@ class PgConnection:
                 raise
             except self._psycopg.errors.IntegrityError as exc:  # raised at COMMIT
                 raise sqlite3.IntegrityError(str(exc).strip()) from exc
-            except self._psycopg.Error as exc:
+            except Exception as exc:  # noqa: BLE001 - psycopg's errors, and PoolTimeout
                 if not self._retryable(exc):
-                    raise StoreError(f"Workspace database error in {self.path}: "
-                                     f"{str(exc).strip()}") from exc
+                    if isinstance(exc, self._psycopg.Error):
+                        raise self._db_error(exc) from exc
+                    raise
                 if time.monotonic() >= deadline:
                     raise StoreBusyError(
                         f"The workspace's PostgreSQL store {self.path} stayed unreachable for "
                         f"{self.retry_budget_s:.0f}s ({str(exc).strip() or type(exc).__name__}). "
                         "Check the server and the network, then retry; nothing of this write "
                         "was stored.") from exc
-            except Exception as exc:  # noqa: BLE001 - PoolTimeout is not a psycopg.Error
-                if not self._retryable(exc):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise StoreBusyError(
-                        f"The workspace's PostgreSQL store {self.path} stayed unreachable for "
-                        f"{self.retry_budget_s:.0f}s. Check the server and the network, then "
-                        "retry; nothing of this write was stored.") from exc
             self.retries[what] += 1
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 1.0)
@@ -426,8 +424,7 @@ class PgConnection:
             try:
                 return fn(tx)
             except self._psycopg.Error as exc:
-                raise StoreError(f"Workspace database error in {self.path}: "
-                                 f"{str(exc).strip()}") from exc
+                raise self._db_error(exc) from exc
 
         def attempt() -> T:
             with self._connection() as conn, conn.transaction():
@@ -473,8 +470,7 @@ class PgConnection:
                 except self._psycopg.errors.IntegrityError as exc:
                     raise sqlite3.IntegrityError(str(exc).strip()) from exc
                 except self._psycopg.Error as exc:
-                    raise StoreError(f"Workspace database error in {self.path}: "
-                                     f"{str(exc).strip()}") from exc
+                    raise self._db_error(exc) from exc
 
     def write_for_run(self, run_ids: str | Iterable[str], fn: Callable[[Any], T]) -> T:
         """:meth:`write` of rows that belong to runs: a run deleted meanwhile gives a
@@ -482,33 +478,29 @@ class PgConnection:
         try:
             return self.write(fn)
         except sqlite3.IntegrityError:
-            ids = [run_ids] if isinstance(run_ids, str) else sorted(set(run_ids))
-            gone = [i for i in ids if self.query_one("SELECT 1 FROM runs WHERE id = ?", (i,)) is None]
-            if not gone:
+            gone = deleted_runs_error(self, run_ids)
+            if gone is None:
                 raise
-            raise RunNotFoundError(
-                f"Run {', '.join(i[:8] for i in gone)} no longer exists: it was deleted "
-                "(`cellops runs delete`, perhaps from another process) while this process was "
-                "logging to it") from None
+            raise gone from None
 
     def _read(self, sql: str, params: Any, factory: Callable[[Any], Any]) -> list:
-        def attempt() -> list:
-            with self._connection() as conn:
-                cur = conn.cursor(row_factory=factory)
-                with self._errors():
-                    cur.execute(translate(sql), tuple(params or ()))
-                return _fetch_all(cur)
+        def run(conn: Any) -> list:
+            cur = conn.cursor(row_factory=factory)
+            with self._errors():
+                cur.execute(translate(sql), tuple(params or ()))
+            return _fetch_all(cur)
 
         tx = getattr(self._local, "tx", None)
-        if tx is not None:  # reads inside a unit of work see its writes
-            cur = tx._conn.cursor(row_factory=factory)
+        if tx is not None:  # reads inside a unit of work see its writes (run once)
             try:
-                with self._errors():
-                    cur.execute(translate(sql), tuple(params or ()))
-                return _fetch_all(cur)
+                return run(tx._conn)
             except self._psycopg.Error as exc:
-                raise StoreError(f"Workspace database error in {self.path}: "
-                                 f"{str(exc).strip()}") from exc
+                raise self._db_error(exc) from exc
+
+        def attempt() -> list:
+            with self._connection() as conn:
+                return run(conn)
+
         return self._retry(attempt, "read")
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list:
