@@ -190,6 +190,117 @@ def test_eight_processes_create_a_thousand_runs_each_and_none_is_lost(team, tmp_
     assert db.execute("SELECT sum(run_count) FROM experiments").fetchone()[0] == 8000
 
 
+SHARED_KEY = """
+import sys, time, cellops
+run = cellops.start_run(run_id=sys.argv[1]) if sys.argv[1] != "-" else None
+if run is None:
+    run = cellops.start_run(name="shared")
+    print(run.id, flush=True)
+who, start_at = int(sys.argv[2]), float(sys.argv[3])
+while time.time() < start_at:
+    time.sleep(0.001)
+for i in range(300):
+    run.log_metric("loss", who * 1000 + i)
+    if i % 7 == 6:
+        cellops.flush()
+cellops.flush()
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_two_processes_logging_one_key_of_one_run_get_distinct_increasing_steps(team, tmp_path):
+    # The server numbers the steps (one statement per flush); the run's step lock keeps
+    # two writers' numbers apart.
+    env = {**os.environ, "CELLOPS_STORE_URL": team["url"]}
+    (tmp_path / ".cellops").mkdir()
+    start_at = str(time.time() + 4)
+    first = subprocess.Popen([sys.executable, "-c", SHARED_KEY, "-", "1", start_at], cwd=tmp_path,
+                             env=env, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    run_id = first.stdout.readline().strip()
+    second = subprocess.Popen([sys.executable, "-c", SHARED_KEY, run_id, "2", start_at],
+                              cwd=tmp_path, env=env, text=True, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for proc in (first, second):
+        out, err = proc.communicate("go\n", timeout=120)
+        assert proc.returncode == 0 and "done" in out, err[-2000:]
+    db = RawDb.from_url(team["url"])
+    rows = db.execute("SELECT step, value FROM metrics WHERE run_id = ? AND key = 'loss'",
+                      (run_id,)).fetchall()
+    assert sorted(step for step, _ in rows) == list(range(600))  # distinct, no gaps
+    for who in (1, 2):  # each process's points keep their order
+        steps = [step for _, step in sorted((v, s) for s, v in rows if v // 1000 == who)]
+        assert steps == sorted(steps)
+    assert db.execute("SELECT step FROM latest_metrics WHERE run_id = ? AND key = 'loss'",
+                      (run_id,)).fetchone()[0] == 599
+
+
+def test_a_run_costs_three_round_trips_to_the_server(team, tmp_path, monkeypatch):
+    """Start (with its params), log_params and end (with its metrics) are one round trip
+    each: statements of a write travel together, and nothing is read before the commit."""
+    import psycopg
+
+    monkeypatch.setenv("CELLOPS_STORE_URL", team["url"])
+    cellops.init_workspace(tmp_path)
+    with cellops.start_run(name="warm"):  # experiment, environment and roles looked up
+        pass
+    sent: list[str] = []
+    original = psycopg.Cursor.execute
+
+    def counting(self, query, *args, **kwargs):
+        sent.append(str(query))
+        return original(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counting)
+    with cellops.start_run(name="r", params={"a": 1}) as run:
+        run.log_params({f"p{j}": j for j in range(5)})
+        run.log_metrics({f"m{j}": j / 10 for j in range(5)})
+        run.log_metric("m0", 0.5)
+    monkeypatch.setattr(psycopg.Cursor, "execute", original)
+    assert len(sent) == 3, sent
+    assert all(s.startswith("BEGIN;") and s.endswith("COMMIT") for s in sent)
+    stored = cellops.get_run(run.id)
+    assert stored.params == {"a": "1", **{f"p{j}": str(j) for j in range(5)}}
+    assert stored.metrics == {"m0": 0.5, **{f"m{j}": j / 10 for j in range(1, 5)}}
+    assert list(stored.metric_history("m0")["step"]) == [0, 1]
+
+
+def test_a_failed_write_rolls_back_whole_and_the_next_write_works(team, tmp_path, monkeypatch):
+    import sqlite3
+
+    monkeypatch.setenv("CELLOPS_STORE_URL", team["url"])
+    ws = cellops.init_workspace(tmp_path)
+    run = cellops.start_run(name="kept", activate=False)
+
+    def half_good(conn):
+        conn.execute("INSERT INTO tags (run_id, key, value, sort_value) VALUES (?, 'a', 'x', 'tx')",
+                     (run.id,))
+        conn.execute("INSERT INTO tags (run_id, key, value, sort_value) VALUES (?, 'b', 'y', 'ty')",
+                     ("no-such-run",))  # refused by the foreign key, after the first was sent
+
+    with pytest.raises(sqlite3.IntegrityError):
+        ws.store.write(half_good)
+    assert run.tags == {}  # the first insert went with the second: rolled back together
+    for _ in range(ws.store.pool_size + 1):  # every pooled connection is clean afterwards
+        run.set_tag("after", "ok")
+    # A clash found by another process's write: refused, and nothing of that call stored.
+    run.log_params({"alpha": 1})
+    other = _python(f"""
+        import cellops
+        try:
+            cellops.get_run("{run.id}").log_params({{"beta": 2, "alpha": 3}})
+        except cellops.ParamConflictError as exc:
+            print(exc.key, exc.old, exc.new)
+    """, tmp_path, {"CELLOPS_STORE_URL": team["url"]})
+    out, err = other.communicate(timeout=120)
+    assert other.returncode == 0, err
+    assert out.split() == ["alpha", "1", "3"]
+    assert cellops.get_run(run.id).params == {"alpha": "1"}
+    assert cellops.get_run(run.id).tags == {"after": "ok"}
+    run.end()
+
+
 def test_concurrent_audit_appends_from_several_processes_stay_one_chain(store_engine, tmp_path):
     cellops.init_workspace(tmp_path)
     from sklearn.linear_model import LogisticRegression

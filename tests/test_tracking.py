@@ -536,3 +536,18 @@ def test_a_console_script_launcher_is_not_a_runs_source(ws, tmp_path):
     by_name = dict(zip(runs["name"], runs["run_id"]))
     assert cellops.get_run(by_name["from-launcher"]).info.get("source_name") is None
     assert cellops.get_run(by_name["from-script"]).info.get("source_name") == str(own)
+
+
+def test_a_flush_of_thousands_of_points_numbers_every_step_once(ws):
+    with cellops.start_run() as run:
+        for i in range(4500):  # more than one statement's worth on PostgreSQL
+            run.log_metric("loss", i / 4500)
+        run.log_metric("acc", 0.5, step=7)
+        cellops.flush()
+        for i in range(3):
+            run.log_metric("loss", 2.0 + i)
+    hist = run.metric_history("loss")
+    assert list(hist["step"]) == list(range(4503))
+    assert list(hist["value"][:2]) == [0.0, 1 / 4500] and list(hist["value"][-3:]) == [2.0, 3.0, 4.0]
+    assert run.metrics == {"loss": 4.0, "acc": 0.5}
+    assert list(run.metric_history("acc")["step"]) == [7]

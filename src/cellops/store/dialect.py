@@ -118,6 +118,68 @@ def sort_key(value: Any) -> str | None:
     return "t" + text
 
 
+# -- statements only PostgreSQL can run --------------------------------------------------------
+# Each saves a round trip to the server where SQLite, in-process, has none to save.
+
+# Rows of one metrics statement on PostgreSQL (6 values each; a statement takes 65,535).
+PG_METRIC_ROWS = 2000
+
+
+def pg_metric_insert(rows: Sequence[tuple]) -> tuple[str, list[Any]]:
+    """One statement that stores metric points — (run_id, key, step or None, value,
+    timestamp) — and moves ``latest_metrics`` forward, numbering the points logged
+    without a step on the server: one past the highest stored step of their key, in
+    order. For batches where no key has points both with and without a step (the
+    caller checks; :func:`cellops.store.metrics.fill_steps` does the rest). The caller
+    holds the run's step lock."""
+    values: list[Any] = []
+    for i, row in enumerate(rows):
+        values.extend(row)
+        values.append(i)
+    first = "(%s::text, %s::text, %s::bigint, %s::float8, %s::bigint, %s::bigint)"
+    rest = ", (%s, %s, %s, %s, %s, %s)" * (len(rows) - 1)
+    return (
+        "WITH v (run_id, key, step, value, timestamp, ord) AS (VALUES " + first + rest + "),"
+        " s AS (SELECT v.run_id, v.key, v.value, v.timestamp, v.ord,"
+        "  CASE WHEN v.step IS NOT NULL THEN v.step ELSE coalesce((SELECT l.step FROM"
+        "   latest_metrics l WHERE l.run_id = v.run_id AND l.key = v.key), -1)"
+        "   + row_number() OVER (PARTITION BY v.run_id, v.key ORDER BY v.ord) END AS step"
+        "  FROM v),"
+        " m AS (INSERT INTO metrics (run_id, key, step, value, timestamp)"
+        "  SELECT run_id, key, step, value, timestamp FROM s ORDER BY ord)"
+        " INSERT INTO latest_metrics (run_id, key, step, value, timestamp)"
+        " SELECT DISTINCT ON (run_id, key) run_id, key, step, value, timestamp FROM s"
+        " ORDER BY run_id, key, step DESC, timestamp DESC, ord DESC"
+        " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value,"
+        "  step = excluded.step, timestamp = excluded.timestamp"
+        " WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step"
+        "  AND excluded.timestamp >= latest_metrics.timestamp)", values)
+
+
+# The SQLSTATE cellops_param_clash() raises: a param logged again with another value.
+PARAM_CLASH = "CL001"
+
+
+def pg_param_insert(run_id: str, items: Sequence[tuple[str, str]]) -> list[tuple[str, list[Any]]]:
+    """Statements that insert params and, in the same transaction, fail with
+    :data:`PARAM_CLASH` (detail: JSON [run_id, key, stored, given], the first such key in
+    ``items``' order) when a key is stored with another value; so a caller need not read
+    a result before it commits. Read after the insert, the check sees rows other
+    processes committed meanwhile."""
+    rows = ", ".join(["(%s, %s, %s, %s)"] * len(items))
+    given = ", ".join(["(%s::text, %s::text, %s::bigint)"] + ["(%s, %s, %s)"] * (len(items) - 1))
+    insert = [v for k, val in items for v in (run_id, k, val, sort_key(val))]
+    check = [v for i, (k, val) in enumerate(items) for v in (k, val, i)]
+    return [
+        ("INSERT INTO params (run_id, key, value, sort_value) VALUES " + rows
+         + " ON CONFLICT (run_id, key) DO NOTHING", insert),
+        ("SELECT cellops_param_clash(%s, c.key, c.stored, c.given) FROM (SELECT n.key,"
+         " p.value AS stored, n.value AS given FROM (VALUES " + given + ") AS n (key, value, ord)"
+         " JOIN params p ON p.run_id = %s AND p.key = n.key WHERE p.value <> n.value"
+         " ORDER BY n.ord LIMIT 1) c", [run_id, *check, run_id]),
+    ]
+
+
 # -- schema ----------------------------------------------------------------------------------
 
 _TYPES = {int: "BIGINT", str: "TEXT", float: "DOUBLE PRECISION", bytes: "BYTEA", bool: "BIGINT"}
@@ -195,6 +257,16 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN t ~ '^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$'
               THEN CAST(t AS double precision) END
 $$;
+"""
+
+# Raises PARAM_CLASH for pg_param_insert's check (a function: plain SQL cannot raise).
+PG_PARAM_CLASH = """
+CREATE OR REPLACE FUNCTION cellops_param_clash(run text, k text, stored text, given text)
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'param % of run % is stored as %, not %', k, run, stored, given
+    USING ERRCODE = '""" + PARAM_CLASH + """', DETAIL = json_build_array(run, k, stored, given)::text;
+END $$;
 """
 
 PG_RUN_COUNT_TRIGGERS = """

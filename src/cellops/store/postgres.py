@@ -26,6 +26,7 @@ How the guarantees of the SQLite store carry over:
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import sqlite3
@@ -36,9 +37,10 @@ from decimal import Decimal
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import StoreBusyError, StoreError, WorkspaceError
+from ..errors import ParamConflictError, StoreBusyError, StoreError, WorkspaceError
 from .core import deleted_runs_error
-from .dialect import MIGRATION_LOCK, POSTGRESQL, UNIT_OF_WORK_LOCK, PgSchema, translate
+from .dialect import (MIGRATION_LOCK, PARAM_CLASH, POSTGRESQL, UNIT_OF_WORK_LOCK, PgSchema,
+                      translate)
 from .schema import LATEST_VERSION, MIGRATIONS
 
 T = TypeVar("T")
@@ -96,18 +98,21 @@ class _Row(tuple):
 _row_classes: dict[tuple[str, ...], type] = {}
 
 
-def _columns(cursor: Any) -> tuple[tuple[str, ...], int | None]:
-    """The column names of a result, leaving out the hidden ``rowid`` (see :mod:`.dialect`)
+def _columns(names: tuple[str, ...]) -> tuple[tuple[str, ...], int | None]:
+    """A result's column names, leaving out the hidden ``rowid`` (see :mod:`.dialect`)
     when other columns come with it; and the position left out."""
-    names = tuple(d.name for d in cursor.description or ())
     if "rowid" in names and len(names) > 1:
         drop = names.index("rowid")
         return names[:drop] + names[drop + 1:], drop
     return names, None
 
 
-def _row_factory(cursor: Any) -> Callable[[Any], Any]:
-    names, drop = _columns(cursor)
+def _names(cursor: Any) -> tuple[str, ...]:
+    return tuple(d.name for d in cursor.description or ())
+
+
+def _row_factory(names: tuple[str, ...]) -> Callable[[Any], Any]:
+    names, drop = _columns(names)
     cls = _row_classes.get(names)
     if cls is None:
         cls = _row_classes[names] = type("Row", (_Row,), {"__slots__": (),
@@ -117,16 +122,24 @@ def _row_factory(cursor: Any) -> Callable[[Any], Any]:
     return lambda values: cls(values[:drop] + values[drop + 1:])
 
 
-def _tuple_factory(cursor: Any) -> Callable[[Any], Any]:
-    _, drop = _columns(cursor)
+def _tuple_factory(names: tuple[str, ...]) -> Callable[[Any], Any]:
+    _, drop = _columns(names)
     return tuple if drop is None else (lambda values: tuple(values[:drop] + values[drop + 1:]))
 
 
-def _dict_factory(cursor: Any) -> Callable[[Any], Any]:
-    names, drop = _columns(cursor)
+def _dict_factory(names: tuple[str, ...]) -> Callable[[Any], Any]:
+    names, drop = _columns(names)
     if drop is None:
         return lambda values: dict(zip(names, values))
     return lambda values: dict(zip(names, values[:drop] + values[drop + 1:]))
+
+
+def _rows(rows: list[tuple], names: tuple[str, ...],
+          factory: Callable[[tuple[str, ...]], Callable[[Any], Any]]) -> list:
+    if factory is _tuple_factory and "rowid" not in names:
+        return rows
+    make = factory(names)
+    return [make(r) for r in rows]
 
 
 def _configure_adapters(adapters: Any) -> None:
@@ -162,12 +175,17 @@ def _configure_adapters(adapters: Any) -> None:
     adapters.register_loader("numeric", NumericLoader)
     try:
         import numpy as np
-        from psycopg.types.numeric import FloatBinaryDumper, Int8BinaryDumper
+        from psycopg.types.numeric import (FloatBinaryDumper, FloatDumper, Int8BinaryDumper,
+                                           Int8Dumper)
 
+        # Text dumpers too: small statements are bound on the client (see _Batch).
         for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32):
+            adapters.register_dumper(t, Int8Dumper)
             adapters.register_dumper(t, Int8BinaryDumper)
         for t in (np.float16, np.float32, np.float64):
+            adapters.register_dumper(t, FloatDumper)
             adapters.register_dumper(t, FloatBinaryDumper)
+        adapters.register_dumper(np.bool_, BoolText)
         adapters.register_dumper(np.bool_, BoolBinary)
     except ImportError:  # pragma: no cover - numpy comes with pandas
         pass
@@ -183,36 +201,169 @@ def _fetch_all(cur: Any) -> list:
         return []
 
 
+class _Result:
+    """A statement's result in a batched transaction (:class:`_Batch`): its rows and
+    ``rowcount``, there once the batch it went in was sent; reading them sends it."""
+
+    __slots__ = ("_batch", "_rows", "_names", "_count")
+
+    def __init__(self, batch: _Batch | None) -> None:
+        self._batch = batch
+        self._rows: list[tuple] = []
+        self._names: tuple[str, ...] = ()
+        self._count = -1
+
+    def _add(self, rows: list[tuple], names: tuple[str, ...], rowcount: int) -> None:
+        if names:
+            self._rows.extend(rows)
+            self._names = names
+        self._count = rowcount if self._count < 0 else self._count + max(rowcount, 0)
+
+    def _wait(self) -> None:
+        if self._batch is not None:
+            self._batch.send()
+            self._batch = None
+
+    @property
+    def rowcount(self) -> int:
+        self._wait()
+        return self._count
+
+    def fetch(self, factory: Callable[[tuple[str, ...]], Callable[[Any], Any]]) -> list:
+        self._wait()
+        return _rows(self._rows, self._names, factory)
+
+    def fetchall(self) -> list:
+        return self.fetch(_row_factory)
+
+    def fetchone(self) -> Any:
+        rows = self.fetch(_row_factory)
+        return rows[0] if rows else None
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
+# A statement with more values than this is sent on its own, its values bound by the
+# server (binary, prepared when repeated); smaller ones travel together as one text.
+_BATCH_MAX_VALUES = 100
+
+
+class _Batch:
+    """The statements of one transaction not yet sent to the server.
+
+    A write costs round trips to the server, not statements: ``execute`` only queues a
+    statement, and the queue goes as one multi-statement text (values quoted by
+    psycopg's client-side binding) when a result is read or the transaction commits. So
+    ``BEGIN``, the inserts of a new run and ``COMMIT`` are one round trip. A statement
+    with many values (a flush of thousands of metric points) is sent by itself, its
+    values bound by the server.
+    """
+
+    def __init__(self, conn: Any, owner: PgConnection) -> None:
+        from psycopg import ClientCursor
+
+        self.conn, self.owner = conn, owner
+        self.client = ClientCursor(conn)
+        self.sql: list[str] = []
+        self.results: list[_Result] = []
+
+    def add(self, sql: str, values: tuple, result: _Result) -> None:
+        if len(values) > _BATCH_MAX_VALUES:
+            self.send()
+            cur = self.conn.cursor()
+            with self.owner._errors():
+                cur.execute(sql, values)
+            result._add(_fetch_all(cur), _names(cur), cur.rowcount)
+            result._batch = None
+            return
+        # Bound one statement at a time: psycopg caches the parsing of each short text.
+        with self.owner._errors():
+            self.sql.append(self.client.mogrify(sql, values) if values or "%" in sql else sql)
+        self.results.append(result)
+
+    def send(self) -> None:
+        if not self.sql:
+            return
+        sql, results = "; ".join(self.sql), self.results
+        self.sql, self.results = [], []
+        cur = self.client
+        with self.owner._errors():
+            cur.execute(sql)
+        for result in results:
+            names = _names(cur)
+            result._add(cur.fetchall() if names else [], names, cur.rowcount)
+            result._batch = None
+            cur.nextset()
+
+
 class _Cursor:
     """What ``fn(conn)`` receives inside :meth:`PgConnection.write`: ``execute`` and
-    ``executemany`` in SQLite's spelling, on one psycopg connection."""
+    ``executemany`` in SQLite's spelling. In a transaction the statements are batched
+    (:class:`_Batch`); outside one (migrations) each is sent at once."""
 
     dialect = POSTGRESQL
 
-    def __init__(self, conn: Any, owner: PgConnection) -> None:
-        self._conn, self._owner = conn, owner
+    def __init__(self, conn: Any, owner: PgConnection, batch: _Batch | None = None) -> None:
+        self._conn, self._owner, self._batch = conn, owner, batch
 
-    def execute(self, sql: str, params: Iterable[Any] | None = ()) -> Any:
-        cur = self._conn.cursor(row_factory=_row_factory)
-        with self._owner._errors():
-            cur.execute(translate(sql), tuple(params or ()))
-        return cur
+    def execute(self, sql: str, params: Iterable[Any] | None = ()) -> _Result:
+        return self.execute_pg(translate(sql), params or ())
 
-    def executemany(self, sql: str, seq: Iterable[Iterable[Any]]) -> Any:
+    def executemany(self, sql: str, seq: Iterable[Iterable[Any]]) -> _Result:
+        result = _Result(self._batch)
         rows = [tuple(r) for r in seq]
-        cur = self._conn.cursor(row_factory=_row_factory)
-        if rows:
+        if not rows:
+            result._count = 0
+            result._batch = None
+        elif self._batch is not None and len(rows) * len(rows[0]) <= _BATCH_MAX_VALUES:
+            text = translate(sql)
+            for row in rows:
+                self._batch.add(text, row, result)
+        else:
+            if self._batch is not None:
+                self._batch.send()
+            cur = self._conn.cursor()
             with self._owner._errors():
                 cur.executemany(translate(sql), rows)
-        return cur
+            result._add([], (), cur.rowcount)
+            result._batch = None
+        return result
+
+    def execute_pg(self, sql: str, values: Iterable[Any] = ()) -> _Result:
+        """:meth:`execute` of a statement in PostgreSQL's own spelling (``%s``; from
+        :mod:`.dialect`), not translated."""
+        result = _Result(self._batch)
+        values = tuple(values)
+        if self._batch is not None:
+            self._batch.add(sql, values, result)
+            return result
+        cur = self._conn.cursor()
+        with self._owner._errors():
+            cur.execute(sql, values)
+        result._add(_fetch_all(cur), _names(cur), cur.rowcount)
+        return result
+
+    def read(self, sql: str, params: Iterable[Any] | None,
+             factory: Callable[[tuple[str, ...]], Callable[[Any], Any]]) -> list:
+        """Rows of a read inside the transaction (it sees the transaction's writes)."""
+        return self.execute(sql, params).fetch(factory)
 
     def advisory_lock(self, key: int | str) -> None:
         """Hold the advisory lock ``key`` (a number, or a text hashed by the server) until
         this transaction ends."""
         if isinstance(key, str):
-            self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+            self._queue("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
         else:
-            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            self._queue("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+    def _queue(self, sql: str, values: tuple) -> None:
+        """A statement already in psycopg's spelling, its result not wanted."""
+        if self._batch is not None:
+            self._batch.add(sql, values, _Result(self._batch))
+        else:
+            with self._owner._errors():
+                self._conn.execute(sql, values)
 
 
 class _Pin:
@@ -351,6 +502,10 @@ class PgConnection:
             yield
         except errors.IntegrityError as exc:
             raise sqlite3.IntegrityError(str(exc).strip()) from exc
+        except self._psycopg.Error as exc:
+            if getattr(exc, "sqlstate", None) == PARAM_CLASH:  # see dialect.pg_param_insert
+                raise ParamConflictError(*json.loads(exc.diag.message_detail)) from None
+            raise
 
     def _db_error(self, exc: BaseException) -> StoreError:
         """What a database error the store cannot retry says to the user."""
@@ -415,20 +570,56 @@ class PgConnection:
     def lock(self) -> _Pin:
         return _Pin(self)
 
+    @contextmanager
+    def _transaction(self, conn: Any, serialize: bool) -> Iterator[_Cursor]:
+        """One transaction on ``conn``, its statements batched (:class:`_Batch`): a write
+        whose results are not read costs one round trip, ``BEGIN`` to ``COMMIT``. A
+        database error may surface where a result is next read or at the commit; it
+        rolls the whole transaction back."""
+        batch = _Batch(conn, self)
+        cur = _Cursor(conn, self, batch)
+        try:
+            cur._queue("BEGIN", ())
+            if serialize:
+                cur.advisory_lock(UNIT_OF_WORK_LOCK)
+            yield cur
+            cur._queue("COMMIT", ())
+            batch.send()
+        except BaseException:
+            self._abort(conn)
+            raise
+
+    def _abort(self, conn: Any) -> None:
+        """Roll back what was sent; a broken connection is left to the pool, which
+        discards it."""
+        from psycopg.pq import TransactionStatus
+
+        try:
+            if conn.info.transaction_status in (TransactionStatus.INTRANS,
+                                                TransactionStatus.INERROR):
+                conn.execute("ROLLBACK")
+        except self._psycopg.Error:
+            pass
+
     def write(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn(conn)`` in one transaction, retried on a fresh connection when the
         connection is lost (``fn`` may run more than once: it must only touch the database).
-        Inside this thread's :meth:`bound` block, ``fn`` joins that transaction."""
+        Inside this thread's :meth:`bound` block, ``fn`` joins that transaction.
+
+        Statements are batched (:meth:`_transaction`): a database error may surface
+        where ``fn`` next reads a result, or when the write commits."""
         tx = getattr(self._local, "tx", None)
         if tx is not None:
             try:
                 return fn(tx)
+            except self._psycopg.errors.IntegrityError as exc:
+                raise sqlite3.IntegrityError(str(exc).strip()) from exc
             except self._psycopg.Error as exc:
                 raise self._db_error(exc) from exc
 
         def attempt() -> T:
-            with self._connection() as conn, conn.transaction():
-                return fn(_Cursor(conn, self))
+            with self._connection() as conn, self._transaction(conn, False) as cur:
+                return fn(cur)
 
         return self._retry(attempt, "write")
 
@@ -444,19 +635,11 @@ class PgConnection:
         with self.lock:
             conn = self._local.conn
 
-            def begin() -> Any:
-                ctx = conn.transaction()
-                ctx.__enter__()
-                try:
-                    if serialize:
-                        conn.execute("SELECT pg_advisory_xact_lock(%s)", (UNIT_OF_WORK_LOCK,))
-                except BaseException as exc:
-                    ctx.__exit__(type(exc), exc, exc.__traceback__)
-                    raise
-                return ctx
-
-            ctx = self._retry(begin, "write")
-            self._local.tx = _Cursor(conn, self)
+            # BEGIN and the lock are sent, not waited for: the server takes the lock
+            # before it runs the block's first statement, so a rule the block reads
+            # is read under it.
+            ctx = self._transaction(conn, serialize)
+            self._local.tx = ctx.__enter__()
             try:
                 yield self._local.tx
             except BaseException as exc:
@@ -467,6 +650,8 @@ class PgConnection:
                 self._local.tx = None
                 try:
                     ctx.__exit__(None, None, None)  # COMMIT
+                except sqlite3.IntegrityError:
+                    raise
                 except self._psycopg.errors.IntegrityError as exc:
                     raise sqlite3.IntegrityError(str(exc).strip()) from exc
                 except self._psycopg.Error as exc:
@@ -485,15 +670,15 @@ class PgConnection:
 
     def _read(self, sql: str, params: Any, factory: Callable[[Any], Any]) -> list:
         def run(conn: Any) -> list:
-            cur = conn.cursor(row_factory=factory)
+            cur = conn.cursor()
             with self._errors():
                 cur.execute(translate(sql), tuple(params or ()))
-            return _fetch_all(cur)
+            return _rows(_fetch_all(cur), _names(cur), factory)
 
         tx = getattr(self._local, "tx", None)
         if tx is not None:  # reads inside a unit of work see its writes (run once)
             try:
-                return run(tx._conn)
+                return tx.read(sql, params, factory)
             except self._psycopg.Error as exc:
                 raise self._db_error(exc) from exc
 

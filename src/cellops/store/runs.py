@@ -7,7 +7,7 @@ from typing import Any, Iterable, Mapping
 
 from ..errors import ParamConflictError, RunNotFoundError
 from .core import Connection
-from .dialect import SQLITE, sort_key
+from .dialect import SQLITE, pg_param_insert, sort_key
 from .values import ids_param
 
 RUN_COLUMNS = (
@@ -125,22 +125,24 @@ class RunTable:
         written)."""
         from .metrics import write_metric_rows
 
-        def tx(conn: sqlite3.Connection) -> str:
+        sql = "UPDATE runs SET status = ?, end_time = ?, error = COALESCE(?, error) WHERE id = ?"
+        args: list[Any] = [status, end_time, error, run_id]
+        if only_if_running:
+            sql += " AND status = 'RUNNING'"
+        if owner is not None:
+            sql += " AND (status != 'RUNNING' OR (host = ? AND pid = ?))"
+            args += list(owner)
+
+        def tx(conn: sqlite3.Connection) -> Any:
             if metric_rows:
                 write_metric_rows(conn, metric_rows)
-            sql = "UPDATE runs SET status = ?, end_time = ?, error = COALESCE(?, error) WHERE id = ?"
-            args: list[Any] = [status, end_time, error, run_id]
-            if only_if_running:
-                sql += " AND status = 'RUNNING'"
-            if owner is not None:
-                sql += " AND (status != 'RUNNING' OR (host = ? AND pid = ?))"
-                args += list(owner)
-            if conn.execute(sql, args).rowcount:
-                return "set"
-            found = conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone()
-            return "gone" if found is None else "owned"
+            return conn.execute(sql, args)
 
-        return self.db.write_for_run(run_id, tx)
+        # The count is read after the commit: on PostgreSQL the transaction is one round
+        # trip. Whether a run not updated is gone or someone else's is asked afterwards.
+        if self.db.write_for_run(run_id, tx).rowcount:
+            return "set"
+        return "owned" if self.exists(run_id) else "gone"
 
     def running_on(self, host: str) -> list[dict[str, Any]]:
         rows = self.db.query(
@@ -286,6 +288,11 @@ def _insert_params(conn: sqlite3.Connection, run_id: str, params: Mapping[str, s
     transaction rolls back what this call inserted."""
     stored_sort = _stores_sort_value(conn)
     items = list(params.items())
+    if stored_sort and items and len(items) <= _PARAMS_PER_INSERT:
+        # PostgreSQL: the insert and its clash check go with the commit, no result read.
+        for sql, values in pg_param_insert(run_id, items):
+            conn.execute_pg(sql, values)
+        return
     existing: set[str] = set()
     for at in range(0, len(items), _PARAMS_PER_INSERT):
         chunk = items[at:at + _PARAMS_PER_INSERT]

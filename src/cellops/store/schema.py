@@ -446,6 +446,15 @@ def _m14_roles(db: Database) -> None:
         pk="member", not_null={"role", "granted_at"})
 
 
+def _m15_param_check(db: Database) -> None:
+    """PostgreSQL: the function that lets a params insert check for a clash in the same
+    round trip (:func:`.dialect.pg_param_insert`). Nothing changes on SQLite."""
+    if _pg(db):
+        from .dialect import PG_PARAM_CLASH
+
+        db.execute(PG_PARAM_CLASH)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (1, _m1_tracking),
     (2, _m2_cells),
@@ -461,5 +470,6 @@ MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (12, _m12_sortable_values),
     (13, _m13_features),
     (14, _m14_roles),
+    (15, _m15_param_check),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
