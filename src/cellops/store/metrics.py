@@ -115,7 +115,7 @@ def write_metric_rows(conn: sqlite3.Connection, rows: list[MetricRow]) -> None:
         for run_id in sorted({row[0] for row in rows if row[2] is None}):
             conn.advisory_lock("steps:" + run_id)
         for at in range(0, len(rows), PG_METRIC_ROWS):
-            conn.execute_pg(*pg_metric_insert(rows[at:at + PG_METRIC_ROWS]))
+            conn.execute_pg(*pg_metric_insert(rows[at:at + PG_METRIC_ROWS]), prepare=True)
         return
     if any(row[2] is None for row in rows):
         rows = _with_steps(conn, rows)

@@ -29,9 +29,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import sqlite3
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Iterator, TypeVar
@@ -108,7 +110,11 @@ def _columns(names: tuple[str, ...]) -> tuple[tuple[str, ...], int | None]:
 
 
 def _names(cursor: Any) -> tuple[str, ...]:
-    return tuple(d.name for d in cursor.description or ())
+    """The column names of the cursor's current result; () for a command (no rows)."""
+    res = cursor.pgresult
+    if res is None or not res.nfields:
+        return ()
+    return tuple(d.name for d in cursor.description)
 
 
 def _row_factory(names: tuple[str, ...]) -> Callable[[Any], Any]:
@@ -249,6 +255,40 @@ class _Result:
 _BATCH_MAX_VALUES = 100
 
 
+class _Prepared:
+    """What a connection keeps for batches (:class:`_Batch`): its client-side cursor and
+    the statements prepared on it (SQL-level ``PREPARE``: a batch is one text, so
+    psycopg's own prepared statements do not apply). A statement a write sends on every
+    call (a run's metrics, its params check) is planned once per connection."""
+
+    __slots__ = ("names", "count", "client")
+    LIMIT = 64  # statements per connection
+
+    def __init__(self, conn: Any) -> None:
+        from psycopg import ClientCursor
+
+        self.names: dict[str, str] = {}
+        self.count = 0
+        self.client = ClientCursor(conn)  # the batches' cursor on this connection
+
+
+_PLACEHOLDER = re.compile(r"%%|%s")
+
+
+def _numbered(sql: str) -> tuple[str, int]:
+    """``sql`` with psycopg's ``%s`` placeholders as ``$1, $2, ...`` (for ``PREPARE``)."""
+    n = 0
+
+    def number(m: re.Match[str]) -> str:
+        nonlocal n
+        if m.group() == "%%":
+            return "%"
+        n += 1
+        return f"${n}"
+
+    return _PLACEHOLDER.sub(number, sql), n
+
+
 class _Batch:
     """The statements of one transaction not yet sent to the server.
 
@@ -257,18 +297,19 @@ class _Batch:
     psycopg's client-side binding) when a result is read or the transaction commits. So
     ``BEGIN``, the inserts of a new run and ``COMMIT`` are one round trip. A statement
     with many values (a flush of thousands of metric points) is sent by itself, its
-    values bound by the server.
+    values bound by the server. A statement marked ``prepare`` is prepared on the
+    connection the first time and executed by name after that.
     """
 
     def __init__(self, conn: Any, owner: PgConnection) -> None:
-        from psycopg import ClientCursor
-
         self.conn, self.owner = conn, owner
-        self.client = ClientCursor(conn)
+        self.known = owner._prepared_on(conn)
+        self.client = self.known.client
         self.sql: list[str] = []
         self.results: list[_Result] = []
+        self.preparing: dict[str, str] = {}
 
-    def add(self, sql: str, values: tuple, result: _Result) -> None:
+    def add(self, sql: str, values: tuple, result: _Result, prepare: bool = False) -> None:
         if len(values) > _BATCH_MAX_VALUES:
             self.send()
             cur = self.conn.cursor()
@@ -277,19 +318,41 @@ class _Batch:
             result._add(_fetch_all(cur), _names(cur), cur.rowcount)
             result._batch = None
             return
+        if prepare and values:
+            sql = self._by_name(sql, len(values))
         # Bound one statement at a time: psycopg caches the parsing of each short text.
         with self.owner._errors():
             self.sql.append(self.client.mogrify(sql, values) if values or "%" in sql else sql)
         self.results.append(result)
+
+    def _by_name(self, sql: str, n_values: int) -> str:
+        """``EXECUTE name(%s, ...)`` for ``sql``, queuing its ``PREPARE`` the first time;
+        ``sql`` itself when the connection holds as many as it may."""
+        known = self.known
+        name = known.names.get(sql) or self.preparing.get(sql)
+        if name is None:
+            if known.count >= _Prepared.LIMIT:
+                return sql
+            known.count += 1  # a name never reused, even if this batch fails
+            name = self.preparing[sql] = f"cellops_{known.count}"
+            text, n = _numbered(sql)
+            if n != n_values:
+                raise ValueError(f"{n_values} values for {n} placeholders")
+            self.sql.append(f"PREPARE {name} AS {text}")
+            self.results.append(_Result(None))
+        return f"EXECUTE {name}(" + ", ".join(["%s"] * n_values) + ")"
 
     def send(self) -> None:
         if not self.sql:
             return
         sql, results = "; ".join(self.sql), self.results
         self.sql, self.results = [], []
+        preparing, self.preparing = self.preparing, {}
         cur = self.client
         with self.owner._errors():
             cur.execute(sql)
+        # Prepared only once the text that prepares them ran (a failed batch may not have).
+        self.known.names.update(preparing)
         for result in results:
             names = _names(cur)
             result._add(cur.fetchall() if names else [], names, cur.rowcount)
@@ -330,13 +393,16 @@ class _Cursor:
             result._batch = None
         return result
 
-    def execute_pg(self, sql: str, values: Iterable[Any] = ()) -> _Result:
+    def execute_pg(self, sql: str, values: Iterable[Any] = (), *, prepare: bool = False
+                   ) -> _Result:
         """:meth:`execute` of a statement in PostgreSQL's own spelling (``%s``; from
-        :mod:`.dialect`), not translated."""
+        :mod:`.dialect`), not translated. ``prepare``: a statement sent on every call of
+        a hot write, whose placeholders' types the server can tell (planned once per
+        connection)."""
         result = _Result(self._batch)
         values = tuple(values)
         if self._batch is not None:
-            self._batch.add(sql, values, result)
+            self._batch.add(sql, values, result, prepare)
             return result
         cur = self._conn.cursor()
         with self._owner._errors():
@@ -408,6 +474,7 @@ class PgConnection:
         self._pid: int | None = None
         self._local = threading.local()
         self._psycopg = _import_psycopg()
+        self._prepared: Any = weakref.WeakKeyDictionary()
 
     # -- the pool ----------------------------------------------------------------------------
     def _pool(self) -> Any:
@@ -483,6 +550,13 @@ class PgConnection:
                     if number > version:
                         migration(schema)  # type: ignore[arg-type]
                         conn.execute("UPDATE cellops_schema SET version = %s", (number,))
+
+    def _prepared_on(self, conn: Any) -> _Prepared:
+        """What is prepared on ``conn`` (a new connection, after a reconnect, has nothing)."""
+        known = self._prepared.get(conn)
+        if known is None:
+            known = self._prepared[conn] = _Prepared(conn)
+        return known
 
     def open(self) -> None:
         """Connect now (and migrate the schema)."""

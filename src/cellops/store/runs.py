@@ -291,7 +291,7 @@ def _insert_params(conn: sqlite3.Connection, run_id: str, params: Mapping[str, s
     if stored_sort and items and len(items) <= _PARAMS_PER_INSERT:
         # PostgreSQL: the insert and its clash check go with the commit, no result read.
         for sql, values in pg_param_insert(run_id, items):
-            conn.execute_pg(sql, values)
+            conn.execute_pg(sql, values, prepare=True)
         return
     existing: set[str] = set()
     for at in range(0, len(items), _PARAMS_PER_INSERT):
