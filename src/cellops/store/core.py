@@ -28,7 +28,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from ..errors import RunNotFoundError, StoreBusyError, StoreError
 from .schema import LATEST_VERSION, MIGRATIONS
@@ -306,6 +306,11 @@ class Connection:
                 return cur.execute(sql, params).fetchall()
 
         return self._retry(attempt, "read")
+
+    def query_tuples_many(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple]]:
+        """:meth:`query_tuples` of several independent reads (one after another here; a
+        server database runs them side by side)."""
+        return [self.query_tuples(sql, args) for sql, args in statements]
 
     def query_dicts(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[dict]:
         """:meth:`query` returning one dict per row (column name -> value)."""

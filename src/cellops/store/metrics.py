@@ -12,7 +12,7 @@ from ..errors import RunStateError
 from .batch import BatchWriter, Dropped
 from .core import Connection
 from .dialect import PG_METRIC_ROWS, POSTGRESQL, SQLITE, pg_metric_insert
-from .values import from_stored, ids_param
+from .values import from_stored, ids_param, key_values_sql
 
 # A metric row as buffered: (run_id, key, step or None for "the next one",
 # value or None for NaN, timestamp_ms)
@@ -173,11 +173,8 @@ class MetricTable:
 
     def latest(self, run_ids: Iterable[str]) -> list[tuple[str, str, float]]:
         """(run_id, key, latest value) of the given runs; NaN-restored."""
-        rows = self.db.query_tuples(
-            "SELECT run_id, key, value FROM latest_metrics"
-            " WHERE run_id IN (SELECT value FROM json_each(?))", (ids_param(run_ids),))
-        nan = math.nan
-        return [(r[0], r[1], nan if r[2] is None else r[2]) for r in rows]
+        return restore_nan(self.db.query_tuples(key_values_sql("latest_metrics"),
+                                                (ids_param(run_ids),)))
 
     def next_step(self, run_id: str, key: str) -> int:
         row = self.db.query_one(
@@ -188,6 +185,12 @@ class MetricTable:
         """When the run last logged a point (ms), or None."""
         row = self.db.query_one("SELECT MAX(timestamp) FROM metrics WHERE run_id = ?", (run_id,))
         return row[0] if row else None
+
+
+def restore_nan(rows: list[tuple]) -> list[tuple[str, str, float]]:
+    """(run_id, key, value) rows of ``latest_metrics`` with NaN back (stored as NULL)."""
+    nan = math.nan
+    return [(r[0], r[1], nan if r[2] is None else r[2]) for r in rows]
 
 
 def _refuse(run_id: str, failure: Dropped) -> Exception:

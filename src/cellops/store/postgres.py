@@ -36,7 +36,7 @@ import time
 import weakref
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ParamConflictError, StoreBusyError, StoreError, WorkspaceError
@@ -475,6 +475,7 @@ class PgConnection:
         self._local = threading.local()
         self._psycopg = _import_psycopg()
         self._prepared: Any = weakref.WeakKeyDictionary()
+        self._readers: tuple[int, Any] | None = None  # (pid, thread pool) for query_tuples_many
 
     # -- the pool ----------------------------------------------------------------------------
     def _pool(self) -> Any:
@@ -567,6 +568,9 @@ class PgConnection:
             if self._pool_obj is not None and self._pid == os.getpid():
                 self._pool_obj.close()
             self._pool_obj = None
+            if self._readers is not None and self._readers[0] == os.getpid():
+                self._readers[1].shutdown(wait=False)
+            self._readers = None
 
     # -- errors and retries ------------------------------------------------------------------
     @contextmanager
@@ -768,6 +772,26 @@ class PgConnection:
 
     def query_tuples(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         return self._read(sql, params, _tuple_factory)
+
+    def query_tuples_many(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple]]:
+        """:meth:`query_tuples` of several independent reads, run side by side on pooled
+        connections (a search's params, metrics and tags: the server works on them at
+        once). Inside a unit of work or a pinned block they run in turn on its connection."""
+        if len(statements) < 2 or getattr(self._local, "tx", None) is not None \
+                or getattr(self._local, "conn", None) is not None:
+            return [self.query_tuples(sql, args) for sql, args in statements]
+        self._pool()  # opened (and renewed after a fork) before the threads use it
+        pid = os.getpid()
+        with self._lock:
+            if self._readers is None or self._readers[0] != pid:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._readers = (pid, ThreadPoolExecutor(
+                    max_workers=max(1, min(3, self.pool_size - 1)),
+                    thread_name_prefix="cellops-pg-read"))
+            readers = self._readers[1]
+        futures = [readers.submit(self.query_tuples, sql, args) for sql, args in statements]
+        return [f.result() for f in futures]
 
     def query_dicts(self, sql: str, params: Iterable[Any] = ()) -> list[dict]:
         return self._read(sql, params, _dict_factory)

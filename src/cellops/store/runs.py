@@ -8,7 +8,7 @@ from typing import Any, Iterable, Mapping
 from ..errors import ParamConflictError, RunNotFoundError
 from .core import Connection
 from .dialect import SQLITE, pg_param_insert, sort_key
-from .values import ids_param
+from .values import ids_param, key_values_sql
 
 RUN_COLUMNS = (
     "id", "experiment_id", "parent_id", "kind", "name", "status", "start_time", "end_time",
@@ -273,10 +273,7 @@ class TagTable:
 
 
 def _key_values(db: Connection, table: str, run_ids: Iterable[str]) -> list[tuple[str, str, Any]]:
-    return db.query_tuples(
-        f"SELECT run_id, key, value FROM {table} WHERE run_id IN (SELECT value FROM json_each(?))",
-        (ids_param(run_ids),),
-    )
+    return db.query_tuples(key_values_sql(table), (ids_param(run_ids),))
 
 
 _PARAMS_PER_INSERT = 500  # 2,000 bound values at most (SQLite allows 32,766)

@@ -10,12 +10,13 @@ an ordered index walk or a sort of the set, whichever the count says is cheaper.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from .core import Connection
 from .filter import Comparison, Field, Logical, OrderKey
+from .metrics import restore_nan
 from .runs import RUN_COLUMNS
-from .values import INT64_MAX
+from .values import INT64_MAX, ids_param, key_values_sql
 
 _ATTRIBUTE_SQL = {
     "run_id": "r.id", "run_name": "r.name", "status": "r.status", "start_time": "r.start_time",
@@ -262,6 +263,19 @@ class RunSearch:
 
     def __init__(self, db: Connection) -> None:
         self.db = db
+
+    def values(self, run_ids: Iterable[str], kinds: Sequence[str] = ("params", "metrics", "tags")
+               ) -> dict[str, list[tuple[str, str, Any]]]:
+        """(run_id, key, value) of the given runs' params, latest metrics (NaN restored)
+        and tags, by kind: the reads a results table needs, run side by side where the
+        database can (PostgreSQL)."""
+        ids = ids_param(run_ids)
+        found = self.db.query_tuples_many([(key_values_sql(_KV_TABLE[k]), (ids,))
+                                           for k in kinds])
+        out = dict(zip(kinds, found))
+        if "metrics" in out:
+            out["metrics"] = restore_nan(out["metrics"])
+        return out
 
     def _member_sizes(self, node: Comparison | Logical | None) -> dict[Comparison, int]:
         """How many runs each metric/param/tag condition of a multi-condition AND holds

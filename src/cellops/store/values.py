@@ -65,3 +65,9 @@ def _preview(value: Any, limit: int = 40) -> str:
 def ids_param(ids: Iterable[str]) -> str:
     """Bind a list of ids as one JSON parameter, read back with ``json_each``."""
     return json.dumps(list(ids))
+
+
+def key_values_sql(table: str) -> str:
+    """The read of (run_id, key, value) rows of ``table`` (params, tags, latest_metrics)
+    for the runs of a bound JSON list (:func:`ids_param`)."""
+    return f"SELECT run_id, key, value FROM {table} WHERE run_id IN (SELECT value FROM json_each(?))"

@@ -140,10 +140,8 @@ def metric_float(key: str, value: Any) -> float:
 def run_values(ws: Workspace, run_ids: list[str],
                kinds: Iterable[str] = ("params", "metrics", "tags")) -> Iterator[tuple[str, str, str, Any]]:
     """(kind, run_id, key, value) for the params, latest metrics and tags of runs."""
-    sources = {"params": ws.store.params.of, "metrics": ws.store.metrics.latest,
-               "tags": ws.store.tags.of}
-    for kind in kinds:
-        for run_id, key, value in sources[kind](run_ids):
+    for kind, rows in ws.store.search.values(run_ids, tuple(kinds)).items():
+        for run_id, key, value in rows:
             yield kind, run_id, key, value
 
 
