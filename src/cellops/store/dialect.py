@@ -121,8 +121,9 @@ def sort_key(value: Any) -> str | None:
 # -- statements only PostgreSQL can run --------------------------------------------------------
 # Each saves a round trip to the server where SQLite, in-process, has none to save.
 
-# Rows of one metrics statement on PostgreSQL (6 values each; a statement takes 65,535).
-PG_METRIC_ROWS = 2000
+# The most metric rows whose steps the server numbers (pg_metric_insert); a larger flush
+# reads the highest steps first and inserts plain rows, which costs less per point.
+PG_METRIC_ROWS = 16
 
 
 def pg_metric_insert(rows: Sequence[tuple]) -> tuple[str, list[Any]]:
