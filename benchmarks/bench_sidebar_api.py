@@ -89,6 +89,8 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=60)
     ap.add_argument("--workspace", type=Path, default=None,
                     help="project folder to seed or reuse (default: a temporary one)")
+    ap.add_argument("--seed-only", action="store_true",
+                    help="seed the workspace (to reuse with --workspace) and stop")
     args = ap.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="bench-sidebar-")
     root = (args.workspace or Path(tmp.name) / "project").absolute()
@@ -97,6 +99,8 @@ def main() -> int:
     os.chdir(root)  # runs started below go to this folder's workspace
     seed(root, args.runs)
     seed_pipelines(root, args.pipelines)
+    if args.seed_only:
+        return 0
 
     port, token = free_port(), secrets.token_hex(16)
     server = subprocess.Popen(
