@@ -137,7 +137,9 @@ def test_the_magic_shows_a_live_leaderboard_that_reads_without_a_kernel(tmp_path
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = nb.cells[1].outputs
     board = next(o for o in outputs if "text/html" in o.get("data", {}))["data"]["text/html"]
-    assert "AutoML</b> (done" in board and "hist_gradient_boosting" in board  # the final state
+    # The final state; how many trials fit the 4 s budget depends on the machine, but the
+    # first family in the search order is always tried.
+    assert "AutoML</b> (done" in board and "linear" in board
     assert float(outputs[-1]["data"]["text/plain"]) > 0.97
 
 
