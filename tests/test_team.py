@@ -190,36 +190,20 @@ def test_eight_processes_create_a_thousand_runs_each_and_none_is_lost(team, tmp_
     assert db.execute("SELECT sum(run_count) FROM experiments").fetchone()[0] == 8000
 
 
-SHARED_KEY = """
-import sys, time, cellops
-run = cellops.start_run(run_id=sys.argv[1]) if sys.argv[1] != "-" else None
-if run is None:
-    run = cellops.start_run(name="shared")
-    print(run.id, flush=True)
-who, start_at = int(sys.argv[2]), float(sys.argv[3])
-while time.time() < start_at:
-    time.sleep(0.001)
-for i in range(300):
-    run.log_metric("loss", who * 1000 + i)
-    if i % 7 == 6:
-        cellops.flush()
-cellops.flush()
-print("done", flush=True)
-sys.stdin.readline()
-"""
-
-
 def test_two_processes_logging_one_key_of_one_run_get_distinct_increasing_steps(team, tmp_path):
     # The server numbers the steps (one statement per flush); the run's step lock keeps
     # two writers' numbers apart.
+    from test_faults import SHARED_LOGGER  # the same two loggers as on SQLite
+
     env = {**os.environ, "CELLOPS_STORE_URL": team["url"]}
-    (tmp_path / ".cellops").mkdir()
+    (tmp_path / ".cellops").mkdir()  # flushes of 7 points: each numbered on the server
+    (tmp_path / ".cellops" / "config.json").write_text(json.dumps({"metric_flush_rows": 7}))
     start_at = str(time.time() + 4)
-    first = subprocess.Popen([sys.executable, "-c", SHARED_KEY, "-", "1", start_at], cwd=tmp_path,
+    first = subprocess.Popen([sys.executable, "-c", SHARED_LOGGER, "-", "1", start_at], cwd=tmp_path,
                              env=env, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
     run_id = first.stdout.readline().strip()
-    second = subprocess.Popen([sys.executable, "-c", SHARED_KEY, run_id, "2", start_at],
+    second = subprocess.Popen([sys.executable, "-c", SHARED_LOGGER, run_id, "2", start_at],
                               cwd=tmp_path, env=env, text=True, stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     for proc in (first, second):

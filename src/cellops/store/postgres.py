@@ -5,7 +5,8 @@ config, or ``CELLOPS_STORE_URL``). The per-concept tables of :mod:`cellops.store
 it unchanged: they call :meth:`PgConnection.write`, :meth:`~PgConnection.query` and
 friends with SQLite's spelling, which :func:`.dialect.translate` rewrites once per
 statement. Connections come from a psycopg 3 pool (one per process, reopened after a
-fork), in autocommit for reads; a write is one transaction on one pooled connection.
+fork), in autocommit for reads; a write is one transaction on one pooled connection,
+its statements sent together (:class:`_Batch`): a round trip per write, not per statement.
 
 How the guarantees of the SQLite store carry over:
 
@@ -256,20 +257,17 @@ _BATCH_MAX_VALUES = 100
 
 
 class _Prepared:
-    """What a connection keeps for batches (:class:`_Batch`): its client-side cursor and
-    the statements prepared on it (SQL-level ``PREPARE``: a batch is one text, so
-    psycopg's own prepared statements do not apply). A statement a write sends on every
-    call (a run's metrics, its params check) is planned once per connection."""
+    """The statements prepared on one connection (SQL-level ``PREPARE``: a batch is one
+    text, so psycopg's own prepared statements do not apply). A statement a write sends
+    on every call (a run's metrics, its params check) is planned once per connection.
+    Kept by connection in a weak mapping, so it holds no reference to the connection."""
 
-    __slots__ = ("names", "count", "client")
+    __slots__ = ("names", "count")
     LIMIT = 64  # statements per connection
 
-    def __init__(self, conn: Any) -> None:
-        from psycopg import ClientCursor
-
+    def __init__(self) -> None:
         self.names: dict[str, str] = {}
         self.count = 0
-        self.client = ClientCursor(conn)  # the batches' cursor on this connection
 
 
 _PLACEHOLDER = re.compile(r"%%|%s")
@@ -302,9 +300,11 @@ class _Batch:
     """
 
     def __init__(self, conn: Any, owner: PgConnection) -> None:
+        from psycopg import ClientCursor
+
         self.conn, self.owner = conn, owner
         self.known = owner._prepared_on(conn)
-        self.client = self.known.client
+        self.client = ClientCursor(conn)
         self.sql: list[str] = []
         self.results: list[_Result] = []
         self.preparing: dict[str, str] = {}
@@ -556,7 +556,7 @@ class PgConnection:
         """What is prepared on ``conn`` (a new connection, after a reconnect, has nothing)."""
         known = self._prepared.get(conn)
         if known is None:
-            known = self._prepared[conn] = _Prepared(conn)
+            known = self._prepared[conn] = _Prepared()
         return known
 
     def open(self) -> None:
