@@ -23,8 +23,8 @@ from cellops.tracking import api
 
 
 BOTH_ENGINES = {"test_tracking", "test_search", "test_registry", "test_governance",
-                "test_monitors", "test_serving", "test_features", "test_sweeps", "test_server",
-                "test_registry_server", "test_monitoring_server", "test_sidebar_e2e"}
+                "test_monitors", "test_serving", "test_features", "test_pipelines", "test_sweeps",
+                "test_server", "test_registry_server", "test_monitoring_server", "test_sidebar_e2e"}
 BOTH_ENGINES |= set(filter(None, os.environ.get("CELLOPS_TEST_BOTH_ENGINES", "").split(",")))
 
 
