@@ -12,7 +12,7 @@ from ..errors import RunStateError
 from .batch import BatchWriter, Dropped
 from .core import Connection
 from .dialect import PG_METRIC_ROWS, POSTGRESQL, SQLITE, pg_metric_insert
-from .values import from_stored, ids_param, key_values_sql
+from .values import from_stored
 
 # A metric row as buffered: (run_id, key, step or None for "the next one",
 # value or None for NaN, timestamp_ms)
@@ -171,11 +171,6 @@ class MetricTable:
             row["value"] = from_stored(row["value"])
             out.append(row)
         return out
-
-    def latest(self, run_ids: Iterable[str]) -> list[tuple[str, str, float]]:
-        """(run_id, key, latest value) of the given runs; NaN-restored."""
-        return restore_nan(self.db.query_tuples(key_values_sql("latest_metrics"),
-                                                (ids_param(run_ids),)))
 
     def next_step(self, run_id: str, key: str) -> int:
         row = self.db.query_one(

@@ -198,14 +198,10 @@ def _configure_adapters(adapters: Any) -> None:
         pass
 
 
-def _fetch_all(cur: Any) -> list:
-    """All rows of the last statement, [] for one without a result."""
-    import psycopg
-
-    try:
-        return cur.fetchall()
-    except psycopg.ProgrammingError:  # "the last operation didn't produce a result"
-        return []
+def _fetch_all(cur: Any) -> tuple[list, tuple[str, ...]]:
+    """The rows and column names of the cursor's current result; ([], ()) for a command."""
+    names = _names(cur)
+    return (cur.fetchall() if names else []), names
 
 
 class _Result:
@@ -219,6 +215,12 @@ class _Result:
         self._rows: list[tuple] = []
         self._names: tuple[str, ...] = ()
         self._count = -1
+
+    def _take(self, cur: Any) -> None:
+        """Add the cursor's current result (its rows, or a command's count)."""
+        rows, names = _fetch_all(cur)
+        self._add(rows, names, cur.rowcount)
+        self._batch = None
 
     def _add(self, rows: list[tuple], names: tuple[str, ...], rowcount: int) -> None:
         if names:
@@ -315,8 +317,7 @@ class _Batch:
             cur = self.conn.cursor()
             with self.owner._errors():
                 cur.execute(sql, values)
-            result._add(_fetch_all(cur), _names(cur), cur.rowcount)
-            result._batch = None
+            result._take(cur)
             return
         if prepare and values:
             sql = self._by_name(sql, len(values))
@@ -354,9 +355,7 @@ class _Batch:
         # Prepared only once the text that prepares them ran (a failed batch may not have).
         self.known.names.update(preparing)
         for result in results:
-            names = _names(cur)
-            result._add(cur.fetchall() if names else [], names, cur.rowcount)
-            result._batch = None
+            result._take(cur)
             cur.nextset()
 
 
@@ -407,7 +406,7 @@ class _Cursor:
         cur = self._conn.cursor()
         with self._owner._errors():
             cur.execute(sql, values)
-        result._add(_fetch_all(cur), _names(cur), cur.rowcount)
+        result._take(cur)
         return result
 
     def read(self, sql: str, params: Iterable[Any] | None,
@@ -751,7 +750,7 @@ class PgConnection:
             cur = conn.cursor()
             with self._errors():
                 cur.execute(translate(sql), tuple(params or ()))
-            return _rows(_fetch_all(cur), _names(cur), factory)
+            return _rows(*_fetch_all(cur), factory)
 
         tx = getattr(self._local, "tx", None)
         if tx is not None:  # reads inside a unit of work see its writes (run once)

@@ -8,7 +8,7 @@ from typing import Any, Iterable, Mapping
 from ..errors import ParamConflictError, RunNotFoundError
 from .core import Connection
 from .dialect import SQLITE, pg_param_insert, sort_key
-from .values import ids_param, key_values_sql
+from .values import ids_param
 
 RUN_COLUMNS = (
     "id", "experiment_id", "parent_id", "kind", "name", "status", "start_time", "end_time",
@@ -246,10 +246,6 @@ class ParamTable:
         """Store params; the same value again is a no-op, another raises ParamConflictError."""
         self.db.write_for_run(run_id, lambda conn: _insert_params(conn, run_id, params))
 
-    def of(self, run_ids: Iterable[str]) -> list[tuple[str, str, str]]:
-        """(run_id, key, value) of the given runs."""
-        return _key_values(self.db, "params", run_ids)
-
 
 class TagTable:
     """``store.tags``: mutable text values per (run, key)."""
@@ -266,14 +262,6 @@ class TagTable:
                 "DELETE FROM tags WHERE run_id = ? AND key = ?", (run_id, key)
             ).rowcount > 0
         )
-
-    def of(self, run_ids: Iterable[str]) -> list[tuple[str, str, str]]:
-        """(run_id, key, value) of the given runs."""
-        return _key_values(self.db, "tags", run_ids)
-
-
-def _key_values(db: Connection, table: str, run_ids: Iterable[str]) -> list[tuple[str, str, Any]]:
-    return db.query_tuples(key_values_sql(table), (ids_param(run_ids),))
 
 
 _PARAMS_PER_INSERT = 500  # 2,000 bound values at most (SQLite allows 32,766)
