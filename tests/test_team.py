@@ -120,6 +120,44 @@ def test_the_environment_chooses_the_store_and_artifacts_without_a_config(team, 
     assert _cellops("runs", "list", cwd=tmp_path, env=env).stdout.count("from-env") == 1
 
 
+def test_a_team_workspace_of_an_older_cellops_is_upgraded_in_place(team, tmp_path):
+    """Schema 15 had no hash indexes for looking runs up by id (migration 16): the first
+    process of a newer cellops adds them, and what the team logged before is all there."""
+    env = {**team["env"], "CELLOPS_STORE_URL": team["url"], "CELLOPS_ARTIFACTS_URL": team["artifacts"]}
+    (tmp_path / ".cellops").mkdir()
+    before = _python("""
+        import cellops
+        for i in range(3):
+            with cellops.start_run(name=f"old-{i}") as run:
+                cellops.log_params({"model": "rf" if i else "lr"})
+                cellops.log_metric("acc", 0.8 + i / 100)
+                cellops.set_tag("team", "a")
+    """, tmp_path, env)
+    assert before.wait(timeout=120) == 0, before.stderr.read()
+    raw = RawDb.from_url(team["url"])
+    hashed = ("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+              " AND indexdef LIKE '%USING hash%' ORDER BY indexname")
+    assert [r[0] for r in raw.execute(hashed).fetchall()] == [
+        "idx_latest_metrics_run_id_hash", "idx_params_run_id_hash", "idx_runs_id_hash",
+        "idx_tags_run_id_hash"]
+    for (name,) in raw.execute(hashed).fetchall():  # back to what cellops at schema 15 made
+        raw.execute(f"DROP INDEX {name}")
+    raw.execute("UPDATE cellops_schema SET version = 15")
+    after = _python("""
+        import json
+        import cellops
+        found = cellops.search_runs(filter="params.model = 'rf' and metrics.acc > 0.805",
+                                    order_by=["metrics.acc DESC"])
+        print(json.dumps([list(found["name"]), list(found["tags.team"])]))
+    """, tmp_path, env)
+    out, err = after.communicate(timeout=120)
+    assert after.returncode == 0, err
+    assert json.loads(out) == [["old-2", "old-1"], ["a", "a"]]
+    assert raw.execute("SELECT version FROM cellops_schema").fetchone()[0] == 16
+    assert len(raw.execute(hashed).fetchall()) == 4
+    assert raw.execute("SELECT count(*) FROM runs").fetchone()[0] == 3
+
+
 @pytest.mark.parametrize("args, message", [
     (["--store", "postgresql://cellops:secret@127.0.0.1:5432/x"], "PGPASSWORD or ~/.pgpass"),
     (["--store", "mysql://db/x"], "is not a PostgreSQL URL"),
