@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 from urllib.parse import urlsplit
@@ -113,3 +117,31 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Until the server at ``url`` (run by ``proc``) answers its ping."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the server exited: {proc.stderr.read()}")
+        try:
+            if Client(url, timeout=2).get("/ping").status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("the server did not come up")
+
+
+def serve_process(*args: str, cwd: str | os.PathLike[str] | None = None
+                  ) -> tuple[subprocess.Popen, str]:
+    """``cellops serve ARGS`` in its own process (this process's environment, so its
+    workspace), on a free port; returns the process and its URL once it answers."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "cellops", "serve", *args, "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    url = f"http://127.0.0.1:{port}"
+    wait_until_up(url, proc)
+    return proc, url

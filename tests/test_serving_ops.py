@@ -8,8 +8,6 @@ import logging
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,36 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from serving_kit import COLUMNS, Client, free_port, numeric_frame, register_numeric
+from serving_kit import COLUMNS, Client, numeric_frame, register_numeric, serve_process
 from sklearn.dummy import DummyClassifier
 from sklearn.neighbors import KNeighborsClassifier
 
 import cellops
 from cellops.serving import PredictionLog
-
-
-def _wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the server exited: {proc.stderr.read()}")
-        try:
-            if Client(url, timeout=2).get("/ping").status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("the server did not come up")
-
-
-def _serve_process(*args: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "cellops", "serve", *args, "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    url = f"http://127.0.0.1:{port}"
-    _wait_until_up(url, proc)
-    return proc, url
 
 
 def test_an_alias_move_swaps_versions_under_load_without_a_failed_or_mixed_response(ws):
@@ -130,7 +104,7 @@ def test_sigterm_lets_the_request_in_flight_finish_and_flushes_the_log(ws):
     train = pd.DataFrame(rng.random((20_000, 2)), columns=["a", "b"])
     slow = KNeighborsClassifier(algorithm="brute").fit(train, (train.a > train.b).astype(int))
     cellops.register_model(slow, "slow", X_sample=train.head())
-    proc, url = _serve_process("models:/slow/1")
+    proc, url = serve_process("models:/slow/1")
     query = rng.random((60_000, 2))
     result: dict = {}
 
@@ -163,7 +137,7 @@ def test_sigterm_lets_the_request_in_flight_finish_and_flushes_the_log(ws):
 
 def test_two_workers_share_the_port_and_both_log(ws):
     _, model, X = register_numeric()
-    proc, url = _serve_process("models:/churn@champion", "--workers", "2", "--no-access-log")
+    proc, url = serve_process("models:/churn@champion", "--workers", "2", "--no-access-log")
     try:
         rows = X.head(4).to_numpy().tolist()
         ids = []
@@ -287,7 +261,7 @@ def test_health_checks_stay_answered_while_a_hostile_request_is_handled(ws):
 
     register_numeric()
     cellops.flush()
-    proc, url = _serve_process("models:/churn@champion", "--no-access-log")
+    proc, url = serve_process("models:/churn@champion", "--no-access-log")
     try:
         client = Client(url, timeout=60)
         t0 = time.monotonic()

@@ -390,6 +390,59 @@ def _points(url: str, run_id: str) -> tuple[int, int]:
     return total, distinct
 
 
+def test_two_scoring_servers_log_every_request_once_into_the_one_prediction_log(
+        team, tmp_path, monkeypatch):
+    """Two scoring servers over one team workspace (two processes, as on two hosts), called
+    at once by eight clients: every request is in the shared prediction log exactly once,
+    with its rows and predictions, and labels join through either server's ids."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    from serving_kit import Client, register_numeric, serve_process
+
+    for key, value in (("CELLOPS_STORE_URL", team["url"]),
+                       ("CELLOPS_ARTIFACTS_URL", team["artifacts"])):
+        monkeypatch.setenv(key, value)
+    (tmp_path / ".cellops").mkdir()
+    cellops.init_workspace(tmp_path)
+    _, model, X = register_numeric()
+    servers = [serve_process("models:/churn@champion", "--no-access-log", cwd=tmp_path)
+               for _ in range(2)]
+
+    def client(k: int) -> list[tuple[str, int, list]]:
+        conn = Client(servers[k % 2][1])
+        sent = []
+        for i in range(25):
+            rows = X.iloc[(k * 25 + i) % 150:][: 1 + i % 3]
+            reply = conn.invocations({"instances": rows.to_numpy().tolist()})
+            assert reply.status == 200
+            sent.append((reply.headers["x-request-id"], len(rows), model.predict(rows).tolist()))
+        conn.close()
+        return sent
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            sent = [s for part in pool.map(client, range(8)) for s in part]
+        found = {(e.host, e.pid) for e in cellops.serving_endpoints("churn")}
+        assert len(found) == 2
+    finally:
+        for proc, _ in servers:  # SIGTERM: each flushes what it still holds
+            proc.send_signal(signal.SIGTERM)
+        for proc, _ in servers:
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode in (0, -signal.SIGTERM), err
+    log = cellops.predictions("churn")
+    assert len(sent) == 200 and len({s[0] for s in sent}) == 200
+    assert sorted(log["request_id"].unique()) == sorted(s[0] for s in sent)
+    by_request = log.groupby("request_id")["prediction"].apply(list).to_dict()
+    for request_id, n_rows, predicted in sent:
+        assert by_request[request_id] == predicted and len(predicted) == n_rows
+    first, last = sent[0][0], sent[-1][0]  # logged by the first and the second server
+    assert cellops.log_labels([first, last], np.array([1, 0])) == 2
+    labelled = cellops.predictions("churn").set_index(["request_id", "row"])["label"]
+    assert [labelled[(first, 0)], labelled[(last, 0)]] == [1, 0]
+
+
 def test_a_writer_killed_mid_flush_leaves_whole_batches_and_others_unharmed(team, tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
