@@ -68,6 +68,16 @@ def s3_server():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def azurite_server():
+    """Azurite's Blob service (Azure Storage's emulator) for the session."""
+    from engines_kit import AzuriteServer
+
+    server = AzuriteServer()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def store_engine(request: pytest.FixtureRequest) -> str:
     return getattr(request, "param", "sqlite")

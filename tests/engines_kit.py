@@ -141,6 +141,60 @@ class S3Server:
             self.proc.kill()
 
 
+class AzuriteServer:
+    """Azurite's Blob service (Microsoft's Azure Storage emulator, from npm: the README's test
+    command installs it) on 127.0.0.1, with the connection string adlfs reads credentials
+    from (``AZURE_STORAGE_CONNECTION_STRING``) for az:// artifact roots."""
+
+    # Azurite's well-known development account (documented by Microsoft; not a secret).
+    ACCOUNT = "devstoreaccount1"
+    KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/"
+           "KBHBeksoGMGw==")
+
+    def __init__(self) -> None:
+        exe = shutil.which("azurite-blob")
+        if exe is None:
+            raise RuntimeError("Azurite is not installed: npm install -g azurite@3 "
+                               "(the README's test command does it)")
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="cellops-azurite-"))
+        self.proc = subprocess.Popen(
+            [exe, "--silent", "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
+             "--location", str(self.folder), "--skipApiVersionCheck", "--loose"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("Azurite did not start")
+
+    @property
+    def connection_string(self) -> str:
+        return (f"DefaultEndpointsProtocol=http;AccountName={self.ACCOUNT};AccountKey={self.KEY};"
+                f"BlobEndpoint=http://127.0.0.1:{self.port}/{self.ACCOUNT};")
+
+    env = property(lambda self: {"AZURE_STORAGE_CONNECTION_STRING": self.connection_string})
+
+    def container(self) -> str:
+        from azure.storage.blob import BlobServiceClient
+
+        name = "c" + uuid.uuid4().hex[:12]
+        BlobServiceClient.from_connection_string(self.connection_string).create_container(name)
+        return name
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 def temp_base() -> Path:
     return Path(tempfile.mkdtemp(prefix="cellops-pg-"))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -183,8 +184,60 @@ def test_a_database_that_is_not_reachable_later_says_so(team, tmp_path):
         in res.stderr and "Traceback" not in res.stderr
 
 
-def test_a_blob_changed_in_object_storage_is_never_handed_back(team, tmp_path):
-    cellops.init_workspace(tmp_path, store=team["url"], artifacts=team["artifacts"])
+@pytest.fixture(params=["s3", "az"])
+def bucket(request, monkeypatch):
+    """An empty bucket on S3 (moto's server) or container on Azure Blob Storage (Azurite),
+    as an artifact root URL, and the environment its fsspec backend reads credentials from
+    (this process's too)."""
+    if request.param == "s3":
+        server = request.getfixturevalue("s3_server")
+        root = f"s3://{server.bucket()}/team"
+    else:
+        server = request.getfixturevalue("azurite_server")
+        root = f"az://{server.container()}/team"
+    for key, value in server.env.items():
+        monkeypatch.setenv(key, value)
+    return {"artifacts": root, "env": dict(server.env)}
+
+
+def test_models_and_files_in_object_storage_load_in_another_process(pg_cluster, bucket, tmp_path):
+    env = {**bucket["env"], "CELLOPS_STORE_URL": pg_cluster.new_database(),
+           "CELLOPS_ARTIFACTS_URL": bucket["artifacts"]}
+    (tmp_path / ".cellops").mkdir()
+    writer = _python("""
+        import cellops
+        from sklearn.datasets import load_diabetes
+        from sklearn.linear_model import Ridge
+        X, y = load_diabetes(return_X_y=True)
+        with cellops.start_run(name="ridge") as run:
+            cellops.log_text("notes", "notes.txt")
+            model = Ridge(alpha=0.5).fit(X, y)
+        version = cellops.register_model(model, "diabetes", X_sample=X[:5])
+        print(run.id, version.version, repr(float(model.predict(X[:1])[0])))
+    """, tmp_path, env)
+    out, err = writer.communicate(timeout=120)
+    assert writer.returncode == 0, err
+    run_id, version, first = out.split()
+    reader = _python(f"""
+        import cellops
+        from sklearn.datasets import load_diabetes
+        X, _ = load_diabetes(return_X_y=True)
+        model = cellops.load_model("models:/diabetes/{version}")
+        print(repr(float(model.predict(X[:1])[0])),
+              cellops.get_run("{run_id}").read_artifact("notes.txt").decode())
+    """, tmp_path, env)
+    out, err = reader.communicate(timeout=120)
+    assert reader.returncode == 0, err
+    assert out.split() == [first, "notes"]
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(bucket["artifacts"])
+    keys = [k[len(root):] for k in fs.find(root)]
+    assert keys and all(re.fullmatch(r"/([0-9a-f]{2})/\1[0-9a-f]{62}", k) for k in keys), keys
+
+
+def test_a_blob_changed_in_object_storage_is_never_handed_back(pg_cluster, bucket, tmp_path):
+    cellops.init_workspace(tmp_path, store=pg_cluster.new_database(), artifacts=bucket["artifacts"])
     with cellops.start_run() as run:
         cellops.log_text("the real text", "a.txt")
     sha = next(a["sha256"] for a in run.artifacts if a["path"] == "a.txt")
