@@ -459,8 +459,7 @@ def test_two_scoring_servers_log_every_request_once_into_the_one_prediction_log(
     (tmp_path / ".cellops").mkdir()
     cellops.init_workspace(tmp_path)
     _, model, X = register_numeric()
-    servers = [serve_process("models:/churn@champion", "--no-access-log", cwd=tmp_path)
-               for _ in range(2)]
+    servers: list = []
 
     def client(k: int) -> list[tuple[str, int, list]]:
         conn = Client(servers[k % 2][1])
@@ -474,6 +473,9 @@ def test_two_scoring_servers_log_every_request_once_into_the_one_prediction_log(
         return sent
 
     try:
+        for _ in range(2):
+            servers.append(serve_process("models:/churn@champion", "--no-access-log",
+                                         cwd=tmp_path))
         with ThreadPoolExecutor(8) as pool:
             sent = [s for part in pool.map(client, range(8)) for s in part]
         found = {(e.host, e.pid) for e in cellops.serving_endpoints("churn")}
