@@ -100,15 +100,15 @@ class PgCluster:
         return self.url(name)
 
 
-class S3Server:
-    """moto's S3 server on 127.0.0.1, with the environment boto/s3fs read credentials from."""
+class _LocalServer:
+    """A storage service's emulator run as a process on 127.0.0.1 and a free port."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port: int
+    proc: subprocess.Popen
+
+    def _start(self, argv: list[str], what: str) -> None:
+        """Run ``argv`` (which listens on ``self.port``) until the port takes connections."""
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -116,8 +116,25 @@ class S3Server:
                 return
             except OSError:
                 time.sleep(0.1)
-        self.proc.kill()
-        raise RuntimeError("moto's S3 server did not start")
+        self.stop()
+        raise RuntimeError(f"{what} did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class S3Server(_LocalServer):
+    """moto's S3 server on 127.0.0.1, with the environment boto/s3fs read credentials from."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                    "moto's S3 server")
 
     env = property(lambda self: {
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -133,15 +150,8 @@ class S3Server:
             Bucket=name)
         return name
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
-
-class AzuriteServer:
+class AzuriteServer(_LocalServer):
     """Azurite's Blob service (Microsoft's Azure Storage emulator, from npm: the README's test
     command installs it) on 127.0.0.1, with the connection string adlfs reads credentials
     from (``AZURE_STORAGE_CONNECTION_STRING``) for az:// artifact roots."""
@@ -158,19 +168,9 @@ class AzuriteServer:
                                "(the README's test command does it)")
         self.port = free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="cellops-azurite-"))
-        self.proc = subprocess.Popen(
-            [exe, "--silent", "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
-             "--location", str(self.folder), "--skipApiVersionCheck", "--loose"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("Azurite did not start")
+        self._start([exe, "--silent", "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
+                     "--location", str(self.folder), "--skipApiVersionCheck", "--loose"],
+                    "Azurite")
 
     @property
     def connection_string(self) -> str:
@@ -187,11 +187,7 @@ class AzuriteServer:
         return name
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        super().stop()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
