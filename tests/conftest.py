@@ -78,6 +78,16 @@ def azurite_server():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def gcs_server():
+    """gcp-storage-emulator (Google Cloud Storage's JSON API, in memory) for the session."""
+    from engines_kit import GcsServer
+
+    server = GcsServer()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def store_engine(request: pytest.FixtureRequest) -> str:
     return getattr(request, "param", "sqlite")

@@ -191,6 +191,32 @@ class AzuriteServer(_LocalServer):
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class GcsServer(_LocalServer):
+    """gcp-storage-emulator (PyPI), a Google Cloud Storage emulator, on 127.0.0.1, in memory,
+    with the environment gcsfs reads its endpoint from (``STORAGE_EMULATOR_HOST``: gcsfs then
+    sends no credentials) for gs:// artifact roots."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._start([sys.executable, "-m", "gcp_storage_emulator", "start", "--host",
+                     "127.0.0.1", "--port", str(self.port), "--in-memory"],
+                    "gcp-storage-emulator")
+
+    # gcsfs asks a bucket's type (hierarchical or not) over gRPC unless told not to; the
+    # emulator speaks only JSON over HTTP.
+    env = property(lambda self: {"STORAGE_EMULATOR_HOST": self.endpoint,
+                                 "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"})
+
+    def bucket(self) -> str:
+        import gcsfs
+
+        name = "g" + uuid.uuid4().hex[:12]
+        gcsfs.GCSFileSystem(endpoint_url=self.endpoint, token="anon",
+                            skip_instance_cache=True).mkdir(name)
+        return name
+
+
 def temp_base() -> Path:
     return Path(tempfile.mkdtemp(prefix="cellops-pg-"))
 

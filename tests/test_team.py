@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -184,14 +185,17 @@ def test_a_database_that_is_not_reachable_later_says_so(team, tmp_path):
         in res.stderr and "Traceback" not in res.stderr
 
 
-@pytest.fixture(params=["s3", "az"])
+@pytest.fixture(params=["s3", "az", "gs"])
 def bucket(request, monkeypatch):
-    """An empty bucket on S3 (moto's server) or container on Azure Blob Storage (Azurite),
-    as an artifact root URL, and the environment its fsspec backend reads credentials from
-    (this process's too)."""
+    """An empty bucket on S3 (moto's server) or Google Cloud Storage (gcp-storage-emulator),
+    or a container on Azure Blob Storage (Azurite), as an artifact root URL, and the
+    environment its fsspec backend reads credentials from (this process's too)."""
     if request.param == "s3":
         server = request.getfixturevalue("s3_server")
         root = f"s3://{server.bucket()}/team"
+    elif request.param == "gs":
+        server = request.getfixturevalue("gcs_server")
+        root = f"gs://{server.bucket()}/team"
     else:
         server = request.getfixturevalue("azurite_server")
         root = f"az://{server.container()}/team"
@@ -246,6 +250,16 @@ def test_a_blob_changed_in_object_storage_is_never_handed_back(pg_cluster, bucke
     ws.artifacts.fs.invalidate_cache()
     with pytest.raises(cellops.ArtifactCorruptError, match="does not match its sha256"):
         cellops.get_run(run.id).read_artifact("a.txt")
+
+
+def test_an_artifact_root_that_cannot_be_written_says_where_its_credentials_come_from(
+        bucket, tmp_path):
+    missing = bucket["artifacts"].split("://")[0] + "://nosuchbucket" + uuid.uuid4().hex[:8] + "/x"
+    with pytest.raises(cellops.WorkspaceError, match="Cannot write to the artifact root") as err:
+        cellops.init_workspace(tmp_path, artifacts=missing)
+    assert {"s3": "AWS_ENDPOINT_URL", "gs": "GOOGLE_APPLICATION_CREDENTIALS",
+            "az": "AZURE_STORAGE_CONNECTION_STRING"}[missing[:2]] in str(err.value)
+    assert not (tmp_path / ".cellops").exists()
 
 
 # -- many writers -----------------------------------------------------------------------------

@@ -84,6 +84,16 @@ def validate_name(name: str) -> str:
 BACKEND_EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure",
                   "abfs": "azure", "abfss": "azure"}
 
+# Where each object store's fsspec backend finds credentials (what to check when a write fails).
+_CREDENTIALS = {
+    "s3": "the bucket and AWS credentials (AWS_* variables or ~/.aws; AWS_ENDPOINT_URL for "
+          "MinIO and other S3-compatible servers)",
+    "gcs": "the bucket and Google credentials (GOOGLE_APPLICATION_CREDENTIALS or `gcloud auth "
+           "application-default login`; STORAGE_EMULATOR_HOST for an emulator)",
+    "azure": "the container and Azure credentials (AZURE_STORAGE_CONNECTION_STRING, or "
+             "AZURE_STORAGE_ACCOUNT_NAME with a key, SAS token or service principal)",
+}
+
 
 class ArtifactStore:
     """Blobs keyed by sha256 under one fsspec root."""
@@ -160,7 +170,10 @@ class ArtifactStore:
                 if self._local:
                     os.replace(tmp, final)  # atomic on one filesystem
                 else:
-                    self.fs.mv(tmp, final)
+                    # A server-side copy, then the temp key goes: what every object store
+                    # offers (a backend's own "move" call may not be; an emulator may lack it).
+                    self.fs.copy(tmp, final)
+                    self.fs.rm(tmp)
         except BaseException:
             try:
                 if self.fs.exists(tmp):
@@ -181,10 +194,12 @@ class ArtifactStore:
             self.read(sha)
             self.delete(sha)
         except Exception as exc:  # noqa: BLE001 - any backend error means "not usable"
+            scheme = self.url.split("://", 1)[0] if "://" in self.url else "file"
+            where = _CREDENTIALS.get(BACKEND_EXTRAS.get(scheme, ""),
+                                     "that the folder exists and this user may write to it")
             raise WorkspaceError(
                 f"Cannot write to the artifact root {self.url}: {type(exc).__name__}: {exc}. "
-                "Check the bucket and the backend's credentials (for s3://, AWS_* variables "
-                "or ~/.aws; AWS_ENDPOINT_URL for MinIO and other S3-compatible servers)."
+                f"Check {where}."
             ) from None
 
     def open(self, sha256: str, *, verify: bool = True) -> IO[bytes]:
