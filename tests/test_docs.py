@@ -69,7 +69,8 @@ def test_readme_has_the_two_commands_and_ci_runs_the_test_one():
     assert "pip install . && cellops demo" in README
     test_cmd = ('(command -v chromium && command -v pg_ctlcluster || (apt-get update && '
                 'apt-get install -y chromium postgresql)) && (command -v azurite-blob || '
-                'npm install -g azurite@3) && python -m pip install -e ".[test]" && python -m pytest')
+                'npm install -g azurite@3) && python -m pip install -e ".[test]" && '
+                'python -m pytest -n 2 --dist loadfile')
     assert test_cmd in README
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_cmd in ci and "set -euo pipefail" in ci
