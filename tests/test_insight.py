@@ -141,6 +141,62 @@ def test_explain_equals_scikit_learn_and_is_on_the_card():
     assert "<svg" in html and first in html  # reads without a kernel
 
 
+def test_shap_values_are_on_the_probability_and_equal_shaps_tree_explainer():
+    """A classifier's SHAP values are on P(positive class), not on its 0/1 label; a tree
+    model's equal SHAP's own tree explainer on the same background and rows."""
+    import shap
+    from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+    from sklearn.ensemble import GradientBoostingRegressor, RandomForestClassifier
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    model = RandomForestClassifier(n_estimators=30, random_state=0).fit(X, y)
+    with cellops.start_run(name="forest") as run:
+        report = cellops.explain(model, X, method="shap", random_state=0, top=1)
+        version = cellops.register_model(model, "cancer", X_sample=X)
+    assert report.output == "P(class=1)" and report.rows == 500 and report.run_id == run.id
+    assert report.notes[0] == "SHAP values on 500 rows sampled from 569, against 100 background rows."
+    direct = shap.TreeExplainer(model, X.sample(100, random_state=0), model_output="probability")
+    values = np.abs(np.asarray(direct.shap_values(X.sample(500, random_state=0)))[..., 1]).mean(axis=0)
+    by_feature = dict(zip(X.columns, values))
+    for row in report.importances.itertuples():
+        assert row.importance == pytest.approx(by_feature[row.feature])
+    assert report.importances["importance"].max() < 0.5  # a share of a probability
+    card = cellops.model_card("cancer", version.version).markdown
+    assert "mean absolute SHAP value on P(class=1)" in card and report.top(1)[0] in card
+    assert "on P(class=1)" in report._repr_html_()
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    multi = cellops.explain(RandomForestClassifier(20, random_state=0).fit(X, y), X, method="shap", log=False)
+    assert multi.output.startswith("the probability of each of 3 classes") and multi.notes == []
+    assert multi.top(2)[0].startswith("petal")
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    reg = cellops.explain(GradientBoostingRegressor(n_estimators=30, random_state=0).fit(X, y), X,
+                          method="shap", log=False)
+    assert reg.output == "the prediction" and reg.importances["importance"].max() > 5  # in y's units
+
+
+def test_shap_explains_a_pipeline_with_a_text_column_quietly(capfd):
+    """Any other model (a pipeline with a one-hot text column) goes through SHAP's
+    model-agnostic explainers: the text column reaches the model as text, a column the
+    model ignores gets nothing, and no progress bar is printed into the notebook."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x0": rng.normal(size=300), "city": rng.choice(["a", "b", "c"], 300),
+                      "noise": rng.normal(size=300)})
+    y = ((X["x0"] + (X["city"] == "a") * 1.5) > 0.5).astype(int)
+    model = make_pipeline(make_column_transformer((OneHotEncoder(), ["city"]), ("passthrough", ["x0"])),
+                          LogisticRegression()).fit(X, y)
+    report = cellops.explain(model, X, method="shap", log=False, top=0)
+    importance = dict(zip(report.importances["feature"], report.importances["importance"]))
+    assert report.output == "P(class=1)" and report.rows == 200
+    assert importance["x0"] > 0.1 and importance["city"] > 0.1 and importance["noise"] == pytest.approx(0, abs=1e-9)
+    assert "Explainer" not in capfd.readouterr().err
+
+
 def test_bad_input_is_a_clear_error():
     X, y = people(200)
     with pytest.raises(InvalidArgumentError, match="no column 'gender'"):

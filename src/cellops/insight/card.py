@@ -38,7 +38,7 @@ def explanation_section(version: Any) -> str | None:
     if doc is None:
         return None
     what = ("mean drop in score when the feature is shuffled" if doc["method"] == "permutation"
-            else "mean absolute SHAP value")
+            else "mean absolute SHAP value" + (f" on {doc['output']}" if doc.get("output") else ""))
     rows = [[r["feature"], r["importance"], r["std"]] for r in doc["importances"][:10]]
     return (f"Feature importance ({doc['method']}: {what}; {doc['rows']:,} rows"
             + (f", {doc['n_repeats']} repeats" if doc.get("n_repeats") else "") + "):\n\n"

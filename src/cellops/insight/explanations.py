@@ -37,9 +37,11 @@ class Explanation:
     rows: int = 0
     run_id: str | None = None
     notes: list[str] = field(default_factory=list)
+    output: str | None = None  # what SHAP values are in ("P(class=1)", "the prediction")
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "scoring": self.scoring, "n_repeats": self.n_repeats,
+                "output": self.output,
                 "rows": self.rows, "run_id": self.run_id, "notes": self.notes,
                 "importances": [{k: _plain(v) for k, v in r.items()}
                                 for r in self.importances.to_dict("records")],
@@ -84,8 +86,10 @@ def explain(model: Any, X: Any, y: Any = None, *, method: str = "permutation",
     """Explain a fitted model on ``X`` (and ``y``, which permutation importance needs).
 
     ``method``: ``"permutation"`` (scikit-learn's ``permutation_importance`` with
-    ``scoring``, default the model's own ``score``) or ``"shap"`` (mean absolute SHAP values;
-    needs ``pip install shap``). ``features`` limits the columns explained; ``top`` the
+    ``scoring``, default the model's own ``score``) or ``"shap"`` (mean absolute SHAP values
+    on a classifier's predicted probability or a regressor's prediction, as
+    ``report.output`` says; on a sample of the rows for large ``X``; needs ``pip install
+    shap``). ``features`` limits the columns explained; ``top`` the
     number of features whose partial dependence is computed. With ``log`` and an active
     run, the report is logged as ``explanation.json``.
     """
@@ -120,27 +124,123 @@ def explain(model: Any, X: Any, y: Any = None, *, method: str = "permutation",
                                     "std": result.importances_std[keep]})
     else:
         try:
-            import shap
+            import shap  # noqa: F401 - only to say how to get it
         except ImportError:
             raise InvalidArgumentError("method='shap' needs the shap package: pip install shap "
                                        "(or use method='permutation').") from None
-        explainer = shap.Explainer(model.predict, frame)
-        values = np.abs(explainer(frame).values)
-        if values.ndim == 3:
-            values = values.mean(axis=2)
-        mean = values.mean(axis=0)
+        mean, std, output, explained = _shap(model, frame, random_state, notes)
         keep = [columns.index(f) for f in chosen]
-        importances = pd.DataFrame({"feature": chosen, "importance": mean[keep],
-                                    "std": values.std(axis=0)[keep]})
+        importances = pd.DataFrame({"feature": chosen, "importance": mean[keep], "std": std[keep]})
     importances = importances.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True)
     pdp = _partial_dependence(model, X, frame, list(importances["feature"][:max(int(top), 0)]),
                               grid_resolution, notes)
     report = Explanation(method, importances, pdp,
                          scoring if isinstance(scoring, str) or scoring is None else repr(scoring),
-                         int(n_repeats) if method == "permutation" else 0, int(len(frame)), notes=notes)
+                         int(n_repeats) if method == "permutation" else 0,
+                         int(len(frame)) if method == "permutation" else explained, notes=notes,
+                         output=None if method == "permutation" else output)
     if log:
         _log(report)
     return report
+
+
+SHAP_ROWS = 500  # rows a tree model's values are computed on (a sample beyond it)
+AGNOSTIC_ROWS = 200  # the same for any other model: its explainer is ~25x slower a row
+SHAP_BACKGROUND = 100
+EXACT_UP_TO = 10  # columns up to which model-agnostic SHAP values are exact
+
+
+def _shap(model: Any, frame: Any, random_state: int | None, notes: list[str]) -> tuple[Any, Any, str, int]:
+    """Mean and standard deviation of |SHAP value| per column, what they are in, and how
+    many rows were explained.
+
+    A classifier's SHAP values are on its predicted probability (of the positive class, or
+    of each class averaged over the classes), a regressor's on its prediction: the label a
+    classifier predicts moves in jumps of 0 or 1, which would make every value a fraction
+    of a class flip. Tree models (scikit-learn's forests and trees, XGBoost, LightGBM) go
+    through SHAP's tree explainer (exact, seconds); anything else, pipelines included,
+    through SHAP's exact explainer (up to ``EXACT_UP_TO`` columns) or its permutation
+    explainer (ten permutations a row) on the model's own predict function, which call the
+    model on thousands of rows for each row explained: hence samples of ``SHAP_ROWS`` (tree
+    models) or ``AGNOSTIC_ROWS`` rows, explained against ``SHAP_BACKGROUND`` background rows
+    (a sample is said in the notes). Measured on 2 cores, 30 columns: a 50-tree forest 2.6 s
+    for 500 rows; a scaler + logistic regression pipeline ~60 ms a row, plus ~11 s the first
+    time in a process while SHAP's numba code compiles."""
+    import numpy as np
+    import pandas as pd
+    import shap
+    from sklearn.base import is_classifier
+
+    seed = 0 if random_state is None else int(random_state)
+    background = frame.sample(min(SHAP_BACKGROUND, len(frame)), random_state=seed)
+
+    def sample(limit: int) -> Any:
+        return frame if len(frame) <= limit else frame.sample(limit, random_state=seed)
+
+    proba = is_classifier(model) and hasattr(model, "predict_proba")
+    classes = list(getattr(model, "classes_", []))
+    values = None
+    if not hasattr(model, "steps"):  # a pipeline is never a tree model to SHAP
+        rows = sample(SHAP_ROWS)
+        try:
+            explainer = shap.TreeExplainer(model, background,
+                                           model_output="probability" if proba else "raw")
+            values = np.asarray(explainer.shap_values(rows, check_additivity=False))
+        except Exception:  # noqa: BLE001 - SHAP says "not a tree model" in several ways
+            values = None
+    if values is None:
+        rows = sample(AGNOSTIC_ROWS)
+        predict = model.predict_proba if proba else model.predict
+        # SHAP masks numbers: a non-numeric column goes to it as codes and comes back to the
+        # model as its values; a model fitted on a DataFrame gets a DataFrame.
+        named = hasattr(model, "feature_names_in_") or not hasattr(model, "n_features_in_")
+        codes = {c: pd.Index(pd.unique(frame[c].dropna())) for c, t in frame.dtypes.items()
+                 if t.kind not in "biuf"}
+
+        def encode(part: Any) -> Any:
+            out = part.copy()
+            for c, cats in codes.items():
+                out[c] = cats.get_indexer(part[c]).astype(float)  # -1: missing
+            return out.to_numpy(dtype=float)
+
+        def f(data: Any) -> Any:
+            data = np.asarray(data, dtype=float)
+            if not named:
+                return predict(data)
+            batch = pd.DataFrame(data, columns=frame.columns)
+            for c, cats in codes.items():
+                code = batch[c].to_numpy().astype(int)
+                batch[c] = pd.Series(np.where(code < 0, None, cats.take(code.clip(0)).to_numpy(dtype=object)),
+                                     index=batch.index).astype(frame[c].dtype)
+            return predict(batch)
+
+        masker = shap.maskers.Independent(encode(background), max_samples=len(background))
+        width = frame.shape[1]
+        if width <= EXACT_UP_TO:  # every coalition: 2**width evaluations a row, exact values
+            explainer = shap.explainers.Exact(f, masker)
+            values = np.asarray(explainer(encode(rows), silent=True).values)
+        else:  # ten antithetic permutations a row
+            explainer = shap.PermutationExplainer(f, masker, seed=seed)
+            values = np.asarray(explainer(encode(rows), max_evals=10 * (2 * width + 1), silent=True).values)
+    if len(rows) < len(frame):
+        notes.append(f"SHAP values on {len(rows):,} rows sampled from {len(frame):,}, "
+                     f"against {len(background):,} background rows.")
+    if values.ndim == 3 and values.shape[0] == len(rows) and values.shape[1] == frame.shape[1]:
+        per_class = values  # rows x features x classes
+    elif values.ndim == 3:
+        per_class = np.moveaxis(values, 0, -1)  # classes x rows x features (older SHAP)
+    else:
+        per_class = values[..., None]
+    if proba and per_class.shape[-1] == 2:
+        absolute = np.abs(per_class[..., 1])
+        output = f"P(class={classes[1]!s})" if len(classes) == 2 else "P(positive class)"
+    elif proba:
+        absolute = np.abs(per_class).mean(axis=2)
+        output = f"the probability of each of {per_class.shape[-1]} classes, averaged over the classes"
+    else:
+        absolute = np.abs(per_class[..., 0])
+        output = "the prediction"
+    return absolute.mean(axis=0), absolute.std(axis=0), output, int(len(rows))
 
 
 def _partial_dependence(model: Any, X: Any, frame: Any, features: list[str], grid: int,
@@ -183,7 +283,7 @@ def report_html(doc: dict[str, Any]) -> str:
     """An explanation (its ``to_dict()``) as an HTML table that reads without a kernel."""
     cell = "padding:2px 8px;text-align:right;border-bottom:1px solid var(--jp-border-color2,#ddd)"
     what = ("mean drop in score when shuffled" if doc["method"] == "permutation"
-            else "mean |SHAP value|")
+            else "mean |SHAP value|" + (f" on {doc['output']}" if doc.get("output") else ""))
     rows = "".join(f"<tr><td style='{cell};text-align:left'>{html.escape(str(r['feature']))}</td>"
                    f"<td style='{cell}'>{_fmt(r['importance'])}</td><td style='{cell}'>± {_fmt(r['std'])}</td></tr>"
                    for r in doc["importances"][:15])
