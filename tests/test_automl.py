@@ -193,10 +193,43 @@ def test_trials_fit_with_one_blas_thread_and_local_workers_share_the_cores(monke
     assert seen and all(s["blas"] == 1 and s["openmp"] == before["openmp"] for s in seen)
     seen.clear()
     job = {"task": "classification", "family": "linear", "params": {"C": 1.0}, "fraction": 1.0,
-           "metric": "accuracy", "frame": X, "target": y, "folds": [(np.arange(400), np.arange(400, 569))],
+           "metric": "accuracy", "data": {"frame": X, "target": y, "folds": [(np.arange(400), np.arange(400, 569))]},
            "seed": 0, "seconds_left": 10, "threads": 1}
     assert search.evaluate(job)["scores"] and seen == [{**before, "blas": 1, "openmp": 1}]
     assert {i["user_api"]: i["num_threads"] for i in threadpool_info()} == before
+
+
+def test_local_workers_get_the_rows_once_not_with_every_trial(monkeypatch):
+    """The frame goes to the workers once (a file each worker reads on its first trial),
+    so a trial's arguments stay small however large the data; the file goes at the end."""
+    import os
+    import pickle
+
+    from cellops.execution.executors import LocalExecutor, SharedFile
+
+    sizes: list[int] = []
+    files: list[str] = []
+    submit, share = LocalExecutor.submit, LocalExecutor.share
+
+    def measured_submit(self, fn, arg):
+        sizes.append(len(pickle.dumps(arg)))
+        return submit(self, fn, arg)
+
+    def recorded_share(self, data):
+        out = share(self, data)
+        files.append(out.path)
+        return out
+
+    monkeypatch.setattr(LocalExecutor, "submit", measured_submit)
+    monkeypatch.setattr(LocalExecutor, "share", recorded_share)
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(5000, 40)), columns=[f"x{i}" for i in range(40)])
+    y = (X["x0"] + X["x1"] > 0).astype(int)
+    result = cellops.automl(X, y, time_budget=5, workers=2, estimators=["linear"], random_state=0)
+    assert result.best_score > 0.95 and result.trials >= 2
+    assert len(pickle.dumps(X)) > 1_000_000 and max(sizes) < 20_000  # 1.6 MB of rows, KBs a trial
+    assert len(files) == 1 and not os.path.exists(files[0])
+    assert isinstance(pickle.loads(pickle.dumps(SharedFile("x"))), SharedFile)
 
 
 def test_large_data_is_scored_on_a_holdout_split_and_small_data_on_folds():

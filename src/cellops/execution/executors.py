@@ -31,6 +31,10 @@ class InlineExecutor:
     def wait_any(self, handles: list[Any], timeout: float | None = None) -> list[Any]:
         return list(handles)
 
+    def share(self, data: Any) -> Any:
+        """``data`` for many tasks, sent once (here: nothing to send)."""
+        return data
+
     def result(self, handle: Any) -> Any:
         return handle.result()
 
@@ -85,9 +89,24 @@ class LocalExecutor:
                                                 initargs=(dict(os.environ),))
         for _ in range(max(1, workers)):  # start every worker now, importing in parallel
             self.pool.submit(_noop)
+        self._shared: list[str] = []
 
     def submit(self, fn: Callable, arg: Any) -> Any:
         return self.pool.submit(fn, arg)
+
+    def share(self, data: Any) -> "SharedFile":
+        """``data`` for many tasks, sent once: pickled to a temporary file that each worker
+        reads the first time a task asks for it (:func:`shared`), instead of pickled into
+        every task's arguments. Removed when the executor closes."""
+        import os
+        import pickle
+        import tempfile
+
+        fd, path = tempfile.mkstemp(prefix="cellops-shared-", suffix=".pkl")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
+        self._shared.append(path)
+        return SharedFile(path)
 
     def wait_any(self, handles: list[Any], timeout: float | None = None) -> list[Any]:
         """The handles that are done, waiting up to ``timeout`` s (None: until one is)."""
@@ -100,7 +119,15 @@ class LocalExecutor:
         return handle.result()
 
     def close(self) -> None:
+        import os
+
         self.pool.shutdown(wait=True, cancel_futures=True)
+        for path in self._shared:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        self._shared.clear()
 
 
 class DaskExecutor:
@@ -129,6 +156,11 @@ class DaskExecutor:
     def submit(self, fn: Callable, arg: Any) -> Any:
         return self.client.submit(fn, arg, pure=False)
 
+    def share(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` (a dict) for many tasks, sent to the cluster once: a dict of futures,
+        which Dask replaces by their values in each task's argument."""
+        return self.client.scatter(data, hash=False)
+
     def wait_any(self, handles: list[Any], timeout: float | None = None) -> list[Any]:
         import asyncio
 
@@ -146,6 +178,36 @@ class DaskExecutor:
 
     def close(self) -> None:
         self.client.close()
+
+
+class SharedFile:
+    """What :meth:`LocalExecutor.share` sent: a pickle file's path, read once per worker."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+_LOADED: dict[str, Any] = {}
+
+
+def shared(data: Any) -> Any:
+    """In a task: the value an executor's ``share`` sent (read once per worker process)."""
+    if not isinstance(data, SharedFile):
+        return data
+    if data.path not in _LOADED:
+        import pickle
+
+        _LOADED.clear()  # one search's data at a time in a worker
+        with open(data.path, "rb") as f:
+            _LOADED[data.path] = pickle.load(f)
+    return _LOADED[data.path]
+
+
+def share(pool: Any, data: Any) -> Any:
+    """``data`` sent once for many tasks on ``pool`` (as it is, for an executor registered
+    without a ``share`` method)."""
+    method = getattr(pool, "share", None)
+    return data if method is None else method(data)
 
 
 _EXECUTORS: dict[str, Callable[[str, int], Any]] = {

@@ -431,17 +431,20 @@ def evaluate(job: dict[str, Any]) -> dict[str, Any]:
     fold scores, the fit time, or the error. Stops between folds when its time is up."""
     import numpy as np
 
+    from ..execution.executors import shared
+
     start = time.perf_counter()
     stop = start + job["seconds_left"]
     family = _families(job["task"])[job["family"]]
     scorer = _scorer(job["metric"])
-    frame, target = job["frame"], job["target"]
+    data = shared(job["data"])
+    frame, target = data["frame"], data["target"]
     rng = np.random.default_rng(job["seed"])
     scores: list[float] = []
     error = None
     try:
         with _one_blas_thread(), _openmp_threads(job.get("threads")):
-            for train, test in job["folds"]:
+            for train, test in data["folds"]:
                 if time.perf_counter() > stop:
                     error = "stopped: the time budget ran out"
                     break
@@ -489,6 +492,10 @@ def _search_parallel(pool: Any, workers: int, parent: Any, families: dict[str, d
     workers free up; a promising subsample trial queues its full-size trial."""
     from ..tracking import start_run
 
+    from ..execution.executors import share
+
+    # The rows go to the workers once, not with every trial.
+    data = share(pool, {"frame": frame, "target": target, "folds": folds})
     queue: list[tuple[str, dict[str, Any], float]] = [
         (f, dict(families[f]["default"]), 1.0) for f in sorted(families, key=lambda f: families[f]["cost"])]
     running: dict[Any, tuple[str, dict[str, Any], float, Any]] = {}
@@ -508,7 +515,7 @@ def _search_parallel(pool: Any, workers: int, parent: Any, families: dict[str, d
                 run = start_run(name=family, kind="trial", parent=parent, activate=False,
                                 params={"estimator": family, **params, "fraction": fraction})
                 job = {"task": task, "family": family, "params": params, "fraction": fraction,
-                       "metric": metric, "frame": frame, "target": target, "folds": folds,
+                       "metric": metric, "data": data,
                        "seed": len(trials) + len(running), "seconds_left": deadline - now,
                        "threads": threads}
                 running[pool.submit(evaluate, job)] = (family, params, fraction, run)
