@@ -92,3 +92,13 @@ async def test_revoking_someone_without_a_role_is_a_clear_error(jp_fetch, team):
     await call(jp_fetch, "PUT", "roles", "ana", user="ana", body={"role": "admin"})
     code, body = await call(jp_fetch, "DELETE", "roles", "nobody", user="ana")
     assert code == 400 and "nobody holds no role" in body["message"]
+
+
+async def test_the_roles_routes_need_authentication(jp_fetch, team):
+    for method, parts, body in (("GET", ("roles",), None), ("PUT", ("roles", "eve"), b'{"role": "admin"}'),
+                                ("DELETE", ("roles", "eve"), None)):
+        with pytest.raises(HTTPClientError) as info:
+            await jp_fetch("cellops", "api", "v1", *parts, method=method, body=body,
+                           headers={"Authorization": ""}, allow_nonstandard_methods=True)
+        assert info.value.code == 403, method
+    assert cellops.workspace_roles() == []
