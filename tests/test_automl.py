@@ -165,7 +165,8 @@ def test_trials_run_in_parallel_on_local_workers():
 def test_trials_fit_with_one_blas_thread_and_local_workers_share_the_cores(monkeypatch):
     """OpenBLAS threads left spinning after a linear model starve the tree models' OpenMP
     threads (a 6 s search took 14-50 s beside one busy process): trials fit with one BLAS
-    thread, a local worker with its share of the cores, and the caller's limits come back."""
+    thread and the OpenMP threads the other processes leave cores for, a local worker
+    with its share of the cores, and the caller's limits come back."""
     import os
 
     from sklearn.base import BaseEstimator, ClassifierMixin
@@ -189,8 +190,15 @@ def test_trials_fit_with_one_blas_thread_and_local_workers_share_the_cores(monke
     np.dot(np.ones((200, 200)), np.ones((200, 200)))  # BLAS loaded and its threads started
     before = {i["user_api"]: i["num_threads"] for i in threadpool_info()}
     monkeypatch.setattr(search, "_pipeline", lambda spec, params, frame: Probe())
+    monkeypatch.setattr(search.os, "getloadavg", lambda: (1.0, 1.0, 1.0))  # only this process
     cellops.automl(X, y, time_budget=1, estimators=["linear"], metric="accuracy")
     assert seen and all(s["blas"] == 1 and s["openmp"] == before["openmp"] for s in seen)
+    seen.clear()
+    # Other processes busy on every core: one OpenMP thread, so none waits on a
+    # descheduled sibling at each of a tree model's parallel regions.
+    monkeypatch.setattr(search.os, "getloadavg", lambda: (1.0 + search._cores(), 0.0, 0.0))
+    cellops.automl(X, y, time_budget=1, estimators=["linear"], metric="accuracy")
+    assert seen and all(s["blas"] == 1 and s["openmp"] == 1 for s in seen)
     seen.clear()
     job = {"task": "classification", "family": "linear", "params": {"C": 1.0}, "fraction": 1.0,
            "metric": "accuracy", "data": {"frame": X, "target": y, "folds": [(np.arange(400), np.arange(400, 569))]},

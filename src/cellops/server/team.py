@@ -14,7 +14,6 @@ import json
 from typing import Any
 
 import cellops
-from cellops.identity import ROLES
 
 from .base import Handler, web
 
@@ -23,7 +22,7 @@ USER = r"([^/]{1,200})"
 
 def _roles() -> dict[str, Any]:
     granted = cellops.workspace_roles()
-    return {"enforced": bool(granted), "levels": list(ROLES),
+    return {"enforced": bool(granted),
             "you": {"user": cellops.current_user(), "role": cellops.role_of()},
             "roles": granted}
 
