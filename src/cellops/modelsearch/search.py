@@ -468,8 +468,8 @@ def _one_blas_thread() -> Any:
     the cores: measured on 2 cores, a HistGradientBoosting fit after a logistic regression
     took 0.68 s instead of 0.18 s on an idle machine, and with one other busy process a
     search given 6 s took 14 to 50 s (3 trials) instead of 6 s (11 to 22 trials). The models
-    tried here are small enough that one BLAS thread costs nothing measurable; OpenMP keeps
-    every core."""
+    tried here are small enough that one BLAS thread costs nothing measurable; OpenMP's
+    threads are set apart (:func:`_idle_cores`)."""
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
@@ -486,9 +486,9 @@ def _idle_cores() -> int:
 
     OpenMP's threads wait for each other at the end of every parallel region, and a tree
     model runs thousands of small ones: when another process holds one of the cores, each
-    wait lasts until the descheduled thread runs again. Measured on 2 cores with other
-    processes busy, one HistGradientBoosting fold took 16 s with two threads where one
-    thread takes about 0.5 s; on a machine with nothing else running, every core is used."""
+    wait lasts until the descheduled thread runs again. Measured on 2 cores beside two busy
+    processes: a 6 s search took up to 93 s with two threads, 6.0 s with one (16-17 trials);
+    on a machine with nothing else running, every core is used."""
     cores = _cores()
     try:
         others = max(0.0, os.getloadavg()[0] - 1.0)
