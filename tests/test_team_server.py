@@ -10,15 +10,9 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 import cellops
-from test_registry_server import NamedUsers
+from test_registry_server import jp_server_config  # noqa: F401 - several named users
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
-
-
-@pytest.fixture
-def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"cellops.server": True},
-                          "identity_provider_class": NamedUsers}}
 
 
 @pytest.fixture
