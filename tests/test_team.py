@@ -122,6 +122,39 @@ def test_the_environment_chooses_the_store_and_artifacts_without_a_config(team, 
     assert _cellops("runs", "list", cwd=tmp_path, env=env).stdout.count("from-env") == 1
 
 
+def test_a_config_toml_chooses_the_store_and_artifacts_and_init_never_overrides_it(team, tmp_path):
+    """What a team commits to git: .cellops/config.toml with both URLs. Every process in
+    the folder uses them; `cellops init --store` with another URL is refused (that file is
+    the team's to edit) and leaves both files as they were."""
+    folder = tmp_path / ".cellops"
+    folder.mkdir()
+    toml = f'store_url = "{team["url"]}"\nartifact_root = "{team["artifacts"]}"\n'
+    (folder / "config.toml").write_text(toml)
+    p = _python("""
+        import cellops
+        with cellops.start_run(name="from-toml"):
+            cellops.log_text("x", "x.txt")
+        ws = cellops.workspace()
+        print(ws.store.where, ws.artifact_root)
+    """, tmp_path, team["env"])
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    assert out.split() == [team["url"], team["artifacts"]]
+    assert not (folder / "cellops.db").exists()
+    assert _cellops("runs", "list", cwd=tmp_path, env=team["env"]).stdout.count("from-toml") == 1
+    other = team["cluster"].new_database()
+    res = _cellops("init", "--store", other, cwd=tmp_path, env=team["env"])
+    assert res.returncode != 0
+    assert "config.toml" in res.stderr and "Change it there" in res.stderr
+    assert (folder / "config.toml").read_text() == toml and not (folder / "config.json").exists()
+    untouched = RawDb.from_url(other).execute(
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0]
+    assert untouched == 0  # refused before it connected to the other database
+    same = _cellops("init", "--store", team["url"], cwd=tmp_path, env=team["env"])
+    assert same.returncode == 0, same.stderr  # the URL it already names: nothing to change
+    assert "from-toml" in _cellops("runs", "list", cwd=tmp_path, env=team["env"]).stdout
+
+
 def test_a_team_workspace_of_an_older_cellops_is_upgraded_in_place(team, tmp_path):
     """Schema 15 had no hash indexes for looking runs up by id (migration 16): the first
     process of a newer cellops adds them, and what the team logged before is all there."""

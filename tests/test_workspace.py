@@ -71,6 +71,54 @@ def test_a_broken_config_file_is_reported_with_its_path(tmp_path):
         cellops.workspace()
 
 
+def test_settings_may_live_in_config_toml(tmp_path):
+    """A team keeps .cellops/config.toml by hand (or in git): cellops reads the same
+    settings from it, and an error about one names that file."""
+    (tmp_path / ".cellops").mkdir()
+    (tmp_path / ".cellops" / "config.toml").write_text(
+        '# the team\'s settings\nmetric_flush_rows = 3\nmax_param_bytes = 10\n')
+    ws = cellops.workspace()
+    assert ws.buffer.max_rows == 3
+    with cellops.start_run() as run:
+        run.log_params({"ok": "short"})
+        with pytest.raises(cellops.InvalidArgumentError, match=r"config\.toml\) because"):
+            run.log_params({"long": "x" * 11})
+    assert cellops.get_run(run.id).params == {"ok": "short"}
+
+
+def test_a_setting_set_differently_in_both_files_is_refused_naming_both(tmp_path):
+    ws = cellops.init_workspace(tmp_path)
+    with cellops.start_run(name="kept") as run:
+        run.log_metric("m", 1.0)
+    folder = tmp_path / ".cellops"
+    (folder / "config.json").write_text(json.dumps({"metric_flush_rows": 10}))
+    (folder / "config.toml").write_text("metric_flush_rows = 10\n")  # the same value: fine
+    cellops.workspaces._reset_for_tests()
+    assert cellops.workspace().config["metric_flush_rows"] == 10
+    (folder / "config.toml").write_text("metric_flush_rows = 20\n")
+    cellops.workspaces._reset_for_tests()
+    with pytest.raises(cellops.WorkspaceError,
+                       match=r"metric_flush_rows is 20 in .*config\.toml but 10 in .*config\.json"):
+        cellops.workspace()
+    (folder / "config.toml").unlink()
+    cellops.workspaces._reset_for_tests()
+    assert cellops.get_run(run.id).metrics == {"m": 1.0}  # nothing stored was touched
+    del ws
+
+
+def test_a_broken_config_toml_is_reported_with_its_path_and_nothing_is_lost(tmp_path):
+    cellops.init_workspace(tmp_path)
+    with cellops.start_run(name="kept") as run:
+        pass
+    (tmp_path / ".cellops" / "config.toml").write_text("store_url = postgresql://no-quotes\n")
+    cellops.workspaces._reset_for_tests()
+    with pytest.raises(cellops.WorkspaceError, match=r"config\.toml is not valid TOML"):
+        cellops.start_run()
+    (tmp_path / ".cellops" / "config.toml").unlink()
+    cellops.workspaces._reset_for_tests()
+    assert cellops.get_run(run.id).name == "kept"
+
+
 def test_a_bad_synchronous_setting_is_reported(tmp_path):
     (tmp_path / ".cellops").mkdir()
     (tmp_path / ".cellops" / "config.json").write_text(json.dumps({"sqlite_synchronous": "MAYBE"}))

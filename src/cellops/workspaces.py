@@ -5,7 +5,10 @@ the first folder that contains ``.cellops/``. ``CELLOPS_HOME`` overrides the
 search and names the workspace folder itself (the one holding the database).
 When neither finds one, first use creates ``.cellops/`` in the current directory.
 
-Settings live in ``.cellops/config.json``. Two choose where a workspace keeps its data:
+Settings live in ``.cellops/config.json`` (what ``cellops init`` writes) and, for a team
+that keeps them by hand or in git, ``.cellops/config.toml`` (the same names, as TOML keys);
+a setting may be in either file, and one set to different values in both is an error, never
+a silent choice. Two choose where a workspace keeps its data:
 
 - ``store_url``: a ``postgresql://user@host:5432/db`` URL for a team's workspace, whose
   metadata lives in PostgreSQL instead of ``.cellops/cellops.db``
@@ -42,6 +45,7 @@ __all__ = ["Workspace", "find_workspace", "init_workspace", "use_workspace", "wo
 DIRNAME = ".cellops"
 DB_NAME = "cellops.db"
 CONFIG_NAME = "config.json"
+TOML_NAME = "config.toml"
 ENV_HOME = "CELLOPS_HOME"
 ENV_STORE = "CELLOPS_STORE_URL"
 ENV_ARTIFACTS = "CELLOPS_ARTIFACTS_URL"
@@ -136,8 +140,14 @@ class Workspace:
         value = self.config.get(name, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise WorkspaceError(
-                f"{name} in {self.path / CONFIG_NAME} must be a positive number, not {value!r}.")
+                f"{name} in {self.setting_file(name)} must be a positive number, not {value!r}.")
         return value
+
+    def setting_file(self, name: str) -> Path:
+        """The file that holds (or would hold) the setting ``name``: ``config.toml`` when
+        it sets it, else ``config.json`` — what an error about a setting names."""
+        toml = self.path / TOML_NAME
+        return toml if name in _read_toml(toml) else self.path / CONFIG_NAME
 
     def flush(self) -> None:
         """Write buffered metrics to the database."""
@@ -152,7 +162,20 @@ class Workspace:
 
 
 def _read_config(path: Path) -> dict[str, Any]:
-    cfg = path / CONFIG_NAME
+    """The workspace's settings: ``config.json`` and ``config.toml`` together. A setting
+    both files hold with different values is refused, naming both."""
+    data = _read_json(path / CONFIG_NAME)
+    toml = _read_toml(path / TOML_NAME)
+    for key in sorted(data.keys() & toml.keys()):
+        if data[key] != toml[key]:
+            raise WorkspaceError(
+                f"{key} is {toml[key]!r} in {path / TOML_NAME} but {data[key]!r} in "
+                f"{path / CONFIG_NAME}. Keep it in one of the two files (delete it from the "
+                "other); cellops will not guess which one you meant.")
+    return {**data, **toml}
+
+
+def _read_json(cfg: Path) -> dict[str, Any]:
     try:
         text = cfg.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -168,6 +191,26 @@ def _read_config(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise WorkspaceError(f"{cfg} must hold a JSON object of settings, not {type(data).__name__}.")
     return data
+
+
+def _read_toml(cfg: Path) -> dict[str, Any]:
+    try:
+        raw = cfg.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise WorkspaceError(f"Cannot read {cfg}: {exc}") from exc
+    try:
+        import tomllib  # type: ignore[import-not-found]
+    except ImportError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise WorkspaceError(
+            f"{cfg} is not valid TOML ({exc}). Fix or delete the file; it only holds settings "
+            "(store_url = \"postgresql://...\", one `name = value` a line)."
+        ) from exc
 
 
 def find_workspace(start: str | os.PathLike[str] | None = None, *,
@@ -311,6 +354,9 @@ def init_workspace(path: str | os.PathLike[str] | None = None, *, store: str | N
         p = Path(path).expanduser().absolute()
         if p.name != DIRNAME:
             p = p / DIRNAME
+    # Refused before anything is connected to or created.
+    _refuse_toml_clash(p, {k: v for k, v in (("store_url", store), ("artifact_root", artifacts))
+                           if v})
     settings = _checked_settings(store, artifacts) if store or artifacts else None
     if empty:
         _refuse_data(store, p)
@@ -382,14 +428,29 @@ def _forget(path: Path) -> None:
 
 
 def _save_settings(path: Path, settings: dict[str, str]) -> None:
-    """Merge ``settings`` into ``path``'s config.json (written whole, then renamed)."""
-    current = _read_config(path)
-    current.update(settings)
+    """Merge ``settings`` into ``path``'s config.json (written whole, then renamed). A
+    setting that config.toml holds with another value is refused: that file is the
+    team's to edit, and cellops never rewrites it."""
+    toml = _refuse_toml_clash(path, settings)
+    current = _read_json(path / CONFIG_NAME)
+    current.update((k, v) for k, v in settings.items() if k not in toml)
     cfg = path / CONFIG_NAME
     tmp = cfg.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(current, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, cfg)
     _forget(path)
+
+
+def _refuse_toml_clash(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """Raise if config.toml in ``path`` sets one of ``settings`` to another value; return
+    what config.toml holds."""
+    toml = _read_toml(path / TOML_NAME)
+    for key, value in settings.items():
+        if key in toml and toml[key] != value:
+            raise WorkspaceError(
+                f"{key} is {toml[key]!r} in {path / TOML_NAME}; cellops does not rewrite that "
+                f"file. Change it there to {value!r}, or delete it there and run this again.")
+    return toml
 
 
 def _reset_for_tests() -> None:

@@ -92,7 +92,7 @@ class Connection:
         if str(synchronous).upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise StoreError(
                 f"sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}; "
-                "fix it in the workspace's config.json."
+                "fix it in the workspace's .cellops/config.json (or config.toml)."
             )
         self.synchronous = str(synchronous).upper()
         self.lock = threading.RLock()  # one connection, shared by this process's threads

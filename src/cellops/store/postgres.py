@@ -523,8 +523,8 @@ class PgConnection:
             why = " ".join(str(direct).split()).rstrip(".?")
         return (f"Cannot reach the workspace's PostgreSQL store {self.path}: {why}. Check that the "
                 "server is running and the URL (store_url in .cellops/config.json or "
-                "CELLOPS_STORE_URL) is right; credentials come from the URL, PGPASSWORD or "
-                "~/.pgpass.")
+                "config.toml, or CELLOPS_STORE_URL) is right; credentials come from the URL, "
+                "PGPASSWORD or ~/.pgpass.")
 
     def _migrate(self, pool: Any) -> None:
         with pool.connection() as conn:

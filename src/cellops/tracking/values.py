@@ -86,8 +86,8 @@ def param_values(ws: Workspace, params: Mapping[str, Any]) -> dict[str, str]:
     limit = ws.config.get("max_param_bytes", DEFAULT_MAX_PARAM_BYTES)
     if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
         raise InvalidArgumentError(
-            f"max_param_bytes in {ws.path / 'config.json'} must be a positive integer, "
-            f"not {limit!r}.")
+            f"max_param_bytes in {ws.setting_file('max_param_bytes')} must be a positive "
+            f"integer, not {limit!r}.")
     out = {}
     for key, value in params.items():
         key = check_key(key, "param")
@@ -96,8 +96,8 @@ def param_values(ws: Workspace, params: Mapping[str, Any]) -> dict[str, str]:
         if size > limit:
             raise InvalidArgumentError(
                 f"Param {key!r} is {_size(size)}; params are limited to {_size(limit)} "
-                "(setting max_param_bytes in the workspace's config.json) because every runs "
-                f"table carries them. Store large values as a file: "
+                f"(setting max_param_bytes in {ws.setting_file('max_param_bytes')}) because "
+                "every runs table carries them. Store large values as a file: "
                 f"cellops.log_text(value, '{key}.txt') or cellops.log_artifact(path).")
         out[key] = text
     return out
