@@ -166,6 +166,9 @@ class Server:
 
             self.cluster = PgCluster(temp_base(), durable=True)
             self.admin = self.cluster.url("postgres", "postgres")
+            # Our own throwaway cluster: time its WAL flushes too (pg_stat_wal.wal_sync_time).
+            self.cluster.psql("ALTER SYSTEM SET track_wal_io_timing = on")
+            self.cluster.psql("SELECT pg_reload_conf()")
 
     def database(self) -> str:
         import psycopg
@@ -174,6 +177,17 @@ class Server:
         with psycopg.connect(self.admin, autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         return self.admin.rsplit("/", 1)[0] + "/" + name
+
+    def wal(self) -> tuple[int, float]:
+        """The server's WAL flushes so far: how many, and milliseconds in them (0 unless
+        ``track_wal_io_timing`` is on, as it is on the throwaway cluster). Read after a
+        worker exited (its backend reports at exit) and a moment passed."""
+        import psycopg
+
+        time.sleep(1.5)
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            n, ms = conn.execute("SELECT wal_sync, wal_sync_time FROM pg_stat_wal").fetchone()
+        return int(n), float(ms)
 
     def stop(self) -> None:
         if self.cluster is not None:
@@ -318,12 +332,24 @@ def main() -> int:
         save()
         row(f"log_metric x{N_METRICS:,}, per call", lm["cellops"] / N_METRICS * 1e6,
             lm["mlflow"] / N_METRICS * 1e6, "us", 100)
-        runs = f["runs"] = {"cellops": run_one(py, "cellops", "runs", server.database()),
-                            "mlflow": run_one(mpy, "mlflow", "runs", server.database())}
+        runs, wal = f["runs"] = {}, {}
+        for system, python in (("cellops", py), ("mlflow", mpy)):
+            url = server.database()
+            before = server.wal()
+            runs[system] = run_one(python, system, "runs", url)
+            after = server.wal()
+            # Per run: the workload's WAL flushes (its search and start-up add a few).
+            wal[system] = ((after[0] - before[0]) / N_RUNS, (after[1] - before[1]) / N_RUNS)
+        f["runs_wal_per_run"] = wal
         save()
         row("create run (5 params, 5 metrics), per run",
             runs["cellops"]["create_seconds"] / N_RUNS * 1e3,
             runs["mlflow"]["create_seconds"] / N_RUNS * 1e3, "ms", 10)
+        timed = wal["cellops"][1] > 0
+        print(f"  of which PostgreSQL's WAL flushes (durable commits), per run: cellops "
+              f"{wal['cellops'][0]:.1f}" + (f" taking {wal['cellops'][1]:.2f} ms" if timed else "")
+              + f", MLflow {wal['mlflow'][0]:.1f}"
+              + (f" taking {wal['mlflow'][1]:.2f} ms" if timed else ""), flush=True)
         row(f"search_runs over {N_RUNS:,} ({runs['cellops']['search_rows']} rows)",
             runs["cellops"]["search_seconds"] * 1e3, runs["mlflow"]["search_seconds"] * 1e3,
             "ms", 10)
