@@ -39,6 +39,9 @@ async def test_roles_are_listed_granted_and_revoked_as_the_jupyter_user(jp_fetch
     code, body = await call(jp_fetch, "GET", "roles", user="ana")
     assert code == 200 and body["enforced"] is False and body["roles"] == []
     assert body["you"] == {"user": "ana", "role": "admin"}  # an open workspace
+    # Where the data lives: here the embedded SQLite file's folder and the local blobs.
+    assert body["workspace"] == {"shared": False, "store": str(team / ".cellops"),
+                                 "artifacts": str(team / ".cellops" / "artifacts")}
     # The first grant makes the asking user an admin, as on the command line.
     code, body = await call(jp_fetch, "PUT", "roles", "bob", user="ana", body={"role": "editor"})
     assert code == 403 and "first grant must make you an admin" in body["message"]

@@ -12,7 +12,7 @@ export interface ISidebarTab {
   /** The button icon: when the labels do not fit the sidebar's width, the other tabs show
    * their icon only (their label on hover). */
   readonly icon?: LabIcon;
-  /** Order in the tab bar: Runs 100, Pipelines 200, Registry 300, Monitoring 400, Features 500. */
+  /** Order in the tab bar: Runs 100, Pipelines 200, Registry 300, Monitoring 400, Features 500, Team 600. */
   readonly rank: number;
   /** What the tab shows. */
   readonly widget: Widget;

@@ -1,6 +1,7 @@
 """REST routes of a team's roles (docs/team.md, "Who is acting, and roles").
 
-    GET    roles          who holds which role, and the asking user's own role
+    GET    roles          who holds which role, the asking user's own role, and where the
+                          workspace keeps its data (what the sidebar's Team tab shows)
     PUT    roles/USER     grant USER a role (body: {"role": "editor"}); admins only
     DELETE roles/USER     take USER's role away; admins only
 
@@ -22,9 +23,13 @@ USER = r"([^/]{1,200})"
 
 def _roles() -> dict[str, Any]:
     granted = cellops.workspace_roles()
+    ws = cellops.workspace()
     return {"enforced": bool(granted),
             "you": {"user": cellops.current_user(), "role": cellops.role_of()},
-            "roles": granted}
+            "roles": granted,
+            # Where the data lives (never a password: the store URL is shown without one).
+            "workspace": {"shared": ws.store_url is not None, "store": ws.store.where,
+                          "artifacts": ws.artifact_root}}
 
 
 class RolesHandler(Handler):
