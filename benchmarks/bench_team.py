@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -191,7 +192,7 @@ class Server:
 
     def stop(self) -> None:
         if self.cluster is not None:
-            self.cluster.stop("fast")
+            self.cluster.destroy("fast")
 
 
 def spawn(python: str, system: str, workload: str, url: str, arg: str = "",
@@ -306,6 +307,20 @@ def main() -> int:
     os.environ["BENCH_TEAM_SCALE"] = str(args.scale)
     global N_METRICS, N_RUNS
     N_METRICS, N_RUNS = int(10_000 * args.scale), int(1_000 * args.scale)
+    # Every folder of this run (the workers', the 100,000-run workspace, the cluster's data)
+    # goes under one, removed at the end: they take gigabytes. Readable by the postgres
+    # user, who owns the cluster when this runs as root.
+    work = tempfile.mkdtemp(prefix="bench-team-")
+    os.chmod(work, 0o755)
+    tempfile.tempdir = work
+    try:
+        return measure(args)
+    finally:
+        tempfile.tempdir = None
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace) -> int:
     server = Server(args.pg_admin_url)
     py, mpy = sys.executable, args.mlflow_python
     f: dict = {}

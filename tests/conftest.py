@@ -55,7 +55,7 @@ def pg_cluster():
     cluster.psql(f"ALTER DATABASE {template} WITH IS_TEMPLATE true")
     cluster.template = template
     yield cluster
-    cluster.stop("immediate")
+    cluster.destroy("immediate")
 
 
 @pytest.fixture(scope="session")
