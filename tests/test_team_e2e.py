@@ -99,6 +99,19 @@ def test_the_team_tab_shows_and_changes_roles_once_a_workspace_has_them(lab):  #
         assert actions[-3:] == [("grant_role", "user:bob"), ("grant_role", "user:carol"),
                                 ("revoke_role", "user:bob")]
 
+        # Made a viewer (ana is admin now), the same user sees the roles but no controls.
+        view.locator(".jp-cellops-team-new").fill("ana")
+        view.locator(".jp-cellops-team-new-role").select_option("admin")
+        view.locator(".jp-cellops-team-grant-button").click()
+        expect(view.locator('tr[data-user="ana"]')).to_be_visible(timeout=15_000)
+        view.locator(f'tr[data-user="{me}"] .jp-cellops-team-remove').click()
+        expect(view.locator(".jp-cellops-team-you")).to_contain_text(
+            f"You are {me}, viewer — only an admin changes roles.", timeout=15_000)
+        expect(view.locator("tr[data-user]")).to_have_count(2)
+        expect(view.locator("select, .jp-cellops-team-remove, .jp-cellops-team-grant")).to_have_count(0)
+        expect(view.locator('tr[data-user="ana"] .jp-cellops-role')).to_have_text("admin")
+        assert roles_in(root) == {"ana": "admin", "carol": "viewer"}
+
 
 @pytest.mark.parametrize("store_engine", ["postgresql"], indirect=True)
 def test_a_team_workspace_shows_the_team_tab_and_the_first_admin_is_one_click(lab):  # noqa: F811
