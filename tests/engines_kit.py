@@ -223,6 +223,84 @@ class GcsServer(_LocalServer):
         return name
 
 
+class CutProxy:
+    """A TCP proxy in front of a PostgreSQL server that, once armed, lets one query through
+    whose text holds ``marker`` and cuts both of that connection's sockets the moment the
+    server's reply to it is complete (its ReadyForQuery message): the server ran the query,
+    COMMIT included, and the client never hears back — the network failing at the worst
+    moment. Then it is disarmed; ``cut`` says it happened."""
+
+    def __init__(self, target_port: int) -> None:
+        import threading
+
+        self.target_port = target_port
+        self.port = free_port()
+        self.cut = threading.Event()
+        self._marker: bytes | None = None
+        self._armed = 0  # how many times armed: text sent before the latest arming never matches
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, url: str) -> str:
+        """``url`` (of the target server) through this proxy."""
+        return url.replace(f":{self.target_port}/", f":{self.port}/")
+
+    def arm(self, marker: bytes) -> None:
+        self.cut.clear()
+        with self._lock:
+            self._marker = marker
+            self._armed += 1
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            state = {"doomed": False}
+            threading.Thread(target=self._upstream, args=(client, server, state), daemon=True).start()
+            threading.Thread(target=self._downstream, args=(server, client, state), daemon=True).start()
+
+    def _upstream(self, client: socket.socket, server: socket.socket, state: dict) -> None:
+        tail, seen = b"", -1  # the end of the last chunk: a marker may span two
+        try:
+            while data := client.recv(65536):
+                with self._lock:
+                    if seen != self._armed:
+                        tail, seen = b"", self._armed
+                    if self._marker is not None and self._marker in tail + data:
+                        self._marker = None
+                        state["doomed"] = True
+                tail = data[-64:]
+                server.sendall(data)
+        except OSError:
+            pass
+
+    def _downstream(self, server: socket.socket, client: socket.socket, state: dict) -> None:
+        held = b""
+        try:
+            while data := server.recv(65536):
+                if state["doomed"]:
+                    held += data
+                    if b"Z\x00\x00\x00\x05" in held:  # ReadyForQuery: the query is done
+                        for sock in (client, server):
+                            sock.shutdown(socket.SHUT_RDWR)
+                            sock.close()
+                        self.cut.set()
+                        return
+                    continue
+                client.sendall(data)
+        except OSError:
+            pass
+
+
 def temp_base() -> Path:
     return Path(tempfile.mkdtemp(prefix="cellops-pg-"))
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import cellops
+from cellops.store.schema import LATEST_VERSION
 from engines_kit import RawDb
 
 
@@ -177,6 +178,7 @@ def test_a_team_workspace_of_an_older_cellops_is_upgraded_in_place(team, tmp_pat
         "idx_tags_run_id_hash"]
     for (name,) in raw.execute(hashed).fetchall():  # back to what cellops at schema 15 made
         raw.execute(f"DROP INDEX {name}")
+    raw.execute("DROP TABLE cellops_receipts")  # migration 17
     raw.execute("UPDATE cellops_schema SET version = 15")
     after = _python("""
         import json
@@ -188,8 +190,9 @@ def test_a_team_workspace_of_an_older_cellops_is_upgraded_in_place(team, tmp_pat
     out, err = after.communicate(timeout=120)
     assert after.returncode == 0, err
     assert json.loads(out) == [["old-2", "old-1"], ["a", "a"]]
-    assert raw.execute("SELECT version FROM cellops_schema").fetchone()[0] == 16
+    assert raw.execute("SELECT version FROM cellops_schema").fetchone()[0] == LATEST_VERSION
     assert len(raw.execute(hashed).fetchall()) == 4
+    assert raw.execute("SELECT to_regclass('cellops_receipts') IS NOT NULL").fetchone()[0]
     assert raw.execute("SELECT count(*) FROM runs").fetchone()[0] == 3
 
 
@@ -579,6 +582,48 @@ def test_postgresql_restarted_during_logging_loses_no_point(team, tmp_path):
     assert total == 6000  # and none twice
     assert RawDb.from_url(team["url"]).execute(
         "SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0] == "FINISHED"
+
+
+def test_a_commit_whose_reply_is_lost_is_not_written_twice(team, tmp_path, monkeypatch):
+    """The connection breaks after the server committed a write but before its reply
+    arrived (a proxy cuts it there). The retry finds the write's receipt and writes nothing
+    again: a metric batch, a run's end with its last points, a prediction log batch."""
+    from engines_kit import CutProxy
+
+    proxy = CutProxy(team["cluster"].port)
+    try:
+        monkeypatch.setenv("CELLOPS_STORE_URL", proxy.url(team["url"]))
+        ws = cellops.init_workspace(tmp_path)
+        run = cellops.start_run(name="cut")
+        for i in range(100):
+            run.log_metric("loss", 1 / (i + 1))
+        proxy.arm(b"INSERT INTO cellops_receipts")  # in the batch that commits
+        ws.flush()
+        assert proxy.cut.is_set()
+        for i in range(100, 150):
+            run.log_metric("loss", 1 / (i + 1))
+        proxy.arm(b"INSERT INTO cellops_receipts")
+        run.end()
+        assert proxy.cut.is_set()
+        proxy.arm(b"INSERT INTO cellops_receipts")
+        ws.store.predictions.write([("m", "req-1", 1, 1, "test", 1, '{"x": [1]}', "[0]", 1.0,
+                                     200, None)])
+        assert proxy.cut.is_set()
+        assert ws.store.retries["settled"] == 3  # each found committed, none written again
+        # A unit of work (a run's start) is not retried: its cut COMMIT is an error that says
+        # the change may be stored, and here it is.
+        proxy.arm(b"INSERT INTO runs (")
+        with pytest.raises(cellops.StoreError, match="may or may not be stored"):
+            cellops.start_run(name="started-anyway", activate=False)
+        assert proxy.cut.is_set()
+    finally:
+        proxy.close()
+    assert _points(team["url"], run.id) == (150, 150)
+    raw = RawDb.from_url(team["url"])
+    assert raw.execute("SELECT status FROM runs WHERE id = ?", (run.id,)).fetchone()[0] == "FINISHED"
+    assert cellops.get_run(run.id).metrics == {"loss": 1 / 150}
+    assert raw.execute("SELECT count(*) FROM predictions WHERE request_id = 'req-1'").fetchone()[0] == 1
+    assert raw.execute("SELECT count(*) FROM runs WHERE name = 'started-anyway'").fetchone()[0] == 1
 
 
 def test_a_five_second_outage_during_logging_is_ridden_out(team, tmp_path):

@@ -218,11 +218,14 @@ class Connection:
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"Workspace database error in {self.path}: {exc}") from exc
 
-    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def write(self, fn: Callable[[sqlite3.Connection], T], *, once: bool = False,
+              settled: Callable[[sqlite3.Connection], T] | None = None) -> T:
         """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction, retrying when busy.
 
         ``fn`` may run more than once, so it must only touch the database. Inside this
-        thread's :meth:`transaction`, ``fn`` runs once, as part of it.
+        thread's :meth:`transaction`, ``fn`` runs once, as part of it. ``once`` and
+        ``settled`` are PostgreSQL's (a COMMIT whose reply was lost on the network); here a
+        retry only follows a write that did not commit.
         """
         if self._tx_thread == threading.get_ident():
             try:
@@ -273,7 +276,8 @@ class Connection:
                 self._tx_thread = None
 
     def write_for_run(self, run_ids: str | Iterable[str],
-                      fn: Callable[[sqlite3.Connection], T]) -> T:
+                      fn: Callable[[sqlite3.Connection], T], *, once: bool = False,
+                      settled: Callable[[sqlite3.Connection], T] | None = None) -> T:
         """:meth:`write` of rows that belong to runs: when a run was deleted meanwhile (by
         another process, say), a :class:`RunNotFoundError` that says so, not a constraint error."""
         try:

@@ -155,7 +155,8 @@ class MetricTable:
     def write(self, rows: list[MetricRow]) -> None:
         """Store buffered points in one transaction (what the batched writer calls)."""
         if rows:
-            self.db.write_for_run({r[0] for r in rows}, lambda conn: write_metric_rows(conn, rows))
+            self.db.write_for_run({r[0] for r in rows}, lambda conn: write_metric_rows(conn, rows),
+                                  once=True)
 
     def history(self, run_id: str, key: str | None = None) -> list[dict[str, Any]]:
         """Points of a run (of one key), in key and step order; values NaN-restored."""

@@ -467,7 +467,9 @@ class PgConnection:
         self.retry_budget_s = retry_budget_s
         self.pool_size = pool_size
         self.connect_timeout_s = connect_timeout_s
-        self.retries: dict[str, int] = {"configure": 0, "migrate": 0, "write": 0, "read": 0}
+        # Retries by kind; "settled": writes found committed by their receipt on a retry.
+        self.retries: dict[str, int] = {"configure": 0, "migrate": 0, "write": 0, "read": 0,
+                                        "settled": 0}
         self._lock = threading.RLock()
         self._pool_obj: Any = None
         self._pid: int | None = None
@@ -678,13 +680,21 @@ class PgConnection:
         except self._psycopg.Error:
             pass
 
-    def write(self, fn: Callable[[Any], T]) -> T:
+    def write(self, fn: Callable[[Any], T], *, once: bool = False,
+              settled: Callable[[Any], T] | None = None) -> T:
         """Run ``fn(conn)`` in one transaction, retried on a fresh connection when the
         connection is lost (``fn`` may run more than once: it must only touch the database).
         Inside this thread's :meth:`bound` block, ``fn`` joins that transaction.
 
         Statements are batched (:meth:`_transaction`): a database error may surface
-        where ``fn`` next reads a result, or when the write commits."""
+        where ``fn`` next reads a result, or when the write commits.
+
+        ``once``: for rows that must not land twice (metric batches, prediction logs). A
+        connection can break after the server committed but before its reply arrived;
+        retrying would then write the rows again. So the transaction also stores a receipt
+        (a fresh token, migration 17), and a retry looks it up first: found, the write had
+        committed, and ``settled(conn)`` runs instead (the part of ``fn`` that is safe to
+        repeat, for its result), or nothing (the result is None)."""
         tx = getattr(self._local, "tx", None)
         if tx is not None:
             try:
@@ -694,11 +704,54 @@ class PgConnection:
             except self._psycopg.Error as exc:
                 raise self._db_error(exc) from exc
 
-        def attempt() -> T:
-            with self._connection() as conn, self._transaction(conn, False) as cur:
-                return fn(cur)
+        if not once:
+            def attempt() -> T:
+                with self._connection() as conn, self._transaction(conn, False) as cur:
+                    return fn(cur)
 
-        return self._retry(attempt, "write")
+            return self._retry(attempt, "write")
+
+        token = self._receipt_token()
+        sent = False
+
+        def attempt_once() -> T:
+            nonlocal sent
+            with self._connection() as conn:
+                if sent and conn.execute("SELECT 1 FROM cellops_receipts WHERE token = %s",
+                                         (token,)).fetchone():
+                    self.retries["settled"] += 1
+                    if settled is None:
+                        return None  # type: ignore[return-value]
+                    with self._transaction(conn, False) as cur:
+                        return settled(cur)
+                with self._transaction(conn, False) as cur:
+                    result = fn(cur)
+                    cur.execute_pg("INSERT INTO cellops_receipts (token) VALUES (%s)", (token,))
+                    prune = self._receipts_to_prune()
+                    if prune:
+                        cur.execute_pg("DELETE FROM cellops_receipts WHERE token < %s", (prune,))
+                    sent = True  # from here on, the COMMIT may have reached the server
+                return result
+
+        return self._retry(attempt_once, "write")
+
+    _RECEIPTS_KEPT_S = 3600.0  # far longer than a retry budget: a retry finds its receipt
+    _next_prune = 0.0
+
+    def _receipt_token(self) -> str:
+        """A receipt's token: the time in milliseconds (13 digits), then random hex."""
+        return f"{int(time.time() * 1000):013d}{os.urandom(8).hex()}"
+
+    def _receipts_to_prune(self) -> str | None:
+        """Every few minutes, the token below which receipts are old enough to delete (a
+        range of the primary key: receipts are kept at least an hour, and always longer
+        than this process's retry budget)."""
+        now = time.time()
+        if now < self._next_prune:
+            return None
+        self._next_prune = now + 300.0
+        kept = max(self._RECEIPTS_KEPT_S, 2 * self.retry_budget_s)
+        return f"{int((now - kept) * 1000):013d}"
 
     @contextmanager
     def bound(self, serialize: bool = True) -> Iterator[Any]:
@@ -732,13 +785,21 @@ class PgConnection:
                 except self._psycopg.errors.IntegrityError as exc:
                     raise sqlite3.IntegrityError(str(exc).strip()) from exc
                 except self._psycopg.Error as exc:
+                    if self._retryable(exc):  # the connection broke: the COMMIT's fate is unknown
+                        raise StoreError(
+                            f"The connection to the workspace's PostgreSQL store {self.path} "
+                            f"broke while this change was being committed "
+                            f"({' '.join(str(exc).split()) or type(exc).__name__}), so it may "
+                            "or may not be stored. Look (cellops runs list, cellops models "
+                            "list, ...) before doing it again.") from exc
                     raise self._db_error(exc) from exc
 
-    def write_for_run(self, run_ids: str | Iterable[str], fn: Callable[[Any], T]) -> T:
+    def write_for_run(self, run_ids: str | Iterable[str], fn: Callable[[Any], T], *,
+                      once: bool = False, settled: Callable[[Any], T] | None = None) -> T:
         """:meth:`write` of rows that belong to runs: a run deleted meanwhile gives a
         :class:`RunNotFoundError`, not a constraint error."""
         try:
-            return self.write(fn)
+            return self.write(fn, once=once, settled=settled)
         except sqlite3.IntegrityError:
             gone = deleted_runs_error(self, run_ids)
             if gone is None:

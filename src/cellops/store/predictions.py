@@ -39,7 +39,7 @@ class PredictionTable:
             if self.db.dialect != SQLITE:  # inputs are bytes there (dialect.BYTES_COLUMNS)
                 at = _COLUMNS.index("inputs")
                 rows = [(*r[:at], as_bytes(r[at]), *r[at + 1:]) for r in rows]
-            self.db.write(lambda conn: conn.executemany(sql, rows))
+            self.db.write(lambda conn: conn.executemany(sql, rows), once=True)
 
     def read(self, *, model: str | None = None, version: int | None = None,
              since_ms: int | None = None, until_ms: int | None = None, ok_only: bool = True,

@@ -140,7 +140,10 @@ class RunTable:
 
         # The count is read after the commit: on PostgreSQL the transaction is one round
         # trip. Whether a run not updated is gone or someone else's is asked afterwards.
-        if self.db.write_for_run(run_id, tx).rowcount:
+        # With points, it lands once: a retry after a lost COMMIT reply sets the status only.
+        written = self.db.write_for_run(run_id, tx, once=bool(metric_rows),
+                                        settled=lambda conn: conn.execute(sql, args))
+        if written.rowcount:
             return "set"
         return "owned" if self.exists(run_id) else "gone"
 

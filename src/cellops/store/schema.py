@@ -469,6 +469,17 @@ def _m16_id_lookups(db: Database) -> None:
             db.execute(f"CREATE INDEX idx_{table}_{column}_hash ON {table} USING hash ({column})")
 
 
+def _m17_write_receipts(db: Database) -> None:
+    """PostgreSQL: receipts of writes that must land once (metric batches, prediction logs).
+    When a connection breaks while a COMMIT's reply is on its way back, the client cannot
+    tell whether the write committed; a retry first looks its receipt up here instead of
+    writing the rows again (:meth:`.postgres.PgConnection.write`). Tokens start with the
+    time in milliseconds, so old receipts are pruned by a key range. SQLite commits in the
+    writing process: nothing changes there."""
+    if _pg(db):
+        db.execute("CREATE TABLE cellops_receipts (token TEXT PRIMARY KEY)")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (1, _m1_tracking),
     (2, _m2_cells),
@@ -486,5 +497,6 @@ MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (14, _m14_roles),
     (15, _m15_param_check),
     (16, _m16_id_lookups),
+    (17, _m17_write_receipts),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
