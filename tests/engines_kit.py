@@ -290,10 +290,10 @@ class CutProxy:
                 if state["doomed"]:
                     held += data
                     if b"Z\x00\x00\x00\x05" in held:  # ReadyForQuery: the query is done
+                        self.cut.set()  # first: the client may see the cut at once
                         for sock in (client, server):
                             sock.shutdown(socket.SHUT_RDWR)
                             sock.close()
-                        self.cut.set()
                         return
                     continue
                 client.sendall(data)

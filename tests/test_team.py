@@ -587,7 +587,8 @@ def test_postgresql_restarted_during_logging_loses_no_point(team, tmp_path):
 def test_a_commit_whose_reply_is_lost_is_not_written_twice(team, tmp_path, monkeypatch):
     """The connection breaks after the server committed a write but before its reply
     arrived (a proxy cuts it there). The retry finds the write's receipt and writes nothing
-    again: a metric batch, a run's end with its last points, a prediction log batch."""
+    again: a metric batch, a run's end with its last points, a prediction log batch, a
+    unit of work (a run's start)."""
     from engines_kit import CutProxy
 
     proxy = CutProxy(team["cluster"].port)
@@ -610,11 +611,15 @@ def test_a_commit_whose_reply_is_lost_is_not_written_twice(team, tmp_path, monke
                                      200, None)])
         assert proxy.cut.is_set()
         assert ws.store.retries["settled"] == 3  # each found committed, none written again
-        # A unit of work (a run's start) is not retried: its cut COMMIT is an error that says
-        # the change may be stored, and here it is.
+        # A unit of work (a run's start) carries a receipt too: cut at its COMMIT, it is
+        # found committed, and the call returns as if nothing happened.
         proxy.arm(b"INSERT INTO runs (")
-        with pytest.raises(cellops.StoreError, match="may or may not be stored"):
-            cellops.start_run(name="started-anyway", activate=False)
+        started = cellops.start_run(name="started-anyway", activate=False)
+        assert proxy.cut.is_set() and ws.store.retries["settled"] == 4
+        # Cut before its COMMIT (at a read inside it), nothing of it is stored, and it says so.
+        proxy.arm(b"SELECT id FROM experiments WHERE name = 'other'")
+        with pytest.raises(cellops.StoreBusyError, match="nothing of it was stored. Do it again"):
+            cellops.start_run(name="never", experiment="other", activate=False)
         assert proxy.cut.is_set()
     finally:
         proxy.close()
@@ -623,7 +628,9 @@ def test_a_commit_whose_reply_is_lost_is_not_written_twice(team, tmp_path, monke
     assert raw.execute("SELECT status FROM runs WHERE id = ?", (run.id,)).fetchone()[0] == "FINISHED"
     assert cellops.get_run(run.id).metrics == {"loss": 1 / 150}
     assert raw.execute("SELECT count(*) FROM predictions WHERE request_id = 'req-1'").fetchone()[0] == 1
-    assert raw.execute("SELECT count(*) FROM runs WHERE name = 'started-anyway'").fetchone()[0] == 1
+    assert raw.execute("SELECT id FROM runs WHERE name = 'started-anyway'").fetchall() == [(started.id,)]
+    assert raw.execute("SELECT count(*) FROM runs WHERE name = 'never'").fetchone()[0] == 0
+    assert raw.execute("SELECT count(*) FROM experiments WHERE name = 'other'").fetchone()[0] == 0
 
 
 def test_a_five_second_outage_during_logging_is_ridden_out(team, tmp_path):

@@ -702,7 +702,7 @@ class PgConnection:
             except self._psycopg.errors.IntegrityError as exc:
                 raise sqlite3.IntegrityError(str(exc).strip()) from exc
             except self._psycopg.Error as exc:
-                raise self._db_error(exc) from exc
+                raise self._in_unit_error(exc) from exc
 
         if not once:
             def attempt() -> T:
@@ -711,14 +711,13 @@ class PgConnection:
 
             return self._retry(attempt, "write")
 
-        token = self._receipt_token()
+        token = ""
         sent = False
 
         def attempt_once() -> T:
-            nonlocal sent
+            nonlocal sent, token
             with self._connection() as conn:
-                if sent and conn.execute("SELECT 1 FROM cellops_receipts WHERE token = %s",
-                                         (token,)).fetchone():
+                if sent and self._committed(conn, token):
                     self.retries["settled"] += 1
                     if settled is None:
                         return None  # type: ignore[return-value]
@@ -726,14 +725,65 @@ class PgConnection:
                         return settled(cur)
                 with self._transaction(conn, False) as cur:
                     result = fn(cur)
-                    cur.execute_pg("INSERT INTO cellops_receipts (token) VALUES (%s)", (token,))
-                    prune = self._receipts_to_prune()
-                    if prune:
-                        cur.execute_pg("DELETE FROM cellops_receipts WHERE token < %s", (prune,))
+                    token = self._queue_receipt(cur)
                     sent = True  # from here on, the COMMIT may have reached the server
                 return result
 
         return self._retry(attempt_once, "write")
+
+    def _queue_receipt(self, cur: _Cursor) -> str:
+        """Add a new receipt (and, every few minutes, the pruning of old ones) to the
+        transaction of ``cur``; return its token."""
+        token = self._receipt_token()
+        cur.execute_pg("INSERT INTO cellops_receipts (token) VALUES (%s)", (token,))
+        prune = self._receipts_to_prune()
+        if prune:
+            cur.execute_pg("DELETE FROM cellops_receipts WHERE token < %s", (prune,))
+        return token
+
+    def _in_unit_error(self, exc: BaseException) -> StoreError:
+        """What a failed statement inside a unit of work (before its COMMIT) raises: a
+        lost connection says that nothing of the change was stored (the block is not
+        redone: it may have read and decided things); anything else is a database error."""
+        if not self._retryable(exc):
+            return self._db_error(exc)
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        return StoreBusyError(
+            f"The connection to the workspace's PostgreSQL store {self.path} broke before this "
+            f"change was committed ({why}); nothing of it was stored. Do it again.")
+
+    def _settle_unit(self, token: str, exc: BaseException) -> None:
+        """After a unit of work's connection broke at its COMMIT: return if it committed
+        (its receipt is there), else say that nothing of it was stored. A unit of work
+        is not redone: its block may have read and decided things."""
+        why = " ".join(str(exc).split()) or type(exc).__name__
+
+        def look() -> bool:
+            with self._pool().connection() as conn:  # not the pinned, broken one
+                return self._committed(conn, token)
+
+        try:
+            committed = self._retry(look, "read")
+        except StoreBusyError:
+            raise StoreError(
+                f"The connection to the workspace's PostgreSQL store {self.path} broke while "
+                f"this change was being committed ({why}), and the server stayed unreachable, "
+                "so it may or may not be stored. Look (cellops runs list, cellops models "
+                "list, ...) before doing it again.") from exc
+        if committed:
+            self.retries["settled"] += 1
+            return
+        raise self._in_unit_error(exc) from exc
+
+    @staticmethod
+    def _committed(conn: Any, token: str) -> bool:
+        """Whether the write that carried the receipt ``token`` committed. The receipt is
+        claimed, not just looked for: if the write has not committed, it never will (its own
+        insert of the token now fails), even if its COMMIT is still on its way to the
+        server; if it is committing right now, the claim waits for its outcome."""
+        claimed = conn.execute("INSERT INTO cellops_receipts (token) VALUES (%s)"
+                               " ON CONFLICT (token) DO NOTHING", (token,)).rowcount
+        return claimed == 0
 
     _RECEIPTS_KEPT_S = 3600.0  # far longer than a retry budget: a retry finds its receipt
     _next_prune = 0.0
@@ -769,15 +819,18 @@ class PgConnection:
             # before it runs the block's first statement, so a rule the block reads
             # is read under it.
             ctx = self._transaction(conn, serialize)
-            self._local.tx = ctx.__enter__()
+            self._local.tx = cur = ctx.__enter__()
             try:
-                yield self._local.tx
+                yield cur
             except BaseException as exc:
                 self._local.tx = None
                 ctx.__exit__(type(exc), exc, exc.__traceback__)
                 raise
             else:
                 self._local.tx = None
+                # A receipt goes with the COMMIT: if the connection breaks before its reply
+                # arrives, a fresh connection tells whether the unit of work committed.
+                token = self._queue_receipt(cur)
                 try:
                     ctx.__exit__(None, None, None)  # COMMIT
                 except sqlite3.IntegrityError:
@@ -785,14 +838,9 @@ class PgConnection:
                 except self._psycopg.errors.IntegrityError as exc:
                     raise sqlite3.IntegrityError(str(exc).strip()) from exc
                 except self._psycopg.Error as exc:
-                    if self._retryable(exc):  # the connection broke: the COMMIT's fate is unknown
-                        raise StoreError(
-                            f"The connection to the workspace's PostgreSQL store {self.path} "
-                            f"broke while this change was being committed "
-                            f"({' '.join(str(exc).split()) or type(exc).__name__}), so it may "
-                            "or may not be stored. Look (cellops runs list, cellops models "
-                            "list, ...) before doing it again.") from exc
-                    raise self._db_error(exc) from exc
+                    if not self._retryable(exc):
+                        raise self._db_error(exc) from exc
+                    self._settle_unit(token, exc)
 
     def write_for_run(self, run_ids: str | Iterable[str], fn: Callable[[Any], T], *,
                       once: bool = False, settled: Callable[[Any], T] | None = None) -> T:
@@ -818,7 +866,7 @@ class PgConnection:
             try:
                 return tx.read(sql, params, factory)
             except self._psycopg.Error as exc:
-                raise self._db_error(exc) from exc
+                raise self._in_unit_error(exc) from exc
 
         def attempt() -> list:
             with self._connection() as conn:
