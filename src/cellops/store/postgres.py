@@ -596,8 +596,12 @@ class PgConnection:
         errors = self._psycopg.errors
         if isinstance(exc, (errors.SerializationFailure, errors.DeadlockDetected, PoolTimeout)):
             return True
-        # A lost connection (server restarted or unreachable) is an OperationalError with
-        # no SQLSTATE from the server, or one of the "connection exception"/shutdown classes.
+        return self._lost(exc)
+
+    def _lost(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says the connection was lost (the server restarted or is
+        unreachable): an OperationalError with no SQLSTATE from the server, or one of the
+        "connection exception"/shutdown classes."""
         if isinstance(exc, self._psycopg.OperationalError):
             state = getattr(exc, "sqlstate", None) or ""
             return state == "" or state.startswith(("08", "57P"))
@@ -745,7 +749,7 @@ class PgConnection:
         """What a failed statement inside a unit of work (before its COMMIT) raises: a
         lost connection says that nothing of the change was stored (the block is not
         redone: it may have read and decided things); anything else is a database error."""
-        if not self._retryable(exc):
+        if not self._lost(exc):
             return self._db_error(exc)
         why = " ".join(str(exc).split()) or type(exc).__name__
         return StoreBusyError(
@@ -838,7 +842,7 @@ class PgConnection:
                 except self._psycopg.errors.IntegrityError as exc:
                     raise sqlite3.IntegrityError(str(exc).strip()) from exc
                 except self._psycopg.Error as exc:
-                    if not self._retryable(exc):
+                    if not self._lost(exc):
                         raise self._db_error(exc) from exc
                     self._settle_unit(token, exc)
 
