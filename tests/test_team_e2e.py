@@ -66,6 +66,8 @@ def test_the_team_tab_shows_and_changes_roles_once_a_workspace_has_them(lab):  #
         expect(where.last).to_have_text("…/.cellops/artifacts")
         expect(view.locator("tr[data-user]")).to_have_count(2)
         expect(view.locator('tr[data-user="bob"] select')).to_have_value("editor")
+        expect(view.locator('tr[data-user="bob"] .jp-cellops-team-user')).to_have_attribute(
+            "title", f"granted by {me} just now")
         for theme, suffix in (("JupyterLab Light", "light"), ("JupyterLab Dark", "dark")):
             if theme != "JupyterLab Light":
                 use_theme(page, theme)

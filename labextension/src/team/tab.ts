@@ -15,7 +15,8 @@ export interface IRole {
   user: string;
   role: string;
   granted_by: string;
-  granted_at: string;
+  /** Milliseconds since the epoch. */
+  granted_at: number;
 }
 
 export interface IRolesReply {
@@ -170,7 +171,7 @@ export class TeamTab extends PollingTab<TeamModel> {
         role.onchange = () => void this.model.grant(r.user, role.value);
       }
       return el('tr', { 'data-user': r.user },
-        el('td', { class: 'jp-cellops-team-user', title: `granted by ${r.granted_by} ${formatWhen(r.granted_at)}` }, r.user),
+        el('td', { class: 'jp-cellops-team-user', title: `granted by ${r.granted_by} ${formatWhen(new Date(r.granted_at).toISOString())}` }, r.user),
         el('td', {}, role),
         el('td', {}, admin ? button('Remove', () => void this.model.revoke(r.user),
                                     { class: 'jp-cellops-team-remove', title: `Take ${r.user}'s role away` }) : null));
