@@ -14,6 +14,8 @@ Every workload gets a fresh database and runs in a fresh subprocess.
 Workloads and targets:
   log_metric     10,000 log_metric calls in a loop, durable at the run's end    >= 100x
   create_runs    1,000 runs with 5 params and 5 metrics each                     >= 10x
+                 (and, for each system, PostgreSQL's own count and time of the WAL
+                 flushes, i.e. durable commits, per run: pg_stat_wal)
   search 1k      search_runs, metric filter + metric order, over those 1,000     >= 10x
   search 100k    the same shape over 100,000 runs (first 1,000 rows)             >= 10x
   8 writers      8 processes each logging to its own run at once: total metric
