@@ -109,18 +109,24 @@ def test_init_makes_a_team_workspace_that_other_processes_and_folders_share(team
 def test_the_environment_chooses_the_store_and_artifacts_without_a_config(team, tmp_path):
     env = {**team["env"], "CELLOPS_STORE_URL": team["url"], "CELLOPS_ARTIFACTS_URL": team["artifacts"]}
     (tmp_path / ".cellops").mkdir()
-    p = _python("""
+    _logs_to_the_team_store(team, tmp_path, env, "from-env")
+
+
+def _logs_to_the_team_store(team, folder: Path, env: dict[str, str], name: str) -> None:
+    """A process in ``folder`` logs a run called ``name`` with a file: it lands in the team's
+    database and bucket (not in a SQLite file), and the CLI there lists it once."""
+    p = _python(f"""
         import cellops
-        with cellops.start_run(name="from-env"):
+        with cellops.start_run(name={name!r}):
             cellops.log_text("x", "x.txt")
         ws = cellops.workspace()
         print(ws.store.where, ws.artifact_root)
-    """, tmp_path, env)
+    """, folder, env)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0, err
     assert out.split() == [team["url"], team["artifacts"]]
-    assert not (tmp_path / ".cellops" / "cellops.db").exists()
-    assert _cellops("runs", "list", cwd=tmp_path, env=env).stdout.count("from-env") == 1
+    assert not (folder / ".cellops" / "cellops.db").exists()
+    assert _cellops("runs", "list", cwd=folder, env=env).stdout.count(name) == 1
 
 
 def test_a_config_toml_chooses_the_store_and_artifacts_and_init_never_overrides_it(team, tmp_path):
@@ -131,18 +137,7 @@ def test_a_config_toml_chooses_the_store_and_artifacts_and_init_never_overrides_
     folder.mkdir()
     toml = f'store_url = "{team["url"]}"\nartifact_root = "{team["artifacts"]}"\n'
     (folder / "config.toml").write_text(toml)
-    p = _python("""
-        import cellops
-        with cellops.start_run(name="from-toml"):
-            cellops.log_text("x", "x.txt")
-        ws = cellops.workspace()
-        print(ws.store.where, ws.artifact_root)
-    """, tmp_path, team["env"])
-    out, err = p.communicate(timeout=120)
-    assert p.returncode == 0, err
-    assert out.split() == [team["url"], team["artifacts"]]
-    assert not (folder / "cellops.db").exists()
-    assert _cellops("runs", "list", cwd=tmp_path, env=team["env"]).stdout.count("from-toml") == 1
+    _logs_to_the_team_store(team, tmp_path, team["env"], "from-toml")
     other = team["cluster"].new_database()
     res = _cellops("init", "--store", other, cwd=tmp_path, env=team["env"])
     assert res.returncode != 0
