@@ -50,6 +50,11 @@ T = TypeVar("T")
 
 
 
+def _one_line(exc: BaseException) -> str:
+    """An error's message on one line (psycopg's span several), or its type's name."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def redact(url: str) -> str:
     """``url`` without its password, for messages."""
     parts = urlsplit(url)
@@ -751,17 +756,14 @@ class PgConnection:
         redone: it may have read and decided things); anything else is a database error."""
         if not self._lost(exc):
             return self._db_error(exc)
-        why = " ".join(str(exc).split()) or type(exc).__name__
         return StoreBusyError(
             f"The connection to the workspace's PostgreSQL store {self.path} broke before this "
-            f"change was committed ({why}); nothing of it was stored. Do it again.")
+            f"change was committed ({_one_line(exc)}); nothing of it was stored. Do it again.")
 
     def _settle_unit(self, token: str, exc: BaseException) -> None:
         """After a unit of work's connection broke at its COMMIT: return if it committed
         (its receipt is there), else say that nothing of it was stored. A unit of work
         is not redone: its block may have read and decided things."""
-        why = " ".join(str(exc).split()) or type(exc).__name__
-
         def look() -> bool:
             with self._pool().connection() as conn:  # not the pinned, broken one
                 return self._committed(conn, token)
@@ -771,9 +773,9 @@ class PgConnection:
         except StoreBusyError:
             raise StoreError(
                 f"The connection to the workspace's PostgreSQL store {self.path} broke while "
-                f"this change was being committed ({why}), and the server stayed unreachable, "
-                "so it may or may not be stored. Look (cellops runs list, cellops models "
-                "list, ...) before doing it again.") from exc
+                f"this change was being committed ({_one_line(exc)}), and the server stayed "
+                "unreachable, so it may or may not be stored. Look (cellops runs list, "
+                "cellops models list, ...) before doing it again.") from exc
         if committed:
             self.retries["settled"] += 1
             return
