@@ -7,6 +7,7 @@ server's authenticated user (the server wraps each call in :func:`acting_as`).
 from __future__ import annotations
 
 import os
+import weakref
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Iterator
@@ -55,19 +56,22 @@ ROLES = ("viewer", "editor", "approver", "admin")
 _LEVEL = {role: i for i, role in enumerate(ROLES)}
 DEFAULT_ROLE = "viewer"
 _CACHE_S = 5.0  # how long a process trusts what it read about roles
-_cache: dict[int, tuple[float, bool, dict[str, str]]] = {}
+# By workspace object, weakly: an id() could be reused by a workspace opened after another
+# was closed, which would then read the other's roles for up to _CACHE_S.
+_cache: weakref.WeakKeyDictionary[Any, tuple[float, bool, dict[str, str]]] = \
+    weakref.WeakKeyDictionary()
 
 
 def _roles_of(ws: Any) -> tuple[bool, dict[str, str]]:
     import time
 
     now = time.monotonic()
-    hit = _cache.get(id(ws))
+    hit = _cache.get(ws)
     if hit is not None and now - hit[0] < _CACHE_S:
         return hit[1], hit[2]
     rows = ws.store.roles.all()
     found = (bool(rows), {r["member"]: r["role"] for r in rows})
-    _cache[id(ws)] = (now, *found)
+    _cache[ws] = (now, *found)
     return found
 
 
@@ -114,7 +118,7 @@ def grant_role(user: str, role: str) -> dict[str, Any]:
         raise InvalidArgumentError(f"A user must be a non-empty name, not {user!r}.")
     ws = _workspace()
     actor = current_user()
-    _cache.pop(id(ws), None)
+    _cache.pop(ws, None)
     with ws.store.transaction() as tx:
         if not tx.roles.any():
             if not (user == actor and role == "admin"):
@@ -126,7 +130,7 @@ def grant_role(user: str, role: str) -> dict[str, Any]:
             require_role("admin", "granting roles", workspace=ws)
         before = tx.roles.grant(user, role, actor)
         tx.audit.append(actor, "grant_role", f"user:{user}", {"before": before, "after": role})
-    _cache.pop(id(ws), None)
+    _cache.pop(ws, None)
     return {"user": user, "role": role, "before": before}
 
 
@@ -138,7 +142,7 @@ def revoke_role(user: str) -> dict[str, Any]:
 
     ws = _workspace()
     actor = current_user()
-    _cache.pop(id(ws), None)
+    _cache.pop(ws, None)
     require_role("admin", "revoking roles", workspace=ws)
     with ws.store.transaction() as tx:
         current = tx.roles.role_of(user)
@@ -152,7 +156,7 @@ def revoke_role(user: str) -> dict[str, Any]:
                 "manage roles.")
         tx.roles.revoke(user)
         tx.audit.append(actor, "revoke_role", f"user:{user}", {"before": current, "after": None})
-    _cache.pop(id(ws), None)
+    _cache.pop(ws, None)
     return {"user": user, "before": current}
 
 
