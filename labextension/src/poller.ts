@@ -3,16 +3,17 @@ import { APIError } from './handler';
 
 /**
  * Polls `fetch` while active and the page is visible: every `base` ms while data changes,
- * backing off (doubling, up to a minute) while nothing changes or requests fail. `fetch`
+ * backing off (doubling, up to `max`: a minute) while nothing changes or requests fail. `fetch`
  * returns a snapshot string; `onChange` runs when it (or the error) changed.
  */
 export class Poller {
   constructor(
     private readonly fetch: () => Promise<string>,
     private readonly onChange: () => void,
-    base = 2000
+    base = 2000,
+    max = 60000
   ) {
-    this._backoff = new Backoff(base);
+    this._backoff = new Backoff(base, max);
   }
 
   /** Set when the last request failed; `noWorkspace` is the normal "nothing logged yet". */
