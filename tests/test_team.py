@@ -798,6 +798,34 @@ def test_roles_gate_writes_from_the_api_and_the_command_line(store_engine, tmp_p
     assert ws.path.exists()
 
 
+def test_a_workspace_opened_after_another_closed_reads_its_own_roles(tmp_path, monkeypatch):
+    """Roles read from a workspace are trusted for 5 s, per workspace object. One opened
+    right after another was closed (CPython often gives it the closed one's id()) reads its
+    own roles: keyed by id(), the cache let a viewer write (seen once in CI)."""
+    import gc
+
+    from cellops.workspaces import _reset_for_tests
+
+    guarded, open_ = tmp_path / "guarded", tmp_path / "open"
+    monkeypatch.setenv("CELLOPS_USER", "ana")
+    with cellops.use_workspace(cellops.init_workspace(guarded)):
+        cellops.grant_role("ana", "admin")
+        cellops.grant_role("dan", "viewer")
+    cellops.init_workspace(open_)  # nobody holds a role: everyone may do everything
+    monkeypatch.setenv("CELLOPS_USER", "dan")
+    for _ in range(20):
+        _reset_for_tests()
+        gc.collect()
+        assert cellops.role_of(workspace=cellops.workspace(open_)) == "admin"
+        _reset_for_tests()
+        gc.collect()
+        ws = cellops.workspace(guarded)
+        assert cellops.role_of(workspace=ws) == "viewer"
+        with cellops.use_workspace(ws), pytest.raises(cellops.GovernanceError,
+                                                      match="dan is a viewer"):
+            cellops.start_run()
+
+
 def test_kernels_on_other_hosts_are_told_where_a_team_workspace_keeps_its_data(team, tmp_path):
     """A pipeline step or sweep trial may run on a Dask worker elsewhere, where this
     machine's .cellops folder does not exist: its kernel gets the store and artifact URLs."""
