@@ -190,13 +190,13 @@ def test_trials_fit_with_one_blas_thread_and_local_workers_share_the_cores(monke
     np.dot(np.ones((200, 200)), np.ones((200, 200)))  # BLAS loaded and its threads started
     before = {i["user_api"]: i["num_threads"] for i in threadpool_info()}
     monkeypatch.setattr(search, "_pipeline", lambda spec, params, frame: Probe())
-    monkeypatch.setattr(search.os, "getloadavg", lambda: (1.0, 1.0, 1.0))  # only this process
+    monkeypatch.setattr(search, "_busy_elsewhere", lambda: 0.0)  # nothing else running
     cellops.automl(X, y, time_budget=1, estimators=["linear"], metric="accuracy")
     assert seen and all(s["blas"] == 1 and s["openmp"] == before["openmp"] for s in seen)
     seen.clear()
     # Other processes busy on every core: one OpenMP thread, so none waits on a
     # descheduled sibling at each of a tree model's parallel regions.
-    monkeypatch.setattr(search.os, "getloadavg", lambda: (1.0 + search._cores(), 0.0, 0.0))
+    monkeypatch.setattr(search, "_busy_elsewhere", lambda: float(search._cores()))
     cellops.automl(X, y, time_budget=1, estimators=["linear"], metric="accuracy")
     assert seen and all(s["blas"] == 1 and s["openmp"] == 1 for s in seen)
     seen.clear()
@@ -205,6 +205,56 @@ def test_trials_fit_with_one_blas_thread_and_local_workers_share_the_cores(monke
            "seed": 0, "seconds_left": 10, "threads": 1}
     assert search.evaluate(job)["scores"] and seen == [{**before, "blas": 1, "openmp": 1}]
     assert {i["user_api"]: i["num_threads"] for i in threadpool_info()} == before
+
+
+def test_the_cores_left_for_a_trial_follow_other_processes_as_they_start_and_stop(monkeypatch):
+    """What other processes keep busy is read from /proc/stat over the last trial (or the
+    next 0.1 s), not the 1-minute load average: busy loops on every core leave a trial one
+    OpenMP thread at once, and once they stop the next readings no longer count them. This
+    process's own work is not counted. Without /proc/stat, the load average decides."""
+    import time
+
+    from cellops.modelsearch import search
+
+    if search._cpu_ticks() is None:
+        pytest.skip("no /proc/stat here")
+    cores = search._cores()
+    monkeypatch.setattr(search, "_last_sample", None)
+    search._busy_elsewhere()
+
+    def spin_then_read() -> float:  # this process keeps a core busy: not "elsewhere"
+        end = time.monotonic() + 0.3
+        while time.monotonic() < end:
+            pass
+        return search._busy_elsewhere()
+
+    # Counted, its own core would read as about 1; other tests' processes may be busy now
+    # and then on a shared machine, so one quiet reading within a few seconds is enough.
+    deadline = time.monotonic() + 10
+    while (mine := spin_then_read()) >= 0.5 and time.monotonic() < deadline:
+        pass
+    assert mine < 0.5
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
+    try:
+        time.sleep(0.3)
+        monkeypatch.setattr(search, "_last_sample", None)
+        busy = search._busy_elsewhere()
+        assert busy >= cores - 0.5
+        assert search._idle_cores() == 1
+    finally:
+        for p in loops:
+            p.kill()
+            p.wait()
+    # The next readings cover only the time since they stopped.
+    deadline = time.monotonic() + 10
+    while (after := search._busy_elsewhere()) > busy - 0.5 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert after <= busy - 0.5
+    monkeypatch.setattr(search, "_cpu_ticks", lambda: None)
+    monkeypatch.setattr(search.os, "getloadavg", lambda: (1.0 + cores, 0.0, 0.0))
+    assert search._busy_elsewhere() is None and search._idle_cores() == 1
+    monkeypatch.setattr(search.os, "getloadavg", lambda: (1.0, 0.0, 0.0))
+    assert search._idle_cores() == cores
 
 
 def test_local_workers_get_the_rows_once_not_with_every_trial(monkeypatch):

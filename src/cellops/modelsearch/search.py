@@ -481,8 +481,8 @@ def _cores() -> int:
 
 
 def _idle_cores() -> int:
-    """The cores other processes leave free (by the 1-minute load average, less this
-    process's own share), at least one: the OpenMP threads a trial fits with.
+    """The cores other processes leave free (:func:`_busy_elsewhere`), at least one: the
+    OpenMP threads a trial fits with.
 
     OpenMP's threads wait for each other at the end of every parallel region, and a tree
     model runs thousands of small ones: when another process holds one of the cores, each
@@ -490,11 +490,83 @@ def _idle_cores() -> int:
     processes: a 6 s search took up to 93 s with two threads, 6.0 s with one (16-17 trials);
     on a machine with nothing else running, every core is used."""
     cores = _cores()
-    try:
-        others = max(0.0, os.getloadavg()[0] - 1.0)
-    except (AttributeError, OSError):  # no load average (Windows)
-        return cores
+    others = _busy_elsewhere()
+    if others is None:  # no /proc/stat: the 1-minute load average, less this process
+        try:
+            others = max(0.0, os.getloadavg()[0] - 1.0)
+        except (AttributeError, OSError):  # no load average either (Windows)
+            return cores
     return max(1, min(cores, int(cores - others + 0.5)))
+
+
+_SAMPLE_S = 0.1  # the first reading's window: ten clock ticks per core
+_FRESH_S = 30.0  # a reading older than this is not "lately"
+_last_sample: tuple[float, float, int, int] | None = None  # (wall, own CPU s, busy, total ticks)
+_last_busy = 0.0  # what the last reading found
+
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """Busy and total clock ticks so far of the cores this process may run on, from Linux's
+    /proc/stat; None elsewhere."""
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    busy = total = 0
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            for line in f:
+                if not line.startswith("cpu") or line[3] == " ":
+                    continue  # the all-cores line and everything that is not a core
+                name, *fields = line.split()
+                if allowed is not None and int(name[3:]) not in allowed:
+                    continue
+                # user nice system idle iowait irq softirq steal (guest time is in user)
+                ticks = [int(v) for v in fields[:8]]
+                busy += sum(ticks) - ticks[3] - ticks[4]
+                total += sum(ticks)
+    except (OSError, ValueError, IndexError):
+        return None
+    return (busy, total) if total else None
+
+
+def _busy_elsewhere() -> float | None:
+    """How many cores other processes kept busy lately: from /proc/stat since the previous
+    reading (the last trial, in a search), or over the next 0.1 s when there was none in
+    the last 30 s, less this process's own CPU time over the same span; a reading less than
+    0.1 s after the previous one repeats it. Unlike the load average (a 1-minute decaying
+    mean), it sees a process that just started or stopped. None where there is no
+    /proc/stat."""
+    global _last_sample, _last_busy
+    now_ticks = _cpu_ticks()
+    if now_ticks is None:
+        return None
+    now, own = time.monotonic(), _own_cpu_s()
+    before = _last_sample
+    if before is not None and now - before[0] < _SAMPLE_S:
+        return _last_busy
+    if before is None or now - before[0] > _FRESH_S:
+        before = (now, own, *now_ticks)
+        time.sleep(_SAMPLE_S)
+        now_ticks = _cpu_ticks() or now_ticks
+        now, own = time.monotonic(), _own_cpu_s()
+    _last_sample = (now, own, *now_ticks)
+    wall = now - before[0]
+    busy, total = now_ticks[0] - before[2], now_ticks[1] - before[3]
+    if wall > 0 and total > 0:
+        cores = total / (wall * _ticks_per_s())  # the cores the ticks came from
+        _last_busy = max(0.0, busy / total * cores - (own - before[1]) / wall)
+    return _last_busy
+
+
+def _own_cpu_s() -> float:
+    """CPU seconds this process (all its threads) used so far."""
+    t = os.times()
+    return t.user + t.system
+
+
+def _ticks_per_s() -> float:
+    try:
+        return float(os.sysconf("SC_CLK_TCK"))
+    except (AttributeError, ValueError, OSError):
+        return 100.0
 
 
 def _openmp_threads(threads: int | None) -> Any:
