@@ -813,7 +813,7 @@ def test_a_workspace_opened_after_another_closed_reads_its_own_roles(tmp_path, m
         cellops.grant_role("dan", "viewer")
     cellops.init_workspace(open_)  # nobody holds a role: everyone may do everything
     monkeypatch.setenv("CELLOPS_USER", "dan")
-    for _ in range(20):
+    for _ in range(10):
         _reset_for_tests()
         gc.collect()
         assert cellops.role_of(workspace=cellops.workspace(open_)) == "admin"
