@@ -205,6 +205,16 @@ def test_init_refuses_what_it_cannot_use_and_leaves_nothing(team, tmp_path, args
     assert not (tmp_path / ".cellops").exists()
 
 
+def test_init_on_a_database_the_server_lacks_says_how_to_create_it(team, tmp_path):
+    url = team["cluster"].url("no_such_db")
+    res = _cellops("init", "--store", url, cwd=tmp_path, env=team["env"])
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert ("names a database the server does not have" in res.stderr
+            and f"createdb -h 127.0.0.1 -p {team['cluster'].port} -U cellops no_such_db"
+            in res.stderr), res.stderr
+    assert not (tmp_path / ".cellops").exists()
+
+
 def test_a_database_that_is_not_reachable_later_says_so(team, tmp_path):
     folder = tmp_path / ".cellops"
     folder.mkdir()

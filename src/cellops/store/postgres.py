@@ -527,7 +527,18 @@ class PgConnection:
         try:
             self._psycopg.connect(self.url, connect_timeout=max(1, int(self.connect_timeout_s))).close()
         except Exception as direct:  # noqa: BLE001
-            why = " ".join(str(direct).split()).rstrip(".?")
+            # libpq's message is a line per thing it says; each loses its final "." or "?".
+            why = "; ".join(" ".join(line.split()).rstrip(".?")
+                            for line in str(direct).splitlines() if line.strip())
+        missing = re.search(r'database "([^"]+)" does not exist', why)
+        if missing:
+            info = self._psycopg.conninfo.conninfo_to_dict(self.url)
+            where = " ".join(f"-{flag} {info[key]}" for flag, key in
+                             (("h", "host"), ("p", "port"), ("U", "user")) if info.get(key))
+            return (f"The workspace's PostgreSQL store {self.path} names a database the server "
+                    f"does not have ({why}). Create it first (`createdb {where} "
+                    f"{missing.group(1)}`, or CREATE DATABASE as a user who may); cellops makes "
+                    "its tables, not the database.")
         return (f"Cannot reach the workspace's PostgreSQL store {self.path}: {why}. Check that the "
                 "server is running and the URL (store_url in .cellops/config.json or "
                 "config.toml, or CELLOPS_STORE_URL) is right; credentials come from the URL, "
