@@ -481,21 +481,25 @@ def _cores() -> int:
 
 
 def _idle_cores() -> int:
-    """The cores other processes leave free (:func:`_busy_elsewhere`), at least one: the
-    OpenMP threads a trial fits with.
+    """The cores other processes leave free, at least one: the OpenMP threads a trial fits
+    with. Other processes count by the larger of what they did over the last trial
+    (:func:`_busy_elsewhere`) and the 1-minute load average less this process: quick to
+    give way to a process that starts, slow to take the cores back from one that stops
+    or pauses between bursts (a test suite's other worker, a notebook's cells).
 
     OpenMP's threads wait for each other at the end of every parallel region, and a tree
     model runs thousands of small ones: when another process holds one of the cores, each
     wait lasts until the descheduled thread runs again. Measured on 2 cores beside two busy
     processes: a 6 s search took up to 93 s with two threads, 6.0 s with one (16-17 trials);
-    on a machine with nothing else running, every core is used."""
+    so a core too many costs far more than one too few. On a machine with nothing else
+    running, every core is used."""
     cores = _cores()
-    others = _busy_elsewhere()
-    if others is None:  # no /proc/stat: the 1-minute load average, less this process
-        try:
-            others = max(0.0, os.getloadavg()[0] - 1.0)
-        except (AttributeError, OSError):  # no load average either (Windows)
-            return cores
+    seen = [_busy_elsewhere()]
+    try:
+        seen.append(max(0.0, os.getloadavg()[0] - 1.0))
+    except (AttributeError, OSError):  # no load average (Windows)
+        pass
+    others = max((x for x in seen if x is not None), default=0.0)
     return max(1, min(cores, int(cores - others + 0.5)))
 
 
