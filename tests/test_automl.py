@@ -257,6 +257,7 @@ def test_trials_give_way_at_once_to_processes_that_start_and_take_cores_back_slo
     assert search._idle_cores() == cores
     # Without /proc/stat, the load average alone.
     monkeypatch.undo()
+    monkeypatch.setattr(search, "_last_sample", None)  # as where no reading was ever taken
     monkeypatch.setattr(search, "_cpu_ticks", lambda: None)
     monkeypatch.setattr(search.os, "getloadavg", lambda: (1.0 + cores, 0.0, 0.0))
     assert search._busy_elsewhere() is None and search._idle_cores() == 1

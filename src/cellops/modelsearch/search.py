@@ -539,13 +539,13 @@ def _busy_elsewhere() -> float | None:
     mean), it sees a process that just started or stopped. None where there is no
     /proc/stat."""
     global _last_sample, _last_busy
+    now, before = time.monotonic(), _last_sample
+    if before is not None and now - before[0] < _SAMPLE_S:
+        return _last_busy
     now_ticks = _cpu_ticks()
     if now_ticks is None:
         return None
-    now, own = time.monotonic(), _own_cpu_s()
-    before = _last_sample
-    if before is not None and now - before[0] < _SAMPLE_S:
-        return _last_busy
+    own = _own_cpu_s()
     if before is None or now - before[0] > _FRESH_S:
         before = (now, own, *now_ticks)
         time.sleep(_SAMPLE_S)
