@@ -626,12 +626,14 @@ def test_a_commit_whose_reply_is_lost_is_not_written_twice(team, tmp_path, monke
         with pytest.raises(cellops.StoreBusyError, match="nothing of it was stored. Do it again"):
             cellops.start_run(name="never", experiment="other", activate=False)
         assert proxy.cut.is_set()
+        # Read through the workspace while the proxy still listens: its pool may need a
+        # fresh connection after the cuts, and the workspace's URL is the proxy's.
+        assert cellops.get_run(run.id).metrics == {"loss": 1 / 150}
     finally:
         proxy.close()
     assert _points(team["url"], run.id) == (150, 150)
     raw = RawDb.from_url(team["url"])
     assert raw.execute("SELECT status FROM runs WHERE id = ?", (run.id,)).fetchone()[0] == "FINISHED"
-    assert cellops.get_run(run.id).metrics == {"loss": 1 / 150}
     assert raw.execute("SELECT count(*) FROM predictions WHERE request_id = 'req-1'").fetchone()[0] == 1
     assert raw.execute("SELECT id FROM runs WHERE name = 'started-anyway'").fetchall() == [(started.id,)]
     assert raw.execute("SELECT count(*) FROM runs WHERE name = 'never'").fetchone()[0] == 0
