@@ -9,13 +9,17 @@ client use the database directly (its SQLAlchemy store), as cellops does: no tra
 server in between for either. By default a throwaway PostgreSQL cluster is started under
 a temporary folder with PostgreSQL's durable defaults (fsync and synchronous commit on);
 ``--pg-admin-url postgresql://postgres@host:port/postgres`` uses a server you run instead.
-Every workload gets a fresh database and runs in a fresh subprocess.
+Every workload gets a fresh database and runs in a fresh subprocess (run creation:
+one per system, kept for all its rounds).
 
 Workloads and targets:
   log_metric     10,000 log_metric calls in a loop, durable at the run's end    >= 100x
   create_runs    1,000 runs with 5 params and 5 metrics each                     >= 10x
-                 (and, for each system, PostgreSQL's own count and time of the WAL
-                 flushes, i.e. durable commits, per run: pg_stat_wal)
+                 made in 8 alternating rounds by one process per system (the server's
+                 speed changes over seconds: after each checkpoint, commits carry
+                 full-page images and cost more), each round's ratio printed; then,
+                 from a short separate pass, PostgreSQL's own count and time of the
+                 WAL flushes (durable commits) and full-page images per run
   search 1k      search_runs, metric filter + metric order, over those 1,000     >= 10x
   search 100k    the same shape over 100,000 runs (first 1,000 rows)             >= 10x
   8 writers      8 processes each logging to its own run at once: total metric
@@ -50,6 +54,8 @@ ROOT = HERE.parent
 SCALE = float(os.environ.get("BENCH_TEAM_SCALE", "1"))  # --scale, passed to the workers
 N_METRICS = int(10_000 * SCALE)
 N_RUNS = int(1_000 * SCALE)
+ROUNDS = 8  # run creation: rounds per system, alternating
+WAL_RUNS = max(50, int(200 * SCALE))  # run creation's pass that counts WAL flushes
 N_BIG = 100_000
 WRITERS = 8
 SEARCH_FILTER = "metrics.m0 > 0.5"
@@ -59,6 +65,29 @@ BIG_ORDER = ["metrics.f1 DESC"]
 
 
 # -- workers (each in its own subprocess) ------------------------------------------------------
+
+WARM_UP = 5  # runs each creation worker makes before its timed rounds (imports, plans)
+
+
+def rounds(create) -> float:
+    """Run creation driven by the parent, a round at a time: after ``WARM_UP`` untimed
+    runs, say ``ready``; then for each line ``N`` on stdin make N more runs and answer
+    with the seconds they took, until the line ``done``. Returns the timed total."""
+    create(10**6, WARM_UP)
+    print("ready", flush=True)
+    made = total = 0.0
+    for line in sys.stdin:
+        if line.strip() == "done":
+            break
+        n = int(line)
+        t = time.perf_counter()
+        create(int(made), n)
+        took = time.perf_counter() - t
+        made += n
+        total += took
+        print(json.dumps({"seconds": took}), flush=True)
+    return total
+
 
 def cellops_worker(workload: str, url: str, arg: str) -> dict:
     import cellops
@@ -78,12 +107,18 @@ def cellops_worker(workload: str, url: str, arg: str) -> dict:
         assert len(run.metric_history("loss")) == N_METRICS
     elif workload == "runs":
         cellops.set_experiment("bench")
-        t = time.perf_counter()
-        for r in range(N_RUNS):
-            with cellops.start_run(name=f"r{r}") as run:
-                run.log_params({f"p{j}": r * j for j in range(5)})
-                run.log_metrics({f"m{j}": ((r * 7919 + j * 104729) % 1000) / 1000 for j in range(5)})
-        out["create_seconds"] = time.perf_counter() - t
+
+        def create(first: int, n: int) -> None:
+            for r in range(first, first + n):
+                with cellops.start_run(name=f"r{r}") as run:
+                    run.log_params({f"p{j}": r * j for j in range(5)})
+                    run.log_metrics({f"m{j}": ((r * 7919 + j * 104729) % 1000) / 1000
+                                     for j in range(5)})
+
+        if arg:  # the WAL pass: this many runs, then exit
+            create(0, int(arg))
+            return out
+        out["create_seconds"] = rounds(create)
         out["search_seconds"], out["search_rows"] = time_search(
             lambda: cellops.search_runs(experiment="bench", filter=SEARCH_FILTER,
                                         order_by=SEARCH_ORDER))
@@ -127,12 +162,17 @@ def mlflow_worker(workload: str, url: str, arg: str) -> dict:
         out["seconds"] = time.perf_counter() - t
         assert len(client.get_metric_history(run.info.run_id, "loss")) == N_METRICS
     elif workload == "runs":
-        t = time.perf_counter()
-        for r in range(N_RUNS):
-            with mlflow.start_run(run_name=f"r{r}"):
-                mlflow.log_params({f"p{j}": r * j for j in range(5)})
-                mlflow.log_metrics({f"m{j}": ((r * 7919 + j * 104729) % 1000) / 1000 for j in range(5)})
-        out["create_seconds"] = time.perf_counter() - t
+        def create(first: int, n: int) -> None:
+            for r in range(first, first + n):
+                with mlflow.start_run(run_name=f"r{r}"):
+                    mlflow.log_params({f"p{j}": r * j for j in range(5)})
+                    mlflow.log_metrics({f"m{j}": ((r * 7919 + j * 104729) % 1000) / 1000
+                                        for j in range(5)})
+
+        if arg:
+            create(0, int(arg))
+            return out
+        out["create_seconds"] = rounds(create)
         out["search_seconds"], out["search_rows"] = time_search(
             lambda: mlflow.search_runs(experiment_ids=[exp_id], filter_string=SEARCH_FILTER,
                                        order_by=SEARCH_ORDER, max_results=100_000))
@@ -181,16 +221,18 @@ class Server:
             conn.execute(f"CREATE DATABASE {name}")
         return self.admin.rsplit("/", 1)[0] + "/" + name
 
-    def wal(self) -> tuple[int, float]:
-        """The server's WAL flushes so far: how many, and milliseconds in them (0 unless
-        ``track_wal_io_timing`` is on, as it is on the throwaway cluster). Read after a
-        worker exited (its backend reports at exit) and a moment passed."""
+    def wal(self) -> tuple[int, float, int]:
+        """The server's WAL flushes so far: how many, milliseconds in them (0 unless
+        ``track_wal_io_timing`` is on, as it is on the throwaway cluster), and full-page
+        images written. Read after a worker exited (its backend reports at exit) and a
+        moment passed."""
         import psycopg
 
         time.sleep(1.5)
         with psycopg.connect(self.admin, autocommit=True) as conn:
-            n, ms = conn.execute("SELECT wal_sync, wal_sync_time FROM pg_stat_wal").fetchone()
-        return int(n), float(ms)
+            n, ms, fpi = conn.execute(
+                "SELECT wal_sync, wal_sync_time, wal_fpi FROM pg_stat_wal").fetchone()
+        return int(n), float(ms), int(fpi)
 
     def stop(self) -> None:
         if self.cluster is not None:
@@ -198,18 +240,63 @@ class Server:
 
 
 def spawn(python: str, system: str, workload: str, url: str, arg: str = "",
-          cwd: str | None = None) -> subprocess.Popen:
+          cwd: str | None = None, *, driven: bool = False) -> subprocess.Popen:
+    """A worker subprocess. ``driven``: it takes its rounds from stdin (:func:`rounds`),
+    its stderr going to a file so that it can never block on a full pipe."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CELLOPS_")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT / "src"), env.get("PYTHONPATH")] if p)
-    return subprocess.Popen([python, str(Path(__file__).resolve()), "--worker", system, workload,
-                             url, arg], cwd=cwd or tempfile.mkdtemp(prefix=f"bench-{system}-"),
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cwd = cwd or tempfile.mkdtemp(prefix=f"bench-{system}-")
+    errors = Path(cwd) / "stderr.txt"
+    with open(errors, "w") as err:
+        proc = subprocess.Popen([python, str(Path(__file__).resolve()), "--worker", system,
+                                 workload, url, arg], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                text=True, stdin=subprocess.PIPE if driven else None,
+                                stderr=err if driven else subprocess.PIPE)
+    proc.errors = errors if driven else None  # type: ignore[attr-defined]
+    return proc
+
+
+def _errors(proc: subprocess.Popen, err: str | None) -> str:
+    """The end of a worker's stderr (from its pipe, or its file when driven)."""
+    if err is None and getattr(proc, "errors", None) is not None:
+        err = proc.errors.read_text()
+    return (err or "")[-3000:]
+
+
+def created_in_rounds(workers: dict[str, subprocess.Popen]) -> dict[str, list[float]]:
+    """Seconds per run of each round of each driven creation worker. The systems alternate
+    within a round, and which goes first alternates from round to round, so that both
+    meet the server's slower and faster moments alike."""
+    def line(system: str) -> str:
+        text = workers[system].stdout.readline()
+        if not text:
+            workers[system].wait()
+            raise RuntimeError(f"{system} runs worker stopped:\n"
+                               + _errors(workers[system], None))
+        return text.strip()
+
+    for system in workers:
+        if line(system) != "ready":
+            raise RuntimeError(f"{system} runs worker did not start")
+    per = N_RUNS // ROUNDS
+    out: dict[str, list[float]] = {system: [] for system in workers}
+    order = list(workers)
+    for r in range(ROUNDS):
+        n = per if r < ROUNDS - 1 else N_RUNS - per * (ROUNDS - 1)
+        for system in (order if r % 2 == 0 else order[::-1]):
+            workers[system].stdin.write(f"{n}\n")
+            workers[system].stdin.flush()
+            out[system].append(json.loads(line(system))["seconds"] / n)
+    for system in workers:
+        workers[system].stdin.write("done\n")
+        workers[system].stdin.flush()
+    return out
 
 
 def result(proc: subprocess.Popen, what: str) -> dict:
     out, err = proc.communicate(timeout=7200)
     if proc.returncode != 0:
-        raise RuntimeError(f"{what} failed:\n{err[-3000:]}")
+        raise RuntimeError(f"{what} failed:\n{_errors(proc, err)}")
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -307,8 +394,9 @@ def main() -> int:
     if mlflow_missing(args.mlflow_python):
         return 2
     os.environ["BENCH_TEAM_SCALE"] = str(args.scale)
-    global N_METRICS, N_RUNS
+    global N_METRICS, N_RUNS, WAL_RUNS
     N_METRICS, N_RUNS = int(10_000 * args.scale), int(1_000 * args.scale)
+    WAL_RUNS = max(50, int(200 * args.scale))
     # Every folder of this run (the workers', the 100,000-run workspace, the cluster's data)
     # goes under one, removed at the end: they take gigabytes. Readable by the postgres
     # user, who owns the cluster when this runs as root.
@@ -349,24 +437,41 @@ def measure(args: argparse.Namespace) -> int:
         save()
         row(f"log_metric x{N_METRICS:,}, per call", lm["cellops"] / N_METRICS * 1e6,
             lm["mlflow"] / N_METRICS * 1e6, "us", 100)
-        runs, wal = f["runs"] = {}, {}
+        # WAL flushes per run: a short pass per system, each in a process of its own whose
+        # backend reports its counts when it exits.
+        wal = {}
         for system, python in (("cellops", py), ("mlflow", mpy)):
             url = server.database()
             before = server.wal()
-            runs[system] = run_one(python, system, "runs", url)
+            run_one(python, system, "runs", url, str(WAL_RUNS))
             after = server.wal()
-            # Per run: the workload's WAL flushes (its search and start-up add a few).
-            wal[system] = ((after[0] - before[0]) / N_RUNS, (after[1] - before[1]) / N_RUNS)
+            wal[system] = tuple((b - a) / WAL_RUNS for a, b in zip(before, after))
         f["runs_wal_per_run"] = wal
+        workers = {"cellops": spawn(py, "cellops", "runs", server.database(), driven=True),
+                   "mlflow": spawn(mpy, "mlflow", "runs", server.database(), driven=True)}
+        per_round = created_in_rounds(workers)
+        runs = f["runs"] = {system: result(workers[system], f"{system} runs")
+                            for system in workers}
+        f["runs_rounds_ms"] = {s: [x * 1e3 for x in v] for s, v in per_round.items()}
         save()
         row("create run (5 params, 5 metrics), per run",
             runs["cellops"]["create_seconds"] / N_RUNS * 1e3,
             runs["mlflow"]["create_seconds"] / N_RUNS * 1e3, "ms", 10)
+        ratios = [m / c for c, m in zip(per_round["cellops"], per_round["mlflow"])]
+        print(f"  {ROUNDS} alternating rounds of {N_RUNS // ROUNDS} runs, ratio per round: "
+              + ", ".join(f"{x:.1f}x" for x in ratios)
+              + f" (cellops {min(per_round['cellops']) * 1e3:.2f}-"
+              f"{max(per_round['cellops']) * 1e3:.2f} ms, MLflow "
+              f"{min(per_round['mlflow']) * 1e3:.1f}-{max(per_round['mlflow']) * 1e3:.1f} ms)",
+              flush=True)
         timed = wal["cellops"][1] > 0
-        print(f"  of which PostgreSQL's WAL flushes (durable commits), per run: cellops "
-              f"{wal['cellops'][0]:.1f}" + (f" taking {wal['cellops'][1]:.2f} ms" if timed else "")
+        print(f"  per run, from {WAL_RUNS} more of each: PostgreSQL's WAL flushes (durable "
+              f"commits) cellops {wal['cellops'][0]:.1f}"
+              + (f" taking {wal['cellops'][1]:.2f} ms" if timed else "")
               + f", MLflow {wal['mlflow'][0]:.1f}"
-              + (f" taking {wal['mlflow'][1]:.2f} ms" if timed else ""), flush=True)
+              + (f" taking {wal['mlflow'][1]:.2f} ms" if timed else "")
+              + f"; full-page images cellops {wal['cellops'][2]:.1f}, MLflow {wal['mlflow'][2]:.1f}",
+              flush=True)
         row(f"search_runs over {N_RUNS:,} ({runs['cellops']['search_rows']} rows)",
             runs["cellops"]["search_seconds"] * 1e3, runs["mlflow"]["search_seconds"] * 1e3,
             "ms", 10)
