@@ -9,6 +9,11 @@
   Jupyter's log). ``SKIP_JUPYTER_BUILDER=1`` skips the build on purpose.
 
 The built sidebar is installed as shared data into ``share/jupyter/labextensions/cellops``.
+
+The example folders ``cellops demo`` runs (``example_notebooks/pipeline`` and
+``/monitoring``) go into a wheel as ``cellops/examples``. An editable install leaves them
+out: its ``cellops`` is the checkout's ``src/cellops``, and the demo finds them in the
+checkout (a copy under site-packages would sit beside the package, unused).
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ HOW_TO_GET_IT = (
     "installs. For the sidebar, install Node.js 18+ and npm and reinstall, or install a cellops "
     "wheel (it carries the sidebar prebuilt)."
 )
+
+
+EXAMPLES = ("pipeline", "monitoring")  # what `cellops demo` runs, shipped in the wheel
 
 
 def _newest(paths: list[Path]) -> float:
@@ -52,6 +60,12 @@ class SidebarBuildHook(BuildHookInterface):
         if self.target_name == "wheel" and (built / "package.json").is_file():
             build_data.setdefault("shared_data", {})["src/cellops/labextension"] = \
                 "share/jupyter/labextensions/cellops"
+        if self.target_name == "wheel" and version != "editable":
+            for name in EXAMPLES:
+                folder = root / "example_notebooks" / name
+                if folder.is_dir():
+                    build_data.setdefault("force_include", {})[str(folder)] = \
+                        f"cellops/examples/{name}"
 
     def _build(self, npm: str, source: Path) -> None:
         if not (source / "node_modules").is_dir():

@@ -81,6 +81,26 @@ def test_a_wheel_built_from_the_sdist_carries_the_sidebar_without_node(unpacked_
     assert share + "package.json" in names and share + "install.json" in names
     assert any(n.startswith(share + "static/remoteEntry.") for n in names)
     assert "cellops-0.1.0.data/data/etc/jupyter/jupyter_server_config.d/cellops.json" in names
+    # The examples `cellops demo` runs travel inside the package.
+    assert "cellops/examples/pipeline/pipeline.yaml" in names
+    assert "cellops/examples/monitoring/monitor-and-retrain.ipynb" in names
+
+
+def test_an_editable_install_leaves_the_examples_in_the_checkout(tmp_path):
+    """An editable wheel carries no copy of the examples beside its path hook: the demo
+    reads them from the checkout, where the package's files are too."""
+    code = ("import sys; from hatchling.build import build_editable; "
+            "print(build_editable(sys.argv[1]))")
+    res = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "SKIP_JUPYTER_BUILDER": "1"})
+    assert res.returncode == 0, res.stderr
+    names = zipfile.ZipFile(tmp_path / res.stdout.strip().splitlines()[-1]).namelist()
+    assert any(n.endswith(".pth") for n in names)
+    assert not [n for n in names if "examples" in n]
+    from cellops.demo import example_folder
+
+    assert (example_folder("pipeline") / "pipeline.yaml").is_file()
 
 
 def test_a_source_tree_without_node_installs_without_the_sidebar_and_says_how_to_get_it(
