@@ -75,13 +75,13 @@ def rounds(create) -> float:
     with the seconds they took, until the line ``done``. Returns the timed total."""
     create(10**6, WARM_UP)
     print("ready", flush=True)
-    made = total = 0.0
+    made, total = 0, 0.0
     for line in sys.stdin:
         if line.strip() == "done":
             break
         n = int(line)
         t = time.perf_counter()
-        create(int(made), n)
+        create(made, n)
         took = time.perf_counter() - t
         made += n
         total += took
@@ -96,6 +96,9 @@ def cellops_worker(workload: str, url: str, arg: str) -> dict:
         os.environ["CELLOPS_STORE_URL"] = url
     cellops.init_workspace(os.getcwd())
     out: dict = {}
+    if workload == "schema":  # the tables and the experiment, before a pass that counts WAL
+        cellops.set_experiment("bench")
+        return out
     if workload == "log_metric":
         cellops.set_experiment("bench")
         run = cellops.start_run()
@@ -438,10 +441,12 @@ def measure(args: argparse.Namespace) -> int:
         row(f"log_metric x{N_METRICS:,}, per call", lm["cellops"] / N_METRICS * 1e6,
             lm["mlflow"] / N_METRICS * 1e6, "us", 100)
         # WAL flushes per run: a short pass per system, each in a process of its own whose
-        # backend reports its counts when it exits.
+        # backend reports its counts when it exits, on a database whose tables another
+        # process made first (creating them writes WAL of its own).
         wal = {}
         for system, python in (("cellops", py), ("mlflow", mpy)):
             url = server.database()
+            run_one(python, system, "schema", url)
             before = server.wal()
             run_one(python, system, "runs", url, str(WAL_RUNS))
             after = server.wal()
