@@ -233,11 +233,15 @@ def _member_set(node: Comparison | Logical, args: list[Any],
     return " UNION ".join(parts)
 
 
-def _order_sql(keys: Sequence[OrderKey], joins: list[str], join_args: list[Any]) -> str:
-    parts = []
+def _order_sql(keys: Sequence[OrderKey], joins: list[str], join_args: list[Any],
+               reverse: bool = False) -> str:
+    """ORDER BY terms for ``keys``, ties broken newest first (``r.start_time``, then
+    ``r.rowid``: a total order). ``reverse``: every term's direction flipped, which is the
+    exact reverse order (a direction's flip also moves NULLs to the other end, on both
+    engines, and the terms give no NULLS FIRST/LAST of their own)."""
+    terms: list[tuple[str, bool]] = []  # (expression, descending)
     for i, k in enumerate(keys):
         f: Field = k.field
-        direction = "DESC" if k.descending else "ASC"
         if f.entity == "attributes":
             expr = _ATTRIBUTE_SQL[f.key]
         elif f.entity in _KV_TABLE:
@@ -254,13 +258,13 @@ def _order_sql(keys: Sequence[OrderKey], joins: list[str], join_args: list[Any])
 
             raise FilterSyntaxError(f"Cannot order by {f}; order by metrics., params., tags. "
                                     "or an attribute.")
-        if f.entity == "attributes" and f.key in _NOT_NULL_ATTRIBUTES:
-            parts.append(f"{expr} {direction}")
-        else:
+        if not (f.entity == "attributes" and f.key in _NOT_NULL_ATTRIBUTES):
             # Runs without the value go last whatever the direction.
-            parts.append(f"({expr} IS NULL), {expr} {direction}")
-    parts.append("r.start_time DESC, r.rowid DESC")  # insertion order breaks ties
-    return ", ".join(parts)
+            terms.append((f"({expr} IS NULL)", False))
+        terms.append((expr, k.descending))
+    terms += [("r.start_time", True), ("r.rowid", True)]  # insertion order breaks ties
+    return ", ".join(f"{expr} {'DESC' if descending != reverse else 'ASC'}"
+                     for expr, descending in terms)
 
 
 def _sort_column(entity: str) -> str:
@@ -340,13 +344,15 @@ class RunSearch:
         kinds: Sequence[str] | None = None,
         offset: int = 0,
         columns: Sequence[str] | None = None,
+        reverse: bool = False,
     ) -> list[dict[str, Any]]:
         """Run rows (with ``experiment``) that match, in ``order``, paged by limit/offset;
-        ``columns`` of ``runs`` only, when given (a search reads what its table shows)."""
+        ``columns`` of ``runs`` only, when given (a search reads what its table shows).
+        ``reverse``: the page ``offset`` runs from the end of the order, returned in order."""
         args: list[Any] = []
         where = self._where(experiment_ids, node, kinds, args)
         return self._select_rows("FROM runs r", where, args, order, limit, offset,
-                                 columns=columns)
+                                 columns=columns, reverse=reverse)
 
     def count(self, experiment_ids: Sequence[int] | None,
                        node: Comparison | Logical | None, kinds: Sequence[str] | None = None) -> int:
@@ -391,7 +397,8 @@ class RunSearch:
                 scope = self._where(experiment_ids, None, kinds, args)
                 return self._rows_by_value(order, limit, offset, "",
                                             scope.replace(" WHERE ", "", 1), args), total
-            return self.rows(experiment_ids, None, order, limit, kinds, offset), total
+            return self._unfiltered_page(experiment_ids, order, limit, kinds, offset,
+                                         total), total
         with self.db.lock:  # the id set is this connection's: keep other threads off it
             self.db.query("CREATE TEMP TABLE IF NOT EXISTS page_match (id TEXT PRIMARY KEY)"
                        " WITHOUT ROWID")
@@ -426,6 +433,21 @@ class RunSearch:
                 return rows, total
             finally:
                 self.db.query("DELETE FROM temp.page_match")
+
+    def _unfiltered_page(self, experiment_ids: Sequence[int] | None, order: Sequence[OrderKey],
+                         limit: int, kinds: Sequence[str] | None, offset: int,
+                         total: int) -> list[dict[str, Any]]:
+        """A page of all the runs in scope, ``total`` of them. A page in the back half is
+        read from the other end, in the reverse order with the offset counted from the
+        end, so the last page costs what the first does instead of skipping every run
+        before it."""
+        if offset >= total:
+            return []
+        if 2 * offset + limit <= total:
+            return self.rows(experiment_ids, None, order, limit, kinds, offset)
+        n = min(limit, total - offset)
+        return self.rows(experiment_ids, None, order, n, kinds, total - offset - n,
+                         reverse=True)
 
     def _page_planned(self, experiment_ids: Sequence[int] | None, node: Comparison | Logical,
                       order: Sequence[OrderKey], limit: int, kinds: Sequence[str] | None,
@@ -462,13 +484,17 @@ class RunSearch:
     def _select_rows(self, source: str, where: str, args: list[Any],
                      order: Sequence[OrderKey], limit: int | None, offset: int,
                      lead: str = "", columns: Sequence[str] | None = None,
-                     counted: list[int] | None = None) -> list[dict[str, Any]]:
+                     counted: list[int] | None = None, reverse: bool = False
+                     ) -> list[dict[str, Any]]:
         """Rows in order, paged. With ``counted`` (pages of at most 1,000 rows), the number
         of rows matching in all is appended to it, from the same query (a window count),
-        when the page is not past the end."""
+        when the page is not past the end. ``reverse``: read in the reverse order (``offset``
+        counted from the end), returned in ``order``."""
         joins: list[str] = []
         join_args: list[Any] = []
-        order_sql = lead + _order_sql(order, joins, join_args)
+        if reverse and (lead or counted is not None):
+            raise ValueError("a reversed read takes no lead order and no count")
+        order_sql = lead + _order_sql(order, joins, join_args, reverse)
         experiment_join = " JOIN experiments e ON e.id = r.experiment_id "
         picked = "r.*" if columns is None else ", ".join(f"r.{c}" for c in columns
                                                           if c in RUN_COLUMNS)
@@ -488,7 +514,7 @@ class RunSearch:
                     total = row.pop("total_")
                 if rows:
                     counted.append(int(total))
-            return rows
+            return rows[::-1] if reverse else rows
         # Find the page's row ids first, from indexes where the order and filter allow,
         # then read those rows: skipping `offset` runs never reads the runs skipped.
         needs_e = "e.name" in where or "e.name" in order_sql
@@ -508,6 +534,8 @@ class RunSearch:
         by_rowid = {}
         for row in rows:
             by_rowid[row.pop("row_number_")] = row
+        if reverse:
+            ids.reverse()
         return [by_rowid[i] for i in ids if i in by_rowid]
 
     def _rows_by_value(self, order: Sequence[OrderKey], limit: int, offset: int,
