@@ -258,13 +258,16 @@ def spawn(python: str, system: str, workload: str, url: str, arg: str = "",
     env = {k: v for k, v in os.environ.items() if not k.startswith("CELLOPS_")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT / "src"), env.get("PYTHONPATH")] if p)
     cwd = cwd or tempfile.mkdtemp(prefix=f"bench-{system}-")
-    errors = Path(cwd) / "stderr.txt"
-    with open(errors, "w") as err:
-        proc = subprocess.Popen([python, str(Path(__file__).resolve()), "--worker", system,
-                                 workload, url, arg], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                text=True, stdin=subprocess.PIPE if driven else None,
-                                stderr=err if driven else subprocess.PIPE)
-    proc.errors = errors if driven else None  # type: ignore[attr-defined]
+    argv = [python, str(Path(__file__).resolve()), "--worker", system, workload, url, arg]
+    errors = Path(cwd) / "stderr.txt" if driven else None
+    if errors is None:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    else:
+        with open(errors, "w") as err:
+            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=err,
+                                    stdin=subprocess.PIPE, text=True)
+    proc.errors = errors  # type: ignore[attr-defined]
     return proc
 
 
