@@ -4,18 +4,27 @@ side by side in one run (issue #26).
     pip install ".[bench,postgresql]" && python benchmarks/bench_team.py
 
 MLflow may live in its own virtual environment (``--mlflow-python``); it needs
-``psycopg[binary]`` (SQLAlchemy 2.1's default PostgreSQL driver) there for its ``postgresql://`` tracking URI, which makes MLflow's
-client use the database directly (its SQLAlchemy store), as cellops does: no tracking
-server in between for either. By default a throwaway PostgreSQL cluster is started under
-a temporary folder with PostgreSQL's durable defaults (fsync and synchronous commit on);
-``--pg-admin-url postgresql://postgres@host:port/postgres`` uses a server you run instead.
-Every workload gets a fresh database and runs in a fresh subprocess (run creation:
-one per system, kept for all its rounds).
+``psycopg[binary]`` (SQLAlchemy 2.1's default PostgreSQL driver) there. MLflow is measured
+two ways against the same server:
+
+- **its tracking server**, ``mlflow server --backend-store-uri postgresql://...`` (the
+  issue's anchor, and how MLflow serves a team: clients on other hosts talk HTTP to it, and
+  only it holds the database's credentials), started by this script with MLflow's default
+  options, its clients given its ``http://`` tracking URI;
+- **its client straight on the database** (a ``postgresql://`` tracking URI: MLflow's
+  SQLAlchemy store in the client process, no server in between), the shape closest to
+  cellops's own and the stricter reference.
+
+The targets are judged against the first; both ratios are printed. By default a throwaway
+PostgreSQL cluster is started under a temporary folder with PostgreSQL's durable defaults
+(fsync and synchronous commit on); ``--pg-admin-url postgresql://postgres@host:port/postgres``
+uses a server you run instead. Every workload gets a fresh database (a tracking server of its
+own) and runs in a fresh subprocess (run creation: one per system, kept for all its rounds).
 
 Workloads and targets:
   log_metric     10,000 log_metric calls in a loop, durable at the run's end    >= 100x
   create_runs    1,000 runs with 5 params and 5 metrics each                     >= 10x
-                 made in 8 alternating rounds by one process per system (the server's
+                 made in 8 rounds by one process per system, taking turns (the server's
                  speed changes over seconds: after each checkpoint, commits carry
                  full-page images and cost more), each round's ratio printed; then,
                  from a short separate pass, PostgreSQL's own count and time of the
@@ -23,23 +32,27 @@ Workloads and targets:
   search 1k      search_runs, metric filter + metric order, over those 1,000     >= 10x
   search 100k    the same shape over 100,000 runs (first 1,000 rows)             >= 10x
   8 writers      8 processes each logging to its own run at once: total metric
-                 points per second on PostgreSQL, on SQLite, and MLflow on PostgreSQL
+                 points per second on PostgreSQL, on SQLite, and MLflow (both ways)
   sidebar        the sidebar's list routes at 100,000 runs on PostgreSQL         p95 <= 50 ms
                  (benchmarks/bench_sidebar_api.py pointed at the PostgreSQL workspace)
 
 The 100,000 runs are seeded through cellops's API (the bench_sidebar_api shape: 5 params,
 3 metrics, two experiments, plus 1,000 pipeline runs); MLflow's copy of the same runs is
 written by SQL into MLflow's own tables (seeding it through its API would take hours),
-after MLflow created its schema. Both databases then get ``VACUUM ANALYZE`` (the state
-autovacuum keeps a server in) before anything is measured on them.
+after MLflow created its schema; both ways of MLflow search that one database. Both
+databases then get ``VACUUM ANALYZE`` (the state autovacuum keeps a server in) before
+anything is measured on them.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -148,6 +161,7 @@ def mlflow_worker(workload: str, url: str, arg: str) -> dict:
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.ERROR)
+    # ``url``: postgresql://... (its client on the database) or http://... (its server)
     mlflow.set_tracking_uri(url)
     out: dict = {}
     if workload == "schema":  # once, before processes that would race to create it
@@ -251,12 +265,103 @@ class Server:
             self.cluster.destroy("fast")
 
 
+class MlflowServer:
+    """``with MlflowServer(python, url) as uri``: ``mlflow server --backend-store-uri URL`` on
+    127.0.0.1 with MLflow's defaults (the issue's anchor) for the block; ``uri`` is what its
+    clients are given. It is ready once it answers and its processes (web workers, job
+    consumers) have finished starting: they take the machine's cores for seconds after the
+    first answer, which would slow whatever is measured next."""
+
+    def __init__(self, python: str, url: str) -> None:
+        self.python, self.url = python, url
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> str:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        artifacts = tempfile.mkdtemp(prefix="bench-mlflow-artifacts-")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CELLOPS_")}
+        # MLflow execs uvicorn from PATH: its environment's scripts come first.
+        env["PATH"] = f"{Path(self.python).parent}{os.pathsep}{env.get('PATH', '')}"
+        self.log = Path(artifacts) / "server.log"
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(
+                [self.python, "-m", "mlflow", "server", "--backend-store-uri", self.url,
+                 "--default-artifact-root", artifacts, "--host", "127.0.0.1", "--port",
+                 str(port)], env=env, cwd=artifacts, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        try:
+            self._wait_for(port)
+            self._settle()
+        except BaseException:
+            self.__exit__()
+            raise
+        return f"http://127.0.0.1:{port}"
+
+    def _wait_for(self, port: int) -> None:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/health")
+                if conn.getresponse().status == 200:
+                    return
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        raise RuntimeError(f"mlflow server did not start:\n{self.log.read_text()[-3000:]}")
+
+    def _cpu_seconds(self) -> float:
+        """CPU time of the server's processes so far (its session: it started one)."""
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[3]) == self.proc.pid:  # session id
+                ticks += int(fields[11]) + int(fields[12])  # utime + stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def _settle(self) -> None:
+        """Wait (up to a minute) until the server's processes use under 5% of a core."""
+        if not Path("/proc/self/stat").exists():
+            time.sleep(10)
+            return
+        deadline = time.monotonic() + 60
+        before = self._cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            now = self._cpu_seconds()
+            if now - before < 0.05:
+                return
+            before = now
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if self.proc is not None:
+            try:  # its web workers and job consumers, should any outlive it
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 def spawn(python: str, system: str, workload: str, url: str, arg: str = "",
           cwd: str | None = None, *, driven: bool = False) -> subprocess.Popen:
     """A worker subprocess. ``driven``: it takes its rounds from stdin (:func:`rounds`),
     its stderr going to a file so that it can never block on a full pipe."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CELLOPS_")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT / "src"), env.get("PYTHONPATH")] if p)
+    env["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"  # "View run at ..." per run
     cwd = cwd or tempfile.mkdtemp(prefix=f"bench-{system}-")
     argv = [python, str(Path(__file__).resolve()), "--worker", system, workload, url, arg]
     errors = Path(cwd) / "stderr.txt" if driven else None
@@ -279,8 +384,8 @@ def _errors(proc: subprocess.Popen, err: str | None) -> str:
 
 
 def created_in_rounds(workers: dict[str, subprocess.Popen]) -> dict[str, list[float]]:
-    """Seconds per run of each round of each driven creation worker. The systems alternate
-    within a round, and which goes first alternates from round to round, so that both
+    """Seconds per run of each round of each driven creation worker. The systems take
+    turns within a round, in an order that turns around from round to round, so that all
     meet the server's slower and faster moments alike."""
     def line(system: str) -> str:
         text = workers[system].stdout.readline()
@@ -409,6 +514,8 @@ def main() -> int:
     if mlflow_missing(args.mlflow_python):
         return 2
     os.environ["BENCH_TEAM_SCALE"] = str(args.scale)
+    # Stopped with SIGTERM, still stop the servers and remove the folders (finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     global N_METRICS, N_RUNS, WAL_RUNS
     N_METRICS, N_RUNS = int(10_000 * args.scale), int(1_000 * args.scale)
     WAL_RUNS = max(50, int(200 * args.scale))
@@ -434,27 +541,33 @@ def measure(args: argparse.Namespace) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(f, indent=2, default=str))
 
-    print(f"PostgreSQL {'(throwaway durable cluster)' if server.cluster else args.pg_admin_url}; "
-          "MLflow through its postgresql:// tracking URI (its SQLAlchemy store)\n", flush=True)
-    print(f"{'workload':<48}{'unit':>5}{'cellops':>11}{'mlflow':>11}{'ratio':>9}  target  ok",
-          flush=True)
-    print("-" * 100, flush=True)
+    print(f"PostgreSQL {'(throwaway durable cluster)' if server.cluster else args.pg_admin_url}. "
+          "MLflow server: `mlflow server --backend-store-uri postgresql://...` (the target's "
+          "anchor);\nMLflow on DB: its client on the database (a postgresql:// tracking URI, "
+          "its SQLAlchemy store).\n", flush=True)
+    print(f"{'workload':<44}{'unit':>5}{'cellops':>10}{'MLflow server':>15}{'ratio':>8}"
+          f"  {'target':<8}{'ok':<4}{'MLflow on DB':>13}{'ratio':>8}", flush=True)
+    print("-" * 115, flush=True)
 
-    def row(label: str, cv: float, mv: float, unit: str, target: float) -> None:
-        ratio = mv / cv if cv else float("inf")
-        print(f"{label:<48}{unit:>5}{cv:>11.3f}{mv:>11.3f}{ratio:>8.1f}x  >= {target:g}x  "
-              f"{'yes' if ratio >= target else 'NO'}", flush=True)
+    def row(label: str, cv: float, sv: float, dv: float, unit: str, target: float) -> None:
+        ratio, direct = (sv / cv, dv / cv) if cv else (float("inf"), float("inf"))
+        print(f"{label:<44}{unit:>5}{cv:>10.3f}{sv:>15.3f}{ratio:>7.1f}x  >= {target:<5g}"
+              f"{'yes' if ratio >= target else 'NO':<4}{dv:>13.3f}{direct:>7.1f}x", flush=True)
 
     try:
         lm = f["log_metric"] = {
-            "cellops": run_one(py, "cellops", "log_metric", server.database())["seconds"],
-            "mlflow": run_one(mpy, "mlflow", "log_metric", server.database())["seconds"]}
+            "cellops": run_one(py, "cellops", "log_metric", server.database())["seconds"]}
+        with MlflowServer(mpy, server.database()) as uri:
+            lm["mlflow_server"] = run_one(mpy, "mlflow", "log_metric", uri)["seconds"]
+        lm["mlflow_db"] = run_one(mpy, "mlflow", "log_metric", server.database())["seconds"]
         save()
-        row(f"log_metric x{N_METRICS:,}, per call", lm["cellops"] / N_METRICS * 1e6,
-            lm["mlflow"] / N_METRICS * 1e6, "us", 100)
+        row(f"log_metric x{N_METRICS:,}, per call",
+            *(lm[k] / N_METRICS * 1e6 for k in ("cellops", "mlflow_server", "mlflow_db")),
+            "us", 100)
         # WAL flushes per run: a short pass per system, each in a process of its own whose
         # backend reports its counts when it exits, on a database whose tables another
-        # process made first (creating them writes WAL of its own).
+        # process made first (creating them writes WAL of its own). MLflow's server writes
+        # what its client on the database writes: counted once, that way.
         wal = {}
         for system, python in (("cellops", py), ("mlflow", mpy)):
             url = server.database()
@@ -465,24 +578,29 @@ def measure(args: argparse.Namespace) -> int:
             after = server.wal()
             wal[system] = tuple((b - a) / WAL_RUNS for a, b in zip(before, after))
         f["runs_wal_per_run"] = wal
-        workers = {"cellops": spawn(py, "cellops", "runs", server.database(), driven=True),
-                   "mlflow": spawn(mpy, "mlflow", "runs", server.database(), driven=True)}
-        server.checkpoint()
-        per_round = created_in_rounds(workers)
-        runs = f["runs"] = {system: result(workers[system], f"{system} runs")
-                            for system in workers}
+        with MlflowServer(mpy, server.database()) as uri:
+            workers = {"cellops": spawn(py, "cellops", "runs", server.database(), driven=True),
+                       "mlflow_server": spawn(mpy, "mlflow", "runs", uri, driven=True),
+                       "mlflow_db": spawn(mpy, "mlflow", "runs", server.database(), driven=True)}
+            server.checkpoint()
+            per_round = created_in_rounds(workers)
+            runs = f["runs"] = {system: result(workers[system], f"{system} runs")
+                                for system in workers}
         f["runs_rounds_ms"] = {s: [x * 1e3 for x in v] for s, v in per_round.items()}
         save()
         row("create run (5 params, 5 metrics), per run",
-            runs["cellops"]["create_seconds"] / N_RUNS * 1e3,
-            runs["mlflow"]["create_seconds"] / N_RUNS * 1e3, "ms", 10)
-        ratios = [m / c for c, m in zip(per_round["cellops"], per_round["mlflow"])]
-        print(f"  {ROUNDS} alternating rounds of {N_RUNS // ROUNDS} runs, ratio per round: "
-              + ", ".join(f"{x:.1f}x" for x in ratios)
-              + f" (cellops {min(per_round['cellops']) * 1e3:.2f}-"
-              f"{max(per_round['cellops']) * 1e3:.2f} ms, MLflow "
-              f"{min(per_round['mlflow']) * 1e3:.1f}-{max(per_round['mlflow']) * 1e3:.1f} ms)",
-              flush=True)
+            *(runs[k]["create_seconds"] / N_RUNS * 1e3
+              for k in ("cellops", "mlflow_server", "mlflow_db")), "ms", 10)
+
+        def spread(system: str, scale: float = 1e3) -> str:
+            v = per_round[system]
+            return f"{min(v) * scale:.2f}-{max(v) * scale:.2f} ms"
+
+        for anchor, name in (("mlflow_server", "MLflow server"), ("mlflow_db", "MLflow on DB")):
+            ratios = [m / c for c, m in zip(per_round["cellops"], per_round[anchor])]
+            print(f"  {ROUNDS} rounds of {N_RUNS // ROUNDS} runs, ratio to {name} per round: "
+                  + ", ".join(f"{x:.1f}x" for x in ratios)
+                  + f" (cellops {spread('cellops')}, {name} {spread(anchor)})", flush=True)
         timed = wal["cellops"][1] > 0
         print(f"  per run, from {WAL_RUNS} more of each: PostgreSQL's WAL flushes (durable "
               f"commits) cellops {wal['cellops'][0]:.1f}"
@@ -492,7 +610,7 @@ def measure(args: argparse.Namespace) -> int:
               + f"; full-page images cellops {wal['cellops'][2]:.1f}, MLflow {wal['mlflow'][2]:.1f}",
               flush=True)
         row(f"search_runs over {N_RUNS:,} ({runs['cellops']['search_rows']} rows)",
-            runs["cellops"]["search_seconds"] * 1e3, runs["mlflow"]["search_seconds"] * 1e3,
+            *(runs[k]["search_seconds"] * 1e3 for k in ("cellops", "mlflow_server", "mlflow_db")),
             "ms", 10)
         if not args.skip_big:
             big, mbig = server.database(), server.database()
@@ -502,24 +620,29 @@ def measure(args: argparse.Namespace) -> int:
             sidebar(big, args.big, folder, seed_only=True)  # cellops's copy, through the API
             settle(big, mbig)
             sidebar_table = sidebar(big, args.big, folder)
-            sb = f["search_big"] = {"cellops": run_one(py, "cellops", "search_big", big),
-                                    "mlflow": run_one(mpy, "mlflow", "search_big", mbig)}
+            sb = f["search_big"] = {"cellops": run_one(py, "cellops", "search_big", big)}
+            with MlflowServer(mpy, mbig) as uri:
+                sb["mlflow_server"] = run_one(mpy, "mlflow", "search_big", uri)
+            sb["mlflow_db"] = run_one(mpy, "mlflow", "search_big", mbig)
             save()
             row(f"search_runs over {args.big:,} (first {sb['cellops']['search_rows']} rows)",
-                sb["cellops"]["search_seconds"] * 1e3, sb["mlflow"]["search_seconds"] * 1e3,
+                *(sb[k]["search_seconds"] * 1e3 for k in ("cellops", "mlflow_server", "mlflow_db")),
                 "ms", 10)
         points = int(20_000 * args.scale)
+        few = max(50, points // 40)  # MLflow's writers: a point is a round trip each
         w = f["writers"] = {
             "cellops_pg": writers(py, "cellops", server.database(), points),
-            "cellops_sqlite": writers(py, "cellops", "", points),
-            "mlflow_pg": writers(mpy, "mlflow", server.database(), max(50, points // 40))}
+            "cellops_sqlite": writers(py, "cellops", "", points)}
+        with MlflowServer(mpy, server.database()) as uri:
+            w["mlflow_server"] = writers(mpy, "mlflow", uri, few)
+        w["mlflow_db"] = writers(mpy, "mlflow", server.database(), few)
         save()
         print(f"\n{WRITERS} concurrent writers, total metric points per second:")
         print(f"  cellops on PostgreSQL  {w['cellops_pg']:>12,.0f}")
         print(f"  cellops on SQLite      {w['cellops_sqlite']:>12,.0f}")
-        print(f"  MLflow on PostgreSQL   {w['mlflow_pg']:>12,.0f}   "
-              f"(cellops on PostgreSQL / MLflow: {w['cellops_pg'] / w['mlflow_pg']:,.0f}x)",
-              flush=True)
+        for key, name in (("mlflow_server", "MLflow server"), ("mlflow_db", "MLflow on DB")):
+            print(f"  {name:<22} {w[key]:>12,.0f}   (cellops on PostgreSQL / {name}: "
+                  f"{w['cellops_pg'] / w[key]:,.0f}x)", flush=True)
         if not args.skip_big:
             f["sidebar"] = sidebar_table
             save()
