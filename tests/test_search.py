@@ -132,15 +132,19 @@ def test_order_by_metric_param_and_attribute(runs):
 LISTING_FILTERS = [None, "metrics.acc > 0.8", "metrics.acc > 0.8 AND params.model = 'rf'",
                    "params.model != 'rf' and tags.stage = 'dev'", "metrics.f1 IS NULL",
                    "metrics.acc > 0.7 and attributes.status = 'FINISHED'",
-                   "metric.acc > 0.9 or params.model = 'svm'", "metrics.acc > 5"]
+                   "metric.acc > 0.9 or params.model = 'svm'", "metrics.acc > 5",
+                   "attributes.status = 'FINISHED'",
+                   "attributes.experiment = 'churn' or attributes.run_name = 'live'"]
 LISTING_ORDERS = [None, ["metrics.acc DESC"], ["metrics.f1"], ["metrics.loss DESC"],
                   ["metrics.f1 DESC", "params.alpha"], ["params.alpha DESC"],
                   ["attributes.run_name"], ["attributes.run_name DESC"],
                   ["attributes.status"], ["attributes.start_time ASC"],
                   ["params.model"], ["params.model DESC"], ["tags.stage DESC"], ["params.depth"]]
-# (walk budget, tie-group sort factor): every plan a page can take.
-PAGE_PLANS = {"collect-then-sort": (0, 1.0), "walk-index-sort-ties": (10_000, 1e18),
-              "walk-index-walk-ties": (10_000, 0.0)}
+# (walk budget, tie-group sort factor, PostgreSQL's id-set size): every plan a page can
+# take. On PostgreSQL a filtered page reads the ids of the runs its metric, param and tag
+# conditions hold for when they are few (the first plan), else counts and walks (the others).
+PAGE_PLANS = {"collect-then-sort": (0, 1.0, 5_000), "walk-index-sort-ties": (10_000, 1e18, 0),
+              "walk-index-walk-ties": (10_000, 0.0, 0)}
 
 
 @pytest.mark.parametrize("plan", PAGE_PLANS)
@@ -155,6 +159,7 @@ def test_list_runs_pages_agree_with_search_runs(runs, flt, order, plan, monkeypa
 
     monkeypatch.setattr(search, "_WALK_BUDGET", PAGE_PLANS[plan][0])
     monkeypatch.setattr(search, "_GROUP_SORT_FACTOR", PAGE_PLANS[plan][1])
+    monkeypatch.setattr(search, "_PLANNED_SET", PAGE_PLANS[plan][2])
     with cellops.start_run(experiment="churn") as unnamed:  # a NULL name sorts last
         unnamed.log_metrics({"acc": 0.85})
     cellops.start_run(name="live", experiment="churn", activate=False)  # RUNNING
@@ -187,6 +192,7 @@ def test_pages_ordered_by_a_value_many_runs_share_agree_with_search_runs(ws, pla
 
     monkeypatch.setattr(search, "_WALK_BUDGET", PAGE_PLANS[plan][0])
     monkeypatch.setattr(search, "_GROUP_SORT_FACTOR", PAGE_PLANS[plan][1])
+    monkeypatch.setattr(search, "_PLANNED_SET", PAGE_PLANS[plan][2])
     rng = random.Random(7)
     for i in range(60):
         params = {"g": rng.choice(["a", "b", "1", "2", "10", "2.0"]), "i": i}
@@ -341,3 +347,36 @@ def test_model_versions_are_searchable_by_their_data_lineage(lineage, tmp_path):
     assert res.returncode == 0, res.stderr
     rows = res.stdout.splitlines()[2:]
     assert len(rows) == 1 and rows[0].split()[:2] == ["lin", "1"]
+
+
+def test_independent_reads_run_side_by_side_and_come_back_in_order(ws, store_engine):
+    """A page's count and rows are read side by side: on PostgreSQL on two pooled
+    connections (two server processes), in one unit of work on its one connection; each
+    result comes back in its place, and a read that fails raises its own error once any
+    read under way beside it has finished."""
+    import threading
+
+    db = ws.store.search.db
+    if store_engine == "postgresql":
+        who = "SELECT pg_backend_pid(), pg_sleep(0.2)"  # long enough for both to overlap
+        pids = db.side_by_side([lambda: db.query(who)[0][0], lambda: db.query(who)[0][0]])
+        assert pids[0] != pids[1]
+        with db.bound():
+            inside = db.side_by_side([lambda: db.query(who)[0][0], lambda: db.query(who)[0][0]])
+        assert inside[0] == inside[1]
+    assert db.side_by_side([lambda: db.query("SELECT 1")[0][0], lambda: "two"]) == [1, "two"]
+    finished = threading.Event()
+
+    def slow_read() -> int:
+        db.query("SELECT count(*) FROM runs")
+        finished.set()
+        return 0
+
+    def failing_read() -> int:
+        raise ValueError("this read failed")
+
+    with pytest.raises(ValueError, match="this read failed"):
+        db.side_by_side([failing_read, slow_read])
+    # On PostgreSQL the other read was under way in a reader thread, and has finished:
+    # nothing is left reading behind the error. (SQLite runs them in turn and stops.)
+    assert finished.is_set() == (store_engine == "postgresql")

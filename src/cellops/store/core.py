@@ -316,6 +316,11 @@ class Connection:
         server database runs them side by side)."""
         return [self.query_tuples(sql, args) for sql, args in statements]
 
+    def side_by_side(self, reads: Sequence[Callable[[], T]]) -> list[T]:
+        """The results of independent reads (one after another here; a server database
+        runs them side by side)."""
+        return [read() for read in reads]
+
     def query_dicts(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[dict]:
         """:meth:`query` returning one dict per row (column name -> value)."""
 

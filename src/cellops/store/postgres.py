@@ -47,6 +47,7 @@ from .dialect import (MIGRATION_LOCK, PARAM_CLASH, POSTGRESQL, UNIT_OF_WORK_LOCK
 from .schema import LATEST_VERSION, MIGRATIONS
 
 T = TypeVar("T")
+_READER_PREFIX = "cellops-pg-read"  # the threads of side_by_side
 
 
 
@@ -902,9 +903,18 @@ class PgConnection:
         """:meth:`query_tuples` of several independent reads, run side by side on pooled
         connections (a search's params, metrics and tags: the server works on them at
         once). Inside a unit of work or a pinned block they run in turn on its connection."""
-        if len(statements) < 2 or getattr(self._local, "tx", None) is not None \
-                or getattr(self._local, "conn", None) is not None:
-            return [self.query_tuples(sql, args) for sql, args in statements]
+        return self.side_by_side([lambda sql=sql, args=args: self.query_tuples(sql, args)
+                                  for sql, args in statements])
+
+    def side_by_side(self, reads: Sequence[Callable[[], T]]) -> list[T]:
+        """The results of independent reads (functions that only read through this
+        connection), run side by side on pooled connections: the first in the calling
+        thread, the others in reader threads. Inside a unit of work or a pinned block they
+        run in turn on its connection."""
+        if len(reads) < 2 or getattr(self._local, "tx", None) is not None \
+                or getattr(self._local, "conn", None) is not None \
+                or threading.current_thread().name.startswith(_READER_PREFIX):
+            return [read() for read in reads]
         self._pool()  # opened (and renewed after a fork) before the threads use it
         pid = os.getpid()
         with self._lock:
@@ -913,10 +923,17 @@ class PgConnection:
 
                 self._readers = (pid, ThreadPoolExecutor(
                     max_workers=max(1, min(3, self.pool_size - 1)),
-                    thread_name_prefix="cellops-pg-read"))
+                    thread_name_prefix=_READER_PREFIX))
             readers = self._readers[1]
-        futures = [readers.submit(self.query_tuples, sql, args) for sql, args in statements]
-        return [f.result() for f in futures]
+        futures = [readers.submit(read) for read in reads[1:]]
+        try:
+            first = reads[0]()
+        except BaseException:
+            from concurrent.futures import wait
+
+            wait(futures)  # no read is left running on its own
+            raise
+        return [first, *(f.result() for f in futures)]
 
     def query_dicts(self, sql: str, params: Iterable[Any] = ()) -> list[dict]:
         return self._read(sql, params, _dict_factory)
