@@ -148,25 +148,28 @@ def _each_member(nodes: Sequence[Comparison], args: list[Any]) -> str:
 
 def compile_filter(node: Comparison | Logical, args: list[Any],
                    sizes: Mapping[Comparison, int] | None = None, *,
-                   planned: bool = False) -> str:
+                   planned: bool = False, per_run: bool = False) -> str:
     """SQL for a filter over ``runs r``.
 
     Metric, param and tag conditions test membership in an index-only subquery; the
     conditions of one AND share a single subquery (see :func:`_all_members`; ``sizes``,
     how many runs each condition holds for, picks the one that drives) or, ``planned``
-    (PostgreSQL), are one ``EXISTS`` each (:func:`_each_member`).
+    (PostgreSQL), are one ``EXISTS`` each (:func:`_each_member`). ``per_run``: every such
+    condition is one ``EXISTS`` seek by the run's id, for a query that walks runs in
+    order (SQLite would otherwise build the whole subquery's result first).
     """
     if isinstance(node, Logical):
         if node.op == "AND":
             members = [item for item in node.items if _is_member_test(item)]
             if len(members) > 1:
-                parts = [_each_member(members, args) if planned
+                parts = [_each_member(members, args) if planned or per_run
                          else f"r.id IN ({_all_members(members, args, sizes)})"]
-                parts += [compile_filter(item, args, sizes, planned=planned)
+                parts += [compile_filter(item, args, sizes, planned=planned, per_run=per_run)
                           for item in node.items if not _is_member_test(item)]
                 return "(" + " AND ".join(parts) + ")"
         joiner = f" {node.op} "
-        return "(" + joiner.join(compile_filter(item, args, sizes, planned=planned)
+        return "(" + joiner.join(compile_filter(item, args, sizes, planned=planned,
+                                                per_run=per_run)
                                  for item in node.items) + ")"
     f = node.field
     if f.entity == "attributes":
@@ -195,6 +198,8 @@ def compile_filter(node: Comparison | Logical, args: list[Any],
     if node.op == "IS NULL":
         args.append(f.key)
         return f"r.id NOT IN (SELECT run_id FROM {_KV_TABLE[f.entity]} WHERE key = ?)"
+    if per_run:
+        return _has_row(node, args, "r.id")
     return f"r.id IN ({_kv_members(node, args)})"
 
 
@@ -328,12 +333,13 @@ class RunSearch:
         return sizes
 
     def _where(self, experiment_ids: Sequence[int] | None, node: Comparison | Logical | None,
-               kinds: Sequence[str] | None, args: list[Any], *, members_in: bool = False
-               ) -> str:
+               kinds: Sequence[str] | None, args: list[Any], *, members_in: bool = False,
+               per_run: bool = False) -> str:
         """`` WHERE ...`` for a scope and a filter over ``runs r`` (empty for neither).
         ``members_in``: the runs that the filter's top-level metric, param and tag
         conditions hold for are already known, as the bound JSON list that ``args`` holds
-        (:meth:`_member_ids`); only its other conditions are compiled."""
+        (:meth:`_member_ids`); only its other conditions are compiled. ``per_run``: see
+        :func:`compile_filter`."""
         where = []
         if members_in:
             where.append("r.id IN (SELECT value FROM json_each(?))")
@@ -352,8 +358,8 @@ class RunSearch:
             where.append(f"{plain}r.kind IN ({', '.join('?' * len(kinds))})")
             args.extend(kinds)
         if node is not None:
-            where.append(compile_filter(node, args, self._member_sizes(node),
-                                        planned=self.db.dialect != "sqlite"))
+            where.append(compile_filter(node, args, None if per_run else self._member_sizes(node),
+                                        planned=self.db.dialect != "sqlite", per_run=per_run))
         return " WHERE " + " AND ".join(where) if where else ""
 
     def rows(
@@ -420,12 +426,12 @@ class RunSearch:
                                             scope.replace(" WHERE ", "", 1), args), total
             return self._unfiltered_page(experiment_ids, order, limit, kinds, offset,
                                          total), total
-        if _attributes_only(node):
-            # Tested on each run row: counted (often from an index) and, when the page
-            # turns up soon in page order, walked there; an id set of most of the
-            # workspace costs more than both (a filter on the status of 104,000 runs: 81 ms
-            # to fill the set).
-            total = self.count(experiment_ids, node, kinds)
+        total = self._quick_count(experiment_ids, node, kinds)
+        if total is not None:
+            # Counted without an id set: when the page turns up soon in page order, the
+            # runs are walked there, each tested; an id set of most of the workspace
+            # costs more than both (104,000 runs: a filter on the status took 81 ms to fill
+            # the set, one on a metric that half the runs pass 29 ms).
             if total == 0 or offset >= total:
                 return [], total
             if self._walk(total, limit, offset):
@@ -525,19 +531,32 @@ class RunSearch:
         found, total = self.db.side_by_side([page, count])
         return (found if offset < int(total) else []), int(total)
 
+    def _quick_count(self, experiment_ids: Sequence[int] | None, node: Comparison | Logical,
+                     kinds: Sequence[str] | None) -> int | None:
+        """How many runs match, when that is cheap without an id set (SQLite): a filter on
+        run attributes alone (a count of run rows, often from an index), or a single
+        metric, param or tag condition over the whole workspace (from its index alone);
+        else None."""
+        if _attributes_only(node):
+            return self.count(experiment_ids, node, kinds)
+        if isinstance(node, Comparison) and _is_member_test(node) and experiment_ids is None \
+                and not kinds:
+            args: list[Any] = []
+            return int(self.db.query(f"SELECT count(*) FROM ({_kv_members(node, args)}) AS m",
+                                     args)[0][0])
+        return None
+
     def _walked_page(self, experiment_ids: Sequence[int] | None, node: Comparison | Logical,
                      order: Sequence[OrderKey], limit: int, kinds: Sequence[str] | None,
                      offset: int) -> list[dict[str, Any]]:
         """A page of the runs that match, read by a query that tests the filter run by run
         in page order (a metric, param or tag order: walking its index, see
         :meth:`_rows_by_value`) — for a filter that matches many runs."""
-        if order and order[0].field.entity in _KV_TABLE:
-            args: list[Any] = []
-            where = self._where(experiment_ids, node, kinds, args)
-            if "e.name" not in where:
-                return self._rows_by_value(order, limit, offset, "", where[len(" WHERE "):],
-                                           args)
-        return self.rows(experiment_ids, node, order, limit, kinds, offset)
+        args: list[Any] = []
+        where = self._where(experiment_ids, node, kinds, args, per_run=True)
+        if order and order[0].field.entity in _KV_TABLE and "e.name" not in where:
+            return self._rows_by_value(order, limit, offset, "", where[len(" WHERE "):], args)
+        return self._select_rows("FROM runs r", where, args, order, limit, offset)
 
     def _member_ids(self, node: Comparison | Logical) -> list[str] | None:
         """The ids of the runs a filter's top-level metric, param and tag conditions hold
