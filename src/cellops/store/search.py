@@ -539,12 +539,16 @@ class RunSearch:
         else None."""
         if _attributes_only(node):
             return self.count(experiment_ids, node, kinds)
-        if isinstance(node, Comparison) and _is_member_test(node) and experiment_ids is None \
-                and not kinds:
-            args: list[Any] = []
-            return int(self.db.query(f"SELECT count(*) FROM ({_kv_members(node, args)}) AS m",
-                                     args)[0][0])
-        return None
+        if not (isinstance(node, Comparison) and _is_member_test(node)) or kinds:
+            return None
+        args: list[Any] = []
+        sql = f"SELECT count(*) FROM ({_kv_members(node, args)}) AS m"
+        if experiment_ids is not None:  # one seek each into the runs' (id, experiment) index
+            sql += (" WHERE EXISTS (SELECT 1 FROM runs r INDEXED BY idx_runs_id_experiment_id"
+                    " WHERE r.id = m.run_id AND r.experiment_id IN"
+                    f" ({', '.join('?' * len(experiment_ids))}))")
+            args.extend(experiment_ids)
+        return int(self.db.query(sql, args)[0][0])
 
     def _walked_page(self, experiment_ids: Sequence[int] | None, node: Comparison | Logical,
                      order: Sequence[OrderKey], limit: int, kinds: Sequence[str] | None,
