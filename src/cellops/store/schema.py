@@ -487,7 +487,8 @@ def _m18_runs_by_id_and_experiment(db: Database) -> None:
     runs, 10 ms where the unique index on ids took 45). PostgreSQL counts such a page with
     its planner; nothing changes there."""
     if not _pg(db):
-        db.execute("CREATE INDEX IF NOT EXISTS idx_runs_id_experiment_id ON runs (id, experiment_id)")
+        db.execute("CREATE INDEX IF NOT EXISTS idx_runs_id_experiment_id"
+                   " ON runs (id, experiment_id)")
 
 
 MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [

@@ -358,8 +358,9 @@ class RunSearch:
             where.append(f"{plain}r.kind IN ({', '.join('?' * len(kinds))})")
             args.extend(kinds)
         if node is not None:
-            where.append(compile_filter(node, args, None if per_run else self._member_sizes(node),
-                                        planned=self.db.dialect != "sqlite", per_run=per_run))
+            sizes = None if per_run else self._member_sizes(node)
+            where.append(compile_filter(node, args, sizes, planned=self.db.dialect != "sqlite",
+                                        per_run=per_run))
         return " WHERE " + " AND ".join(where) if where else ""
 
     def rows(
@@ -499,13 +500,17 @@ class RunSearch:
         runs is counted (from the indexes alone where it is only such conditions) while,
         side by side on a second connection, its page is read by a query with no count in
         it, which the planner serves by walking the runs in the page's order (a metric,
-        param or tag order walks its index: :meth:`_rows_by_value`). Measured at 100,000 runs: a filter matching
-        a third of them took 90-200 ms as one query with a window count (the window makes
-        the planner read and sort every match) and about 10 ms this way; a narrow one took
-        100-150 ms on tables not yet vacuumed (after a bulk load), where the planner
-        walked every run, and about 25 ms this way.
+        param or tag order walks its index: :meth:`_rows_by_value`).
+
+        Measured at 100,000 runs: a filter matching a third of them took 190-300 ms as one
+        query with a window count (the window makes the planner read and sort every match)
+        and about 10 ms this way; the 3,300-run metric and param filter took 106-116 ms on
+        tables not yet vacuumed (after a bulk load), where the planner walked every run,
+        and 21 ms this way.
         """
         ids = self._member_ids(node)
+        if ids == []:
+            return [], 0  # no run passes the metric, param and tag conditions
         if ids is not None:
             args: list[Any] = [ids_param(ids)]
             where = self._where(experiment_ids, node, kinds, args, members_in=True)
