@@ -216,12 +216,17 @@ def _attributes_only(node: Comparison | Logical) -> bool:
     return node.field.entity == "attributes"
 
 
+def _conjuncts(node: Comparison | Logical) -> tuple:
+    """The conditions a filter ANDs together at its top: an AND's items, else the filter."""
+    return node.items if isinstance(node, Logical) and node.op == "AND" else (node,)
+
+
 def _only_members(node: Comparison | Logical | None) -> list[Comparison] | None:
     """The metric/param/tag conditions when the filter is nothing else (one, or an AND of
     them), so that counting needs no run rows; else None."""
     if node is None:
         return None
-    items = node.items if isinstance(node, Logical) and node.op == "AND" else (node,)
+    items = _conjuncts(node)
     return list(items) if all(_is_member_test(i) for i in items) else None
 
 
@@ -326,8 +331,7 @@ class RunSearch:
         if len(members) > 1:
             for m in members:
                 args: list[Any] = []
-                sizes[m] = int(self.db.query(f"SELECT count(*) FROM ({_kv_members(m, args)}) AS m",
-                                          args)[0][0])
+                sizes[m] = self._size(_kv_members(m, args), args)
         for item in node.items:
             sizes.update(self._member_sizes(item))
         return sizes
@@ -343,8 +347,7 @@ class RunSearch:
         where = []
         if members_in:
             where.append("r.id IN (SELECT value FROM json_each(?))")
-            items = node.items if isinstance(node, Logical) and node.op == "AND" else (node,)
-            rest = [i for i in items if not _is_member_test(i)]
+            rest = [i for i in _conjuncts(node) if not _is_member_test(i)]
             node = (None if not rest else rest[0] if len(rest) == 1
                     else Logical("AND", tuple(rest)))
         # When a metric/param/tag subquery can drive the query, keep SQLite from walking
@@ -421,10 +424,8 @@ class RunSearch:
             if total == 0:
                 return [], 0
             if self._walk(total, limit, offset) and order and order[0].field.entity in _KV_TABLE:
-                args: list[Any] = []
-                scope = self._where(experiment_ids, None, kinds, args)
-                return self._rows_by_value(order, limit, offset, "",
-                                            scope.replace(" WHERE ", "", 1), args), total
+                return self._walked_page(experiment_ids, None, order, limit, kinds,
+                                         offset), total
             return self._unfiltered_page(experiment_ids, order, limit, kinds, offset,
                                          total), total
         total = self._quick_count(experiment_ids, node, kinds)
@@ -527,8 +528,7 @@ class RunSearch:
                        else None)  # counted from the indexes alone
             if members is None:
                 return self.count(experiment_ids, node, kinds)
-            return int(self.db.query("SELECT count(*) FROM (" + members + ") AS m",
-                                     args)[0][0])
+            return self._size(members, args)
 
         def page() -> list[dict[str, Any]]:
             return self._walked_page(experiment_ids, node, order, limit, kinds, offset)
@@ -547,32 +547,36 @@ class RunSearch:
         if not (isinstance(node, Comparison) and _is_member_test(node)) or kinds:
             return None
         args: list[Any] = []
-        sql = f"SELECT count(*) FROM ({_kv_members(node, args)}) AS m"
+        sql = _kv_members(node, args, alias="d")
         if experiment_ids is not None:  # one seek each into the runs' (id, experiment) index
-            sql += (" WHERE EXISTS (SELECT 1 FROM runs r INDEXED BY idx_runs_id_experiment_id"
-                    " WHERE r.id = m.run_id AND r.experiment_id IN"
+            sql += (" AND EXISTS (SELECT 1 FROM runs r INDEXED BY idx_runs_id_experiment_id"
+                    " WHERE r.id = d.run_id AND r.experiment_id IN"
                     f" ({', '.join('?' * len(experiment_ids))}))")
             args.extend(experiment_ids)
-        return int(self.db.query(sql, args)[0][0])
+        return self._size(sql, args)
 
-    def _walked_page(self, experiment_ids: Sequence[int] | None, node: Comparison | Logical,
-                     order: Sequence[OrderKey], limit: int, kinds: Sequence[str] | None,
-                     offset: int) -> list[dict[str, Any]]:
-        """A page of the runs that match, read by a query that tests the filter run by run
-        in page order (a metric, param or tag order: walking its index, see
-        :meth:`_rows_by_value`) — for a filter that matches many runs."""
+    def _size(self, run_ids_sql: str, args: list[Any]) -> int:
+        """How many rows a ``SELECT run_id ...`` gives."""
+        return int(self.db.query(f"SELECT count(*) FROM ({run_ids_sql}) AS m", args)[0][0])
+
+    def _walked_page(self, experiment_ids: Sequence[int] | None,
+                     node: Comparison | Logical | None, order: Sequence[OrderKey], limit: int,
+                     kinds: Sequence[str] | None, offset: int) -> list[dict[str, Any]]:
+        """A page of the runs in scope that match, read by a query that tests the filter
+        run by run in page order (a metric, param or tag order: walking its index, see
+        :meth:`_rows_by_value`) — for a scope or filter that many runs pass."""
         args: list[Any] = []
         where = self._where(experiment_ids, node, kinds, args, per_run=True)
         if order and order[0].field.entity in _KV_TABLE and "e.name" not in where:
-            return self._rows_by_value(order, limit, offset, "", where[len(" WHERE "):], args)
+            return self._rows_by_value(order, limit, offset, "",
+                                       where.replace(" WHERE ", "", 1), args)
         return self._select_rows("FROM runs r", where, args, order, limit, offset)
 
     def _member_ids(self, node: Comparison | Logical) -> list[str] | None:
         """The ids of the runs a filter's top-level metric, param and tag conditions hold
         for (one comparison, or those of an AND), read from their indexes alone, when
         there are at most ``_PLANNED_SET`` of them; else (or with no such condition) None."""
-        items = node.items if isinstance(node, Logical) and node.op == "AND" else (node,)
-        members = [i for i in items if _is_member_test(i)]
+        members = [i for i in _conjuncts(node) if _is_member_test(i)]
         if not members:
             return None
         args: list[Any] = []
